@@ -1,0 +1,90 @@
+// Package config turns flags, GW_* environment variables and a YAML file into
+// typed structs, once, at the edge. Nothing outside this package reads viper.
+package config
+
+import "time"
+
+// Lang is the language of an app.
+type Lang string
+
+// The languages gw hosts. LangAuto is resolved by Detect before use.
+const (
+	LangAuto   Lang = "auto"
+	LangPython Lang = "python"
+	LangRuby   Lang = "ruby"
+	LangPerl   Lang = "perl"
+	LangPHP    Lang = "php"
+	LangGo     Lang = "go"
+)
+
+// Size is a byte count parsed from "64KiB", "512MiB", "1GiB", "4096".
+type Size int64
+
+// Addr is a listen address: Network is "tcp" or "unix"; Address is
+// "host:port" or a socket path. The zero Addr means "not set".
+type Addr struct {
+	Network string
+	Address string
+}
+
+// IsZero reports whether the address is unset.
+func (a Addr) IsZero() bool { return a.Address == "" }
+
+// String gives the address back in the form the user writes it.
+func (a Addr) String() string {
+	if a.Network == "unix" {
+		return "unix:" + a.Address
+	}
+	return a.Address
+}
+
+// Config is the whole validated configuration of one gw process.
+type Config struct {
+	Listen Listen
+	Limits Limits
+	Apps   []App
+	// File is the config file it came from ("" when built from flags only).
+	File string
+}
+
+// Listen holds the listeners. At least one is set after Load: HTTP defaults
+// to ":8080" when no listener is given.
+type Listen struct {
+	HTTP        Addr
+	HTTPS       Addr
+	UWSGI       Addr
+	FastCGI     Addr
+	Stats       Addr
+	ChmodSocket uint32 // mode for unix-socket listeners, default 0660
+}
+
+// Limits are gateway-wide request limits.
+type Limits struct {
+	MaxHeader         Size          // --max-header, default 64KiB
+	MaxBody           Size          // --max-body, default 1GiB
+	ReadHeaderTimeout time.Duration // default 10s
+	IdleTimeout       time.Duration // keep-alive idle, default 75s
+	ShutdownTimeout   time.Duration // bound on draining at SIGTERM, default 30s
+}
+
+// App is one hosted application.
+type App struct {
+	Name        string
+	Lang        Lang // never LangAuto after Load
+	Path        string
+	Dir         string // import root for module:callable ("" = dir of Path or cwd)
+	Callable    string // "" = language default
+	Mount       string // "/" or "/prefix" without trailing slash
+	Host        string // "" = any host; lower-case, no port
+	Workers     int    // default: number of CPUs
+	Threads     int    // default 1
+	Timeout     time.Duration
+	MaxRequests int
+	MaxRSS      Size // 0 = off
+	QueueSize   int  // requests that may wait for a free runner, default 1024
+	QueueWait   time.Duration
+	Env         map[string]string // case preserved
+	Interpreter string
+	Venv        string
+	Static      map[string]string // URL prefix -> directory, case preserved
+}

@@ -1,0 +1,31 @@
+package proc
+
+import "fmt"
+
+// Stage names the step of starting a runner that failed.
+type Stage string
+
+// The stages of a runner's start, in order.
+const (
+	StageExec         Stage = "exec"          // the interpreter could not be started
+	StageHandshake    Stage = "handshake"     // the runner spoke something other than the bridge protocol
+	StageLoad         Stage = "import"        // the app failed to load (traceback in Detail)
+	StageReadyTimeout Stage = "ready timeout" // no READY in time
+)
+
+// SpawnError says which stage of starting a runner failed and why.
+type SpawnError struct {
+	App    string
+	Worker int
+	Stage  Stage
+	Err    error
+	// Detail is the language's own report (a Python traceback) or the last
+	// lines the runner wrote to stderr; it may be empty.
+	Detail string
+}
+
+func (e *SpawnError) Error() string {
+	return fmt.Sprintf("app %q worker %d: %s failed: %v", e.App, e.Worker, e.Stage, e.Err)
+}
+
+func (e *SpawnError) Unwrap() error { return e.Err }
