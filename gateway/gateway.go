@@ -5,27 +5,173 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/runners"
+	"github.com/gwhq/gw/runners/pool"
 )
 
 // Gateway serves every app of one Config.
 type Gateway struct {
-	cfg *config.Config
-	log *slog.Logger
+	cfg    *config.Config
+	log    *slog.Logger
+	rt     *runners.Runtime
+	routes atomic.Pointer[table]
+	pools  []*pool.Pool
+	srvs   []*http.Server
+	lns    []net.Listener
+	wg     sync.WaitGroup // Serve loops
 }
 
 // New prepares a gateway; nothing runs until Start.
 func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
+	if len(cfg.Apps) == 0 {
+		return nil, errors.New("no apps configured")
+	}
 	return &Gateway{cfg: cfg, log: log}, nil
 }
 
-// Start boots every app's runners (waiting until each is ready), then opens
-// the listeners and serves in the background. An app that fails to load
-// makes Start fail with an error that unwraps to *proc.SpawnError.
-func (g *Gateway) Start(ctx context.Context) error { return errors.New("not implemented") }
+// Start binds the listeners, boots every app's runners (waiting until each is
+// ready), then serves in the background. Listeners are bound first so a busy
+// port fails fast; connections that arrive meanwhile wait in the backlog. An
+// app that fails to load makes Start fail with an error that unwraps to
+// *proc.SpawnError.
+func (g *Gateway) Start(ctx context.Context) (err error) {
+	if err := g.listen(); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			g.closeListeners()
+		}
+	}()
+	g.rt, err = runners.NewRuntime()
+	if err != nil {
+		return err
+	}
+	t, err := g.boot(ctx)
+	if err != nil {
+		g.rt.Remove()
+		return err
+	}
+	g.routes.Store(t)
+	g.serve()
+	return nil
+}
+
+// boot starts every app's pool concurrently and builds the route table.
+func (g *Gateway) boot(ctx context.Context) (*table, error) {
+	pools := make([]*pool.Pool, len(g.cfg.Apps))
+	for i, app := range g.cfg.Apps {
+		l, err := runners.NewLauncher(app, g.rt, g.log)
+		if err != nil {
+			return nil, err
+		}
+		pools[i] = pool.New(poolOptions(app), l, g.log)
+	}
+	errs := make([]error, len(pools))
+	var wg sync.WaitGroup
+	for i, p := range pools {
+		wg.Add(1)
+		// Start returns once the app's runners are ready or one failed.
+		go func() { defer wg.Done(); errs[i] = p.Start(ctx) }()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for i, p := range pools {
+			if errs[i] == nil {
+				p.Shutdown(stopCtx)
+			}
+		}
+		// Report the first failure only: it carries the traceback.
+		for _, e := range errs {
+			if e != nil {
+				return nil, e
+			}
+		}
+	}
+	g.pools = pools
+	return newTable(g.cfg.Apps, pools)
+}
+
+func poolOptions(app config.App) pool.Options {
+	return pool.Options{
+		Name: app.Name, Workers: app.Workers, QueueSize: app.QueueSize,
+		QueueWait: app.QueueWait, Timeout: app.Timeout, MaxRequests: app.MaxRequests,
+	}
+}
+
+// serve starts one http.Server per listener.
+func (g *Gateway) serve() {
+	lim := g.cfg.Limits
+	maxHeader := int(lim.MaxHeader)
+	if maxHeader > 4096 {
+		// net/http allows 4096 bytes of slack past MaxHeaderBytes.
+		maxHeader -= 4096
+	}
+	for _, ln := range g.lns {
+		srv := &http.Server{
+			Handler:           g,
+			ReadHeaderTimeout: lim.ReadHeaderTimeout,
+			IdleTimeout:       lim.IdleTimeout,
+			MaxHeaderBytes:    maxHeader,
+			ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		}
+		g.srvs = append(g.srvs, srv)
+		g.wg.Add(1)
+		// Serve returns at Shutdown.
+		go func() {
+			defer g.wg.Done()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				g.log.Error("listener failed", "addr", ln.Addr().String(), "err", err)
+			}
+		}()
+	}
+}
+
+// Addrs returns the bound listener addresses (useful with port 0).
+func (g *Gateway) Addrs() []net.Addr {
+	var out []net.Addr
+	for _, ln := range g.lns {
+		out = append(out, ln.Addr())
+	}
+	return out
+}
 
 // Shutdown stops accepting, finishes in-flight requests until ctx ends, then
-// stops every runner.
-func (g *Gateway) Shutdown(ctx context.Context) error { return nil }
+// stops every runner and removes the runtime directory.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	var errs []error
+	for _, srv := range g.srvs {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("drain: %w", err))
+			srv.Close()
+		}
+	}
+	g.wg.Wait()
+	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, p := range g.pools {
+		wg.Add(1)
+		// Each Shutdown returns once its runners are gone.
+		go func() { defer wg.Done(); p.Shutdown(stopCtx) }()
+	}
+	wg.Wait()
+	if g.rt != nil {
+		g.rt.Remove()
+	}
+	return errors.Join(errs...)
+}
+
+// Pools returns the app pools in config order (for tests and stats).
+func (g *Gateway) Pools() []*pool.Pool { return g.pools }

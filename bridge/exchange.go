@@ -1,0 +1,250 @@
+package bridge
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"sync"
+	"time"
+)
+
+// ErrRunnerGone means the runner's end of a slot closed or broke mid-request:
+// it died, was killed, or desynced. The slot is unusable afterwards.
+var ErrRunnerGone = errors.New("runner went away")
+
+// AppError is a failure the app reported in RESPONSE_END.
+type AppError struct{ Msg string }
+
+func (e *AppError) Error() string { return "app error: " + e.Msg }
+
+// BodyError is a failure reading the client's request body (client gone,
+// body limit hit). The runner saw REQUEST_END{aborted}.
+type BodyError struct{ Err error }
+
+func (e *BodyError) Error() string { return "request body: " + e.Err.Error() }
+func (e *BodyError) Unwrap() error { return e.Err }
+
+// Result describes a finished exchange.
+type Result struct {
+	Status   int   // status sent to the client (0 if none)
+	HeadSent bool  // the response head reached the ResponseWriter
+	BytesOut int64 // response body bytes written
+}
+
+// bodyChunk is the largest REQUEST_BODY frame the gateway sends.
+const bodyChunk = 64 << 10
+
+// unreadGrace is how long Exchange lets the body pump finish on its own after
+// the response ended, before it interrupts a client that is slow to send a
+// body the app never wanted.
+const unreadGrace = 50 * time.Millisecond
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, HeaderSize+bodyChunk); return &b }}
+
+// Slot is the gateway's end of one runner slot socket. A slot carries one
+// request at a time; it is not safe for concurrent use.
+type Slot struct {
+	conn net.Conn
+	rd   *Reader
+	wbuf []byte
+	// Scheme is passed to the app as the URL scheme when the request itself
+	// has none.
+}
+
+// NewSlot wraps one end of a slot socketpair.
+func NewSlot(c net.Conn) *Slot {
+	return &Slot{conn: c, rd: NewReader(bufio.NewReaderSize(c, 64<<10))}
+}
+
+// Close closes the slot; a runner thread blocked on it sees EOF.
+func (s *Slot) Close() error { return s.conn.Close() }
+
+// Exchange streams one request through the slot and its response back to w.
+// head must be a complete REQUEST_HEAD frame (BeginHead ... Finish); body may
+// be nil for a request without one. Errors: ErrRunnerGone (wrapped),
+// *AppError, *BodyError, or a protocol error; res tells whether the response
+// head already went out, which decides between an error status and an abort.
+func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, body io.Reader) (res Result, err error) {
+	var pump *bodyPump
+	if body == nil {
+		s.wbuf = AppendRequestEnd(append(s.wbuf[:0], head...), false, "")
+		if _, err := s.conn.Write(s.wbuf); err != nil {
+			return res, fmt.Errorf("%w: write head: %v", ErrRunnerGone, err)
+		}
+	} else {
+		if _, err := s.conn.Write(head); err != nil {
+			return res, fmt.Errorf("%w: write head: %v", ErrRunnerGone, err)
+		}
+		pump = startPump(s.conn, body)
+	}
+	res, err = s.readResponse(w)
+	if pump != nil {
+		perr := pump.finish(w)
+		if err == nil || errors.As(err, new(*AppError)) {
+			if perr != nil {
+				err = perr
+			}
+		}
+	}
+	return res, err
+}
+
+func (s *Slot) readResponse(w http.ResponseWriter) (res Result, err error) {
+	flusher, _ := w.(http.Flusher)
+	var dst io.Writer = w
+	for {
+		if res.HeadSent && s.rd.Buffered() == 0 && dst != nil && flusher != nil {
+			// Nothing more is waiting from the runner: push what we
+			// have to the client before blocking, so streamed
+			// responses arrive as they are produced.
+			flusher.Flush()
+		}
+		t, n, err := s.rd.Header()
+		if err != nil {
+			return res, fmt.Errorf("%w: %v", ErrRunnerGone, err)
+		}
+		switch t {
+		case ResponseHead:
+			if res.HeadSent {
+				return res, fmt.Errorf("bridge: second RESPONSE_HEAD")
+			}
+			b, err := s.rd.Payload(n)
+			if err != nil {
+				return res, fmt.Errorf("%w: %v", ErrRunnerGone, err)
+			}
+			status, err := copyHead(w.Header(), b)
+			if err != nil {
+				return res, err
+			}
+			if status < 100 || status > 999 {
+				return res, fmt.Errorf("bridge: invalid status %d", status)
+			}
+			w.WriteHeader(status)
+			res.Status, res.HeadSent = status, true
+		case ResponseBody:
+			if !res.HeadSent {
+				return res, fmt.Errorf("bridge: RESPONSE_BODY before RESPONSE_HEAD")
+			}
+			if err := s.rd.CopyPayload(dst, n); err != nil {
+				var we *WriteError
+				if !errors.As(err, &we) {
+					return res, fmt.Errorf("%w: %v", ErrRunnerGone, err)
+				}
+				dst = nil // client gone: keep draining the runner
+			} else if dst != nil {
+				res.BytesOut += int64(n)
+			}
+		case ResponseEnd:
+			b, err := s.rd.Payload(n)
+			if err != nil {
+				return res, fmt.Errorf("%w: %v", ErrRunnerGone, err)
+			}
+			msg, err := DecodeResponseEnd(b)
+			if err != nil {
+				return res, err
+			}
+			if msg != "" {
+				return res, &AppError{Msg: msg}
+			}
+			return res, nil
+		default:
+			return res, fmt.Errorf("bridge: unexpected frame %v on a slot", t)
+		}
+	}
+}
+
+// hopHeaders are connection-specific (RFC 9110 §7.6.1) and never copied
+// from an app's response: the front end owns the client connection.
+var hopHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true,
+	"Transfer-Encoding": true, "Te": true, "Trailer": true, "Upgrade": true,
+}
+
+func copyHead(h http.Header, b []byte) (int, error) {
+	return DecodeResponseHead(b, func(name, value []byte) {
+		k := textproto.CanonicalMIMEHeaderKey(string(name))
+		if hopHeaders[k] {
+			return
+		}
+		h[k] = append(h[k], string(value))
+	})
+}
+
+// bodyPump copies the client's request body to the runner as REQUEST_BODY
+// frames on its own goroutine, so the runner can answer before it has read
+// the body (and the gateway reads that answer meanwhile).
+type bodyPump struct {
+	stopping chan struct{}
+	done     chan struct{}
+	err      error // set before done closes
+}
+
+func startPump(c net.Conn, body io.Reader) *bodyPump {
+	p := &bodyPump{stopping: make(chan struct{}), done: make(chan struct{})}
+	// Stopped by the end of the body, a write error, or finish().
+	go p.run(c, body)
+	return p
+}
+
+func (p *bodyPump) run(c net.Conn, body io.Reader) {
+	defer close(p.done)
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	buf := *bp
+	for {
+		select {
+		case <-p.stopping:
+			// The response is complete; the runner discards the
+			// rest, so just end the stream.
+			p.end(c, buf, true, "response already complete")
+			return
+		default:
+		}
+		n, err := body.Read(buf[HeaderSize:])
+		if n > 0 {
+			PutHeader(buf, RequestBody, n)
+			if _, werr := c.Write(buf[:HeaderSize+n]); werr != nil {
+				p.err = fmt.Errorf("%w: write body: %v", ErrRunnerGone, werr)
+				return
+			}
+		}
+		if err == io.EOF {
+			p.end(c, buf, false, "")
+			return
+		}
+		if err != nil {
+			p.end(c, buf, true, err.Error())
+			p.err = &BodyError{Err: err}
+			return
+		}
+	}
+}
+
+func (p *bodyPump) end(c net.Conn, buf []byte, aborted bool, reason string) {
+	if _, err := c.Write(AppendRequestEnd(buf[:0], aborted, reason)); err != nil && p.err == nil {
+		p.err = fmt.Errorf("%w: write end: %v", ErrRunnerGone, err)
+	}
+}
+
+// finish stops the pump once the response is complete and waits for it. A
+// pump still blocked reading a slow client is interrupted with a read
+// deadline, which makes net/http close that connection after the response.
+func (p *bodyPump) finish(w http.ResponseWriter) error {
+	close(p.stopping)
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(unreadGrace):
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now()) == nil {
+		<-p.done
+		return nil // the client body was unwanted: its error is not ours
+	}
+	<-p.done
+	return p.err
+}

@@ -1,0 +1,230 @@
+package bridge
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/gwhq/gw/proto/bridgepb"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden")
+
+// goldenCase is one shared test vector: the frame every codec must produce
+// for these fields, and decode back to them. The shims' --selftest reads the
+// same files (testdata/golden/NAME.bin + NAME.json).
+type goldenCase struct {
+	name   string
+	typ    Type
+	msg    proto.Message // nil for body frames
+	body   []byte
+	fields map[string]any // the JSON view of msg
+}
+
+// latin1 maps each byte to the code point of the same value, the JSON form
+// the shims decode with .encode('latin-1').
+func latin1(b []byte) string {
+	var sb strings.Builder
+	for _, c := range b {
+		sb.WriteRune(rune(c))
+	}
+	return sb.String()
+}
+
+func latin1s(bs [][]byte) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = latin1(b)
+	}
+	return out
+}
+
+func bs(ss ...string) [][]byte {
+	out := make([][]byte, len(ss))
+	for i, s := range ss {
+		out[i] = []byte(s)
+	}
+	return out
+}
+
+func allBytes() []byte {
+	b := make([]byte, 256)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return b
+}
+
+func goldenCases() []goldenCase {
+	basicEnv := bs("REQUEST_METHOD", "GET", "SCRIPT_NAME", "", "PATH_INFO", "/hello",
+		"QUERY_STRING", "a=1&b=2", "SERVER_NAME", "localhost", "SERVER_PORT", "8080",
+		"SERVER_PROTOCOL", "HTTP/1.1", "HTTP_HOST", "localhost:8080")
+	latinEnv := bs("REQUEST_METHOD", "POST", "PATH_INFO", "/caf\xc3\xa9/\xff", "HTTP_X_E", "",
+		"CONTENT_LENGTH", "5", "HTTP_X_LONG", strings.Repeat("v", 300))
+	bigEnv := bs("HTTP_X_BIG", strings.Repeat("b", 70000))
+	detail := "Traceback (most recent call last):\n  File \"app.py\", line 3\n    def (:\n        ^\nSyntaxError: invalid syntax\n"
+	var cases []goldenCase
+	add := func(name string, typ Type, msg proto.Message, fields map[string]any) {
+		cases = append(cases, goldenCase{name: name, typ: typ, msg: msg, fields: fields})
+	}
+	add("request_head_basic", RequestHead,
+		&bridgepb.RequestHead{Env: basicEnv, UrlScheme: "http", RequestId: "req-1"},
+		map[string]any{"env": latin1s(basicEnv), "url_scheme": "http", "request_id": "req-1"})
+	add("request_head_latin1", RequestHead,
+		&bridgepb.RequestHead{Env: latinEnv, UrlScheme: "https"},
+		map[string]any{"env": latin1s(latinEnv), "url_scheme": "https"})
+	add("request_head_big_value", RequestHead,
+		&bridgepb.RequestHead{Env: bigEnv},
+		map[string]any{"env": latin1s(bigEnv)})
+	add("request_head_empty", RequestHead, &bridgepb.RequestHead{}, map[string]any{})
+	add("request_end", RequestEnd, &bridgepb.RequestEnd{}, map[string]any{})
+	add("request_end_aborted", RequestEnd,
+		&bridgepb.RequestEnd{Aborted: true, Reason: "client went away"},
+		map[string]any{"aborted": true, "reason": "client went away"})
+	hdrs := bs("Content-Type", "text/plain", "Set-Cookie", "a=1", "Set-Cookie", "b=2", "X-Latin", "\xe9")
+	add("response_head", ResponseHead,
+		&bridgepb.ResponseHead{Status: 200, Headers: hdrs},
+		map[string]any{"status": 200, "headers": latin1s(hdrs)})
+	add("response_head_404_noheaders", ResponseHead,
+		&bridgepb.ResponseHead{Status: 404}, map[string]any{"status": 404})
+	add("response_end", ResponseEnd, &bridgepb.ResponseEnd{}, map[string]any{})
+	add("response_end_error", ResponseEnd,
+		&bridgepb.ResponseEnd{Error: "ZeroDivisionError: division by zero"},
+		map[string]any{"error": "ZeroDivisionError: division by zero"})
+	add("ready", Ready,
+		&bridgepb.Ready{Protocol: 1, Pid: 4242, Runtime: "CPython 3.11.2", Slots: 2},
+		map[string]any{"protocol": 1, "pid": 4242, "runtime": "CPython 3.11.2", "slots": 2})
+	add("load_error", LoadError,
+		&bridgepb.LoadError{Stage: "import", Message: "SyntaxError: invalid syntax (app.py, line 3)", Detail: detail},
+		map[string]any{"stage": "import", "message": "SyntaxError: invalid syntax (app.py, line 3)", "detail": detail})
+	add("ping", Ping, &bridgepb.Ping{Seq: 7}, map[string]any{"seq": 7})
+	add("ping_big_seq", Ping, &bridgepb.Ping{Seq: 1 << 40}, map[string]any{"seq": uint64(1 << 40)})
+	add("pong", Pong, &bridgepb.Pong{Seq: 300, Requests: 123456, Busy: 1},
+		map[string]any{"seq": 300, "requests": 123456, "busy": 1})
+	add("pong_zero", Pong, &bridgepb.Pong{}, map[string]any{})
+	cases = append(cases,
+		goldenCase{name: "request_body", typ: RequestBody, body: []byte("hello=world")},
+		goldenCase{name: "request_body_binary", typ: RequestBody, body: allBytes()},
+		goldenCase{name: "response_body", typ: ResponseBody, body: []byte("Hello, World!")},
+		goldenCase{name: "response_body_empty", typ: ResponseBody, body: []byte{}},
+	)
+	return cases
+}
+
+func (c goldenCase) frame(t *testing.T) []byte {
+	t.Helper()
+	if c.msg == nil {
+		return AppendFrame(nil, c.typ, c.body)
+	}
+	b, err := AppendMessage(nil, c.typ, c.msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (c goldenCase) json(t *testing.T) []byte {
+	t.Helper()
+	v := map[string]any{"type": int(c.typ)}
+	if c.msg == nil {
+		v["body"] = latin1(c.body)
+	} else {
+		v["fields"] = c.fields
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, '\n')
+}
+
+// TestGolden pins the wire bytes of every frame kind. Run with -update after
+// an intended protocol change (and bump Protocol).
+func TestGolden(t *testing.T) {
+	dir := filepath.Join("testdata", "golden")
+	if *update {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range goldenCases() {
+		t.Run(c.name, func(t *testing.T) {
+			bin, js := c.frame(t), c.json(t)
+			binPath, jsPath := filepath.Join(dir, c.name+".bin"), filepath.Join(dir, c.name+".json")
+			if *update {
+				if err := os.WriteFile(binPath, bin, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(jsPath, js, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wantBin, err := os.ReadFile(binPath)
+			if err != nil {
+				t.Fatalf("%v (run go test ./bridge -update)", err)
+			}
+			if !bytes.Equal(bin, wantBin) {
+				t.Errorf("frame bytes changed:\n got %x\nwant %x", bin, wantBin)
+			}
+			wantJS, err := os.ReadFile(jsPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(js, wantJS) {
+				t.Errorf("json changed:\n got %s\nwant %s", js, wantJS)
+			}
+		})
+	}
+}
+
+// TestHandRolledEncoders checks the hot-path encoders produce exactly what
+// the generated marshaller does, so the shims see one encoding.
+func TestHandRolledEncoders(t *testing.T) {
+	for _, c := range goldenCases() {
+		switch m := c.msg.(type) {
+		case *bridgepb.RequestHead:
+			h := BeginHead(nil)
+			for i := 0; i+1 < len(m.Env); i += 2 {
+				h.Env(string(m.Env[i]), m.Env[i+1])
+			}
+			if got := h.Finish(m.UrlScheme, m.RequestId); !bytes.Equal(got, c.frame(t)) {
+				t.Errorf("%s: hand-rolled head\n got %x\nwant %x", c.name, got, c.frame(t))
+			}
+		case *bridgepb.RequestEnd:
+			if got := AppendRequestEnd(nil, m.Aborted, m.Reason); !bytes.Equal(got, c.frame(t)) {
+				t.Errorf("%s: hand-rolled end\n got %x\nwant %x", c.name, got, c.frame(t))
+			}
+		case *bridgepb.ResponseHead:
+			var hdrs [][]byte
+			status, err := DecodeResponseHead(c.frame(t)[HeaderSize:], func(n, v []byte) {
+				hdrs = append(hdrs, bytes.Clone(n), bytes.Clone(v))
+			})
+			if err != nil || status != int(m.Status) || !equalBytes(hdrs, m.Headers) {
+				t.Errorf("%s: decode = %d %q %v", c.name, status, hdrs, err)
+			}
+		case *bridgepb.ResponseEnd:
+			msg, err := DecodeResponseEnd(c.frame(t)[HeaderSize:])
+			if err != nil || msg != m.Error {
+				t.Errorf("%s: decode = %q %v", c.name, msg, err)
+			}
+		}
+	}
+}
+
+func equalBytes(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,115 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gwhq/gw/bridge"
+	"github.com/gwhq/gw/runners/pool"
+)
+
+// ServeHTTP routes r to its app.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt := g.routes.Load().match(r.Host, r.URL.Path)
+	if rt == nil {
+		http.Error(w, "404 not found: no app is mounted here", http.StatusNotFound)
+		return
+	}
+	for _, s := range rt.static {
+		if underMount(r.URL.Path, s.prefix) {
+			s.h.ServeHTTP(w, r)
+			return
+		}
+	}
+	maxBody := int64(g.cfg.Limits.MaxBody)
+	if maxBody > 0 {
+		if r.ContentLength > maxBody {
+			w.Header().Set("Connection", "close")
+			http.Error(w, "413 request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if r.ContentLength != 0 {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		}
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	if err := rt.pool.Serve(sw, r); err != nil {
+		g.fail(sw, r, rt, err)
+	}
+}
+
+// fail is the one place that maps a failed request to what the client sees.
+func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
+	var (
+		status int
+		msg    string
+		mbe    *http.MaxBytesError
+		be     *bridge.BodyError
+		ae     *bridge.AppError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		status, msg = http.StatusRequestEntityTooLarge, "request body too large"
+	case errors.As(err, &be):
+		// The client stopped sending its body; there is nobody to answer.
+		g.log.Info("client went away", "app", rt.name, "path", r.URL.Path, "err", err)
+		return
+	case errors.Is(err, pool.ErrQueueFull), errors.Is(err, pool.ErrQueueTimeout), errors.Is(err, pool.ErrStopped):
+		status, msg = http.StatusServiceUnavailable, "no runner free, try again"
+		w.Header().Set("Retry-After", "1")
+	case errors.Is(err, pool.ErrTimeout):
+		status, msg = http.StatusGatewayTimeout, "the app took too long"
+	case errors.As(err, &ae):
+		status, msg = http.StatusInternalServerError, "internal server error"
+	case errors.Is(err, pool.ErrWorkerGone):
+		status, msg = http.StatusBadGateway, "the app's runner went away"
+	default:
+		if r.Context().Err() != nil {
+			return // the client left while queued
+		}
+		status, msg = http.StatusBadGateway, "bad gateway"
+	}
+	g.log.Error("request failed", "app", rt.name, "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	if w.wrote {
+		// Headers are out: the only honest signal left is a cut
+		// connection (chunked responses end without their last chunk).
+		panic(http.ErrAbortHandler)
+	}
+	h := w.Header()
+	for k := range h {
+		if k != "Retry-After" {
+			delete(h, k)
+		}
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write([]byte(http.StatusText(status) + ": " + msg + "\n"))
+}
+
+// statusWriter records whether the response head went out.
+type statusWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if code >= 200 {
+		w.wrote = true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

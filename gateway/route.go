@@ -1,0 +1,86 @@
+package gateway
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/runners/pool"
+)
+
+// route is one app's place in the URL space.
+type route struct {
+	host   string // "" = any
+	mount  string // "" for "/", else "/prefix"
+	name   string
+	pool   *pool.Pool
+	static []staticDir
+}
+
+type staticDir struct {
+	prefix string
+	h      http.Handler
+}
+
+// table is immutable once built; a reload would build a new one and swap it.
+type table struct {
+	routes []route // host-specific first, then longest mount first
+}
+
+func newTable(apps []config.App, pools []*pool.Pool) (*table, error) {
+	t := &table{}
+	for i, app := range apps {
+		mount := strings.TrimSuffix(app.Mount, "/")
+		r := route{host: app.Host, mount: mount, name: app.Name, pool: pools[i]}
+		for prefix, dir := range app.Static {
+			prefix = strings.TrimSuffix(prefix, "/")
+			r.static = append(r.static, staticDir{prefix, http.StripPrefix(prefix, http.FileServer(http.Dir(dir)))})
+		}
+		sort.Slice(r.static, func(a, b int) bool { return len(r.static[a].prefix) > len(r.static[b].prefix) })
+		t.routes = append(t.routes, r)
+	}
+	sort.SliceStable(t.routes, func(a, b int) bool {
+		ra, rb := t.routes[a], t.routes[b]
+		if (ra.host == "") != (rb.host == "") {
+			return ra.host != ""
+		}
+		return len(ra.mount) > len(rb.mount)
+	})
+	for i := 1; i < len(t.routes); i++ {
+		if a, b := t.routes[i-1], t.routes[i]; a.host == b.host && a.mount == b.mount {
+			return nil, fmt.Errorf("apps %q and %q share host %q and mount %q", a.name, b.name, a.host, a.mount)
+		}
+	}
+	return t, nil
+}
+
+// match picks the app for host and path: an exact host match beats the
+// any-host apps, then the longest mount that matches at a segment boundary.
+func (t *table) match(host, path string) *route {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(host)
+	for i := range t.routes {
+		r := &t.routes[i]
+		if r.host != "" && r.host != host {
+			continue
+		}
+		if underMount(path, r.mount) {
+			return r
+		}
+	}
+	return nil
+}
+
+// underMount reports whether path is mount itself or below it: "/a" owns
+// "/a" and "/a/x" but not "/ab".
+func underMount(path, mount string) bool {
+	if mount == "" {
+		return true
+	}
+	return strings.HasPrefix(path, mount) && (len(path) == len(mount) || path[len(mount)] == '/')
+}

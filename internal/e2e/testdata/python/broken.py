@@ -1,0 +1,5 @@
+import os
+
+def application(environ, start_response)
+    start_response("200 OK", [])
+    return [b"never"]

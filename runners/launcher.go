@@ -1,0 +1,81 @@
+// Package runners turns an app's config into a pool.Launcher: the one switch
+// from language to the way its runners are started and spoken to.
+package runners
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gwhq/gw/internal/cgi"
+	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/runners/pool"
+	"github.com/gwhq/gw/runners/proc"
+	"github.com/gwhq/gw/runners/python"
+)
+
+// Runtime is gw's private runtime directory (mode 0700): embedded shims are
+// written there, once per process.
+type Runtime struct {
+	Dir string
+}
+
+// NewRuntime creates the runtime directory.
+func NewRuntime() (*Runtime, error) {
+	dir, err := os.MkdirTemp("", "gw-")
+	if err != nil {
+		return nil, fmt.Errorf("runtime dir: %w", err)
+	}
+	return &Runtime{Dir: dir}, nil
+}
+
+// Remove deletes the runtime directory.
+func (rt *Runtime) Remove() error { return os.RemoveAll(rt.Dir) }
+
+// writeShim writes an embedded shim under its name, once.
+func (rt *Runtime) writeShim(name string, src []byte) (string, error) {
+	p := filepath.Join(rt.Dir, name)
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
+	}
+	if err := os.WriteFile(p, src, 0o600); err != nil {
+		return "", fmt.Errorf("write shim: %w", err)
+	}
+	return p, nil
+}
+
+// Tunables not (yet) exposed in config.
+const (
+	readyTimeout = 60 * time.Second // Django apps can take a while to import
+	pingEvery    = 5 * time.Second
+	pingTimeout  = 30 * time.Second
+)
+
+// NewLauncher returns the launcher for app.
+func NewLauncher(app config.App, rt *Runtime, log *slog.Logger) (pool.Launcher, error) {
+	var spec proc.Spec
+	switch app.Lang {
+	case config.LangPython:
+		shim, err := rt.writeShim("gw_wsgi.py", python.Shim)
+		if err != nil {
+			return nil, err
+		}
+		spec, err = python.Spec(app, shim, os.Environ())
+		if err != nil {
+			return nil, fmt.Errorf("app %q: %w", app.Name, err)
+		}
+	default:
+		return nil, fmt.Errorf("app %q: language %q is not supported yet", app.Name, app.Lang)
+	}
+	mount := app.Mount
+	if mount == "/" {
+		mount = ""
+	}
+	threads := max(app.Threads, 1)
+	return &bridgeLauncher{
+		app: app.Name, spec: spec, threads: threads, mount: cgi.Mount{ScriptName: mount},
+		readyTimeout: readyTimeout, pingEvery: pingEvery, pingTimeout: pingTimeout, log: log,
+	}, nil
+}

@@ -1,0 +1,191 @@
+// Package proc starts and stops one runner OS process: inherited sockets,
+// its own process group, log lines from its stdout and stderr, and a kill
+// that escalates from SIGTERM to SIGKILL.
+package proc
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Spec says what to run. Language packages build it; they start nothing.
+type Spec struct {
+	Path string   // executable
+	Args []string // argv[1:]
+	Env  []string // full environment
+	Dir  string   // working directory ("" = gw's)
+}
+
+// Process is one started runner process.
+type Process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // exit error, set before done closes
+	tail *tail
+	logs sync.WaitGroup
+}
+
+// Start starts spec with files inherited as fd 3, 4, ... Its stdout and
+// stderr become log lines on log. The process gets its own process group so a
+// kill reaches whatever it forked, and a terminal's Ctrl-C reaches gw only.
+func Start(spec Spec, files []*os.File, log *slog.Logger) (*Process, error) {
+	cmd := exec.Command(spec.Path, spec.Args...)
+	cmd.Env = spec.Env
+	cmd.Dir = spec.Dir
+	cmd.ExtraFiles = files
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Own pipes rather than cmd.StdoutPipe: Wait must not depend on every
+	// grandchild closing them.
+	stdout, outW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	stderr, errW, err := os.Pipe()
+	if err != nil {
+		stdout.Close()
+		outW.Close()
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+	err = cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		stdout.Close()
+		stderr.Close()
+		return nil, err
+	}
+	p := &Process{cmd: cmd, done: make(chan struct{}), tail: &tail{max: 40}}
+	log = log.With("pid", cmd.Process.Pid)
+	p.logs.Add(2)
+	// Both readers end when the process (and anything holding its pipes)
+	// exits; wait() waits for them before reporting the exit.
+	go p.copyLines(stdout, log, "stdout")
+	go p.copyLines(stderr, log, "stderr")
+	// wait() owns cmd.Wait and closes done.
+	go p.wait()
+	return p, nil
+}
+
+func (p *Process) copyLines(r io.ReadCloser, log *slog.Logger, stream string) {
+	defer p.logs.Done()
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		p.tail.add(line)
+		log.Info(line, "stream", stream)
+	}
+	// A line longer than the buffer, or a read error: drain the rest so the
+	// runner never blocks on a full pipe.
+	io.Copy(io.Discard, r)
+}
+
+func (p *Process) wait() {
+	p.err = p.cmd.Wait()
+	// Give the log readers a moment to pick up the last lines (a
+	// traceback written just before exit), without hanging on a
+	// grandchild that still holds the pipes.
+	logged := make(chan struct{})
+	go func() { p.logs.Wait(); close(logged) }()
+	select {
+	case <-logged:
+	case <-time.After(time.Second):
+	}
+	close(p.done)
+}
+
+// PID is the runner's process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Done is closed once the process has exited and its output is drained.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Err is how the process exited (nil for status 0); valid after Done.
+func (p *Process) Err() error { return p.err }
+
+// ExitCode is the exit status, or -1 when killed by a signal; valid after Done.
+func (p *Process) ExitCode() int {
+	if p.cmd.ProcessState == nil {
+		return -1
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// Tail returns the last lines the process wrote.
+func (p *Process) Tail() string { return p.tail.String() }
+
+// Signal sends sig to the process group.
+func (p *Process) Signal(sig syscall.Signal) error {
+	err := syscall.Kill(-p.cmd.Process.Pid, sig)
+	if errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	return err
+}
+
+// Kill sends SIGKILL to the process group.
+func (p *Process) Kill() { p.Signal(syscall.SIGKILL) }
+
+// Stop asks the process to exit with SIGTERM and kills its group with SIGKILL
+// when ctx ends first. It returns once the process is gone.
+func (p *Process) Stop(ctx context.Context) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		p.Kill()
+		<-p.done
+	}
+}
+
+// ExitString describes how the process ended, for logs.
+func (p *Process) ExitString() string {
+	ps := p.cmd.ProcessState
+	if ps == nil {
+		return "not exited"
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return fmt.Sprintf("killed by %v", ws.Signal())
+	}
+	return fmt.Sprintf("exit status %d", ps.ExitCode())
+}
+
+// tail keeps the last lines of output, for spawn error reports.
+type tail struct {
+	mu    sync.Mutex
+	lines []string
+	max   int
+}
+
+func (t *tail) add(line string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.lines) == t.max {
+		copy(t.lines, t.lines[1:])
+		t.lines = t.lines[:t.max-1]
+	}
+	t.lines = append(t.lines, line)
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(t.lines, "\n")
+}

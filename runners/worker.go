@@ -1,0 +1,289 @@
+package runners
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gwhq/gw/bridge"
+	"github.com/gwhq/gw/internal/cgi"
+	"github.com/gwhq/gw/proto/bridgepb"
+	"github.com/gwhq/gw/runners/pool"
+	"github.com/gwhq/gw/runners/proc"
+)
+
+// bridgeLauncher starts runners that speak the bridge protocol (the Python,
+// Ruby and Perl shims).
+type bridgeLauncher struct {
+	app          string
+	spec         proc.Spec
+	threads      int
+	mount        cgi.Mount
+	readyTimeout time.Duration
+	pingEvery    time.Duration
+	pingTimeout  time.Duration
+	log          *slog.Logger
+}
+
+var _ pool.Launcher = (*bridgeLauncher)(nil)
+var _ pool.Worker = (*bridgeWorker)(nil)
+
+// socketpair returns our end as a net.Conn and the runner's end as a file.
+func socketpair() (net.Conn, *os.File, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	ours := os.NewFile(uintptr(fds[0]), "gw-bridge")
+	defer ours.Close() // FileConn dups it
+	c, err := net.FileConn(ours)
+	if err != nil {
+		syscall.Close(fds[1])
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	return c, os.NewFile(uintptr(fds[1]), "gw-bridge-runner"), nil
+}
+
+// Launch starts one runner and waits for its READY.
+func (l *bridgeLauncher) Launch(ctx context.Context, id int) (pool.Worker, error) {
+	fail := func(stage proc.Stage, err error, detail string) error {
+		return &proc.SpawnError{App: l.app, Worker: id, Stage: stage, Err: err, Detail: detail}
+	}
+	var conns []net.Conn
+	var files []*os.File
+	closeAll := func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	defer func() {
+		for _, f := range files {
+			f.Close() // the child has its copies
+		}
+	}()
+	for range 1 + l.threads {
+		c, f, err := socketpair()
+		if err != nil {
+			closeAll()
+			return nil, fail(proc.StageExec, err, "")
+		}
+		conns, files = append(conns, c), append(files, f)
+	}
+	spec := l.spec
+	fds := make([]string, l.threads)
+	for i := range fds {
+		fds[i] = strconv.Itoa(4 + i)
+	}
+	spec.Args = append(append([]string(nil), spec.Args...), "--control-fd", "3", "--slot-fds", strings.Join(fds, ","))
+	log := l.log.With("app", l.app, "worker", id)
+	p, err := proc.Start(spec, files, log)
+	if err != nil {
+		closeAll()
+		return nil, fail(proc.StageExec, fmt.Errorf("start %s: %w", spec.Path, err), "")
+	}
+	w := &bridgeWorker{proc: p, control: conns[0], mount: l.mount, log: log}
+	for _, c := range conns[1:] {
+		w.slots = append(w.slots, bridge.NewSlot(c))
+	}
+	if err := w.handshake(ctx, l.readyTimeout); err != nil {
+		p.Kill()
+		<-p.Done()
+		w.closeConns()
+		var se *proc.SpawnError
+		if errors.As(err, &se) {
+			se.App, se.Worker = l.app, id
+			if se.Detail == "" {
+				se.Detail = p.Tail()
+			}
+			return nil, se
+		}
+		return nil, fail(proc.StageHandshake, err, p.Tail())
+	}
+	// The health loop ends when the process exits.
+	go w.health(l.pingEvery, l.pingTimeout)
+	return w, nil
+}
+
+// bridgeWorker is one running bridge runner.
+type bridgeWorker struct {
+	proc    *proc.Process
+	control net.Conn
+	slots   []*bridge.Slot
+	mount   cgi.Mount
+	log     *slog.Logger
+	ctrl    *bridge.Reader
+	pongs   chan *bridgepb.Pong
+	closed  sync.Once
+}
+
+func (w *bridgeWorker) handshake(ctx context.Context, timeout time.Duration) error {
+	w.ctrl = bridge.NewReader(bufio.NewReader(w.control))
+	type msg struct {
+		t   bridge.Type
+		b   []byte
+		err error
+	}
+	got := make(chan msg, 1)
+	// Ends with the first frame or when the control socket is closed.
+	go func() {
+		t, n, err := w.ctrl.Header()
+		if err != nil {
+			got <- msg{err: err}
+			return
+		}
+		b, err := w.ctrl.Payload(n)
+		got <- msg{t, append([]byte(nil), b...), err}
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var m msg
+	select {
+	case m = <-got:
+	case <-w.proc.Done():
+		// The reader sees EOF right behind the exit; prefer its
+		// LOAD_ERROR if the runner managed to send one.
+		select {
+		case m = <-got:
+		case <-time.After(time.Second):
+			m.err = errors.New("runner exited")
+		}
+	case <-timer.C:
+		return &proc.SpawnError{Stage: proc.StageReadyTimeout, Err: fmt.Errorf("no ready message within %v", timeout)}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if m.err != nil {
+		<-w.proc.Done()
+		return &proc.SpawnError{Stage: proc.StageLoad, Err: fmt.Errorf("runner exited before ready (%s)", w.proc.ExitString())}
+	}
+	switch m.t {
+	case bridge.Ready:
+		var r bridgepb.Ready
+		if err := unmarshal(m.b, &r); err != nil {
+			return err
+		}
+		if r.Protocol != bridge.Protocol {
+			return fmt.Errorf("runner speaks bridge protocol %d, gw speaks %d", r.Protocol, bridge.Protocol)
+		}
+		w.log.Info("runner ready", "pid", w.proc.PID(), "runtime", r.Runtime, "slots", r.Slots)
+		return nil
+	case bridge.LoadError:
+		var le bridgepb.LoadError
+		if err := unmarshal(m.b, &le); err != nil {
+			return err
+		}
+		stage := proc.StageLoad
+		return &proc.SpawnError{Stage: stage, Err: errors.New(le.Message), Detail: strings.TrimRight(le.Detail, "\n")}
+	default:
+		return fmt.Errorf("unexpected first frame %v", m.t)
+	}
+}
+
+// health pings the runner and kills it when it stops answering: a wedged
+// interpreter must not hold slots forever.
+func (w *bridgeWorker) health(every, timeout time.Duration) {
+	pongs := make(chan uint64, 1)
+	// The reader ends when the control socket closes (runner exit).
+	go func() {
+		for {
+			var pong bridgepb.Pong
+			if err := w.ctrl.Message(bridge.Pong, &pong); err != nil {
+				close(pongs)
+				return
+			}
+			select {
+			case pongs <- pong.Seq:
+			default:
+			}
+		}
+	}()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	defer w.closeConns()
+	var seq uint64
+	for {
+		select {
+		case <-w.proc.Done():
+			return
+		case <-tick.C:
+		}
+		seq++
+		if err := bridge.WriteMessage(w.control, bridge.Ping, &bridgepb.Ping{Seq: seq}); err != nil {
+			continue // exit is noticed through Done
+		}
+		select {
+		case _, ok := <-pongs:
+			if !ok {
+				<-w.proc.Done()
+				return
+			}
+		case <-time.After(timeout):
+			w.log.Error("runner failed its health check, killing it", "pid", w.proc.PID(), "timeout", timeout)
+			w.proc.Kill()
+		case <-w.proc.Done():
+			return
+		}
+	}
+}
+
+func (w *bridgeWorker) closeConns() {
+	w.closed.Do(func() {
+		w.control.Close()
+		for _, s := range w.slots {
+			s.Close()
+		}
+	})
+}
+
+func (w *bridgeWorker) PID() int                { return w.proc.PID() }
+func (w *bridgeWorker) Slots() int              { return len(w.slots) }
+func (w *bridgeWorker) Kill()                   { w.proc.Kill() }
+func (w *bridgeWorker) Done() <-chan struct{}   { return w.proc.Done() }
+func (w *bridgeWorker) Exit() string            { return w.proc.ExitString() }
+func (w *bridgeWorker) Stop(ctx context.Context) { w.proc.Stop(ctx) }
+
+var headPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// Serve streams r through slot i.
+func (w *bridgeWorker) Serve(i int, rw http.ResponseWriter, r *http.Request) error {
+	bp := headPool.Get().(*[]byte)
+	h := bridge.BeginHead((*bp)[:0])
+	cgi.Build(&h, r, w.mount)
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	head := h.Finish(scheme, "")
+	var body = r.Body
+	if r.Body == http.NoBody || (r.ContentLength == 0 && len(r.TransferEncoding) == 0) {
+		body = nil
+	}
+	var err error
+	if body == nil {
+		_, err = w.slots[i].Exchange(rw, r, head, nil)
+	} else {
+		_, err = w.slots[i].Exchange(rw, r, head, body)
+	}
+	*bp = head[:0]
+	headPool.Put(bp)
+	if errors.Is(err, bridge.ErrRunnerGone) {
+		return fmt.Errorf("%w: %v", pool.ErrWorkerGone, err)
+	}
+	var ae *bridge.AppError
+	var be *bridge.BodyError
+	if err != nil && !errors.As(err, &ae) && !errors.As(err, &be) {
+		// A protocol violation: the slot's stream can't be trusted.
+		return fmt.Errorf("%w: %v", pool.ErrWorkerGone, err)
+	}
+	return err
+}
