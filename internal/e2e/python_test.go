@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -140,7 +141,7 @@ func sha(s string) string {
 
 func TestEnviron(t *testing.T) {
 	s := startSuite(t)
-	req := mustReq("GET", s.URL+"/app/caf%C3%A9/x%2Fy?q=%20a", nil)
+	req := mustReq("GET", s.URL+"/app/env/caf%C3%A9/x%2Fy?q=%20a", nil)
 	req.Header.Set("X-Custom", "v1")
 	req.Header.Add("X-Dup", "a")
 	req.Header.Add("X-Dup", "b")
@@ -157,9 +158,9 @@ func TestEnviron(t *testing.T) {
 	want := map[string]any{
 		"REQUEST_METHOD":    "GET",
 		"SCRIPT_NAME":       "/app",
-		"PATH_INFO":         "/caf\u00c3\u00a9/x/y", // UTF-8 bytes as latin-1 (PEP 3333)
+		"PATH_INFO":         "/env/caf\u00c3\u00a9/x/y", // UTF-8 bytes as latin-1 (PEP 3333)
 		"QUERY_STRING":      "q=%20a",
-		"REQUEST_URI":       "/app/caf%C3%A9/x%2Fy?q=%20a",
+		"REQUEST_URI":       "/app/env/caf%C3%A9/x%2Fy?q=%20a",
 		"SERVER_NAME":       host,
 		"SERVER_PORT":       port,
 		"SERVER_PROTOCOL":   "HTTP/1.1",
@@ -619,4 +620,25 @@ func TestGracefulStopLeavesNoRunner(t *testing.T) {
 		t.Errorf("exit %d after SIGTERM, want 0", s.ExitCode())
 	}
 	gwtest.WaitGone(t, kids, 5*time.Second)
+}
+
+// TestVenv: --venv runs the app on the virtualenv's interpreter.
+func TestVenv(t *testing.T) {
+	py := gwtest.RequirePython(t)
+	venv := filepath.Join(t.TempDir(), "venv")
+	if out, err := exec.Command(py, "-m", "venv", "--without-pip", venv).CombinedOutput(); err != nil {
+		t.Fatalf("make venv: %v\n%s", err, out)
+	}
+	s := gwtest.Start(t, "--venv", venv, "--workers", "1", app("prefix.py"))
+	if code, body := gwtest.Get(t, s.URL+"/"); code != 200 || body != venv {
+		t.Fatalf("sys.prefix = %q (%d), want %q", body, code, venv)
+	}
+}
+
+// TestMissingInterpreterExits1 names what failed.
+func TestMissingInterpreterExits1(t *testing.T) {
+	code, out := gwtest.Run(t, 30*time.Second, "run", "--interpreter", "/nonexistent/python3", "--http", "127.0.0.1:0", app("hello.py"))
+	if code != 1 || !strings.Contains(out, "/nonexistent/python3") {
+		t.Fatalf("exit %d, want 1 naming the interpreter:\n%s", code, out)
+	}
 }

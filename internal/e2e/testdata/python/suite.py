@@ -19,7 +19,7 @@ threading.Thread(target=_bg, name="import-thread").start()
 
 def raw(environ, start_response):
     path = environ["PATH_INFO"]
-    if path == "/env":
+    if path == "/env" or path.startswith("/env/") or path.endswith("/env"):
         env = {k: v for k, v in environ.items() if isinstance(v, str)}
         env["wsgi.version"] = list(environ["wsgi.version"])
         for k in ("wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once"):

@@ -1,0 +1,6 @@
+import sys
+
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [sys.prefix.encode()]

@@ -1,0 +1,111 @@
+package python
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/internal/gwtest"
+)
+
+// TestSelftestGolden runs the shim's own codec against the frames the Go
+// codec wrote (bridge/testdata/golden): both sides of the protocol agree
+// byte for byte.
+func TestSelftestGolden(t *testing.T) {
+	py := gwtest.RequirePython(t)
+	golden := filepath.Join(gwtest.RepoRoot(), "bridge", "testdata", "golden")
+	out, err := exec.Command(py, "gw_wsgi.py", "--selftest", golden).CombinedOutput()
+	if err != nil {
+		t.Fatalf("selftest: %v\n%s", err, out)
+	}
+	last := strings.TrimSpace(string(out))
+	last = last[strings.LastIndexByte(last, '\n')+1:]
+	if !strings.HasSuffix(last, " 0 failed") || strings.HasPrefix(last, "0 passed") {
+		t.Fatalf("selftest summary %q", last)
+	}
+	t.Log(last)
+}
+
+func TestSpec(t *testing.T) {
+	fake := t.TempDir()
+	venv := filepath.Join(fake, "venv")
+	os.MkdirAll(filepath.Join(venv, "bin"), 0o755)
+	os.WriteFile(filepath.Join(venv, "bin", "python"), []byte("#!/bin/sh\n"), 0o755)
+	interp := filepath.Join(fake, "mypython")
+	os.WriteFile(interp, []byte("#!/bin/sh\n"), 0o755)
+	base := []string{"PATH=/usr/bin:/bin", "PYTHONHOME=/somewhere", "HOME=/root"}
+	tests := []struct {
+		name      string
+		app       config.App
+		wantPath  string
+		wantArgs  []string
+		wantEnv   []string
+		noEnv     []string
+		wantError string
+	}{
+		{
+			name:     "file app with callable",
+			app:      config.App{Name: "blog", Path: "/srv/app.py", Callable: "wsgi", Interpreter: interp},
+			wantPath: interp,
+			wantArgs: []string{"-u", "/shim.py", "--app", "/srv/app.py", "--name", "blog", "--callable", "wsgi"},
+		},
+		{
+			name:     "module with dir",
+			app:      config.App{Name: "dj", Path: "proj.wsgi:application", Dir: "/srv/proj", Interpreter: interp},
+			wantPath: interp,
+			wantArgs: []string{"-u", "/shim.py", "--app", "proj.wsgi:application", "--name", "dj", "--dir", "/srv/proj"},
+		},
+		{
+			name:     "venv",
+			app:      config.App{Name: "v", Path: "/a.py", Venv: venv},
+			wantPath: filepath.Join(venv, "bin", "python"),
+			wantEnv:  []string{"VIRTUAL_ENV=" + venv, "PATH=" + filepath.Join(venv, "bin") + ":/usr/bin:/bin"},
+			noEnv:    []string{"PYTHONHOME=/somewhere"},
+		},
+		{
+			name:    "app env overrides",
+			app:     config.App{Name: "e", Path: "/a.py", Interpreter: interp, Env: map[string]string{"DJANGO_SETTINGS_MODULE": "x.y", "HOME": "/app"}},
+			wantEnv: []string{"DJANGO_SETTINGS_MODULE=x.y", "HOME=/app"},
+			noEnv:   []string{"HOME=/root"},
+		},
+		{
+			name:      "missing interpreter",
+			app:       config.App{Name: "m", Path: "/a.py", Interpreter: filepath.Join(fake, "nope")},
+			wantError: "set --interpreter",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec, err := Spec(tc.app, "/shim.py", base)
+			if tc.wantError != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantError) {
+					t.Fatalf("err = %v, want %q", err, tc.wantError)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.wantPath != "" && spec.Path != tc.wantPath {
+				t.Errorf("path %s, want %s", spec.Path, tc.wantPath)
+			}
+			if tc.wantArgs != nil && strings.Join(spec.Args, " ") != strings.Join(tc.wantArgs, " ") {
+				t.Errorf("args %q, want %q", spec.Args, tc.wantArgs)
+			}
+			env := strings.Join(spec.Env, "\n") + "\n"
+			for _, e := range tc.wantEnv {
+				if !strings.Contains(env, e+"\n") {
+					t.Errorf("env lacks %s:\n%s", e, env)
+				}
+			}
+			for _, e := range tc.noEnv {
+				if strings.Contains(env, e+"\n") {
+					t.Errorf("env has %s", e)
+				}
+			}
+		})
+	}
+}
