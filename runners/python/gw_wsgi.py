@@ -1,0 +1,1080 @@
+"""gw_wsgi: the gw runner shim that hosts one WSGI (PEP 3333) application.
+
+gw starts it once per worker process:
+
+    python3 -u gw_wsgi.py --app APP [--callable NAME] [--dir DIR] [--name NAME]
+                          --control-fd 3 --slot-fds 4,5,6
+
+and talks to it over the bridge protocol (proto/bridge.proto, the authority
+for framing and messages). Each slot socket gets one thread that serves its
+requests one at a time; the main thread answers PINGs on the control socket
+and exits the moment that socket reaches EOF (the gateway is gone).
+
+    python3 gw_wsgi.py --selftest DIR
+
+checks the frame codec against golden frames (NAME.bin + NAME.json).
+
+Sections, in the order every gw shim uses: (1) constants; (2) frame codec;
+(3) argv; (4) app loading; (5) per-request adapter; (6) slot loop;
+(7) control; (8) owner watcher; (9) main. Stdlib only, CPython 3.9+.
+"""
+
+import importlib
+import importlib.machinery
+import importlib.util
+import os
+import platform
+import signal
+import socket
+import struct
+import sys
+import threading
+import traceback
+
+# ---------------------------------------------------------------------------
+# (1) Constants and protocol version
+# ---------------------------------------------------------------------------
+
+PROTOCOL_VERSION = 1
+
+# FrameType (bridge.proto).
+REQUEST_HEAD = 1
+REQUEST_BODY = 2
+REQUEST_END = 3
+RESPONSE_HEAD = 4
+RESPONSE_BODY = 5
+RESPONSE_END = 6
+READY = 16
+LOAD_ERROR = 17
+PING = 18
+PONG = 19
+BODY_FRAMES = (REQUEST_BODY, RESPONSE_BODY)
+
+HEADER = struct.Struct('<BBHI')  # type, flags, reserved, payload length
+MAX_PAYLOAD = 16 << 20           # bridge.proto: at most 16 MiB per frame
+MAX_BODY_FRAME = 1 << 20         # app chunks are split into frames this big
+READ_BUFFER = 64 << 10           # buffered reader size per socket
+FILE_BLOCK = 256 << 10           # read size for our own wsgi.file_wrapper
+MAX_PENDING = 256                # buffers per sendmsg() when coalescing
+RESPONSE_END_OK = HEADER.pack(RESPONSE_END, 0, 0, 0)
+
+EXIT_PROTOCOL = 3  # a slot or control stream is desynced
+EXIT_LOAD = 4      # LOAD_ERROR was sent: the app cannot be loaded
+
+DEFAULT_CALLABLES = ('application', 'app')
+OPTIONS = ('app', 'callable', 'dir', 'name', 'control-fd', 'slot-fds', 'selftest')
+USAGE = ('usage: gw_wsgi.py --app APP [--callable NAME] [--dir DIR] [--name NAME]'
+         ' --control-fd FD --slot-fds FD[,FD...]\n'
+         '       gw_wsgi.py --selftest DIR\n')
+
+# Field kinds of the flat schema. Varint kinds sort below length-delimited ones.
+UINT32, UINT64, BOOL, STRING, BYTES, REPEATED_BYTES = range(6)
+KIND_DEFAULTS = {UINT32: 0, UINT64: 0, BOOL: False, STRING: '', BYTES: b''}
+
+# Every message in bridge.proto: frame type -> fields in field-number order.
+SCHEMAS = {
+    REQUEST_HEAD: ((1, 'env', REPEATED_BYTES), (2, 'url_scheme', STRING),
+                   (3, 'request_id', STRING)),
+    REQUEST_END: ((1, 'aborted', BOOL), (2, 'reason', STRING)),
+    RESPONSE_HEAD: ((1, 'status', UINT32), (2, 'headers', REPEATED_BYTES)),
+    RESPONSE_END: ((1, 'error', STRING),),
+    READY: ((1, 'protocol', UINT32), (2, 'pid', UINT32), (3, 'runtime', STRING),
+            (4, 'slots', UINT32)),
+    LOAD_ERROR: ((1, 'stage', STRING), (2, 'message', STRING), (3, 'detail', STRING)),
+    PING: ((1, 'seq', UINT64),),
+    PONG: ((1, 'seq', UINT64), (2, 'requests', UINT64), (3, 'busy', UINT32)),
+}
+# frame type -> {field tag (number << 3 | the wire type its kind uses): (name, kind)}
+DECODE_TAGS = {t: {num << 3 | (2 if kind >= STRING else 0): (name, kind)
+                   for num, name, kind in fields} for t, fields in SCHEMAS.items()}
+# Header names must be RFC 9110 tokens; values must hold no CTL except HTAB.
+TOKEN_BYTES = (b"!#$%&'*+-.^_`|~0123456789"
+               b'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz')
+VALUE_BYTES = bytes([9] + list(range(32, 127)) + list(range(128, 256)))
+
+
+# ---------------------------------------------------------------------------
+# (2) Frame codec: 8-byte header + payload; hand-written proto3 for the flat
+#     messages (canonical encoding: field-number order, defaults omitted).
+# ---------------------------------------------------------------------------
+
+class ProtocolError(ValueError):
+    """A frame or message that breaks bridge.proto; the stream is desynced."""
+
+
+def _varint_bytes(value):
+    if value < 0x80:
+        if value < 0:
+            raise ValueError('negative varint %d' % value)
+        return bytes((value,))
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _uvarint(buf, pos):
+    """Decodes the (multi-byte) varint at buf[pos]; returns (value, next pos)."""
+    result = shift = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result & 0xFFFFFFFFFFFFFFFF, pos
+        shift += 7
+        if shift >= 70:
+            raise ProtocolError('varint longer than 10 bytes')
+
+
+ENCODE_PLAN = {t: tuple((name, kind, _varint_bytes(num << 3 | (2 if kind >= STRING else 0)))
+                        for num, name, kind in fields)
+               for t, fields in SCHEMAS.items()}
+
+
+def encode_message(ftype, msg):
+    """Encodes dict msg as the proto3 message of frame type ftype."""
+    out = []
+    append = out.append
+    for name, kind, tag in ENCODE_PLAN[ftype]:
+        value = msg.get(name)
+        if not value:
+            continue  # proto3 default: omitted
+        if kind == REPEATED_BYTES:
+            for item in value:
+                append(tag)
+                append(_varint_bytes(len(item)))
+                append(item)
+        elif kind >= STRING:
+            if kind == STRING:
+                # Go rejects invalid UTF-8 in strings: lone surrogates become '?'.
+                value = value.encode('utf-8', 'replace')
+            append(tag)
+            append(_varint_bytes(len(value)))
+            append(value)
+        else:
+            if kind == BOOL:
+                value = 1
+            elif value >> (32 if kind == UINT32 else 64):
+                raise ValueError('%s=%d out of range' % (name, value))
+            append(tag)
+            append(_varint_bytes(value))
+    return b''.join(out)
+
+
+def decode_message(ftype, payload):
+    """Decodes a proto3 payload into a dict holding every field (defaults filled in).
+
+    Unknown fields, and known ones with an unexpected wire type, are skipped
+    by wire type (0, 1, 2, 5), as proto3 requires for forward compatibility."""
+    tags = DECODE_TAGS.get(ftype)
+    if tags is None:
+        raise ProtocolError('frame type %d carries no message' % ftype)
+    msg = {name: [] if kind == REPEATED_BYTES else KIND_DEFAULTS[kind]
+           for name, kind in tags.values()}
+    buf, pos, end = payload, 0, len(payload)
+    try:
+        while pos < end:
+            key = buf[pos]
+            if key < 0x80:
+                pos += 1
+            else:
+                key, pos = _uvarint(buf, pos)
+            if key < 8:
+                raise ProtocolError('field number 0')
+            field = tags.get(key)
+            wire = key & 7
+            if wire == 2:
+                size = buf[pos]
+                if size < 0x80:
+                    pos += 1
+                else:
+                    size, pos = _uvarint(buf, pos)
+                stop = pos + size
+                if stop > end:
+                    raise ProtocolError('length-delimited field overruns the message')
+                if field is None:
+                    pos = stop
+                elif field[1] == REPEATED_BYTES:
+                    append = msg[field[0]].append
+                    while True:  # fast path: a run of the same field (env, headers)
+                        append(buf[pos:stop])
+                        pos = stop
+                        if pos >= end or buf[pos] != key:
+                            break
+                        size = buf[pos + 1]
+                        if size < 0x80:
+                            pos += 2
+                        else:
+                            size, pos = _uvarint(buf, pos + 1)
+                        stop = pos + size
+                        if stop > end:
+                            raise ProtocolError('length-delimited field overruns the message')
+                else:
+                    data = buf[pos:stop]
+                    msg[field[0]] = data.decode('utf-8', 'replace') if field[1] == STRING else data
+                    pos = stop
+            elif wire == 0:
+                value = buf[pos]
+                if value < 0x80:
+                    pos += 1
+                else:
+                    value, pos = _uvarint(buf, pos)
+                if field is not None:
+                    kind = field[1]
+                    msg[field[0]] = (value != 0 if kind == BOOL else
+                                     value & 0xFFFFFFFF if kind == UINT32 else value)
+            elif wire == 1:
+                pos += 8
+            elif wire == 5:
+                pos += 4
+            else:
+                raise ProtocolError('unsupported wire type %d' % wire)
+    except IndexError:
+        raise ProtocolError('truncated message') from None
+    if pos > end:
+        raise ProtocolError('truncated message')
+    return msg
+
+
+def encode_frame(ftype, payload):
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError('frame payload of %d bytes exceeds 16 MiB' % len(payload))
+    return HEADER.pack(ftype, 0, 0, len(payload)) + payload
+
+
+def message_frame(ftype, msg):
+    return encode_frame(ftype, encode_message(ftype, msg))
+
+
+def read_frame(rfile):
+    """Reads one frame from a buffered reader; returns (type, payload bytes).
+
+    Raises EOFError when the stream ends (cleanly or mid-frame: either way the
+    gateway is gone) and ProtocolError for an oversized frame."""
+    try:
+        head = rfile.read(8)
+        if len(head) != 8:
+            raise EOFError
+        ftype, _flags, _reserved, length = HEADER.unpack(head)
+        if not length:
+            return ftype, b''
+        if length > MAX_PAYLOAD:
+            raise ProtocolError('frame of %d bytes exceeds 16 MiB' % length)
+        payload = rfile.read(length)
+    except OSError:
+        raise EOFError from None
+    if len(payload) != length:
+        raise EOFError
+    return ftype, payload
+
+
+def send_buffers(sock, bufs):
+    """Writes bufs (bytes-like, one byte per item) with one sendmsg when it can."""
+    sent = sock.sendmsg(bufs)
+    for i, buf in enumerate(bufs):
+        size = len(buf)
+        if sent < size:  # short write: finish this buffer and the rest
+            sock.sendall(memoryview(buf)[sent:])
+            for rest in bufs[i + 1:]:
+                sock.sendall(rest)
+            return
+        sent -= size
+
+
+def selftest(directory):
+    """Checks decode and encode against golden frames; returns the exit status."""
+    import json
+    names = sorted({f.rsplit('.', 1)[0] for f in os.listdir(directory)
+                    if f.endswith(('.bin', '.json'))})
+    failed = 0
+    for name in names:
+        try:
+            with open(os.path.join(directory, name + '.json'), encoding='utf-8') as f:
+                case = json.load(f)
+            with open(os.path.join(directory, name + '.bin'), 'rb') as f:
+                frame = f.read()
+            problems = _check_golden(case, frame)
+        except Exception as e:  # a missing or malformed file fails its case
+            problems = [_exc_line(e)]
+        if problems:
+            failed += 1
+            print('FAIL %s: %s' % (name, '; '.join(problems)))
+    print('%d passed, %d failed' % (len(names) - failed, failed))
+    return 0 if failed == 0 else 1
+
+
+def _check_golden(case, frame):
+    ftype = case['type']
+    if ftype in BODY_FRAMES:
+        want = payload = case.get('body', '').encode('latin-1')
+    else:
+        want = _json_message(ftype, case.get('fields') or {})
+        payload = encode_message(ftype, want)
+    problems = []
+    header, expected = HEADER.unpack_from(frame), (ftype, 0, 0, len(frame) - 8)
+    if header != expected:
+        problems.append('header (type, flags, reserved, length) %r, want %r' % (header, expected))
+    if ftype in BODY_FRAMES:
+        if frame[8:] != want:
+            problems.append('decode: body %r, want %r' % (frame[8:72], want[:64]))
+    else:
+        got = decode_message(ftype, frame[8:])
+        problems += ['decode: %s = %r, want %r' % (k, got[k], want[k]) for k in want if got[k] != want[k]]
+    encoded = encode_frame(ftype, payload)
+    if encoded != frame and not case.get('decode_only'):  # decode_only: non-canonical input
+        at = next(i for i, (a, b) in enumerate(zip(encoded + b'\0', frame + b'\1')) if a != b)
+        problems.append('encode: differs at byte %d: got %s, want %s'
+                        % (at, encoded[at:at + 16].hex(), frame[at:at + 16].hex()))
+    return problems
+
+
+def _json_message(ftype, fields):
+    """Turns golden JSON fields (bytes as latin-1 strings) into a message dict.
+    Field names are the proto names; protojson's lowerCamelCase is accepted too."""
+    if ftype not in SCHEMAS:
+        raise ValueError('unknown frame type %r' % ftype)
+    msg, seen = {}, set()
+    for _, name, kind in SCHEMAS[ftype]:
+        parts = name.split('_')
+        camel = parts[0] + ''.join(w.title() for w in parts[1:])
+        seen.update((name, camel))
+        value = fields.get(name, fields.get(camel))
+        if value is None:
+            value = [] if kind == REPEATED_BYTES else KIND_DEFAULTS[kind]
+        elif kind == REPEATED_BYTES:
+            value = [item.encode('latin-1') for item in value]
+        elif kind == BYTES:
+            value = value.encode('latin-1')
+        elif kind == STRING:
+            value = value.encode('latin-1').decode('utf-8')
+        elif kind == BOOL:
+            value = bool(value)
+        else:
+            value = int(value)  # protojson writes uint64 as a decimal string
+        msg[name] = value
+    if set(fields) - seen:
+        raise ValueError('unknown fields %s' % sorted(set(fields) - seen))
+    return msg
+
+
+# ---------------------------------------------------------------------------
+# (3) argv parsing
+# ---------------------------------------------------------------------------
+
+class UsageError(Exception):
+    """Bad command line (LOAD_ERROR stage "args")."""
+
+
+def parse_args(argv):
+    """Parses --opt VALUE / --opt=VALUE pairs into a dict keyed by option name."""
+    opts = dict.fromkeys(o.replace('-', '_') for o in OPTIONS)
+    i = 0
+    while i < len(argv):
+        name, eq, value = argv[i].partition('=')
+        if name in ('-h', '--help'):
+            sys.stdout.write(USAGE)
+            sys.exit(0)
+        if not name.startswith('--') or name[2:] not in OPTIONS:
+            raise UsageError('unknown argument %r' % argv[i])
+        if not eq:
+            i += 1
+            if i == len(argv):
+                raise UsageError('%s needs a value' % name)
+            value = argv[i]
+        opts[name[2:].replace('-', '_')] = value
+        i += 1
+    if opts['selftest'] is not None:
+        return opts
+    if not opts['app']:
+        raise UsageError('--app is required')
+    try:
+        opts['control_fd'] = int(opts['control_fd'])
+        opts['slot_fds'] = [int(fd) for fd in opts['slot_fds'].split(',')]
+    except (TypeError, ValueError):
+        raise UsageError('--control-fd FD and --slot-fds FD[,FD...] are required') from None
+    fds = [opts['control_fd']] + opts['slot_fds']
+    if len(set(fds)) != len(fds) or min(fds) < 0:
+        raise UsageError('file descriptors must be distinct and >= 0: %r' % fds)
+    return opts
+
+
+def control_fd_hint(argv):
+    """The --control-fd value when the rest of argv could not be parsed."""
+    for i, arg in enumerate(argv):
+        value = arg[len('--control-fd='):] if arg.startswith('--control-fd=') else (
+            argv[i + 1] if arg == '--control-fd' and i + 1 < len(argv) else None)
+        if value is not None and value.isdigit():
+            return int(value)
+    return None
+
+
+# ---------------------------------------------------------------------------
+# (4) App loading
+# ---------------------------------------------------------------------------
+
+def import_app(target):
+    """Imports APP; returns (module, callable name from "module:name" or None).
+
+    A file path is executed as module "__gw_app__" with its directory first on
+    sys.path (never as "__main__", so an `if __name__ == "__main__": app.run()`
+    block stays quiet). Otherwise APP is "package.module[:name]", imported with
+    the cwd (DIR, once main has changed into it) first on sys.path."""
+    if ':' not in target and (os.path.isfile(target) or os.sep in target
+                              or target.endswith(('.py', '.wsgi'))):
+        path = os.path.abspath(target)
+        sys.path.insert(0, os.path.dirname(path))
+        name = '__gw_app__'
+        loader = importlib.machinery.SourceFileLoader(name, path)
+        module = importlib.util.module_from_spec(
+            importlib.util.spec_from_file_location(name, path, loader=loader))
+        sys.modules[name] = module  # dataclasses, pickle and friends look it up
+        try:
+            loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        return module, None
+    modname, _, attr = target.partition(':')
+    sys.path.insert(0, os.getcwd())
+    return importlib.import_module(modname), attr or None
+
+
+def find_callable(module, names):
+    """The first of names (dotted paths allowed) that exists in module."""
+    for name in names:
+        obj = module
+        try:
+            for part in name.split('.'):
+                obj = getattr(obj, part)
+        except AttributeError:
+            continue
+        if not callable(obj):
+            raise TypeError('%s in %s is a %s, not a WSGI callable'
+                            % (name, _module_label(module), type(obj).__name__))
+        return obj
+    raise AttributeError('no WSGI callable named %s in %s' % (
+        ' or '.join(repr(n) for n in names), _module_label(module)))
+
+
+def _module_label(module):
+    return getattr(module, '__file__', None) or module.__name__
+
+
+def _exc_line(exc):
+    """One line naming an exception, like the last line of a traceback."""
+    cls = type(exc)
+    name = cls.__qualname__
+    if cls.__module__ not in ('builtins', '__main__'):
+        name = cls.__module__ + '.' + name
+    try:
+        text = str(exc).strip()
+    except Exception:
+        text = '<unprintable %s>' % name
+    return '%s: %s' % (name, text.splitlines()[0]) if text else name
+
+
+# ---------------------------------------------------------------------------
+# (5) Per-request adapter: environ, wsgi.input, start_response/write, body
+# ---------------------------------------------------------------------------
+
+class GatewayGone(ConnectionError):
+    """The slot socket broke while the response was being written."""
+
+
+def fatal(status, message):
+    sys.stderr.write('gw_wsgi: %s\n' % message)
+    exit_now(status)
+
+
+class InputStream:
+    """wsgi.input: the body read lazily from REQUEST_BODY frames up to REQUEST_END.
+
+    Reads never go past CONTENT_LENGTH when it is set. An aborted body makes
+    the read that reaches REQUEST_END raise OSError, and every later one too."""
+
+    __slots__ = ('_rfile', '_buf', '_pos', '_left', 'ended', 'slot_eof', '_error')
+
+    def __init__(self, rfile, length):
+        self._rfile = rfile
+        self._buf = b''
+        self._pos = 0
+        self._left = length     # bytes the app may still read; None: until the end
+        self.ended = False      # REQUEST_END (or EOF) seen
+        self.slot_eof = False   # the gateway closed the slot mid-request
+        self._error = None      # why the body stopped early
+
+    def _next_frame(self):
+        """Payload of the next REQUEST_BODY frame, or None at REQUEST_END/EOF."""
+        try:
+            ftype, payload = read_frame(self._rfile)
+        except EOFError:
+            self.ended = self.slot_eof = True
+            self._error = 'gateway closed the slot'
+            return None
+        except ProtocolError as e:
+            fatal(EXIT_PROTOCOL, 'slot: %s' % e)
+        if ftype == REQUEST_BODY:
+            return payload
+        if ftype != REQUEST_END:
+            fatal(EXIT_PROTOCOL, 'slot: frame type %d inside a request body' % ftype)
+        self.ended = True
+        try:
+            end = decode_message(REQUEST_END, payload)
+        except ProtocolError as e:
+            fatal(EXIT_PROTOCOL, 'slot: REQUEST_END: %s' % e)
+        if end['aborted']:
+            self._error = end['reason'] or 'aborted'
+        return None
+
+    def _fill(self):
+        """Loads the next non-empty frame into the buffer; False at end of body."""
+        while not self.ended:
+            payload = self._next_frame()
+            if payload:
+                self._buf, self._pos = payload, 0
+                return True
+        if self._error is not None:
+            raise OSError('request body aborted: %s' % self._error)
+        return False
+
+    def _take(self, limit):
+        """Up to limit (> 0) buffered bytes, refilling once; b'' at end of body."""
+        buf, pos = self._buf, self._pos
+        if pos >= len(buf):
+            if not self._fill():
+                return b''
+            buf, pos = self._buf, 0
+        if pos == 0 and limit >= len(buf):
+            data = buf  # the whole frame: no copy
+        else:
+            data = buf[pos:pos + limit]
+        self._pos = pos + len(data)
+        if self._left is not None:
+            self._left -= len(data)
+        return data
+
+    def read(self, size=-1):
+        left = self._left
+        if size is None or size < 0:
+            size = sys.maxsize if left is None else left
+        elif left is not None and size > left:
+            size = left
+        parts = []
+        while size > 0:
+            data = self._take(size)
+            if not data:
+                break
+            parts.append(data)
+            size -= len(data)
+        return parts[0] if len(parts) == 1 else b''.join(parts)
+
+    def readline(self, size=-1):
+        if size is None or size < 0:
+            size = sys.maxsize
+        if self._left is not None and size > self._left:
+            size = self._left
+        parts = []
+        while size > 0:
+            buf, pos = self._buf, self._pos
+            if pos >= len(buf):
+                if not self._fill():
+                    break
+                buf, pos = self._buf, 0
+            nl = buf.find(b'\n', pos, pos + size)
+            stop = nl + 1 if nl >= 0 else min(len(buf), pos + size)
+            parts.append(buf[pos:stop])
+            self._pos = stop
+            size -= stop - pos
+            if self._left is not None:
+                self._left -= stop - pos
+            if nl >= 0:
+                break
+        return b''.join(parts)
+
+    def readlines(self, hint=-1):
+        lines, total = [], 0
+        for line in self:
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                break
+        return lines
+
+    def readinto(self, b):
+        view = memoryview(b).cast('B')
+        data = self.read(len(view))
+        view[:len(data)] = data
+        return len(data)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def close(self):
+        pass  # PEP 3333: apps must not close it; the server owns the stream
+
+    def drain(self):
+        """Discards the rest of the request stream; False if the slot hit EOF."""
+        self._buf, self._pos = b'', 0
+        while not self.ended:
+            self._next_frame()
+        return not self.slot_eof
+
+
+class ErrorStream:
+    """wsgi.errors: a text stream into stderr, which gw logs line by line."""
+
+    __slots__ = ()
+
+    def write(self, s):
+        n = sys.stderr.write(s)
+        sys.stderr.flush()
+        return n
+
+    def writelines(self, lines):
+        self.write(''.join(lines))
+
+    def flush(self):
+        sys.stderr.flush()
+
+    def close(self):
+        pass
+
+
+class FileWrapper:
+    """wsgi.file_wrapper: iterates a file-like object block by block.
+
+    The slot loop recognises its own wrapper and reads it in FILE_BLOCK blocks,
+    bounded by the app's Content-Length (PEP 3333, "Optional Platform-Specific
+    File Handling")."""
+
+    def __init__(self, filelike, blksize=8192):
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, 'close'):
+            self.close = filelike.close
+
+    def __iter__(self):
+        read, size = self.filelike.read, self.blksize
+        while True:
+            data = read(size)
+            if not data:
+                return
+            yield data
+
+
+def base_environ(slots):
+    """The environ entries every request shares; copied once per request."""
+    return {
+        'REQUEST_METHOD': 'GET', 'SCRIPT_NAME': '', 'PATH_INFO': '', 'QUERY_STRING': '',
+        'SERVER_NAME': 'localhost', 'SERVER_PORT': '80', 'SERVER_PROTOCOL': 'HTTP/1.1',
+        'wsgi.version': (1, 0), 'wsgi.url_scheme': 'http', 'wsgi.errors': ErrorStream(),
+        'wsgi.multithread': slots > 1, 'wsgi.multiprocess': True, 'wsgi.run_once': False,
+        'wsgi.input_terminated': True, 'wsgi.file_wrapper': FileWrapper,
+    }
+
+
+def build_environ(base, head, rfile):
+    """environ and wsgi.input for one REQUEST_HEAD (values: latin-1 str)."""
+    environ = base.copy()
+    pairs = [b.decode('latin-1') for b in head['env']]
+    environ.update(zip(pairs[::2], pairs[1::2]))
+    if not environ.get('CONTENT_TYPE'):
+        environ.pop('CONTENT_TYPE', None)
+    length = environ.get('CONTENT_LENGTH')
+    if length is not None:
+        if length.isascii() and length.isdigit():
+            length = int(length)
+        else:  # empty or garbage: the body runs to REQUEST_END
+            del environ['CONTENT_LENGTH']
+            length = None
+    if head['url_scheme']:
+        environ['wsgi.url_scheme'] = head['url_scheme']
+    if head['request_id']:
+        environ['gw.request_id'] = head['request_id']
+    stream = environ['wsgi.input'] = InputStream(rfile, length)
+    return environ, stream
+
+
+def parse_status(status):
+    if type(status) is not str:
+        raise TypeError('status must be a str like "200 OK", not %s' % type(status).__name__)
+    code = status[:3]
+    if not (code.isascii() and code.isdigit() and code[0] != '0'
+            and (len(status) == 3 or status[3] == ' ')
+            and not status.encode('latin-1', 'replace').translate(None, VALUE_BYTES)):
+        raise ValueError('invalid status %r: want "NNN Reason"' % status)
+    return int(code)
+
+
+def encode_headers(headers):
+    """[(name, value), ...] of str -> [name, value, ...] of latin-1 bytes."""
+    if not isinstance(headers, list):
+        raise TypeError('response headers must be a list, not %s' % type(headers).__name__)
+    out = []
+    for item in headers:
+        if type(item) is not tuple or len(item) != 2:
+            raise TypeError('response header %r is not a (name, value) tuple' % (item,))
+        name, value = item
+        if type(name) is not str or type(value) is not str:
+            raise TypeError('response header %r: name and value must be str' % (item,))
+        try:
+            n, v = name.encode('latin-1'), value.encode('latin-1')
+        except UnicodeEncodeError:
+            raise ValueError('response header %r is not latin-1' % (item,)) from None
+        if not n or n.translate(None, TOKEN_BYTES) or v.translate(None, VALUE_BYTES):
+            raise ValueError('invalid response header %r' % (item,))
+        out.append(n)
+        out.append(v)
+    return out
+
+
+class Response:
+    """start_response, write() and the response frames of one request."""
+
+    __slots__ = ('sock', 'called', 'status', 'headers', 'head_queued', 'on_wire',
+                 'broken', 'done', 'pending')
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.called = False       # start_response ran (even if it raised)
+        self.status = None
+        self.headers = None
+        self.head_queued = False  # RESPONSE_HEAD is in pending or on the wire
+        self.on_wire = False      # some frame was sent
+        self.broken = False       # the slot socket failed
+        self.done = False         # RESPONSE_END went out: the slot is the next request's
+        self.pending = []
+
+    def start_response(self, status, headers, exc_info=None):
+        if exc_info:
+            try:
+                if self.head_queued:  # PEP 3333: too late to change; re-raise
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.called:
+            raise AssertionError('start_response() called twice without exc_info')
+        self.called = True
+        code, encoded = parse_status(status), encode_headers(headers)
+        self.status, self.headers = code, encoded
+        return self.write
+
+    def write(self, data):
+        """PEP 3333 write(): sends the head (if needed) and data before returning."""
+        if self.status is None or self.done:
+            raise AssertionError('write() called %s the response'
+                                 % ('after' if self.done else 'before starting'))
+        self.queue(data, True)
+        self.flush()
+
+    def queue(self, data, force_head=False):
+        """Adds the frames for one body chunk (head first if not sent) to pending."""
+        if type(data) is not bytes:
+            if not isinstance(data, (bytearray, memoryview)):
+                raise TypeError('response body chunks must be bytes, not %s'
+                                % type(data).__name__)
+            data = bytes(data)
+        if not data and not force_head:
+            return
+        if not self.head_queued:
+            if self.status is None:
+                raise AssertionError('start_response() must be called before the body')
+            self.pending.append(message_frame(
+                RESPONSE_HEAD, {'status': self.status, 'headers': self.headers}))
+            self.head_queued = True
+        size = len(data)
+        if size <= MAX_BODY_FRAME:
+            if size:
+                self.pending += (HEADER.pack(RESPONSE_BODY, 0, 0, size), data)
+            return
+        view = memoryview(data)
+        for off in range(0, size, MAX_BODY_FRAME):
+            part = view[off:off + MAX_BODY_FRAME]
+            self.pending += (HEADER.pack(RESPONSE_BODY, 0, 0, len(part)), part)
+
+    def flush(self):
+        if self.broken:
+            raise GatewayGone('slot socket is broken')
+        if not self.pending:
+            return
+        bufs, self.pending = self.pending, []
+        try:
+            send_buffers(self.sock, bufs)
+        except OSError as e:
+            self.broken = True
+            raise GatewayGone('slot socket: %s' % e) from None
+        self.on_wire = True
+
+    def send_body(self, result):
+        """Streams the app's iterable. A list or tuple goes out with RESPONSE_END
+        in one write; other iterables are sent chunk by chunk, without delay."""
+        if isinstance(result, (str, bytes)):
+            raise TypeError('the application returned %s; it must return an iterable'
+                            ' of bytes, such as [body]' % type(result).__name__)
+        if type(result) in (list, tuple):
+            for chunk in result:
+                self.queue(chunk)
+                if len(self.pending) >= MAX_PENDING:
+                    self.flush()
+            return
+        if isinstance(result, FileWrapper):
+            result = self._file_blocks(result)
+        for chunk in result:
+            self.queue(chunk)
+            if self.pending:
+                self.flush()
+
+    def _file_blocks(self, wrapper):
+        left = None
+        for i in range(0, len(self.headers or ()), 2):
+            if self.headers[i].lower() == b'content-length' and self.headers[i + 1].isdigit():
+                left = int(self.headers[i + 1])
+        read = wrapper.filelike.read
+        while left is None or left > 0:
+            data = read(FILE_BLOCK if left is None else min(FILE_BLOCK, left))
+            if not data:
+                return
+            if left is not None:
+                left -= len(data)
+            yield data
+
+    def end(self, error):
+        """Sends RESPONSE_END (with the head if still unsent, unless failing)."""
+        if error:
+            if not self.on_wire:  # nothing sent yet: the gateway answers 500
+                self.pending, self.head_queued = [], False
+            self.pending.append(message_frame(RESPONSE_END, {'error': error}))
+        else:
+            if self.status is None:
+                raise AssertionError('the application returned without calling start_response()')
+            if not self.head_queued:
+                self.queue(b'', True)
+            self.pending.append(RESPONSE_END_OK)
+        self.done = True
+        self.flush()
+
+
+def log_app_error(exc, environ):
+    text = ''.join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    sys.stderr.write('gw_wsgi: request %s %s%s%s failed:\n%s' % (
+        environ.get('REQUEST_METHOD'), environ.get('SCRIPT_NAME', ''),
+        environ.get('PATH_INFO', ''),
+        ' (id %s)' % environ['gw.request_id'] if 'gw.request_id' in environ else '', text))
+    sys.stderr.flush()
+
+
+def handle_request(app, sock, rfile, base, payload):
+    """Serves one request whose REQUEST_HEAD payload was read; returns False
+    when the slot is unusable afterwards (EOF or a broken socket)."""
+    try:
+        head = decode_message(REQUEST_HEAD, payload)
+    except ProtocolError as e:
+        fatal(EXIT_PROTOCOL, 'slot: REQUEST_HEAD: %s' % e)
+    environ, stream = build_environ(base, head, rfile)
+    resp = Response(sock)
+    result = None
+    try:
+        try:
+            result = app(environ, resp.start_response)
+            resp.send_body(result)
+            resp.end('')
+        except BaseException as e:
+            if resp.broken:
+                return False
+            log_app_error(e, environ)
+            resp.end(_exc_line(e))
+        finally:
+            close = getattr(result, 'close', None)
+            if close is not None:
+                try:
+                    close()
+                except BaseException as e:
+                    log_app_error(e, environ)
+    except GatewayGone:
+        return False
+    return stream.drain()
+
+
+# ---------------------------------------------------------------------------
+# (6) Slot loop: one thread per slot socket, one request at a time
+# ---------------------------------------------------------------------------
+
+class Stats:
+    """Counters the control loop reports in PONG."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.busy = 0
+
+    def begin(self):
+        with self.lock:
+            self.busy += 1
+
+    def done(self):
+        with self.lock:
+            self.busy -= 1
+            self.requests += 1
+
+
+def serve_slot(sock, app, base, stats):
+    """Serves requests on one slot until the gateway closes it (then returns)."""
+    rfile = sock.makefile('rb', buffering=READ_BUFFER)
+    try:
+        while True:
+            try:
+                ftype, payload = read_frame(rfile)
+            except EOFError:
+                return
+            except ProtocolError as e:
+                fatal(EXIT_PROTOCOL, 'slot: %s' % e)
+            if ftype != REQUEST_HEAD:
+                fatal(EXIT_PROTOCOL, 'slot: expected REQUEST_HEAD, got frame type %d' % ftype)
+            stats.begin()
+            try:
+                more = handle_request(app, sock, rfile, base, payload)
+            finally:
+                stats.done()
+            if not more:
+                return
+    except BaseException:  # a shim bug: log it and close the slot, never hang it
+        traceback.print_exc()
+    finally:
+        rfile.close()
+        sock.close()
+
+
+def start_slots(socks, app, stats, name):
+    base = base_environ(len(socks))
+    for i, sock in enumerate(socks):
+        # Daemon: the process ends when the owner watcher calls exit_now().
+        threading.Thread(target=serve_slot, args=(sock, app, base, stats),
+                         name='%s-slot-%d' % (name, i), daemon=True).start()
+
+
+# ---------------------------------------------------------------------------
+# (7) Control: PING -> PONG
+# ---------------------------------------------------------------------------
+
+def answer_control(control, ftype, payload, stats):
+    """Handles one control frame; frame types this shim does not know are ignored."""
+    if ftype != PING:
+        return
+    seq = decode_message(PING, payload)['seq']
+    with stats.lock:
+        requests, busy = stats.requests, stats.busy
+    control.sendall(message_frame(PONG, {'seq': seq, 'requests': requests, 'busy': busy}))
+
+
+# ---------------------------------------------------------------------------
+# (8) Owner watcher: EOF on the control socket (or SIGTERM) ends the process
+# ---------------------------------------------------------------------------
+
+def exit_now(status):
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(status)
+
+
+def watch_owner(control, stats):
+    """Runs the control loop until the gateway goes away; never returns."""
+    rfile = control.makefile('rb', buffering=READ_BUFFER)
+    try:
+        while True:
+            ftype, payload = read_frame(rfile)
+            answer_control(control, ftype, payload, stats)
+    except ProtocolError as e:
+        fatal(EXIT_PROTOCOL, 'control: %s' % e)
+    except BaseException:  # EOF, a broken socket, SIGINT: the owner is gone
+        pass
+    exit_now(0)
+
+
+def install_signal_handlers():
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: exit_now(0))
+
+
+# ---------------------------------------------------------------------------
+# (9) main
+# ---------------------------------------------------------------------------
+
+def fail_load(control, argv, stage):
+    """Reports the exception being handled as LOAD_ERROR, then exits 4."""
+    exc = sys.exc_info()[1]
+    # The app's frames only: the shim's and importlib's own are noise here.
+    noise = (os.path.dirname(importlib.__file__) + os.sep, '<frozen importlib')
+    report = traceback.TracebackException.from_exception(exc)
+    report.stack = traceback.StackSummary.from_list(
+        [f for f in report.stack if f.filename != __file__ and not f.filename.startswith(noise)])
+    detail = ''.join(report.format())
+    sys.stderr.write(detail)
+    if control is None:
+        fd = control_fd_hint(argv)
+        try:
+            control = socket.socket(fileno=fd) if fd is not None else None
+        except OSError:
+            control = None
+    if control is not None:
+        try:
+            control.setblocking(True)
+            control.sendall(message_frame(LOAD_ERROR, {
+                'stage': stage, 'message': _exc_line(exc), 'detail': detail}))
+        except OSError:
+            pass
+    exit_now(EXIT_LOAD)
+
+
+def main(argv):
+    control = None
+    stage = 'args'
+    try:
+        opts = parse_args(argv)
+    except UsageError:
+        fail_load(control, argv, stage)
+    if opts['selftest'] is not None:
+        return selftest(opts['selftest'])
+    try:
+        control = socket.socket(fileno=opts['control_fd'])
+        slots = [socket.socket(fileno=fd) for fd in opts['slot_fds']]
+        for sock in [control] + slots:
+            sock.setblocking(True)  # an inherited fd may still be O_NONBLOCK
+        if opts['dir']:
+            os.chdir(opts['dir'])
+        if opts['callable'] and ':' in opts['app']:
+            raise UsageError('give the callable either in APP "module:name" or as --callable')
+        sys.argv = [opts['app']]
+        stage = 'import'
+        module, name = import_app(opts['app'])
+        stage = 'callable'
+        name = name or opts['callable']
+        app = find_callable(module, [name] if name else DEFAULT_CALLABLES)
+    except BaseException:  # SystemExit and KeyboardInterrupt from the app too
+        fail_load(control, argv, stage)
+    stats = Stats()
+    install_signal_handlers()
+    start_slots(slots, app, stats, opts['name'] or 'gw')
+    try:
+        control.sendall(message_frame(READY, {
+            'protocol': PROTOCOL_VERSION, 'pid': os.getpid(),
+            'runtime': '%s %s' % (platform.python_implementation(), platform.python_version()),
+            'slots': len(slots)}))
+    except OSError:
+        exit_now(0)  # the gateway is already gone
+    watch_owner(control, stats)
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))

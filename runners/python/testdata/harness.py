@@ -1,0 +1,679 @@
+#!/usr/bin/env python3
+"""Test harness for gw_wsgi.py: plays the gateway side of the bridge protocol.
+
+    python3 harness.py [-k SUBSTRING] [-v]
+
+For each check it spawns the shim (GW_PYTHON, default /usr/bin/python3) with
+socketpairs as --control-fd/--slot-fds, sends REQUEST_HEAD/BODY/END and PING
+frames, and checks the frames that come back. Test apps live in ./apps.
+Exit status 0 iff every check passed.
+"""
+import hashlib
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHIM_DIR = os.path.dirname(HERE)
+SHIM = os.path.join(SHIM_DIR, 'gw_wsgi.py')
+APPS = os.path.join(HERE, 'apps')
+PYTHON = os.environ.get('GW_PYTHON', '/usr/bin/python3')
+sys.path.insert(0, SHIM_DIR)
+sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
+import gw_wsgi as gw  # noqa: E402  (the codec under test doubles as the harness codec)
+
+
+class Result:
+    """One response as the gateway sees it."""
+
+    def __init__(self):
+        self.head = None      # decoded ResponseHead or None
+        self.frames = []      # RESPONSE_BODY payloads
+        self.end = None       # decoded ResponseEnd
+
+    @property
+    def status(self):
+        return self.head['status'] if self.head else None
+
+    @property
+    def headers(self):
+        h = self.head['headers'] if self.head else []
+        return [(h[i].decode('latin-1'), h[i + 1].decode('latin-1')) for i in range(0, len(h), 2)]
+
+    @property
+    def body(self):
+        return b''.join(self.frames)
+
+    @property
+    def error(self):
+        return self.end['error']
+
+    def __repr__(self):
+        return 'Result(status=%r, headers=%r, body=%r, error=%r)' % (
+            self.status, self.headers, self.body[:200], self.end and self.error)
+
+
+class Runner:
+    """One shim process and the gateway ends of its sockets."""
+
+    def __init__(self, app, *args, slots=1, warnings_error=False, cwd=None):
+        self.ctl, child_ctl = socket.socketpair()
+        pairs = [socket.socketpair() for _ in range(slots)]
+        self.slots = [a for a, _ in pairs]
+        child = [child_ctl] + [b for _, b in pairs]
+        self.stderr = tempfile.TemporaryFile()
+        cmd = [PYTHON, '-u'] + (['-W', 'error'] if warnings_error else []) + [
+            SHIM, '--app', app] + list(args) + [
+            '--control-fd', str(child_ctl.fileno()),
+            '--slot-fds', ','.join(str(b.fileno()) for _, b in pairs)]
+        self.proc = subprocess.Popen(cmd, pass_fds=[s.fileno() for s in child],
+                                     stderr=self.stderr, cwd=cwd or HERE,
+                                     env=dict(os.environ, PYTHONDONTWRITEBYTECODE='1'))
+        for s in child:
+            s.close()
+        for s in [self.ctl] + self.slots:
+            s.settimeout(20)
+        self.ctl_r = self.ctl.makefile('rb')
+        self.slot_r = [s.makefile('rb') for s in self.slots]
+
+    def control_frame(self):
+        ftype, payload = gw.read_frame(self.ctl_r)
+        return ftype, gw.decode_message(ftype, payload)
+
+    def ready(self):
+        ftype, msg = self.control_frame()
+        assert ftype == gw.READY, 'expected READY, got %d %r\n%s' % (ftype, msg, self.err())
+        return msg
+
+    def ping(self, seq):
+        self.ctl.sendall(gw.message_frame(gw.PING, {'seq': seq}))
+        ftype, msg = self.control_frame()
+        assert ftype == gw.PONG and msg['seq'] == seq, (ftype, msg)
+        return msg
+
+    def send_request(self, slot=0, method='GET', path='/', query='', body=None, cl=True,
+                     headers=(), scheme='', rid='', abort=None, extra_env=()):
+        """Sends one request from a thread (so big bodies never deadlock)."""
+        chunks = [] if body is None else ([body] if isinstance(body, bytes) else list(body))
+        env = ['REQUEST_METHOD', method, 'SCRIPT_NAME', '', 'PATH_INFO', path,
+               'QUERY_STRING', query, 'REQUEST_URI', path + ('?' + query if query else ''),
+               'SERVER_NAME', 'localhost', 'SERVER_PORT', '8080',
+               'SERVER_PROTOCOL', 'HTTP/1.1', 'REMOTE_ADDR', '127.0.0.1', 'REMOTE_PORT', '5555']
+        if body is not None and cl:
+            env += ['CONTENT_LENGTH', str(sum(len(c) for c in chunks))]
+        for name, value in headers:
+            env += [name, value]
+        env += list(extra_env)
+        head = gw.message_frame(gw.REQUEST_HEAD, {
+            'env': [e if isinstance(e, bytes) else e.encode('latin-1') for e in env],
+            'url_scheme': scheme, 'request_id': rid})
+        sock = self.slots[slot]
+
+        def send():
+            try:
+                sock.sendall(head)
+                for c in chunks:
+                    for off in range(0, max(len(c), 1), gw.MAX_BODY_FRAME):
+                        part = c[off:off + gw.MAX_BODY_FRAME]
+                        sock.sendall(gw.encode_frame(gw.REQUEST_BODY, part))
+                end = {'aborted': True, 'reason': abort} if abort else {}
+                sock.sendall(gw.message_frame(gw.REQUEST_END, end))
+            except OSError:
+                pass
+        t = threading.Thread(target=send, daemon=True)
+        t.start()
+        return t
+
+    def read_response(self, slot=0):
+        r = Result()
+        rfile = self.slot_r[slot]
+        while True:
+            ftype, payload = gw.read_frame(rfile)
+            if ftype == gw.RESPONSE_HEAD:
+                assert r.head is None and not r.frames, 'second or late RESPONSE_HEAD'
+                r.head = gw.decode_message(ftype, payload)
+            elif ftype == gw.RESPONSE_BODY:
+                assert r.head is not None, 'RESPONSE_BODY before RESPONSE_HEAD'
+                assert len(payload) <= gw.MAX_BODY_FRAME, len(payload)
+                r.frames.append(payload)
+            elif ftype == gw.RESPONSE_END:
+                r.end = gw.decode_message(ftype, payload)
+                return r
+            else:
+                raise AssertionError('unexpected frame type %d on a slot' % ftype)
+
+    def request(self, slot=0, **kw):
+        t = self.send_request(slot, **kw)
+        r = self.read_response(slot)
+        t.join(10)
+        return r
+
+    def wait(self, timeout=5):
+        return self.proc.wait(timeout)
+
+    def err(self):
+        self.stderr.seek(0)
+        return self.stderr.read().decode('utf-8', 'replace')
+
+    def close(self):
+        self.ctl_r.close()  # a makefile() keeps the fd open until it is closed too
+        self.ctl.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for f in self.slot_r:
+            f.close()
+        for s in self.slots:
+            s.close()
+
+
+def apps(callable_name, *args, **kw):
+    return Runner('apps/apps.py', '--callable', callable_name, *args, **kw)
+
+
+def expect(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+# --------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------
+
+CHECKS = []
+
+
+def check(fn):
+    CHECKS.append(fn)
+    return fn
+
+
+@check
+def hello():
+    r = Runner('apps/apps.py')  # default callable "application"
+    try:
+        ready = r.ready()
+        expect(ready['protocol'] == 1 and ready['slots'] == 1 and ready['pid'] == r.proc.pid, ready)
+        expect(ready['runtime'].startswith('CPython 3.'), ready)
+        res = r.request()
+        expect(res.status == 200 and res.body == b'Hello, World!' and res.error == '', res)
+        expect(res.headers == [('Content-Type', 'text/plain')], res)
+        expect(len(res.frames) == 1, res.frames)
+        res = r.request()
+        expect(res.body == b'Hello, World!', res)
+    finally:
+        r.close()
+
+
+@check
+def module_callable_form():
+    r = Runner('apps:writer', '--dir', APPS, cwd='/')
+    try:
+        r.ready()
+        res = r.request()
+        expect(res.body == b'abc' and [bytes(f) for f in res.frames] == [b'a', b'b', b'c'], res)
+    finally:
+        r.close()
+
+
+@check
+def environ():
+    r = apps('env', slots=2)
+    try:
+        r.ready()
+        res = r.request(method='POST', path='/caf\xc3\xa9', query='a=1&b=%20', body=b'',
+                        headers=[('HTTP_X_NAME', b'caf\xc3\xa9'), ('CONTENT_TYPE', '')],
+                        scheme='https', rid='rid-42')
+        env = json.loads(res.body)
+        expect(env['PATH_INFO'] == '/caf\u00c3\u00a9', env['PATH_INFO'])
+        expect(env['HTTP_X_NAME'] == 'caf\u00c3\u00a9', env['HTTP_X_NAME'])
+        expect(env['QUERY_STRING'] == 'a=1&b=%20' and env['CONTENT_LENGTH'] == '0', env)
+        expect('CONTENT_TYPE' not in env, 'empty CONTENT_TYPE must be dropped')
+        expect(env['wsgi.url_scheme'] == 'https' and env['gw.request_id'] == 'rid-42', env)
+        expect(env['wsgi.version'] == [1, 0] and env['wsgi.multithread'] is True, env)
+        expect(env['wsgi.multiprocess'] is True and env['wsgi.run_once'] is False, env)
+        expect(env['wsgi.input_terminated'] is True, env)
+        expect(env['_types']['wsgi.version'] == 'tuple' and env['_types']['REQUEST_METHOD'] == 'str', env)
+        for key in ('REQUEST_METHOD', 'SCRIPT_NAME', 'PATH_INFO', 'QUERY_STRING', 'SERVER_NAME',
+                    'SERVER_PORT', 'SERVER_PROTOCOL', 'wsgi.input', 'wsgi.errors', 'wsgi.file_wrapper'):
+            expect(key in env['_types'], key)
+        res = r.request(query='')
+        env = json.loads(res.body)
+        expect(env['wsgi.url_scheme'] == 'http' and 'gw.request_id' not in env, env)
+        expect('CONTENT_LENGTH' not in env and env['QUERY_STRING'] == '', env)
+    finally:
+        r.close()
+
+
+@check
+def validator_no_warnings():
+    r = apps('validated', warnings_error=True)
+    try:
+        r.ready()
+        res = r.request()
+        expect(res.status == 200 and res.body == b'ok:' and res.error == '', (res, r.err()))
+        res = r.request(method='POST', body=b'hello\nworld', headers=[('CONTENT_TYPE', 'text/plain')])
+        expect(res.status == 200 and res.body == b'ok:hello\nworld' and res.error == '', (res, r.err()))
+        time.sleep(0.2)
+        err = r.err()
+        expect('validated app read 11 bytes' in err and 'a\nb\n' in err, err)
+        expect('Warning' not in err and 'Traceback' not in err, err)
+    finally:
+        r.close()
+
+
+@check
+def partial_read_then_next_request():
+    r = apps('partial')
+    try:
+        r.ready()
+        body1 = os.urandom(100000)
+        res = r.request(method='POST', body=[body1[:50000], body1[50000:]])
+        expect(res.body == body1[:10], res)
+        res = r.request(method='POST', body=b'second body here')
+        expect(res.body == b'second bod', res)
+        res = r.request(method='POST', body=[b'abc', b'defghijklmnop'], cl=False)
+        expect(res.body == b'abcdefghij', res)
+    finally:
+        r.close()
+
+
+@check
+def untouched_body_then_next_request():
+    r = apps('untouched')
+    try:
+        r.ready()
+        for _ in range(3):
+            res = r.request(method='POST', body=os.urandom(3 << 20))
+            expect(res.body == b'did not read', res)
+    finally:
+        r.close()
+
+
+@check
+def echo_10mib_sha256():
+    r = apps('echo')
+    try:
+        r.ready()
+        body = os.urandom(10 << 20)
+        chunks = [body[i:i + 700001] for i in range(0, len(body), 700001)]
+        t0 = time.time()
+        res = r.request(method='POST', body=chunks)
+        elapsed = time.time() - t0
+        expect(hashlib.sha256(res.body).hexdigest() == hashlib.sha256(body).hexdigest(),
+               'sha256 mismatch (%d bytes back)' % len(res.body))
+        print('    10 MiB echo round trip: %.3fs' % elapsed)
+    finally:
+        r.close()
+
+
+@check
+def chunked_body():
+    r = apps('digest')
+    try:
+        r.ready()
+        parts = [os.urandom(n) for n in (1, 100000, 0, 70000, 3)]
+        data = b''.join(parts)
+        res = r.request(method='POST', body=parts, cl=False)
+        expect(res.body == ('%s %d' % (hashlib.sha256(data).hexdigest(), len(data))).encode(), res)
+        res = r.request(method='POST', body=b'0123456789' * 3, extra_env=['CONTENT_LENGTH', '7'])
+        expect(res.body.endswith(b' 7'), 'CONTENT_LENGTH must cap the body: %r' % res)
+    finally:
+        r.close()
+
+
+@check
+def readline_and_iteration():
+    r = apps('lines')
+    try:
+        r.ready()
+        res = r.request(method='POST', body=[b'first line\nsec', b'ond\nthird\n', b'fourth\nlast'], cl=False)
+        got = json.loads(res.body)
+        expect(got == ['first line\n', 'sec', 'ond\n', 'third\n', 'fourth\n', 'last'], got)
+    finally:
+        r.close()
+
+
+@check
+def write_callable_and_generator_frames():
+    r = apps('writer')
+    try:
+        r.ready()
+        res = r.request()
+        expect([bytes(f) for f in res.frames] == [b'a', b'b', b'c'], res)
+    finally:
+        r.close()
+    r = apps('gen3')
+    try:
+        r.ready()
+        res = r.request()
+        expect([bytes(f) for f in res.frames] == [b'one', b'two', b'three'], res.frames)
+    finally:
+        r.close()
+
+
+@check
+def lazy_start_response():
+    r = apps('lazy')
+    try:
+        r.ready()
+        res = r.request()
+        expect(res.status == 201 and res.body == b'lazy', res)
+    finally:
+        r.close()
+
+
+@check
+def app_errors():
+    cases = {
+        'boom': (None, 'ValueError: boom before start_response'),
+        'boom_late': (200, 'RuntimeError: late boom'),
+        'nonbytes': (None, 'TypeError: response body chunks must be bytes, not str'),
+        'no_start': (None, 'AssertionError: the application returned without calling start_response()'),
+        'bad_header': (None, 'ValueError: invalid response header'),
+        'exc_after_head': (200, 'KeyError'),
+        'closing': (200, 'RuntimeError: iteration failed'),
+    }
+    for name, (status, error) in cases.items():
+        r = apps(name)
+        try:
+            r.ready()
+            res = r.request()
+            expect(res.status == status and res.error.startswith(error), (name, res))
+            res = r.request()  # the slot still works
+            expect(res.end is not None, name)
+            time.sleep(0.05)
+            expect('Traceback' in r.err(), (name, r.err()))
+        finally:
+            r.close()
+
+
+@check
+def exc_info_replaces_headers():
+    r = apps('exc_replace')
+    try:
+        r.ready()
+        res = r.request()
+        expect(res.status == 503 and ('Retry-After', '1') in res.headers and res.body == b'replaced', res)
+    finally:
+        r.close()
+
+
+@check
+def close_called():
+    # close() must run once per request, even when iteration raises.
+    r = apps('dispatch')
+    try:
+        r.ready()
+        for _ in range(3):
+            expect(r.request(path='/closing').error.startswith('RuntimeError'), 'closing')
+        res = r.request(path='/close_count')
+        expect(res.body == b'3', res)
+    finally:
+        r.close()
+
+
+@check
+def stale_write_callable():
+    r = apps('dispatch')
+    try:
+        r.ready()
+        expect(r.request(path='/save_write').body == b'saved', 'save_write')
+        res = r.request(path='/stale_write')
+        expect(res.status is None and res.error.startswith('AssertionError: write() called after'), res)
+        expect(r.request(path='/hello').body == b'Hello, World!', 'next request')
+    finally:
+        r.close()
+
+
+@check
+def big_chunk_split_and_many_chunks():
+    r = apps('big')
+    try:
+        r.ready()
+        res = r.request()
+        expect([len(f) for f in res.frames] == [1 << 20] * 3 + [5], [len(f) for f in res.frames])
+    finally:
+        r.close()
+    r = apps('many')
+    try:
+        r.ready()
+        res = r.request()
+        expect(res.body == b''.join(b'%d,' % i for i in range(1000)), res)
+    finally:
+        r.close()
+
+
+@check
+def file_wrapper():
+    r = apps('filewrap')
+    try:
+        r.ready()
+        res = r.request()
+        expect(res.body == (bytes(range(256)) * 4)[100:700], (len(res.body), res))
+    finally:
+        r.close()
+
+
+@check
+def app_threads():
+    r = apps('threads')
+    try:
+        r.ready()
+        expect(r.request().body == b'[0, 1, 2, 3]', 'threads')
+    finally:
+        r.close()
+
+
+@check
+def aborted_body():
+    r = apps('aborted')
+    try:
+        r.ready()
+        res = r.request(method='POST', body=b'0123456789', abort='client went away', cl=False,
+                        extra_env=['CONTENT_LENGTH', '100'])
+        expect(res.body == b'request body aborted: client went away', res)
+        res = r.request(method='POST', body=b'0123456789', cl=False, abort='body limit')
+        expect(res.body == b'request body aborted: body limit', res)
+        res = r.request(method='POST', body=b'0123456789')
+        expect(res.body == b'no error: 10 bytes', res)
+        # Every byte of CONTENT_LENGTH arrived: the app never reaches the abort.
+        res = r.request(method='POST', body=b'0123456789', abort='late')
+        expect(res.body == b'no error: 10 bytes', res)
+    finally:
+        r.close()
+
+
+@check
+def ping_pong_counters():
+    r = apps('hello')
+    try:
+        r.ready()
+        expect(r.ping(1) == {'seq': 1, 'requests': 0, 'busy': 0}, 'first pong')
+        for _ in range(5):
+            r.request()
+        deadline = time.time() + 2
+        while r.ping(7)['requests'] != 5 and time.time() < deadline:
+            time.sleep(0.01)
+        pong = r.ping(1 << 63)
+        expect(pong == {'seq': 1 << 63, 'requests': 5, 'busy': 0}, pong)
+    finally:
+        r.close()
+
+
+@check
+def two_slots_concurrent():
+    r = apps('slow', '--name', 'api', slots=2)
+    try:
+        r.ready()
+        t0 = time.time()
+        ts = [r.send_request(slot=i, query='0.6') for i in range(2)]
+        time.sleep(0.3)
+        busy = r.ping(5)['busy']
+        res = [r.read_response(i) for i in range(2)]
+        elapsed = time.time() - t0
+        for t in ts:
+            t.join()
+        expect(all(x.status == 200 for x in res), res)
+        expect({x.body for x in res} == {b'api-slot-0', b'api-slot-1'}, res)
+        expect(busy == 2, 'busy=%d' % busy)
+        expect(elapsed < 1.0, 'took %.2fs: not concurrent' % elapsed)
+    finally:
+        r.close()
+
+
+@check
+def control_eof_exits():
+    r = apps('slow', slots=2)
+    try:
+        r.ready()
+        r.send_request(query='30')  # a request in flight must not keep it alive
+        time.sleep(0.1)
+        t0 = time.time()
+        r.ctl_r.close()
+        r.ctl.close()
+        code = r.wait(1)
+        expect(code == 0 and time.time() - t0 < 1, (code, time.time() - t0))
+    finally:
+        r.close()
+
+
+@check
+def sigterm_exits():
+    r = apps('hello')
+    try:
+        r.ready()
+        t0 = time.time()
+        r.proc.send_signal(signal.SIGTERM)
+        code = r.wait(1)
+        expect(code == 0 and time.time() - t0 < 1, code)
+    finally:
+        r.close()
+
+
+@check
+def load_errors():
+    cases = [
+        (('apps/bad_syntax.py',), 'import', 'SyntaxError: ', 'bad_syntax.py'),
+        (('apps/raises.py',), 'import', 'RuntimeError: config missing: DATABASE_URL',
+         'Traceback (most recent call last):\n  File "%s/raises.py", line 2' % APPS),
+        (('apps/apps.py', '--callable', 'nope'), 'callable', 'AttributeError: no WSGI callable', 'nope'),
+        (('apps/apps.py', '--callable', 'TEXT'), 'callable', 'TypeError: TEXT', 'TEXT'),
+        (('no_such_module:app',), 'import', "ModuleNotFoundError: No module named 'no_such_module'", ''),
+        (('apps/missing.py',), 'import', 'FileNotFoundError', 'missing.py'),
+        (('apps/apps.py', '--bogus', '1'), 'args', "UsageError: unknown argument '--bogus'", ''),
+        (('apps/apps.py', '--dir', '/nonexistent-dir'), 'args', 'FileNotFoundError', ''),
+    ]
+    for args, stage, message, detail in cases:
+        r = Runner(*args)
+        try:
+            ftype, msg = r.control_frame()
+            expect(ftype == gw.LOAD_ERROR, (args, ftype, msg))
+            expect(msg['stage'] == stage and msg['message'].startswith(message), (args, msg))
+            expect('\n' not in msg['message'], msg)
+            expect(detail in msg['detail'] and msg['message'].split(':')[0] in msg['detail'], msg)
+            expect('gw_wsgi.py' not in msg['detail'] and 'importlib' not in msg['detail'], msg)
+            expect(r.wait() == 4, 'exit status %r' % r.proc.returncode)
+            expect(msg['detail'] in r.err(), 'traceback not on stderr')
+        finally:
+            r.close()
+
+
+@check
+def protocol_errors_exit_3():
+    for bad in (struct.pack('<BBHI', gw.REQUEST_HEAD, 0, 0, (16 << 20) + 1),
+                gw.encode_frame(gw.RESPONSE_HEAD, b''),
+                gw.encode_frame(gw.REQUEST_HEAD, b'\x0a\x05ab')):
+        r = apps('hello')
+        try:
+            r.ready()
+            r.slots[0].sendall(bad)
+            expect(r.wait(2) == 3, 'exit status %r' % r.proc.returncode)
+            expect('gw_wsgi: slot:' in r.err(), r.err())
+        finally:
+            r.close()
+
+
+@check
+def slot_eof_mid_request():
+    r = apps('echo', slots=2)
+    try:
+        r.ready()
+        sock = r.slots[0]
+        sock.sendall(gw.message_frame(gw.REQUEST_HEAD, {'env': [b'REQUEST_METHOD', b'POST']}))
+        sock.sendall(gw.encode_frame(gw.REQUEST_BODY, b'x' * 10))
+        sock.shutdown(socket.SHUT_WR)
+        time.sleep(0.3)
+        expect(r.proc.poll() is None, 'process must survive a closed slot')
+        res = r.request(slot=1, method='POST', body=b'still fine')
+        expect(res.body == b'still fine', res)
+    finally:
+        r.close()
+
+
+@check
+def flask_app():
+    try:
+        subprocess.run([PYTHON, '-c', 'import flask'], check=True, capture_output=True)
+    except subprocess.CalledProcessError:
+        print('    (skipped: flask is not installed for %s)' % PYTHON)
+        return
+    r = Runner('apps/flask_app.py', slots=2)
+    try:
+        r.ready()
+        res = r.request(headers=[('HTTP_HOST', 'example.com')])
+        expect(res.status == 200 and res.body == b'flask ok', res)
+        payload = json.dumps({'a': [1, 2], 'caf\u00e9': True}).encode()
+        res = r.request(method='POST', path='/json', body=payload,
+                        headers=[('CONTENT_TYPE', 'application/json')])
+        expect(res.status == 200 and json.loads(res.body) == {
+            'got': {'a': [1, 2], 'caf\u00e9': True}, 'length': len(payload)}, res)
+        res = r.request(method='POST', path='/json', body=[payload[:5], payload[5:]], cl=False,
+                        headers=[('CONTENT_TYPE', 'application/json')])
+        expect(res.status == 200 and json.loads(res.body)['got'] == {'a': [1, 2], 'caf\u00e9': True}, res)
+        form = (b'--XX\r\nContent-Disposition: form-data; name="f"\r\n\r\nv\r\n'
+                b'--XX\r\nContent-Disposition: form-data; name="up"; filename="a.txt"\r\n'
+                b'Content-Type: text/plain\r\n\r\nfile body\r\n--XX--\r\n')
+        res = r.request(method='POST', path='/form', body=form,
+                        headers=[('CONTENT_TYPE', 'multipart/form-data; boundary=XX')])
+        expect(json.loads(res.body) == {'form': {'f': 'v'}, 'files': {'up': 'file body'}}, res)
+        res = r.request(path='/stream')
+        expect(res.body == b'0\n1\n2\n', res)
+        res = r.request(path='/fail')
+        expect(res.status == 500 and res.error == '', res)
+        res = r.request(path='/missing')
+        expect(res.status == 404, res)
+    finally:
+        r.close()
+
+
+def main():
+    args = sys.argv[1:]
+    only = args[args.index('-k') + 1] if '-k' in args else ''
+    failed = 0
+    print('shim interpreter: %s' % PYTHON)
+    for fn in CHECKS:
+        if only not in fn.__name__:
+            continue
+        t0 = time.time()
+        try:
+            fn()
+            print('PASS %-36s %.2fs' % (fn.__name__, time.time() - t0))
+        except Exception as e:
+            failed += 1
+            print('FAIL %-36s %s: %s' % (fn.__name__, type(e).__name__, str(e)[:2000]))
+    print('%d failed' % failed)
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
