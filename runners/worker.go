@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/gwhq/gw/bridge"
 	"github.com/gwhq/gw/internal/cgi"
@@ -122,7 +125,6 @@ type bridgeWorker struct {
 	mount   cgi.Mount
 	log     *slog.Logger
 	ctrl    *bridge.Reader
-	pongs   chan *bridgepb.Pong
 	closed  sync.Once
 }
 
@@ -169,7 +171,7 @@ func (w *bridgeWorker) handshake(ctx context.Context, timeout time.Duration) err
 	switch m.t {
 	case bridge.Ready:
 		var r bridgepb.Ready
-		if err := unmarshal(m.b, &r); err != nil {
+		if err := proto.Unmarshal(m.b, &r); err != nil {
 			return err
 		}
 		if r.Protocol != bridge.Protocol {
@@ -179,7 +181,7 @@ func (w *bridgeWorker) handshake(ctx context.Context, timeout time.Duration) err
 		return nil
 	case bridge.LoadError:
 		var le bridgepb.LoadError
-		if err := unmarshal(m.b, &le); err != nil {
+		if err := proto.Unmarshal(m.b, &le); err != nil {
 			return err
 		}
 		stage := proc.StageLoad
@@ -245,11 +247,11 @@ func (w *bridgeWorker) closeConns() {
 	})
 }
 
-func (w *bridgeWorker) PID() int                { return w.proc.PID() }
-func (w *bridgeWorker) Slots() int              { return len(w.slots) }
-func (w *bridgeWorker) Kill()                   { w.proc.Kill() }
-func (w *bridgeWorker) Done() <-chan struct{}   { return w.proc.Done() }
-func (w *bridgeWorker) Exit() string            { return w.proc.ExitString() }
+func (w *bridgeWorker) PID() int                 { return w.proc.PID() }
+func (w *bridgeWorker) Slots() int               { return len(w.slots) }
+func (w *bridgeWorker) Kill()                    { w.proc.Kill() }
+func (w *bridgeWorker) Done() <-chan struct{}    { return w.proc.Done() }
+func (w *bridgeWorker) Exit() string             { return w.proc.ExitString() }
 func (w *bridgeWorker) Stop(ctx context.Context) { w.proc.Stop(ctx) }
 
 var headPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -264,16 +266,11 @@ func (w *bridgeWorker) Serve(i int, rw http.ResponseWriter, r *http.Request) err
 		scheme = "https"
 	}
 	head := h.Finish(scheme, "")
-	var body = r.Body
+	var body io.Reader = r.Body
 	if r.Body == http.NoBody || (r.ContentLength == 0 && len(r.TransferEncoding) == 0) {
 		body = nil
 	}
-	var err error
-	if body == nil {
-		_, err = w.slots[i].Exchange(rw, r, head, nil)
-	} else {
-		_, err = w.slots[i].Exchange(rw, r, head, body)
-	}
+	_, err := w.slots[i].Exchange(rw, r, head, body)
 	*bp = head[:0]
 	headPool.Put(bp)
 	if errors.Is(err, bridge.ErrRunnerGone) {

@@ -45,6 +45,10 @@ type Config struct {
 	Apps   []App
 	// File is the config file it came from ("" when built from flags only).
 	File string
+	// User and Group are what the runners (and, after binding, gw) run as:
+	// --uid / --gid, a name or a number; "" leaves them unchanged.
+	User  string
+	Group string
 }
 
 // Listen holds the listeners. At least one is set after Load: HTTP defaults
@@ -56,6 +60,14 @@ type Listen struct {
 	FastCGI     Addr
 	Stats       Addr
 	ChmodSocket uint32 // mode for unix-socket listeners, default 0660
+	TLS         TLS    // certificate for HTTPS; both set whenever HTTPS is
+}
+
+// TLS names the PEM files of the HTTPS listener. They are paths, not
+// contents, because they are re-read on SIGHUP.
+type TLS struct {
+	Cert string // certificate chain
+	Key  string // private key
 }
 
 // Limits are gateway-wide request limits.

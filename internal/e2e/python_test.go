@@ -427,16 +427,29 @@ func TestRunnerKilledMidRequest(t *testing.T) {
 	}
 }
 
+// TestImportErrorExits1: an app that cannot load stops gw run with exit 1
+// and Python's own report (file, line, traceback).
 func TestImportErrorExits1(t *testing.T) {
 	py := gwtest.RequirePython(t)
-	code, out := gwtest.Run(t, 30*time.Second, "run", "--interpreter", py, "--http", "127.0.0.1:0", app("broken.py"))
-	if code != 1 {
-		t.Fatalf("exit %d, want 1:\n%s", code, out)
+	tests := []struct {
+		app  string
+		want []string
+	}{
+		{"broken.py", []string{"SyntaxError", "broken.py", "line 3", "def application(environ, start_response)"}},
+		{"import_fails.py", []string{"Traceback (most recent call last)", "import_fails.py\", line 8", "JSONDecodeError"}},
 	}
-	for _, want := range []string{"Traceback", "SyntaxError", "broken.py", "line 3"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
+	for _, tc := range tests {
+		t.Run(tc.app, func(t *testing.T) {
+			code, out := gwtest.Run(t, 30*time.Second, "run", "--interpreter", py, "--http", "127.0.0.1:0", app(tc.app))
+			if code != 1 {
+				t.Fatalf("exit %d, want 1:\n%s", code, out)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+		})
 	}
 }
 

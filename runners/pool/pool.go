@@ -259,6 +259,9 @@ func (p *Pool) retire(m *member) {
 }
 
 func (p *Pool) acquire(ctx context.Context) (slotRef, error) {
+	if s, ok := p.slots.tryAcquire(); ok {
+		return s, nil // the common case: no timer, no context
+	}
 	if p.opts.QueueWait > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, p.opts.QueueWait, ErrQueueTimeout)

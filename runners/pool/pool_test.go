@@ -27,10 +27,10 @@ func (f *fakeWorker) Slots() int { return f.slots }
 func (f *fakeWorker) Serve(i int, w http.ResponseWriter, r *http.Request) error {
 	return f.behave(w, r, f.done)
 }
-func (f *fakeWorker) Kill()                   { f.once.Do(func() { close(f.done) }) }
+func (f *fakeWorker) Kill()                    { f.once.Do(func() { close(f.done) }) }
 func (f *fakeWorker) Stop(ctx context.Context) { f.Kill() }
-func (f *fakeWorker) Done() <-chan struct{}   { return f.done }
-func (f *fakeWorker) Exit() string            { return "killed" }
+func (f *fakeWorker) Done() <-chan struct{}    { return f.done }
+func (f *fakeWorker) Exit() string             { return "killed" }
 
 // fakeLauncher makes fakeWorkers; failFirst launches fail before it works.
 type fakeLauncher struct {

@@ -14,15 +14,30 @@ type slotQueue struct {
 	max     int // waiters allowed; 0 = unbounded
 }
 
-func (q *slotQueue) acquire(ctx context.Context) (slotRef, error) {
+// tryAcquire takes a free slot without waiting.
+func (q *slotQueue) tryAcquire() (slotRef, bool) {
 	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.popLocked()
+}
+
+func (q *slotQueue) popLocked() (slotRef, bool) {
 	for len(q.free) > 0 {
 		s := q.free[len(q.free)-1]
 		q.free = q.free[:len(q.free)-1]
 		if !s.m.gone.Load() {
-			q.mu.Unlock()
-			return s, nil
+			return s, true
 		}
+	}
+	return slotRef{}, false
+}
+
+// acquire waits for a free slot until ctx ends.
+func (q *slotQueue) acquire(ctx context.Context) (slotRef, error) {
+	q.mu.Lock()
+	if s, ok := q.popLocked(); ok {
+		q.mu.Unlock()
+		return s, nil
 	}
 	if q.max > 0 && len(q.waiters) >= q.max {
 		q.mu.Unlock()

@@ -109,3 +109,21 @@ func TestSpec(t *testing.T) {
 		})
 	}
 }
+
+// TestShimHarness runs the shim's own conformance harness (testdata/
+// harness.py), which plays the gateway over socketpairs: PEP 3333 edge cases
+// that are awkward to reach through HTTP (exc_info rules, aborted bodies,
+// protocol errors, slot EOF mid-request).
+func TestShimHarness(t *testing.T) {
+	py := gwtest.RequirePython(t)
+	cmd := exec.Command(py, "harness.py")
+	cmd.Dir = "testdata"
+	cmd.Env = append(os.Environ(), "GW_PYTHON="+py)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("harness: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "\n0 failed") {
+		t.Fatalf("harness summary missing:\n%s", out)
+	}
+}

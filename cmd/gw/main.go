@@ -1,0 +1,13 @@
+// Command gw is a polyglot application server. All of its logic lives in
+// internal/cli, so this stays the size of a table of contents.
+package main
+
+import (
+	"os"
+
+	"github.com/gwhq/gw/internal/cli"
+)
+
+func main() {
+	os.Exit(cli.Execute(os.Args[1:], os.Stdout, os.Stderr))
+}

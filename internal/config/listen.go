@@ -1,0 +1,81 @@
+package config
+
+// listenerKeys are the keys of the listeners that serve apps; stats is not
+// one, so a stats listener alone still gets the default HTTP listener.
+var listenerKeys = []string{"listen.http", "listen.https", "listen.uwsgi", "listen.fastcgi"}
+
+// defaultHTTP is the HTTP listener used when no listener is given.
+var defaultHTTP = Addr{Network: "tcp", Address: ":8080"}
+
+func (l *loader) listen(ls *Listen) {
+	addrs := map[string]*Addr{
+		"listen.http":    &ls.HTTP,
+		"listen.https":   &ls.HTTPS,
+		"listen.uwsgi":   &ls.UWSGI,
+		"listen.fastcgi": &ls.FastCGI,
+		"listen.stats":   &ls.Stats,
+	}
+	byAddr := map[Addr]value{}
+	for _, key := range append(listenerKeys, "listen.stats") {
+		val := l.get(key)
+		if val.text == "" {
+			continue
+		}
+		a, err := ParseAddr(val.text)
+		if err != nil {
+			l.c.of(val, "%v", err)
+			continue
+		}
+		// Two listeners on one address would fail at bind time with a
+		// less helpful "address already in use".
+		if first, dup := byAddr[a]; dup {
+			l.c.of(val, "same address as %s", first.path)
+			continue
+		}
+		byAddr[a] = val
+		*addrs[key] = a
+	}
+	if !l.anyListenerGiven() {
+		ls.HTTP = defaultHTTP
+	}
+
+	if mode := l.get("listen.chmod_socket"); mode.text != "" {
+		m, err := parseMode(mode.text)
+		if err != nil {
+			l.c.of(mode, "%v", err)
+		}
+		ls.ChmodSocket = m
+	}
+
+	cert, key := l.get("listen.tls.cert"), l.get("listen.tls.key")
+	if cert.text != "" {
+		ls.TLS.Cert = l.path(cert)
+		l.mustExist(cert, ls.TLS.Cert, false)
+	}
+	if key.text != "" {
+		ls.TLS.Key = l.path(key)
+		l.mustExist(key, ls.TLS.Key, false)
+	}
+	if https := l.get("listen.https"); https.text != "" && (cert.text == "" || key.text == "") {
+		l.c.of(https, "an HTTPS listener needs a certificate and key: set tls.cert and tls.key under listen:, or --cert and --key")
+	}
+}
+
+// anyListenerGiven reports whether the user set an app listener at all,
+// even a bad one: a typo in --uwsgi must not quietly open :8080 instead.
+func (l *loader) anyListenerGiven() bool {
+	for _, key := range listenerKeys {
+		if l.get(key).text != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *loader) limits(lm *Limits) {
+	lm.MaxHeader = l.size(l.get("limits.max_header"), 1)
+	lm.MaxBody = l.size(l.get("limits.max_body"), 1)
+	lm.ReadHeaderTimeout = l.duration(l.get("limits.read_header_timeout"))
+	lm.IdleTimeout = l.duration(l.get("limits.idle_timeout"))
+	lm.ShutdownTimeout = l.duration(l.get("limits.shutdown_timeout"))
+}

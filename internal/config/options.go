@@ -1,0 +1,121 @@
+package config
+
+import (
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// kind is the shape of an option's value.
+type kind int
+
+const (
+	kindString kind = iota // one value; parsed to its real type by Load
+	kindInt                // a whole number; a typed flag so "--workers x" is a usage error
+	kindList               // repeatable flag, comma-separated in env, a mapping in YAML
+	kindMap                // YAML only: a mapping whose keys keep their case
+)
+
+// option declares one setting once. key is the viper key and also the YAML
+// path, with "app." standing for each entry of the apps: list; flag is the
+// long flag ("" = YAML only) and env its GW_ variable.
+type option struct {
+	key   string
+	flag  string
+	short string
+	env   string
+	def   string
+	help  string
+	kind  kind
+}
+
+// appPrefix marks the per-app options: one app from flags, or each entry
+// of apps: in the file.
+const appPrefix = "app."
+
+// options is the whole option set, in the order --help lists it. It is
+// built once and never changed.
+var options = []option{
+	{key: "", flag: "config", short: "c", env: "GW_CONFIG", help: "YAML config `FILE`: its listen:, limits: and apps:"},
+
+	// The app.
+	{key: "app.lang", flag: "lang", env: "GW_LANG", def: "auto", help: "app `LANG`: python, ruby, perl, php, go, or auto (decided from APP)"},
+	{key: "app.path", help: "APP: a file, a directory or module:callable (positional argument)"},
+	{key: "app.name", flag: "name", env: "GW_NAME", help: "app `NAME` in logs and stats (default: APP's base name without extension)"},
+	{key: "app.dir", flag: "dir", env: "GW_DIR", help: "import root `DIR` for a module:callable APP"},
+	{key: "app.callable", flag: "callable", env: "GW_CALLABLE", help: "WSGI callable `NAME` (default application, then app)"},
+	{key: "app.mount", flag: "mount", env: "GW_MOUNT", def: "/", help: "URL `PREFIX` the app is served under (SCRIPT_NAME)"},
+	{key: "app.host", help: "Host header the app answers to (default any)"},
+	{key: "app.workers", flag: "workers", env: "GW_WORKERS", def: strconv.Itoa(runtime.NumCPU()), help: "`N` runner processes for the app; the default is the number of CPUs", kind: kindInt},
+	{key: "app.threads", flag: "threads", env: "GW_THREADS", def: "1", help: "`N` threads per runner where the language has them", kind: kindInt},
+	{key: "app.timeout", flag: "timeout", env: "GW_TIMEOUT", def: "60s", help: "hard per-request limit (`DURATION`): the runner is replaced, the client gets 504"},
+	{key: "app.max_requests", flag: "max-requests", env: "GW_MAX_REQUESTS", def: "0", help: "recycle a runner after `N` requests (0 = never)", kind: kindInt},
+	{key: "app.max_rss", flag: "max-rss", env: "GW_MAX_RSS", def: "0", help: "recycle a runner whose RSS exceeds `SIZE` (0 = off)"},
+	{key: "app.queue_size", flag: "queue-size", env: "GW_QUEUE_SIZE", def: "1024", help: "`N` requests that may wait for a free runner", kind: kindInt},
+	{key: "app.interpreter", flag: "interpreter", env: "GW_INTERPRETER", help: "python3, ruby, perl or php-cgi binary `PATH` (default: found on PATH)"},
+	{key: "app.venv", flag: "venv", env: "GW_VENV", help: "Python virtualenv `DIR`"},
+	{key: "app.env", help: "environment variables for the app", kind: kindMap},
+	{key: "app.static", flag: "static", env: "GW_STATIC", help: "serve `URL=DIR`: the files of DIR under the URL prefix, from the gateway (repeatable)", kind: kindList},
+
+	// Listeners.
+	{key: "listen.http", flag: "http", env: "GW_HTTP", help: "HTTP/1.1 listener `ADDR` (default :8080 when no listener is given)"},
+	{key: "listen.https", flag: "https", env: "GW_HTTPS", help: "HTTPS listener `ADDR`, HTTP/2 by ALPN (needs --cert and --key)"},
+	{key: "listen.tls.cert", flag: "cert", env: "GW_CERT", help: "PEM certificate chain `FILE` for --https"},
+	{key: "listen.tls.key", flag: "key", env: "GW_KEY", help: "PEM private key `FILE` for --https"},
+	{key: "listen.uwsgi", flag: "uwsgi", env: "GW_UWSGI", help: "uwsgi-protocol listener `ADDR` (nginx uwsgi_pass)"},
+	{key: "listen.fastcgi", flag: "fastcgi", env: "GW_FASTCGI", help: "FastCGI listener `ADDR` (nginx fastcgi_pass)"},
+	{key: "listen.stats", flag: "stats", env: "GW_STATS", help: "stats, metrics and health listener `ADDR`"},
+	{key: "listen.chmod_socket", flag: "chmod-socket", env: "GW_CHMOD_SOCKET", def: "0660", help: "octal `MODE` of unix-socket listeners"},
+
+	// Limits.
+	{key: "limits.max_header", flag: "max-header", env: "GW_MAX_HEADER", def: "64KiB", help: "largest request head accepted (`SIZE`), 431 beyond"},
+	{key: "limits.max_body", flag: "max-body", env: "GW_MAX_BODY", def: "1GiB", help: "largest request body accepted (`SIZE`), 413 beyond"},
+	{key: "limits.read_header_timeout", flag: "read-header-timeout", env: "GW_READ_HEADER_TIMEOUT", def: "10s", help: "`DURATION` a client has to send the request head"},
+	{key: "limits.idle_timeout", flag: "idle-timeout", env: "GW_IDLE_TIMEOUT", def: "75s", help: "keep-alive idle `DURATION` before a connection is closed"},
+	{key: "limits.shutdown_timeout", flag: "shutdown-timeout", env: "GW_SHUTDOWN_TIMEOUT", def: "30s", help: "`DURATION` in-flight requests get to finish at SIGTERM"},
+
+	// Privileges.
+	{key: "uid", flag: "uid", env: "GW_UID", help: "`USER` the runners (and, after binding, gw) run as"},
+	{key: "gid", flag: "gid", env: "GW_GID", help: "`GROUP` the runners (and, after binding, gw) run as"},
+}
+
+// RegisterFlags adds every option that has a flag to fs, for `gw run`.
+func RegisterFlags(fs *pflag.FlagSet) {
+	for _, o := range options {
+		if o.flag == "" {
+			continue
+		}
+		switch o.kind {
+		case kindInt:
+			n, _ := strconv.Atoi(o.def) // defaults are literals, checked by TestOptionTable
+			fs.IntP(o.flag, o.short, n, o.help)
+		case kindList:
+			fs.StringArrayP(o.flag, o.short, nil, o.help)
+		default:
+			fs.StringP(o.flag, o.short, o.def, o.help)
+		}
+	}
+}
+
+// lookup returns the option with the given key.
+func lookup(key string) option {
+	for _, o := range options {
+		if o.key == key {
+			return o
+		}
+	}
+	panic("config: no option " + key) // programmer error: keys are literals
+}
+
+// appKeys lists the keys an entry of apps: may have.
+func appKeys() []string {
+	var keys []string
+	for _, o := range options {
+		if k, ok := strings.CutPrefix(o.key, appPrefix); ok {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
