@@ -117,8 +117,12 @@ func FuzzDecodeResponseHead(f *testing.F) {
 
 func FuzzReader(f *testing.F) {
 	for _, c := range goldenCases() {
-		b, _ := AppendMessage(nil, c.typ, &bridgepb.Ping{})
-		f.Add(b)
+		if c.msg == nil {
+			f.Add(AppendFrame(nil, c.typ, c.body))
+		} else {
+			b, _ := AppendMessage(nil, c.typ, c.msg)
+			f.Add(b)
+		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rd := NewReader(bufio.NewReader(bytes.NewReader(b)))
