@@ -64,7 +64,7 @@ func NewLauncher(app config.App, rt *Runtime, log *slog.Logger) (pool.Launcher, 
 		}
 		spec, err = python.Spec(app, shim, os.Environ())
 		if err != nil {
-			return nil, fmt.Errorf("app %q: %w", app.Name, err)
+			return nil, &proc.SpawnError{App: app.Name, Stage: proc.StageExec, Err: err}
 		}
 	default:
 		return nil, fmt.Errorf("app %q: language %q is not supported yet", app.Name, app.Lang)

@@ -157,7 +157,7 @@ func (w *bridgeWorker) handshake(ctx context.Context, timeout time.Duration) err
 		select {
 		case m = <-got:
 		case <-time.After(time.Second):
-			m.err = errors.New("runner exited")
+			m.err = io.EOF // exited without closing: same as EOF
 		}
 	case <-timer.C:
 		return &proc.SpawnError{Stage: proc.StageReadyTimeout, Err: fmt.Errorf("no ready message within %v", timeout)}
@@ -165,6 +165,9 @@ func (w *bridgeWorker) handshake(ctx context.Context, timeout time.Duration) err
 		return ctx.Err()
 	}
 	if m.err != nil {
+		if !errors.Is(m.err, io.EOF) && !errors.Is(m.err, io.ErrUnexpectedEOF) {
+			return &proc.SpawnError{Stage: proc.StageHandshake, Err: fmt.Errorf("not the bridge protocol: %w", m.err)}
+		}
 		<-w.proc.Done()
 		return &proc.SpawnError{Stage: proc.StageLoad, Err: fmt.Errorf("runner exited before ready (%s)", w.proc.ExitString())}
 	}
@@ -175,7 +178,7 @@ func (w *bridgeWorker) handshake(ctx context.Context, timeout time.Duration) err
 			return err
 		}
 		if r.Protocol != bridge.Protocol {
-			return fmt.Errorf("runner speaks bridge protocol %d, gw speaks %d", r.Protocol, bridge.Protocol)
+			return &proc.SpawnError{Stage: proc.StageHandshake, Err: fmt.Errorf("runner speaks bridge protocol %d, gw speaks %d", r.Protocol, bridge.Protocol)}
 		}
 		w.log.Info("runner ready", "pid", w.proc.PID(), "runtime", r.Runtime, "slots", r.Slots)
 		return nil
@@ -187,7 +190,7 @@ func (w *bridgeWorker) handshake(ctx context.Context, timeout time.Duration) err
 		stage := proc.StageLoad
 		return &proc.SpawnError{Stage: stage, Err: errors.New(le.Message), Detail: strings.TrimRight(le.Detail, "\n")}
 	default:
-		return fmt.Errorf("unexpected first frame %v", m.t)
+		return &proc.SpawnError{Stage: proc.StageHandshake, Err: fmt.Errorf("not the bridge protocol: first frame type %d", m.t)}
 	}
 }
 

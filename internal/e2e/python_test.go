@@ -655,3 +655,19 @@ func TestMissingInterpreterExits1(t *testing.T) {
 		t.Fatalf("exit %d, want 1 naming the interpreter:\n%s", code, out)
 	}
 }
+
+// TestSlowClientHeadTimesOut: a client that never finishes its request head
+// is cut off after --read-header-timeout; runners never see it.
+func TestSlowClientHeadTimesOut(t *testing.T) {
+	s := gwtest.Start(t, "--interpreter", gwtest.RequirePython(t), "--workers", "1", "--read-header-timeout", "500ms", app("hello.py"))
+	rc := dialRaw(t, s)
+	rc.send("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+	start := time.Now()
+	b, err := io.ReadAll(rc.br) // returns when gw closes the connection
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("connection still open after %v (%q, %v)", d, b, err)
+	}
+	if code, body := gwtest.Get(t, s.URL+"/"); code != 200 || body != "Hello, World!" {
+		t.Fatalf("after slow client: %d %q", code, body)
+	}
+}

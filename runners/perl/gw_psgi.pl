@@ -1,0 +1,940 @@
+#!/usr/bin/perl
+# gw_psgi: the gw runner shim that hosts one PSGI 1.1 application.
+#
+# gw starts it once per worker process:
+#
+#     perl gw_psgi.pl --app PATH/app.psgi [--dir DIR] [--name NAME]
+#                     --control-fd 3 --slot-fds 4
+#
+# and talks to it over the bridge protocol (proto/bridge.proto, the authority
+# for framing and messages). Perl has no usable threads, so a Perl runner
+# serves exactly one slot: between requests one select() loop watches the
+# control socket (PING -> PONG; EOF -> exit at once) and the slot socket.
+# While a request runs nothing reads the control socket; a write that finds
+# the gateway gone (EPIPE) ends the process, and the control socket is looked
+# at again as soon as the request finishes.
+#
+#     perl gw_psgi.pl --selftest DIR
+#
+# checks the frame codec against golden frames (NAME.bin + NAME.json).
+#
+# Sections, in the order every gw shim uses: (1) constants; (2) frame codec;
+# (3) argv; (4) app loading; (5) per-request adapter; (6) slot loop;
+# (7) control; (8) owner watcher; (9) main. Core modules only, perl 5.36.
+use strict;
+use warnings;
+use Errno qw(EINTR);
+use Fcntl qw(F_SETFD FD_CLOEXEC SEEK_SET);
+use IO::Handle ();
+use POSIX ();
+use Scalar::Util qw(blessed);
+
+# ---------------------------------------------------------------------------
+# (1) Constants and protocol version
+# ---------------------------------------------------------------------------
+
+use constant {
+    PROTOCOL_VERSION => 1,
+    # FrameType (bridge.proto).
+    REQUEST_HEAD => 1, REQUEST_BODY => 2, REQUEST_END => 3,
+    RESPONSE_HEAD => 4, RESPONSE_BODY => 5, RESPONSE_END => 6,
+    READY => 16, LOAD_ERROR => 17, PING => 18, PONG => 19,
+
+    MAX_PAYLOAD    => 16 << 20,  # bridge.proto: at most 16 MiB per frame
+    MAX_BODY_FRAME => 1 << 20,   # app chunks are split into frames this big
+    READ_BUFFER    => 64 << 10,  # sysread size of the buffered readers
+    COALESCE       => 64 << 10,  # smaller body chunks are copied into one write
+    FLUSH_AT       => 256 << 10, # ...until this much is pending
+    INPUT_MEMORY   => 1 << 20,   # psgi.input spills to a temp file past this
+    FILE_BLOCK     => 64 << 10,  # $/ while reading getline bodies
+
+    EXIT_PROTOCOL => 3,  # a slot or control stream is desynced
+    EXIT_LOAD     => 4,  # LOAD_ERROR was sent: the app cannot be loaded
+
+    # Field kinds of the flat schema; kinds >= STR are length-delimited.
+    U32 => 0, U64 => 1, BOOL => 2, STR => 3, BYTES => 4, REP => 5,
+};
+use constant RESPONSE_END_OK => pack('CCvV', RESPONSE_END, 0, 0, 0);
+use constant USAGE =>
+    "usage: gw_psgi.pl --app FILE.psgi [--dir DIR] [--name NAME] --control-fd FD --slot-fds FD\n"
+  . "       gw_psgi.pl --selftest DIR\n";
+
+my %OPTIONS = map { $_ => 1 } qw(app callable dir name control-fd slot-fds selftest);
+
+# Every message in bridge.proto: frame type -> [number, name, kind] in field order.
+my %SCHEMAS = (
+    REQUEST_HEAD,  [[1, 'env', REP], [2, 'url_scheme', STR], [3, 'request_id', STR]],
+    REQUEST_END,   [[1, 'aborted', BOOL], [2, 'reason', STR]],
+    RESPONSE_HEAD, [[1, 'status', U32], [2, 'headers', REP]],
+    RESPONSE_END,  [[1, 'error', STR]],
+    READY,         [[1, 'protocol', U32], [2, 'pid', U32], [3, 'runtime', STR], [4, 'slots', U32]],
+    LOAD_ERROR,    [[1, 'stage', STR], [2, 'message', STR], [3, 'detail', STR]],
+    PING,          [[1, 'seq', U64]],
+    PONG,          [[1, 'seq', U64], [2, 'requests', U64], [3, 'busy', U32]],
+);
+# frame type -> {tag (number << 3 | the wire type its kind uses) => [name, kind]}
+my %DECODE_TAGS = map {
+    my $t = $_;
+    ($t => { map { ($_->[0] << 3 | ($_->[2] >= STR ? 2 : 0)) => [$_->[1], $_->[2]] } @{$SCHEMAS{$t}} });
+} keys %SCHEMAS;
+
+# ---------------------------------------------------------------------------
+# (2) Frame codec: 8-byte header + payload; hand-written proto3 for the flat
+#     messages (canonical encoding: field-number order, defaults omitted).
+#     Strings stay byte strings on both sides.
+# ---------------------------------------------------------------------------
+
+sub varint {
+    my $v = shift;
+    return chr $v if $v < 0x80 && $v >= 0;
+    die "negative varint $v\n" if $v < 0;
+    my $out = '';
+    while ($v >= 0x80) { $out .= chr(($v & 0x7F) | 0x80); $v >>= 7 }
+    return $out . chr $v;
+}
+
+# Decodes the varint at byte $_[1] of $_[0]; returns (value, next position).
+sub uvarint {
+    my $pos = $_[1];
+    my ($value, $shift, $end) = (0, 0, length $_[0]);
+    while (1) {
+        die "truncated message\n" if $pos >= $end;
+        my $b = ord substr($_[0], $pos++, 1);
+        $value |= ($b & 0x7F) << $shift if $shift < 64;
+        return ($value, $pos) if $b < 0x80;
+        die "varint longer than 10 bytes\n" if ($shift += 7) >= 70;
+    }
+}
+
+# A STRING field's value as valid UTF-8 (Go rejects anything else): character
+# strings are encoded, byte strings that already are UTF-8 kept, other bytes
+# read as Latin-1; surrogates and code points past U+10FFFF become U+FFFD.
+sub utf8_bytes {
+    my $s = shift;
+    return $s unless $s =~ /[^\x00-\x7F]/;
+    utf8::decode($s) unless utf8::is_utf8($s);
+    $s =~ s/[^\x{0}-\x{D7FF}\x{E000}-\x{10FFFF}]/\x{FFFD}/g;
+    utf8::encode($s);
+    return $s;
+}
+
+sub encode_message {
+    my ($type, $msg) = @_;
+    my $out = '';
+    for my $field (@{$SCHEMAS{$type}}) {
+        my ($num, $name, $kind) = @$field;
+        my $v = $msg->{$name};
+        if ($kind == REP) {
+            for my $item (@{$v || []}) {
+                die "$name: wide character\n" if utf8::is_utf8($item) && !utf8::downgrade(my $copy = $item, 1);
+                $out .= chr($num << 3 | 2) . varint(length $item) . $item;
+            }
+        } elsif ($kind >= STR) {
+            next unless defined $v && length $v;
+            $v = utf8_bytes($v) if $kind == STR;
+            $out .= chr($num << 3 | 2) . varint(length $v) . $v;
+        } elsif ($v) {
+            $v = 1 if $kind == BOOL;
+            die "$name=$v out of range\n" if $kind == U32 && $v > 0xFFFFFFFF;
+            $out .= chr($num << 3) . varint($v);
+        }
+    }
+    return $out;
+}
+
+# Decodes a proto3 payload into a hash holding every field (defaults filled
+# in). Unknown fields, and known ones with an unexpected wire type, are
+# skipped by wire type (0, 1, 2, 5), as proto3 requires.
+sub decode_message {
+    my $type = $_[0];
+    my $tags = $DECODE_TAGS{$type} or die "frame type $type carries no message\n";
+    my %msg = map { ($_->[1] => $_->[2] == REP ? [] : $_->[2] >= STR ? '' : 0) } @{$SCHEMAS{$type}};
+    my ($pos, $end) = (0, length $_[1]);
+    while ($pos < $end) {
+        my $key = ord substr($_[1], $pos, 1);
+        if ($key < 0x80) { $pos++ } else { ($key, $pos) = uvarint($_[1], $pos) }
+        die "field number 0\n" if $key < 8;
+        my ($wire, $field) = ($key & 7, $tags->{$key});
+        if ($wire == 2) {
+            my $size;
+            ($size, $pos) = uvarint($_[1], $pos);
+            die "length-delimited field overruns the message\n" if $pos + $size > $end;
+            if (!$field) {
+            } elsif ($field->[1] == REP) {
+                push @{$msg{$field->[0]}}, substr($_[1], $pos, $size);
+            } else {
+                $msg{$field->[0]} = substr($_[1], $pos, $size);
+            }
+            $pos += $size;
+        } elsif ($wire == 0) {
+            my $value;
+            ($value, $pos) = uvarint($_[1], $pos);
+            next unless $field;
+            my $kind = $field->[1];
+            $msg{$field->[0]} = $kind == BOOL ? ($value ? 1 : 0) : $kind == U32 ? $value & 0xFFFFFFFF : $value;
+        } elsif ($wire == 1) {
+            $pos += 8;
+        } elsif ($wire == 5) {
+            $pos += 4;
+        } else {
+            die "unsupported wire type $wire\n";
+        }
+    }
+    die "truncated message\n" if $pos > $end;
+    return \%msg;
+}
+
+sub encode_frame {
+    die sprintf("frame payload of %d bytes exceeds 16 MiB\n", length $_[1]) if length $_[1] > MAX_PAYLOAD;
+    return pack('CCvV', $_[0], 0, 0, length $_[1]) . $_[1];
+}
+
+sub message_frame { encode_frame($_[0], encode_message(@_)) }
+
+# A buffered reader over one socket: sysread 64 KiB at a time, parse by offset.
+sub new_reader {
+    my ($fh, $name) = @_;
+    return { fh => $fh, fd => fileno($fh), name => $name, buf => '', pos => 0 };
+}
+
+sub buffered { length($_[0]{buf}) > $_[0]{pos} }
+
+sub has_frame {
+    my $r = shift;
+    my $have = length($r->{buf}) - $r->{pos};
+    return $have >= 8 && $have >= 8 + unpack('V', substr($r->{buf}, $r->{pos} + 4, 4));
+}
+
+# Makes at least $need unread bytes available; false at EOF (or a read error:
+# either way the gateway is gone).
+sub fill {
+    my ($r, $need) = @_;
+    my $have = length($r->{buf}) - $r->{pos};
+    if ($r->{pos}) {
+        if ($have) { substr($r->{buf}, 0, $r->{pos}, '') } else { $r->{buf} = '' }
+        $r->{pos} = 0;
+    }
+    while ($have < $need) {
+        my $want = $need - $have > READ_BUFFER ? $need - $have : READ_BUFFER;
+        my $n = sysread($r->{fh}, $r->{buf}, $want, $have);
+        if (!$n) {
+            next if !defined $n && $! == EINTR;
+            return 0;
+        }
+        $have += $n;
+    }
+    return 1;
+}
+
+# Reads one frame; returns (type, payload), or () when the stream ended.
+sub read_frame {
+    my $r = shift;
+    return if length($r->{buf}) - $r->{pos} < 8 && !fill($r, 8);
+    my ($type, undef, undef, $len) = unpack('CCvV', substr($r->{buf}, $r->{pos}, 8));
+    fatal(EXIT_PROTOCOL, "$r->{name}: frame of $len bytes exceeds 16 MiB") if $len > MAX_PAYLOAD;
+    return if length($r->{buf}) - $r->{pos} < 8 + $len && !fill($r, 8 + $len);
+    my $payload = $len ? substr($r->{buf}, $r->{pos} + 8, $len) : '';
+    $r->{pos} += 8 + $len;
+    return ($type, $payload);
+}
+
+# decode_message for a frame the gateway sent: a bad one desyncs the stream.
+sub decode_from {
+    my ($r, $type) = @_;
+    my $msg = eval { decode_message($type, $_[2]) };
+    fatal(EXIT_PROTOCOL, "$r->{name}: frame type $type: $@") unless $msg;
+    return $msg;
+}
+
+# Writes $_[1] (or $_[3] bytes of it from offset $_[2]) to socket $_[0],
+# finishing short writes. A failed write means the gateway is gone.
+sub write_all {
+    my $fh = $_[0];
+    my $off = $_[2] // 0;
+    my $end = defined $_[3] ? $off + $_[3] : length $_[1];
+    while ($off < $end) {
+        my $n = syswrite($fh, $_[1], $end - $off, $off);
+        if (!defined $n) {
+            next if $! == EINTR;
+            print STDERR "gw_psgi: write to the gateway failed ($!): exiting\n";
+            exit_now(0);
+        }
+        $off += $n;
+    }
+}
+
+sub selftest {
+    my ($dir) = @_;
+    require JSON::PP;
+    my %names;
+    opendir(my $dh, $dir) or die "cannot open $dir: $!\n";
+    $names{$1} = 1 for grep { /\A(.+)\.(?:bin|json)\z/s } readdir $dh;
+    my $failed = 0;
+    for my $name (sort keys %names) {
+        my @problems = eval { check_golden(slurp("$dir/$name.json"), slurp("$dir/$name.bin")) };
+        @problems = (first_line($@)) if $@;
+        next unless @problems;
+        $failed++;
+        print "FAIL $name: ", join('; ', @problems), "\n";
+    }
+    printf "%d passed, %d failed\n", keys(%names) - $failed, $failed;
+    return $failed ? 1 : 0;
+}
+
+sub slurp {
+    open(my $fh, '<:raw', $_[0]) or die "$_[0]: $!\n";
+    local $/;
+    return scalar <$fh>;
+}
+
+sub check_golden {
+    my ($json, $frame) = @_;
+    my $case = JSON::PP->new->utf8->decode($json);
+    my $type = $case->{type};
+    my $is_body = $type == REQUEST_BODY || $type == RESPONSE_BODY;
+    my ($want, $payload, @problems);
+    if ($is_body) {
+        $want = $payload = latin1($case->{body} // '');
+    } else {
+        $want = json_message($type, $case->{fields} || {});
+        $payload = encode_message($type, $want);
+    }
+    my $header = join ',', unpack('CCvV', $frame);
+    my $expected = join ',', $type, 0, 0, length($frame) - 8;
+    push @problems, "header (type, flags, reserved, length) $header, want $expected" if $header ne $expected;
+    if ($is_body) {
+        push @problems, 'decode: body differs' if substr($frame, 8) ne $want;
+    } else {
+        my $got = decode_message($type, substr($frame, 8));
+        for my $name (sort keys %$want) {
+            my ($g, $w) = map { ref $_ ? join(',', map { unpack 'H*', $_ } @$_) : $_ } $got->{$name}, $want->{$name};
+            push @problems, "decode: $name = $g, want $w" if $g ne $w;
+        }
+    }
+    my $encoded = encode_frame($type, $payload);
+    if ($encoded ne $frame && !$case->{decode_only}) {  # decode_only: non-canonical input
+        my $at = 0;
+        $at++ while $at < length $frame && substr($encoded, $at, 1) eq substr($frame, $at, 1);
+        push @problems, sprintf('encode: differs at byte %d: got %s, want %s', $at,
+                                map { unpack 'H*', substr($_, $at, 16) } $encoded, $frame);
+    }
+    return @problems;
+}
+
+# JSON strings carry one byte per character (U+0000..U+00FF).
+sub latin1 {
+    my $s = shift;
+    utf8::downgrade($s, 1) or die "JSON string has a character past U+00FF\n";
+    return $s;
+}
+
+# Golden JSON fields -> message hash; protojson's lowerCamelCase names too.
+sub json_message {
+    my ($type, $fields) = @_;
+    my $schema = $SCHEMAS{$type} or die "unknown frame type $type\n";
+    my (%msg, %seen);
+    for my $f (@$schema) {
+        my ($name, $kind) = @$f[1, 2];
+        (my $camel = $name) =~ s/_(\w)/\u$1/g;
+        @seen{$name, $camel} = ();
+        my $v = $fields->{$name} // $fields->{$camel};
+        $msg{$name} = $kind == REP ? [map { latin1($_) } @{$v || []}]
+                    : $kind >= STR ? latin1($v // '')
+                    : $kind == BOOL ? ($v ? 1 : 0) : 0 + ($v // 0);  # uint64 may be a string
+    }
+    my @unknown = grep { !exists $seen{$_} } sort keys %$fields;
+    die "unknown fields @unknown\n" if @unknown;
+    return \%msg;
+}
+
+# ---------------------------------------------------------------------------
+# (3) argv parsing
+# ---------------------------------------------------------------------------
+
+# --opt VALUE / --opt=VALUE pairs -> {name => value}; dies with a usage error.
+sub parse_args {
+    my @argv = @_;
+    my %opts;
+    while (@argv) {
+        my $arg = shift @argv;
+        if ($arg eq '-h' || $arg eq '--help') {
+            print USAGE;
+            exit 0;
+        }
+        my ($name, $value) = $arg =~ /\A--([a-z-]+)(?:=(.*))?\z/s;
+        die "unknown argument '$arg'\n" unless defined $name && $OPTIONS{$name};
+        if (!defined $value) {
+            die "--$name needs a value\n" unless @argv;
+            $value = shift @argv;
+        }
+        $opts{$name} = $value;
+    }
+    return \%opts if defined $opts{selftest};
+    die "--app is required\n" unless length($opts{app} // '');
+    die "--control-fd FD and --slot-fds FD[,FD...] are required\n"
+        unless ($opts{'control-fd'} // '') =~ /\A\d+\z/ && ($opts{'slot-fds'} // '') =~ /\A\d+(?:,\d+)*\z/;
+    my @fds = ($opts{'control-fd'}, split /,/, $opts{'slot-fds'});
+    my %distinct = map { ($_ + 0) => 1 } @fds;
+    die "file descriptors must be distinct: @fds\n" if keys %distinct != @fds;
+    $opts{slots} = [map { $_ + 0 } split /,/, $opts{'slot-fds'}];
+    return \%opts;
+}
+
+# The --control-fd value when the rest of argv could not be parsed.
+sub control_fd_hint {
+    for my $i (0 .. $#_) {
+        return $1 if $_[$i] =~ /\A--control-fd=(\d+)\z/;
+        return $_[$i + 1] if $_[$i] eq '--control-fd' && $i < $#_ && $_[$i + 1] =~ /\A\d+\z/;
+    }
+    return undef;
+}
+
+# An inherited socket fd as a blocking, close-on-exec handle.
+sub adopt_fd {
+    my ($fd, $what) = @_;
+    open(my $fh, '+<&=', $fd) or die "$what fd $fd: $!\n";
+    binmode $fh;
+    $fh->blocking(1);  # an inherited fd may still be O_NONBLOCK
+    fcntl($fh, F_SETFD, FD_CLOEXEC);
+    return $fh;
+}
+
+# ---------------------------------------------------------------------------
+# (4) App loading
+# ---------------------------------------------------------------------------
+
+# Loads FILE as Plack::Util::load_psgi does: `do FILE` in a package of its
+# own, with $0 = FILE (FindBin) and @ARGV empty; the file's last expression
+# is the app. Dies with {stage, message, detail} when that fails.
+sub load_app {
+    my ($file) = @_;
+    (my $package = $file) =~ s/([^A-Za-z0-9_])/sprintf('_%02x', ord $1)/eg;
+    local $0 = $file;
+    @ARGV = ();
+    my $app = eval sprintf(<<'CODE', $package);
+package GW::Sandbox::%s;
+my $app = do $file;
+die($@ || "cannot read $file: $!\n") if !$app && ($@ || $!);
+$app;
+CODE
+    if (my $err = $@) {
+        die { stage => 'import', message => first_line($err), detail => "$err" };
+    }
+    my $ok = ref $app eq 'CODE' || (blessed($app) && do { require overload; overload::Method($app, '&{}') });
+    return $app if $ok;
+    my $what = !defined $app ? 'undef' : ref $app ? 'a ' . ref($app) . ' reference' : "the value '$app'";
+    my $message = "$file returned $what, not a PSGI application (a code reference)";
+    die { stage => 'callable', message => $message, detail => "$message\n" };
+}
+
+# One line naming an error: its first line, trimmed.
+sub first_line {
+    my ($line) = "$_[0]" =~ /\A\s*([^\n]*)/;
+    $line =~ s/\s+\z//;
+    return length $line ? $line : 'unknown error';
+}
+
+# ---------------------------------------------------------------------------
+# (5) Per-request adapter: env, psgi.input, responses, writer
+# ---------------------------------------------------------------------------
+
+sub fatal {
+    my ($status, $message) = @_;
+    chomp $message;
+    print STDERR "gw_psgi: $message\n";
+    exit_now($status);
+}
+
+{
+    # psgi.input: the body read lazily from REQUEST_BODY frames up to
+    # REQUEST_END, kept in memory up to INPUT_MEMORY and in an unlinked temp
+    # file past that, so seek works (psgix.input.buffered). Reads never go past
+    # CONTENT_LENGTH. When the body was aborted, the read that finds no more
+    # data dies with "request body aborted: REASON" instead of returning 0.
+    package GW::Input;
+
+    sub new {
+        my ($class, $slot, $limit) = @_;
+        return bless { slot => $slot, limit => $limit, mem => '', fh => undef, size => 0, pos => 0,
+                       ended => 0, slot_eof => 0, error => undef, discard => 0 }, $class;
+    }
+
+    # Reads the next frame of the request stream; false once it has ended.
+    sub _pull {
+        my $self = shift;
+        return 0 if $self->{ended};
+        my ($type, $payload) = main::read_frame($self->{slot});
+        if (!defined $type) {
+            @$self{qw(ended slot_eof error)} = (1, 1, 'gateway closed the slot');
+            return 0;
+        }
+        if ($type == main::REQUEST_END) {
+            my $end = main::decode_from($self->{slot}, $type, $payload);
+            $self->{ended} = 1;
+            $self->{error} = length $end->{reason} ? $end->{reason} : 'aborted' if $end->{aborted};
+            return 0;
+        }
+        main::fatal(main::EXIT_PROTOCOL, "slot: frame type $type inside a request body")
+            if $type != main::REQUEST_BODY;
+        $self->_store($payload) unless $self->{discard};
+        return 1;
+    }
+
+    sub _store {
+        my $self = shift;
+        my $n = length $_[0];
+        $n = $self->{limit} - $self->{size} if defined $self->{limit} && $self->{size} + $n > $self->{limit};
+        return if $n <= 0;
+        if (!$self->{fh} && $self->{size} + $n > main::INPUT_MEMORY) {
+            require File::Temp;
+            $self->{fh} = File::Temp::tempfile();  # scalar context: already unlinked
+            binmode $self->{fh};
+            _write_file($self->{fh}, $self->{mem});
+            $self->{mem} = '';
+        }
+        if ($self->{fh}) {
+            sysseek($self->{fh}, $self->{size}, SEEK_SET) or die "psgi.input: temp file: $!\n";
+            _write_file($self->{fh}, $n == length $_[0] ? $_[0] : substr($_[0], 0, $n));
+        } else {
+            $self->{mem} .= $n == length $_[0] ? $_[0] : substr($_[0], 0, $n);
+        }
+        $self->{size} += $n;
+    }
+
+    sub _write_file {
+        my ($fh, $off) = ($_[0], 0);
+        while ($off < length $_[1]) {
+            my $n = syswrite($fh, $_[1], length($_[1]) - $off, $off);
+            die "psgi.input: temp file: $!\n" unless defined $n || $! == Errno::EINTR;
+            $off += $n // 0;
+        }
+    }
+
+    sub _fill { my ($self, $upto) = @_; 1 while $self->{size} < $upto && $self->_pull }
+
+    sub _slice {
+        my ($self, $pos, $n) = @_;
+        return substr($self->{mem}, $pos, $n) unless $self->{fh};
+        sysseek($self->{fh}, $pos, SEEK_SET) or die "psgi.input: temp file: $!\n";
+        my $data = '';
+        while (length $data < $n) {
+            my $got = sysread($self->{fh}, $data, $n - length $data, length $data);
+            die "psgi.input: temp file: $!\n" unless $got || (!defined $got && $! == Errno::EINTR);
+        }
+        return $data;
+    }
+
+    # read($buf, $len [, $offset]), like the builtin read: bytes read, 0 at EOF.
+    sub read {
+        my $self = $_[0];
+        my ($len, $off) = ($_[2] // 0, $_[3] // 0);
+        my $pos = $self->{pos};
+        my $end = $pos + ($len > 0 ? $len : 0);
+        $end = $self->{limit} if defined $self->{limit} && $end > $self->{limit};
+        $self->_fill($end) if $end > $self->{size};
+        $end = $self->{size} if $end > $self->{size};
+        my $data = '';
+        if ($end > $pos) {
+            $data = $self->_slice($pos, $end - $pos);
+            $self->{pos} = $end;
+        } elsif ($len > 0 && defined $self->{error} && !(defined $self->{limit} && $pos >= $self->{limit})) {
+            die "request body aborted: $self->{error}\n";
+        }
+        $_[1] = '' unless defined $_[1];
+        if (!$off) {
+            $_[1] = $data;
+        } else {
+            $off += length $_[1] if $off < 0;
+            die "psgi.input: read offset outside the string\n" if $off < 0;
+            $_[1] .= "\0" x ($off - length $_[1]) if $off > length $_[1];
+            substr($_[1], $off, length($_[1]) - $off, $data);
+        }
+        return length $data;
+    }
+
+    sub seek {
+        my ($self, $pos, $whence) = @_;
+        $whence //= 0;
+        if ($whence == 1) {
+            $pos += $self->{pos};
+        } elsif ($whence == 2) {
+            $self->_fill(9**9**9);
+            $pos += $self->{size};
+        } elsif ($whence != 0) {
+            return 0;
+        }
+        return 0 if $pos < 0;
+        $self->{pos} = $pos;  # past what arrived: the next read fetches up to it
+        return 1;
+    }
+
+    sub tell { $_[0]{pos} }
+    sub close { 1 }  # PSGI: the server owns the stream
+
+    # Reads the whole body before the app runs (no CONTENT_LENGTH: chunked).
+    sub buffer_all { $_[0]->_fill(9**9**9); return $_[0]{size} }
+
+    # Frees the buffer and discards the rest of the request stream; false if
+    # the slot hit EOF.
+    sub finish {
+        my $self = shift;
+        close $self->{fh} if $self->{fh};
+        @$self{qw(fh mem discard)} = (undef, '', 1);
+        1 while $self->_pull;
+        return !$self->{slot_eof};
+    }
+}
+
+{
+    # The writer a streaming response gets: write($bytes) sends a frame now.
+    package GW::Writer;
+
+    sub write {
+        my $resp = $_[0]{resp};
+        die "writer: write() after close()\n" if $resp->{done};
+        main::add_body($resp, $_[1]);
+        main::flush($resp);
+        return 1;
+    }
+
+    sub close {
+        my $resp = $_[0]{resp};
+        main::finish($resp, '') unless $resp->{done};
+        return 1;
+    }
+}
+
+# psgi.* keys, fresh for each request and set after the CGI keys.
+sub psgi_keys {
+    my ($head) = @_;
+    return ('psgi.version' => [1, 1], 'psgi.url_scheme' => length $head->{url_scheme} ? $head->{url_scheme} : 'http',
+            'psgi.errors' => \*STDERR, 'psgi.multithread' => '', 'psgi.multiprocess' => 1,
+            'psgi.run_once' => '', 'psgi.nonblocking' => '', 'psgi.streaming' => 1,
+            'psgix.input.buffered' => 1, 'psgix.cleanup' => 1, 'psgix.cleanup.handlers' => [],
+            'psgix.harakiri' => 1, length $head->{request_id} ? ('gw.request_id' => $head->{request_id}) : ());
+}
+
+# The PSGI env for one REQUEST_HEAD (values: byte strings).
+sub build_env {
+    my ($head, $slot) = @_;
+    my $pairs = $head->{env};
+    pop @$pairs if @$pairs % 2;
+    my %env = (REQUEST_METHOD => 'GET', SCRIPT_NAME => '', PATH_INFO => '', QUERY_STRING => '',
+               SERVER_NAME => 'localhost', SERVER_PORT => '80', SERVER_PROTOCOL => 'HTTP/1.1',
+               @$pairs, psgi_keys($head));
+    $env{SCRIPT_NAME} = '' if $env{SCRIPT_NAME} eq '/';
+    $env{PATH_INFO} = "/$env{PATH_INFO}" if length $env{PATH_INFO} && $env{PATH_INFO} !~ m{\A/};
+    if (!defined $env{REQUEST_URI}) {
+        ($env{REQUEST_URI} = $env{SCRIPT_NAME} . $env{PATH_INFO}) =~ s{([^A-Za-z0-9/._~!\$&'()*+,;=:@-])}{sprintf '%%%02X', ord $1}eg;
+        $env{REQUEST_URI} .= "?$env{QUERY_STRING}" if length $env{QUERY_STRING};
+    }
+    delete @env{qw(HTTP_CONTENT_TYPE HTTP_CONTENT_LENGTH)};
+    delete $env{CONTENT_TYPE} if defined $env{CONTENT_TYPE} && !length $env{CONTENT_TYPE};
+    delete $env{CONTENT_LENGTH} if defined $env{CONTENT_LENGTH} && $env{CONTENT_LENGTH} !~ /\A[0-9]+\z/;
+    $env{'psgi.input'} = GW::Input->new($slot, $env{CONTENT_LENGTH});
+    return \%env;
+}
+
+# Validates status and headers and queues the RESPONSE_HEAD frame.
+sub queue_head {
+    my ($resp, $status, $headers) = @_;
+    die sprintf("invalid response status '%s': want a number from 100 to 999\n", $status // 'undef')
+        unless defined $status && !ref $status && $status =~ /\A[1-9][0-9]{2}\z/;
+    die "response headers must be an array reference of name => value pairs\n"
+        unless ref $headers eq 'ARRAY' && @$headers % 2 == 0;
+    my @out;
+    for (my $i = 0; $i < @$headers; $i += 2) {
+        my ($name, $value) = @$headers[$i, $i + 1];
+        die sprintf("response header %s has an undefined %s\n", $name // 'undef', defined $name ? 'value' : 'name')
+            unless defined $name && defined $value;
+        ($name, $value) = ("$name", "$value");
+        die "invalid response header name '$name'\n" unless $name =~ /\A[!#\$%&'*+\-.^_`|~0-9A-Za-z]+\z/;
+        die "invalid response header value for $name (wide character)\n" unless utf8::downgrade($value, 1);
+        die "invalid response header value for $name (control character)\n" if $value =~ /[\x00-\x08\x0A-\x1F\x7F]/;
+        push @out, $name, $value;
+    }
+    $resp->{pending} .= message_frame(RESPONSE_HEAD, { status => $status, headers => \@out });
+    $resp->{head} = 1;
+}
+
+# Queues one body chunk ($_[1]) as RESPONSE_BODY frames. Small chunks are
+# copied into the pending write; big ones go to the socket straight from the
+# app's string.
+sub add_body {
+    my $resp = $_[0];
+    return unless defined $_[1];
+    my $chunk = \$_[1];
+    if (ref $$chunk) {
+        die sprintf("response body chunk is a %s reference, not a byte string\n", ref $$chunk)
+            unless blessed($$chunk) && overload::Method($$chunk, '""');
+        $chunk = \"$$chunk";
+    }
+    if (utf8::is_utf8($$chunk)) {
+        my $copy = $$chunk;
+        die "wide character in the response body (encode it to bytes)\n" unless utf8::downgrade($copy, 1);
+        $chunk = \$copy;
+    }
+    my $size = length $$chunk or return;
+    if ($size < COALESCE) {
+        $resp->{pending} .= pack('CCvV', RESPONSE_BODY, 0, 0, $size) . $$chunk;
+        flush($resp) if length $resp->{pending} >= FLUSH_AT;
+        return;
+    }
+    for (my $off = 0; $off < $size; $off += MAX_BODY_FRAME) {
+        my $n = $size - $off < MAX_BODY_FRAME ? $size - $off : MAX_BODY_FRAME;
+        $resp->{pending} .= pack('CCvV', RESPONSE_BODY, 0, 0, $n);
+        flush($resp);
+        write_all($resp->{fh}, $$chunk, $off, $n);
+    }
+}
+
+sub flush {
+    my $resp = shift;
+    return unless length $resp->{pending};
+    write_all($resp->{fh}, $resp->{pending});
+    $resp->{pending} = '';
+    $resp->{wire} = 1;
+}
+
+# Sends RESPONSE_END (after the queued head and body, or alone on an error
+# when nothing reached the gateway yet: it answers 500 then).
+sub finish {
+    my ($resp, $error) = @_;
+    if ($error) {
+        $resp->{pending} = '' unless $resp->{wire};
+        $resp->{pending} .= message_frame(RESPONSE_END, { error => $error });
+    } else {
+        $resp->{pending} .= RESPONSE_END_OK;
+    }
+    $resp->{done} = 1;
+    flush($resp);
+}
+
+# [status, headers, body]: body an array of byte strings or a handle.
+sub send_response {
+    my ($resp, $res) = @_;
+    die "the response must be [status, headers, body]\n" unless @$res == 3;
+    queue_head($resp, $res->[0], $res->[1]);
+    my $body = $res->[2];
+    if (ref $body eq 'ARRAY') {
+        add_body($resp, $_) for @$body;
+    } elsif (blessed($body) ? $body->can('getline') : ref $body eq 'GLOB' && *{$body}{IO}) {
+        my $ok = eval {
+            local $/ = \FILE_BLOCK;
+            while (defined(my $chunk = $body->getline)) {
+                add_body($resp, $chunk);
+                flush($resp);
+            }
+            1;
+        };
+        my $err = $@;
+        my $closed = eval { $body->close; 1 };  # always, even when getline died
+        die $err unless $ok;
+        die $@ unless $closed;
+    } else {
+        die sprintf("response body must be an array reference or a handle with getline and close, not %s\n",
+                    ref $body ? 'a ' . ref($body) . ' reference' : defined $body ? "'$body'" : 'undef');
+    }
+    finish($resp, '');
+}
+
+# The responder of a delayed response: [s, h, body] finishes, [s, h] streams.
+sub responder {
+    my ($resp, $res) = @_;
+    die "the responder was called twice\n" if $resp->{started};
+    die "the responder takes [status, headers] or [status, headers, body]\n"
+        unless ref $res eq 'ARRAY' && (@$res == 2 || @$res == 3);
+    $resp->{started} = 1;
+    return send_response($resp, $res) if @$res == 3;
+    queue_head($resp, @$res);
+    flush($resp);  # streaming clients see the head before the first write
+    $resp->{writer} = 1;
+    return bless { resp => $resp }, 'GW::Writer';
+}
+
+sub run_app {
+    my ($app, $env, $resp) = @_;
+    my $res = $app->($env);
+    if (ref $res eq 'ARRAY') {
+        $resp->{started} = 1;
+        send_response($resp, $res);
+    } elsif (ref $res eq 'CODE') {
+        $res->(sub { responder($resp, @_) });
+        die "the delayed response returned without calling the responder\n" unless $resp->{started};
+        if ($resp->{writer} && !$resp->{done}) {
+            log_request($env, 'returned without closing its writer; closed it');
+            finish($resp, '');
+        }
+    } else {
+        die sprintf("the application returned %s, not an array or code reference\n",
+                    ref $res ? 'a ' . ref($res) . ' reference' : defined $res ? "'$res'" : 'undef');
+    }
+}
+
+sub log_request {
+    my ($env, $what) = @_;
+    $what .= "\n" unless $what =~ /\n\z/;
+    my $id = defined $env->{'gw.request_id'} ? " (id $env->{'gw.request_id'})" : '';
+    print STDERR "gw_psgi: request $env->{REQUEST_METHOD} $env->{SCRIPT_NAME}$env->{PATH_INFO}$id $what";
+}
+
+# Serves one request whose REQUEST_HEAD payload was read; returns false when
+# the slot is unusable afterwards (the gateway closed it).
+sub handle_request {
+    my ($app, $slot, $payload) = @_;
+    my $env = build_env(decode_from($slot, REQUEST_HEAD, $payload), $slot);
+    my $input = $env->{'psgi.input'};
+    my $resp = { fh => $slot->{fh}, pending => '', head => 0, wire => 0, done => 0, started => 0, writer => 0 };
+    if (!defined $env->{CONTENT_LENGTH}) {
+        # A body of unknown length (chunked) is buffered first: PSGI apps read
+        # CONTENT_LENGTH bytes (Plack::Request, HTTP::Entity::Parser).
+        my $size = $input->buffer_all;
+        $env->{CONTENT_LENGTH} = $input->{limit} = $size if $size;
+        if (defined $input->{error}) {
+            log_request($env, "not run: request body aborted: $input->{error}");
+            finish($resp, "request body aborted: $input->{error}");
+        }
+    }
+    if (!$resp->{done}) {
+        unless (eval { run_app($app, $env, $resp); 1 }) {
+            my $err = $@;
+            log_request($env, "failed: $err");
+            finish($resp, first_line($err)) unless $resp->{done};
+        }
+    }
+    my $more = $input->finish;
+    for my $handler (@{$env->{'psgix.cleanup.handlers'} || []}) {
+        eval { $handler->($env); 1 } or log_request($env, "cleanup handler failed: $@");
+    }
+    if ($env->{'psgix.harakiri.commit'}) {
+        log_request($env, 'committed harakiri: exiting');
+        STDOUT->flush;
+        exit 0;  # END blocks and destructors run; gw starts a fresh runner
+    }
+    return $more;
+}
+
+# ---------------------------------------------------------------------------
+# (6) Slot loop: one slot, one request at a time, control checked in between
+# ---------------------------------------------------------------------------
+
+sub serve {
+    my ($app, $ctl, $slot) = @_;
+    my $stats = { requests => 0 };
+    while (1) {
+        # A request already buffered (pipelined) skips the wait, but control
+        # still goes first: an owner that left must not get another request.
+        my $ready = $slot && buffered($slot);
+        my $rin = '';
+        vec($rin, $ctl->{fd}, 1) = 1;
+        vec($rin, $slot->{fd}, 1) = 1 if $slot && !$ready;
+        my $n = select(my $rout = $rin, undef, undef, $ready ? 0 : undef);
+        if ($n < 0) {
+            next if $! == EINTR;
+            fatal(1, "select: $!");
+        }
+        watch_owner($ctl, $stats) if $n > 0 && vec($rout, $ctl->{fd}, 1);
+        next unless $ready || ($slot && $n > 0 && vec($rout, $slot->{fd}, 1));
+        my ($type, $payload) = read_frame($slot);
+        if (!defined $type) {  # the gateway closed the slot: keep answering control
+            $slot = undef;
+            next;
+        }
+        fatal(EXIT_PROTOCOL, "slot: expected REQUEST_HEAD, got frame type $type") if $type != REQUEST_HEAD;
+        my $more = handle_request($app, $slot, $payload);
+        $stats->{requests}++;
+        $slot = undef unless $more;
+    }
+}
+
+# ---------------------------------------------------------------------------
+# (7) Control: PING -> PONG
+# ---------------------------------------------------------------------------
+
+# Handles one control frame; frame types this shim does not know are ignored.
+sub answer_control {
+    my ($ctl, $type, $payload, $stats) = @_;
+    return unless $type == PING;
+    my $seq = decode_from($ctl, PING, $payload)->{seq};
+    write_all($ctl->{fh}, message_frame(PONG, { seq => $seq, requests => $stats->{requests}, busy => 0 }));
+}
+
+# ---------------------------------------------------------------------------
+# (8) Owner watcher: EOF on the control socket (or SIGTERM) ends the process
+# ---------------------------------------------------------------------------
+
+sub exit_now {
+    eval { STDOUT->flush; STDERR->flush };
+    POSIX::_exit($_[0]);
+}
+
+# Reads the control frames that are waiting (the socket was readable);
+# exits at once when the gateway is gone.
+sub watch_owner {
+    my ($ctl, $stats) = @_;
+    do {
+        my ($type, $payload) = read_frame($ctl);
+        exit_now(0) unless defined $type;
+        answer_control($ctl, $type, $payload, $stats);
+    } while (has_frame($ctl));
+}
+
+sub install_signal_handlers {
+    $SIG{TERM} = $SIG{INT} = sub { exit_now(0) };
+}
+
+# ---------------------------------------------------------------------------
+# (9) main
+# ---------------------------------------------------------------------------
+
+# Reports a load failure as LOAD_ERROR (and on stderr), then exits 4.
+sub fail_load {
+    my ($ctl, $argv, $stage, $err) = @_;
+    my $report = ref $err eq 'HASH' ? $err : { stage => $stage, message => first_line($err), detail => "$err" };
+    $report->{detail} .= "\n" unless $report->{detail} =~ /\n\z/;
+    print STDERR $report->{detail};
+    if (!$ctl) {
+        my $fd = control_fd_hint(@$argv);
+        $ctl = eval { adopt_fd($fd, 'control') } if defined $fd;
+    }
+    syswrite($ctl, message_frame(LOAD_ERROR, $report)) if $ctl;
+    exit_now(EXIT_LOAD);
+}
+
+sub main {
+    my @argv = @_;
+    my $opts = eval { parse_args(@argv) } or fail_load(undef, \@argv, 'args', $@);
+    return selftest($opts->{selftest}) if defined $opts->{selftest};
+    $SIG{PIPE} = 'IGNORE';  # a write to a closed socket fails with EPIPE instead
+    STDOUT->autoflush(1);
+    STDERR->autoflush(1);
+    my ($ctl, $slot, $stage);
+    my $app = eval {
+        $stage = 'args';
+        $ctl = adopt_fd($opts->{'control-fd'}, 'control');
+        my ($first, @extra) = @{$opts->{slots}};
+        $slot = adopt_fd($first, 'slot');
+        if (@extra) {  # gw passes one; closing the rest fails their requests fast
+            print STDERR "gw_psgi: a perl runner serves one slot: closing extra slot fds @extra\n";
+            POSIX::close($_) for @extra;
+        }
+        if (defined $opts->{dir}) {
+            chdir $opts->{dir} or die "cannot chdir to $opts->{dir}: $!\n";
+        }
+        my $file = $opts->{app} =~ m{\A/} ? $opts->{app} : POSIX::getcwd() . "/$opts->{app}";
+        1 while $file =~ s{/\.?/}{/};
+        (my $dir = $file) =~ s{/[^/]*\z}{};
+        chdir($dir) if !defined $opts->{dir} && length $dir && -d $dir;
+        unshift @INC, POSIX::getcwd() . '/lib' if -d 'lib';  # like `plackup -Ilib` in the app's dir
+        $ENV{PLACK_ENV} ||= 'deployment';  # not development: no debug pages, no Lint
+        $stage = 'import';
+        load_app($file);
+    };
+    fail_load($ctl, \@argv, $stage, $@) unless $app;
+    install_signal_handlers();
+    write_all($ctl, message_frame(READY, { protocol => PROTOCOL_VERSION, pid => $$,
+                                            runtime => sprintf('perl %vd', $^V), slots => 1 }));
+    serve($app, new_reader($ctl, 'control'), new_reader($slot, 'slot'));
+}
+
+exit(main(@ARGV) // 0);

@@ -1,0 +1,1078 @@
+# frozen_string_literal: true
+
+# gw_rack: the gw runner shim that hosts one Rack application (config.ru).
+#
+# gw starts it once per worker process:
+#
+#     ruby gw_rack.rb --app PATH/config.ru [--dir DIR] [--name NAME]
+#                     --control-fd 3 --slot-fds 4,5,6
+#
+# and talks to it over the bridge protocol (proto/bridge.proto, the authority
+# for framing and messages). Each slot socket gets one thread that serves its
+# requests one at a time; the main thread answers PINGs on the control socket
+# and exits the moment that socket reaches EOF (the gateway is gone).
+#
+#     ruby gw_rack.rb --selftest DIR
+#
+# checks the frame codec against golden frames (NAME.bin + NAME.json).
+#
+# Rack 2.2 and 3.x are both hosted; the differences (protocols.md §5, trap 10)
+# are confined to Builder.parse_file's result and rack.version. PATH_INFO is
+# the raw (still percent-encoded) path taken from REQUEST_URI whenever it
+# decodes to the PATH_INFO gw sent, as Puma passes it: Rack routers unescape
+# PATH_INFO themselves, so a decoded one would be decoded twice ("%2520").
+#
+# Sections, in the order every gw shim uses: (1) constants; (2) frame codec;
+# (3) argv; (4) app loading; (5) per-request adapter; (6) slot loop;
+# (7) control; (8) owner watcher; (9) main. Stdlib and rack only, Ruby 3.1+.
+
+require 'socket'
+require 'io/nonblock'
+require 'tempfile'
+
+module GwRack
+  # -------------------------------------------------------------------------
+  # (1) Constants and protocol version
+  # -------------------------------------------------------------------------
+
+  PROTOCOL_VERSION = 1
+
+  # FrameType (bridge.proto).
+  REQUEST_HEAD = 1
+  REQUEST_BODY = 2
+  REQUEST_END = 3
+  RESPONSE_HEAD = 4
+  RESPONSE_BODY = 5
+  RESPONSE_END = 6
+  READY = 16
+  LOAD_ERROR = 17
+  PING = 18
+  PONG = 19
+  BODY_FRAMES = [REQUEST_BODY, RESPONSE_BODY].freeze
+
+  HEADER = 'CCvV'               # type, flags, reserved, payload length (8 bytes)
+  MAX_PAYLOAD = 16 << 20        # bridge.proto: at most 16 MiB per frame
+  MAX_BODY_FRAME = 1 << 20      # app chunks are split into frames this big
+  READ_BUFFER = 64 << 10        # buffered reader size per socket
+  FILE_BLOCK = 256 << 10        # read size for to_path bodies and spooled input
+  SPOOL_MEMORY = 1 << 20        # rack.input kept in memory up to this, then a temp file
+  MAX_PENDING = 128             # strings per write(2) when coalescing
+  BINARY = Encoding::ASCII_8BIT
+  EMPTY = ''.b.freeze
+  RESPONSE_END_OK = [RESPONSE_END, 0, 0, 0].pack(HEADER).freeze
+
+  EXIT_PROTOCOL = 3  # a slot or control stream is desynced
+  EXIT_LOAD = 4      # LOAD_ERROR was sent: the app cannot be loaded
+
+  OPTIONS = %w[app callable dir name control-fd slot-fds selftest].freeze
+  USAGE = "usage: gw_rack.rb --app PATH/config.ru [--dir DIR] [--name NAME]" \
+          " --control-fd FD --slot-fds FD[,FD...]\n" \
+          "       gw_rack.rb --selftest DIR\n"
+
+  # Field kinds of the flat schema. Varint kinds sort below length-delimited ones.
+  UINT32, UINT64, BOOL, STRING, BYTES, REPEATED_BYTES = (0..5).to_a
+  KIND_DEFAULTS = { UINT32 => 0, UINT64 => 0, BOOL => false, STRING => '', BYTES => EMPTY }.freeze
+
+  # Every message in bridge.proto: frame type -> fields in field-number order.
+  SCHEMAS = {
+    REQUEST_HEAD => [[1, :env, REPEATED_BYTES], [2, :url_scheme, STRING], [3, :request_id, STRING]],
+    REQUEST_END => [[1, :aborted, BOOL], [2, :reason, STRING]],
+    RESPONSE_HEAD => [[1, :status, UINT32], [2, :headers, REPEATED_BYTES]],
+    RESPONSE_END => [[1, :error, STRING]],
+    READY => [[1, :protocol, UINT32], [2, :pid, UINT32], [3, :runtime, STRING], [4, :slots, UINT32]],
+    LOAD_ERROR => [[1, :stage, STRING], [2, :message, STRING], [3, :detail, STRING]],
+    PING => [[1, :seq, UINT64]],
+    PONG => [[1, :seq, UINT64], [2, :requests, UINT64], [3, :busy, UINT32]],
+  }.freeze
+  # frame type -> {field tag (number << 3 | the wire type its kind uses) => [name, kind]}
+  DECODE_TAGS = SCHEMAS.transform_values do |fields|
+    fields.to_h { |num, name, kind| [num << 3 | (kind >= STRING ? 2 : 0), [name, kind]] }.freeze
+  end.freeze
+
+  # Header names must be RFC 9110 tokens; values hold no CTL except HTAB.
+  TOKEN = /\A[!#$%&'*+\-.^_`|~0-9A-Za-z]+\z/n.freeze
+  BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/n.freeze
+  DIGITS = /\A\d+\z/.freeze
+  # Frames of the shim, rubygems and Rack::Builder: noise in a load error.
+  NOISE = %r{\A(?:#{Regexp.escape(__FILE__)}:|<internal:)|/rubygems/core_ext/kernel_require\.rb:|/rack/builder\.rb:}.freeze
+
+  # -------------------------------------------------------------------------
+  # (2) Frame codec: 8-byte header + payload; hand-written proto3 for the
+  #     flat messages (canonical encoding: field-number order, defaults omitted)
+  # -------------------------------------------------------------------------
+
+  # A frame or message that breaks bridge.proto; the stream is desynced.
+  class ProtocolError < StandardError; end
+
+  module Codec
+    module_function
+
+    def put_varint(out, value)
+      raise RangeError, "negative varint #{value}" if value.negative?
+      while value >= 0x80
+        out << ((value & 0x7F) | 0x80)
+        value >>= 7
+      end
+      out << value
+    end
+
+    # Decodes the varint at buf[pos]; returns [value, next pos].
+    def uvarint(buf, pos)
+      result = shift = 0
+      loop do
+        b = buf.getbyte(pos) or raise ProtocolError, 'truncated message'
+        pos += 1
+        result |= (b & 0x7F) << shift
+        return [result & 0xFFFF_FFFF_FFFF_FFFF, pos] if b < 0x80
+        shift += 7
+        raise ProtocolError, 'varint longer than 10 bytes' if shift >= 70
+      end
+    end
+
+    def bin(str)
+      str = str.to_s
+      str.encoding == BINARY ? str : str.b
+    end
+
+    # A proto3 string must be valid UTF-8 (Go rejects it otherwise).
+    def utf8_bytes(str)
+      str = str.to_s
+      if [Encoding::UTF_8, BINARY, Encoding::US_ASCII].include?(str.encoding)
+        str = str.dup.force_encoding(Encoding::UTF_8)
+        str = str.scrub('?') unless str.valid_encoding?
+      else
+        str = str.encode(Encoding::UTF_8, invalid: :replace, undef: :replace, replace: '?')
+      end
+      str.b
+    end
+
+    # Encodes Hash msg (Symbol keys) as the proto3 message of frame type ftype.
+    def encode_message(ftype, msg)
+      out = String.new(capacity: 64)
+      SCHEMAS.fetch(ftype).each do |num, name, kind|
+        value = msg[name]
+        next if value.nil? || value == KIND_DEFAULTS[kind] || value == false
+        tag = num << 3 | (kind >= STRING ? 2 : 0)
+        case kind
+        when REPEATED_BYTES
+          value.each do |item|
+            item = bin(item)
+            out << tag
+            put_varint(out, item.bytesize)
+            out << item
+          end
+        when STRING, BYTES
+          value = kind == STRING ? utf8_bytes(value) : bin(value)
+          next if value.empty?
+          out << tag
+          put_varint(out, value.bytesize)
+          out << value
+        when BOOL
+          out << tag << 1
+        else
+          value = Integer(value)
+          raise RangeError, "#{name}=#{value} out of range" if value >> (kind == UINT32 ? 32 : 64) != 0
+          out << tag
+          put_varint(out, value)
+        end
+      end
+      out
+    end
+
+    # Decodes a proto3 payload into a Hash holding every field (defaults
+    # filled in). Unknown fields, and known ones with an unexpected wire type,
+    # are skipped by wire type (0, 1, 2, 5), as proto3 requires.
+    def decode_message(ftype, payload)
+      tags = DECODE_TAGS[ftype] or raise ProtocolError, "frame type #{ftype} carries no message"
+      msg = {}
+      tags.each_value { |name, kind| msg[name] = kind == REPEATED_BYTES ? [] : KIND_DEFAULTS[kind] }
+      pos = 0
+      size = payload.bytesize
+      while pos < size
+        key = payload.getbyte(pos)
+        key < 0x80 ? pos += 1 : (key, pos = uvarint(payload, pos))
+        raise ProtocolError, 'field number 0' if key < 8
+        field = tags[key]
+        case key & 7
+        when 2
+          len, pos = uvarint(payload, pos)
+          stop = pos + len
+          raise ProtocolError, 'length-delimited field overruns the message' if stop > size
+          if field
+            data = payload.byteslice(pos, len)
+            case field[1]
+            when REPEATED_BYTES then msg[field[0]] << data
+            when STRING then msg[field[0]] = data.force_encoding(Encoding::UTF_8)
+            else msg[field[0]] = data
+            end
+          end
+          pos = stop
+        when 0
+          value, pos = uvarint(payload, pos)
+          if field
+            kind = field[1]
+            msg[field[0]] = kind == BOOL ? value != 0 : kind == UINT32 ? value & 0xFFFF_FFFF : value
+          end
+        when 1 then pos += 8
+        when 5 then pos += 4
+        else raise ProtocolError, "unsupported wire type #{key & 7}"
+        end
+      end
+      raise ProtocolError, 'truncated message' if pos > size
+      msg
+    end
+
+    def frame_header(ftype, length)
+      raise ArgumentError, "frame payload of #{length} bytes exceeds 16 MiB" if length > MAX_PAYLOAD
+      [ftype, 0, 0, length].pack(HEADER)
+    end
+
+    def message_frame(ftype, msg)
+      payload = encode_message(ftype, msg)
+      frame_header(ftype, payload.bytesize) << payload
+    end
+  end
+
+  # One buffered reader per socket: big reads, frames parsed at an offset.
+  class FrameReader
+    def initialize(io)
+      @io = io
+      @buf = EMPTY
+      @off = 0
+    end
+
+    # Returns [type, payload] or nil when the stream ends (cleanly or
+    # mid-frame: either way the gateway is gone). Raises ProtocolError for
+    # an oversized frame.
+    def read_frame
+      return nil unless fill(8)
+      ftype, _flags, _reserved, length = @buf.unpack(HEADER, offset: @off)
+      raise ProtocolError, "frame of #{length} bytes exceeds 16 MiB" if length > MAX_PAYLOAD
+      @off += 8
+      avail = @buf.bytesize - @off
+      if avail >= length
+        payload = @buf.byteslice(@off, length)
+        @off += length
+        return [ftype, payload]
+      end
+      head = @buf.byteslice(@off, avail)
+      @buf = EMPTY
+      @off = 0
+      rest = @io.read(length - avail)  # big payload: straight from the socket
+      return nil if rest.nil? || rest.bytesize != length - avail
+      [ftype, avail.zero? ? rest : head << rest]
+    rescue IOError, SystemCallError
+      nil
+    end
+
+    private
+
+    def fill(n)
+      while @buf.bytesize - @off < n
+        chunk = @io.readpartial(READ_BUFFER)
+        @buf = @off >= @buf.bytesize ? chunk : @buf.byteslice(@off, @buf.bytesize - @off) << chunk
+        @off = 0
+      end
+      true
+    rescue EOFError
+      false
+    end
+  end
+
+  def self.selftest(dir)
+    require 'json'
+    names = Dir.children(dir).grep(/\.(bin|json)\z/).map { |f| f.sub(/\.(bin|json)\z/, '') }.uniq.sort
+    failed = 0
+    names.each do |name|
+      problems =
+        begin
+          check_golden(JSON.parse(File.read(File.join(dir, "#{name}.json"))),
+                       File.binread(File.join(dir, "#{name}.bin")))
+        rescue StandardError => e # a missing or malformed file fails its case
+          ["#{e.class}: #{e.message}"]
+        end
+      next if problems.empty?
+      failed += 1
+      puts "FAIL #{name}: #{problems.join('; ')}"
+    end
+    puts "#{names.size - failed} passed, #{failed} failed"
+    failed.zero? ? 0 : 1
+  end
+
+  def self.check_golden(golden, frame)
+    ftype = golden['type']
+    latin1 = ->(s) { s.encode(Encoding::ISO_8859_1).force_encoding(BINARY) }
+    if BODY_FRAMES.include?(ftype)
+      want = payload = latin1.call(golden['body'] || '')
+    else
+      want = json_message(ftype, golden['fields'] || {}, latin1)
+      payload = Codec.encode_message(ftype, want)
+    end
+    problems = []
+    header = frame.byteslice(0, 8).unpack(HEADER)
+    expected = [ftype, 0, 0, frame.bytesize - 8]
+    problems << "header #{header.inspect}, want #{expected.inspect}" if header != expected
+    body = frame.byteslice(8..)
+    if BODY_FRAMES.include?(ftype)
+      problems << "decode: body #{body[0, 64].inspect}, want #{want[0, 64].inspect}" if body != want
+    else
+      got = Codec.decode_message(ftype, body)
+      want.each { |k, v| problems << "decode: #{k} = #{got[k].inspect}, want #{v.inspect}" if got[k] != v }
+    end
+    encoded = Codec.frame_header(ftype, payload.bytesize) << payload
+    if encoded != frame && !golden['decode_only'] # decode_only: non-canonical input
+      at = (0..).find { |i| encoded.getbyte(i) != frame.getbyte(i) }
+      problems << "encode: differs at byte #{at}: got #{encoded.byteslice(at, 16).unpack1('H*')}, " \
+                  "want #{frame.byteslice(at, 16).to_s.unpack1('H*')}"
+    end
+    problems
+  end
+
+  # Golden JSON fields (bytes as latin-1 strings) -> a message Hash. Field
+  # names are the proto names; protojson's lowerCamelCase is accepted too.
+  def self.json_message(ftype, fields, latin1)
+    schema = SCHEMAS[ftype] or raise ArgumentError, "unknown frame type #{ftype.inspect}"
+    seen = []
+    msg = schema.to_h do |_, name, kind|
+      camel = name.to_s.gsub(/_([a-z])/) { Regexp.last_match(1).upcase }
+      seen << name.to_s << camel
+      value = fields.key?(name.to_s) ? fields[name.to_s] : fields[camel]
+      value =
+        if value.nil? then kind == REPEATED_BYTES ? [] : KIND_DEFAULTS[kind]
+        elsif kind == REPEATED_BYTES then value.map(&latin1)
+        elsif kind == BYTES then latin1.call(value)
+        elsif kind == STRING then latin1.call(value).force_encoding(Encoding::UTF_8)
+        elsif kind == BOOL then value ? true : false
+        else Integer(value) # protojson writes uint64 as a decimal string
+        end
+      [name, value]
+    end
+    unknown = fields.keys - seen
+    raise ArgumentError, "unknown fields #{unknown.sort.inspect}" unless unknown.empty?
+    msg
+  end
+
+  # -------------------------------------------------------------------------
+  # (3) argv parsing
+  # -------------------------------------------------------------------------
+
+  # Bad command line (LOAD_ERROR stage "args").
+  class UsageError < StandardError; end
+
+  def self.parse_args(argv)
+    opts = {}
+    i = 0
+    while i < argv.size
+      name, eq, value = argv[i].partition('=')
+      if %w[-h --help].include?(name)
+        $stdout.write(USAGE)
+        exit!(0)
+      end
+      raise UsageError, "unknown argument #{argv[i].inspect}" unless name.start_with?('--') && OPTIONS.include?(name[2..])
+      if eq.empty?
+        i += 1
+        raise UsageError, "#{name} needs a value" if i == argv.size
+        value = argv[i]
+      end
+      opts[name[2..].tr('-', '_').to_sym] = value
+      i += 1
+    end
+    return opts if opts[:selftest]
+    raise UsageError, '--app is required' if opts[:app].to_s.empty?
+    begin
+      opts[:control_fd] = Integer(opts[:control_fd], 10)
+      opts[:slot_fds] = opts[:slot_fds].split(',').map { |fd| Integer(fd, 10) }
+    rescue ArgumentError, TypeError, NoMethodError
+      raise UsageError, '--control-fd FD and --slot-fds FD[,FD...] are required'
+    end
+    fds = [opts[:control_fd]] + opts[:slot_fds]
+    if opts[:slot_fds].empty? || fds.uniq.size != fds.size || fds.min.negative?
+      raise UsageError, "file descriptors must be distinct and >= 0: #{fds.inspect}"
+    end
+    opts
+  end
+
+  # The --control-fd value when the rest of argv could not be parsed.
+  def self.control_fd_hint(argv)
+    argv.each_with_index do |arg, i|
+      value = arg.start_with?('--control-fd=') ? arg.split('=', 2)[1] : (arg == '--control-fd' ? argv[i + 1] : nil)
+      return value.to_i if value&.match?(DIGITS)
+    end
+    nil
+  end
+
+  # -------------------------------------------------------------------------
+  # (4) App loading
+  # -------------------------------------------------------------------------
+
+  # Loads config.ru the way rackup does, after bundler when a Gemfile sits
+  # beside it (as `bundle exec` would). The cwd is already the app's dir.
+  def self.load_app(path)
+    ENV['RACK_ENV'] ||= 'production' # Rails and Sinatra read it at load time
+    gemfile = ENV['BUNDLE_GEMFILE'].to_s
+    gemfile = %w[Gemfile gems.rb].map { |f| File.join(File.dirname(path), f) }.find { |f| File.file?(f) } if gemfile.empty?
+    if gemfile
+      ENV['BUNDLE_GEMFILE'] = File.expand_path(gemfile)
+      require 'bundler/setup'
+    end
+    begin
+      require 'rack'
+    rescue LoadError => e
+      raise e unless gemfile
+      raise LoadError, "#{e.message} (the app's bundle, #{ENV['BUNDLE_GEMFILE']}, must include rack)"
+    end
+    ARGV.clear # Sinatra and friends parse ARGV at load time; gw's flags are not theirs
+    # Rack 2 returns [app, options], Rack 3 the app (protocols.md §5.4).
+    result = Rack::Builder.parse_file(path)
+    app = result.is_a?(Array) ? result.first : result
+    raise TypeError, "#{path} built a #{app.class}, which does not respond to call" unless app.respond_to?(:call)
+    app
+  end
+
+  def self.app_frames(exc)
+    (exc.backtrace || []).grep_v(NOISE)
+  end
+
+  # One line naming an exception: "file:line: message (Class)".
+  def self.exc_line(exc, frames = app_frames(exc))
+    text = (exc.message.to_s.lines.first || '').chomp
+    text = exc.class.name if text.empty?
+    loc = frames.first&.sub(/:in .*\z/m, '')
+    loc = nil if exc.is_a?(SyntaxError) || (loc && text.start_with?("#{loc}:")) # the message has it
+    "#{loc ? "#{loc}: " : ''}#{text} (#{exc.class})"
+  end
+
+  # Ruby's own report (order: top) with the shim's and loaders' frames cut.
+  def self.exc_report(exc)
+    frames = app_frames(exc)
+    lines = exc.message.to_s.lines.map(&:chomp)
+    lines = [''] if lines.empty?
+    lines[0] = exc_line(exc, frames)
+    frames = frames.drop(1) unless exc.is_a?(SyntaxError)
+    (lines + frames.map { |f| "\tfrom #{f}" }).join("\n") << "\n"
+  end
+
+  # -------------------------------------------------------------------------
+  # (5) Per-request adapter: Rack env, rack.input, response frames
+  # -------------------------------------------------------------------------
+
+  # The slot socket broke while the response was being written.
+  class GatewayGone < StandardError; end
+
+  def self.fatal(status, message)
+    $stderr.write("gw_rack: #{message}\n")
+    exit!(status)
+  end
+
+  # rack.input: the body read lazily from REQUEST_BODY frames up to
+  # REQUEST_END, and rewindable (Rack 2 requires it; Rack 3 apps such as
+  # Rails still call rewind). What the app has read is kept, in memory up
+  # to SPOOL_MEMORY and then in an unlinked temp file, so a 1 GiB upload
+  # never sits in memory. Reads never go past CONTENT_LENGTH. An aborted
+  # body makes the read that needs data past REQUEST_END raise IOError,
+  # and every later one too.
+  class Input
+    def initialize(reader, length)
+      @reader = reader
+      @length = length  # nil: the body runs to REQUEST_END
+      @pos = 0          # the app's position
+      @received = 0     # bytes taken from the slot (all spooled)
+      @frame = EMPTY    # the last frame, covering [@frame_start, @received)
+      @frame_start = 0
+      @mem = nil        # spooled bytes while small
+      @mem_owned = false
+      @file = nil       # spooled bytes once big
+      @ended = false    # REQUEST_END (or EOF) seen
+      @slot_eof = false # the gateway closed the slot mid-request
+      @error = nil      # why the body stopped early
+    end
+
+    def read(length = nil, buffer = nil)
+      if length.nil?
+        data = String.new
+        while (seg = segment(MAX_PAYLOAD))
+          data << seg
+        end
+      else
+        raise ArgumentError, "negative length #{length} given" if length.negative?
+        data = length.zero? ? String.new : segment(length)
+        while data && data.bytesize < length && (seg = segment(length - data.bytesize))
+          data << seg
+        end
+      end
+      return data if buffer.nil?
+      buffer.replace(data || EMPTY)
+      data && buffer
+    end
+
+    def gets(sep = "\n", _limit = nil)
+      raise ArgumentError, 'gw_rack: rack.input#gets supports only "\n"' unless sep == "\n"
+      line = nil
+      while (seg = segment(MAX_PAYLOAD, peek: true))
+        nl = seg.index("\n")
+        part = nl ? seg.byteslice(0, nl + 1) : seg
+        @pos += part.bytesize
+        line = line ? line << part : part
+        break if nl
+      end
+      line
+    end
+
+    def each
+      return enum_for(:each) unless block_given?
+      while (line = gets)
+        yield line
+      end
+      self
+    end
+
+    def rewind
+      @pos = 0
+    end
+
+    def close; end # Rack 3 allows it; the slot loop drains what is left
+
+    # Discards the rest of the request stream; false if the slot hit EOF.
+    def drain
+      next_frame until @ended
+      @file&.close
+      @file = @mem = nil
+      @frame = EMPTY
+      !@slot_eof
+    end
+
+    private
+
+    # Up to max bytes at @pos (advanced unless peek), or nil at end of body.
+    def segment(max, peek: false)
+      if @length
+        left = @length - @pos
+        return nil if left <= 0
+        max = left if left < max
+      end
+      return nil if @pos >= @received && !fetch
+      data =
+        if @pos >= @frame_start
+          @frame.byteslice(@pos - @frame_start, max)
+        elsif @mem
+          @mem.byteslice(@pos, [max, @received - @pos].min)
+        else
+          @file.pread([max, @frame_start - @pos, FILE_BLOCK].min, @pos)
+        end
+      @pos += data.bytesize unless peek
+      data
+    end
+
+    # Spools the next non-empty REQUEST_BODY frame; false at end of body.
+    def fetch
+      until @ended
+        payload = next_frame
+        next if payload.nil? || payload.empty?
+        spool(payload)
+        return true
+      end
+      raise IOError, "request body aborted: #{@error}" if @error
+      false
+    end
+
+    # The next REQUEST_BODY payload, or nil at REQUEST_END/EOF.
+    def next_frame
+      ftype, payload = @reader.read_frame
+      if ftype.nil?
+        @ended = @slot_eof = true
+        @error = 'gateway closed the slot'
+        return nil
+      end
+      return payload if ftype == REQUEST_BODY
+      GwRack.fatal(EXIT_PROTOCOL, "slot: frame type #{ftype} inside a request body") if ftype != REQUEST_END
+      @ended = true
+      fin = Codec.decode_message(REQUEST_END, payload)
+      @error = fin[:reason].empty? ? 'aborted' : fin[:reason] if fin[:aborted]
+      nil
+    rescue ProtocolError => e
+      GwRack.fatal(EXIT_PROTOCOL, "slot: #{e.message}")
+    end
+
+    def spool(payload)
+      if @file
+        @file.write(payload)
+      elsif @received + payload.bytesize > SPOOL_MEMORY
+        @file = Tempfile.create('gw-rack-input', binmode: true)
+        File.unlink(@file.path)
+        @file.sync = true # pread must see every write
+        @file.write(@mem) if @mem
+        @file.write(payload)
+        @mem = nil
+      elsif @mem.nil?
+        @mem = payload
+      else
+        @mem = String.new(@mem, capacity: SPOOL_MEMORY) unless @mem_owned
+        @mem_owned = true
+        @mem << payload
+      end
+      @frame = payload
+      @frame_start = @received
+      @received += payload.bytesize
+    end
+  end
+
+  # rack.errors: into stderr, which gw logs line by line.
+  class ErrorStream
+    def puts(*args) = $stderr.puts(*args)
+    def write(str) = $stderr.write(str)
+    def print(*args) = $stderr.print(*args)
+    def <<(str) = write(str) && self
+    def flush = $stderr.flush && self
+    def close; end
+  end
+
+  def self.base_env(slots, rack3)
+    env = {
+      'REQUEST_METHOD' => 'GET', 'SCRIPT_NAME' => '', 'PATH_INFO' => '', 'QUERY_STRING' => '',
+      'SERVER_NAME' => 'localhost', 'SERVER_PORT' => '80', 'SERVER_PROTOCOL' => 'HTTP/1.1',
+      'SERVER_SOFTWARE' => 'gw', 'rack.url_scheme' => 'http', 'rack.errors' => ErrorStream.new,
+      'rack.multithread' => slots > 1, 'rack.multiprocess' => true, 'rack.run_once' => false,
+      'rack.hijack?' => false, # the client's socket lives in the gateway
+    }
+    env['rack.version'] = [1, 3].freeze unless rack3 # Rack 3.0 removed it
+    env.freeze
+  end
+
+  # The raw path from REQUEST_URI when it decodes to PATH_INFO; else PATH_INFO.
+  def self.rack_path_info(env)
+    path_info = env['PATH_INFO']
+    raw = env['REQUEST_URI']
+    return path_info if raw.nil? || raw.empty?
+    raw = raw.byteslice(0, raw.index('?') || raw.bytesize)
+    raw = raw.sub(%r{\A[A-Za-z][A-Za-z0-9+.\-]*://[^/]*}n, '') # absolute-form
+    script_name = env['SCRIPT_NAME']
+    return path_info unless raw.start_with?(script_name)
+    raw = raw.byteslice(script_name.bytesize..)
+    return path_info if raw == path_info || !raw.include?('%')
+    raw.gsub(/%(\h\h)/n) { Regexp.last_match(1).hex.chr } == path_info ? raw : path_info
+  end
+
+  def self.build_env(base, head, reader)
+    env = base.dup
+    pairs = head[:env]
+    i = 0
+    while i + 1 < pairs.size
+      env[pairs[i]] = pairs[i + 1]
+      i += 2
+    end
+    env.delete('CONTENT_TYPE') if env['CONTENT_TYPE']&.empty?
+    length = env['CONTENT_LENGTH']
+    if length
+      if length.match?(DIGITS)
+        length = length.to_i
+      else # empty or garbage: the body runs to REQUEST_END
+        env.delete('CONTENT_LENGTH')
+        length = nil
+      end
+    end
+    env['rack.url_scheme'] = head[:url_scheme] unless head[:url_scheme].empty?
+    env['gw.request_id'] = head[:request_id] unless head[:request_id].empty?
+    path_info = rack_path_info(env)
+    env['PATH_INFO'] = path_info.empty? && env['SCRIPT_NAME'].empty? ? '/' : path_info
+    host = env['SERVER_NAME']
+    env['SERVER_NAME'] = host = "[#{host}]" if host.include?(':') && !host.start_with?('[') # IPv6 literal
+    unless env.key?('HTTP_HOST')
+      port = env['SERVER_PORT']
+      default = env['rack.url_scheme'] == 'https' ? '443' : '80'
+      env['HTTP_HOST'] = port == default ? host : "#{host}:#{port}"
+    end
+    env['rack.response_finished'] = []
+    env['rack.input'] = Input.new(reader, length)
+    env
+  end
+
+  # Status, headers and body of one request, as frames on the slot socket.
+  class Response
+    attr_reader :broken
+
+    def initialize(sock)
+      @sock = sock
+      @head = nil          # the RESPONSE_HEAD frame, once the app's head is valid
+      @head_queued = false # RESPONSE_HEAD is in @pending or on the wire
+      @on_wire = false     # some frame was sent
+      @broken = false      # the slot socket failed
+      @pending = []
+      @content_length = nil
+    end
+
+    def start(status, headers)
+      code = status.is_a?(Integer) ? status : (status.to_s.match?(/\A\d{3}\z/) ? status.to_i : nil) # Rack 2: "200"
+      raise ArgumentError, "invalid status #{status.inspect}: want an Integer 100..999" unless code&.between?(100, 999)
+      pairs = []
+      headers.each do |name, value|
+        name = Codec.bin(name)
+        next if name.start_with?('rack.') # rack.hijack and friends are not headers
+        raise ArgumentError, "invalid response header name #{name.inspect}" unless name.match?(TOKEN)
+        # Rack 2 joins values with "\n"; Rack 3 gives an Array.
+        values = value.is_a?(Array) ? value : value.to_s
+        values = values.split("\n") if values.is_a?(String) && values.include?("\n")
+        Array(values).each do |v|
+          v = Codec.bin(v)
+          raise ArgumentError, "invalid response header #{name}: #{v.inspect}" if v.match?(BAD_VALUE)
+          pairs << name << v
+        end
+        @content_length = value.to_s.to_i if name.casecmp?('content-length') && value.to_s.match?(DIGITS)
+      end
+      @head = Codec.message_frame(RESPONSE_HEAD, status: code, headers: pairs)
+    end
+
+    # Adds the frames of one body chunk (the head first if unsent) to @pending.
+    def queue(chunk, force_head = false)
+      raise TypeError, "response body chunks must be Strings, not #{chunk.class}" unless chunk.is_a?(String)
+      size = chunk.bytesize
+      return if size.zero? && !force_head
+      unless @head_queued
+        @pending << @head
+        @head_queued = true
+      end
+      if size <= MAX_BODY_FRAME
+        @pending << Codec.frame_header(RESPONSE_BODY, size) << chunk if size.positive?
+        return
+      end
+      (0...size).step(MAX_BODY_FRAME) do |off|
+        part = chunk.byteslice(off, MAX_BODY_FRAME)
+        @pending << Codec.frame_header(RESPONSE_BODY, part.bytesize) << part
+      end
+    end
+
+    def flush
+      raise GatewayGone, 'slot socket is broken' if @broken
+      return if @pending.empty?
+      bufs = @pending
+      @pending = []
+      begin
+        @sock.write(*bufs) # one writev(2)
+      rescue IOError, SystemCallError => e
+        @broken = true
+        raise GatewayGone, "slot socket: #{e.message}"
+      end
+      @on_wire = true
+    end
+
+    # Sends the body: an Array in one write with RESPONSE_END; other bodies
+    # chunk by chunk as they come, without delay.
+    def send_body(body, input)
+      if body.respond_to?(:to_ary) && (ary = body.to_ary).is_a?(Array)
+        ary.each do |chunk|
+          queue(chunk)
+          flush if @pending.size >= MAX_PENDING
+        end
+      elsif (path = file_path(body))
+        send_file(path)
+      elsif body.respond_to?(:each)
+        body.each do |chunk|
+          queue(chunk)
+          flush
+        end
+      elsif body.respond_to?(:call) # Rack 3 streaming body
+        body.call(Stream.new(self, input))
+      else
+        raise TypeError, "response body #{body.class} responds to neither each nor call"
+      end
+    end
+
+    # RESPONSE_END, with the head if still unsent.
+    def finish
+      queue(EMPTY, true) unless @head_queued
+      @pending << RESPONSE_END_OK
+      flush
+    end
+
+    # RESPONSE_END{error}; nothing else if nothing was sent (the gateway answers 500).
+    def fail(message)
+      unless @on_wire
+        @pending.clear
+        @head_queued = false
+      end
+      @pending << Codec.message_frame(RESPONSE_END, error: message)
+      flush
+    end
+
+    private
+
+    # A to_path body is read from its file, unless it is not the whole file
+    # (a Range response) as Content-Length tells.
+    def file_path(body)
+      return nil unless @content_length && body.respond_to?(:to_path) && body.respond_to?(:each)
+      path = body.to_path
+      path if path && File.file?(path) && File.size(path) == @content_length
+    end
+
+    def send_file(path)
+      left = @content_length
+      File.open(path, 'rb') do |f|
+        while left.positive? && (data = f.read([FILE_BLOCK, left].min))
+          left -= data.bytesize
+          queue(data)
+          flush
+        end
+      end
+    end
+  end
+
+  # The stream a Rack 3 streaming body (body.call(stream)) writes to. Each
+  # write goes out at once; read reads the request body.
+  class Stream
+    def initialize(resp, input)
+      @resp = resp
+      @input = input
+      @closed = false
+    end
+
+    def write(data)
+      raise IOError, 'closed stream' if @closed
+      data = data.to_s
+      @resp.queue(data)
+      @resp.flush
+      data.bytesize
+    end
+
+    def <<(data)
+      write(data)
+      self
+    end
+
+    def flush # sends the head even before any body (server-sent events)
+      raise IOError, 'closed stream' if @closed
+      @resp.queue(EMPTY, true)
+      @resp.flush
+      self
+    end
+
+    def read(*args) = @input.read(*args)
+    def close = (@closed = true) && nil
+    def close_write = close
+    def close_read; end
+    def closed? = @closed
+  end
+
+  def self.log_app_error(exc, env)
+    id = env['gw.request_id'] ? " (id #{env['gw.request_id']})" : ''
+    $stderr.write("gw_rack: request #{env['REQUEST_METHOD']} #{env['SCRIPT_NAME']}#{env['PATH_INFO']}#{id} failed:\n" \
+                  "#{exc.full_message(highlight: false, order: :top)}")
+  end
+
+  # Serves one request whose REQUEST_HEAD payload was read; returns false
+  # when the slot is unusable afterwards (EOF or a broken socket).
+  def self.handle_request(app, sock, reader, base, payload)
+    head = begin
+      Codec.decode_message(REQUEST_HEAD, payload)
+    rescue ProtocolError => e
+      fatal(EXIT_PROTOCOL, "slot: REQUEST_HEAD: #{e.message}")
+    end
+    env = build_env(base, head, reader)
+    input = env['rack.input']
+    resp = Response.new(sock)
+    status = headers = body = error = nil
+    begin
+      status, headers, body = app.call(env)
+      resp.start(status, headers)
+      resp.send_body(body, input)
+      resp.finish
+    rescue GatewayGone => e
+      error = e
+    rescue Exception => e # rubocop:disable Lint/RescueException -- SystemExit and ScriptError from the app too
+      error = e
+      unless resp.broken
+        log_app_error(e, env)
+        begin
+          resp.fail(exc_line(e))
+        rescue GatewayGone
+          nil
+        end
+      end
+    ensure
+      finish_request(env, body, status, headers, error)
+    end
+    !resp.broken && input.drain
+  end
+
+  # Closes the body (always, even after errors) and runs the
+  # rack.response_finished callbacks in reverse order.
+  def self.finish_request(env, body, status, headers, error)
+    begin
+      body.close if body.respond_to?(:close)
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      log_app_error(e, env)
+    end
+    env['rack.response_finished']&.reverse_each do |callback|
+      callback.call(env, error ? nil : status, error ? nil : headers, error)
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      log_app_error(e, env)
+    end
+  end
+
+  # -------------------------------------------------------------------------
+  # (6) Slot loop: one thread per slot socket, one request at a time
+  # -------------------------------------------------------------------------
+
+  # Counters the control loop reports in PONG.
+  class Stats
+    def initialize
+      @lock = Mutex.new
+      @requests = 0
+      @busy = 0
+    end
+
+    def begin_request = @lock.synchronize { @busy += 1 }
+
+    def end_request
+      @lock.synchronize do
+        @busy -= 1
+        @requests += 1
+      end
+    end
+
+    def snapshot = @lock.synchronize { [@requests, @busy] }
+  end
+
+  # Serves requests on one slot until the gateway closes it (then returns).
+  def self.serve_slot(sock, app, base, stats)
+    reader = FrameReader.new(sock)
+    loop do
+      ftype, payload = begin
+        reader.read_frame
+      rescue ProtocolError => e
+        fatal(EXIT_PROTOCOL, "slot: #{e.message}")
+      end
+      return if ftype.nil?
+      fatal(EXIT_PROTOCOL, "slot: expected REQUEST_HEAD, got frame type #{ftype}") if ftype != REQUEST_HEAD
+      stats.begin_request
+      begin
+        more = handle_request(app, sock, reader, base, payload)
+      ensure
+        stats.end_request
+      end
+      return unless more
+    end
+  rescue Exception => e # rubocop:disable Lint/RescueException -- a shim bug: log it and close the slot, never hang it
+    $stderr.write("gw_rack: slot thread failed:\n#{e.full_message(highlight: false, order: :top)}")
+  ensure
+    sock.close unless sock.closed?
+  end
+
+  def self.start_slots(socks, app, stats, name, rack3)
+    base = base_env(socks.size, rack3)
+    socks.each_with_index do |sock, i|
+      # The process ends when the owner watcher calls exit!.
+      Thread.new do
+        Thread.current.name = "#{name}-slot-#{i}"
+        serve_slot(sock, app, base, stats)
+      end
+    end
+  end
+
+  # -------------------------------------------------------------------------
+  # (7) Control: PING -> PONG
+  # -------------------------------------------------------------------------
+
+  # Handles one control frame; frame types this shim does not know are ignored.
+  def self.answer_control(control, ftype, payload, stats)
+    return unless ftype == PING
+    seq = Codec.decode_message(PING, payload)[:seq]
+    requests, busy = stats.snapshot
+    control.write(Codec.message_frame(PONG, seq: seq, requests: requests, busy: busy))
+  end
+
+  # -------------------------------------------------------------------------
+  # (8) Owner watcher: EOF on the control socket (or SIGTERM) ends the process
+  # -------------------------------------------------------------------------
+
+  def self.exit_now(status)
+    [$stdout, $stderr].each do |io|
+      io.flush
+    rescue StandardError, ThreadError
+      nil
+    end
+    exit!(status)
+  end
+
+  # Runs the control loop until the gateway goes away; never returns.
+  def self.watch_owner(control, stats)
+    reader = FrameReader.new(control)
+    while (frame = reader.read_frame)
+      answer_control(control, *frame, stats)
+    end
+  rescue ProtocolError => e
+    fatal(EXIT_PROTOCOL, "control: #{e.message}")
+  rescue Exception # rubocop:disable Lint/RescueException -- EOF, a broken socket: the owner is gone
+    nil
+  ensure
+    exit_now(0)
+  end
+
+  def self.install_signal_handlers
+    %w[TERM INT].each { |sig| Signal.trap(sig) { exit_now(0) } }
+  end
+
+  # -------------------------------------------------------------------------
+  # (9) main
+  # -------------------------------------------------------------------------
+
+  def self.open_socket(fd)
+    sock = Socket.for_fd(fd)
+    sock.autoclose = true
+    sock.binmode
+    sock.nonblock = false    # an inherited fd may be O_NONBLOCK; blocking reads are cheaper
+    sock.close_on_exec = true # children the app spawns must not hold the gateway's sockets
+    sock.sync = true
+    sock
+  end
+
+  # Reports exc as LOAD_ERROR on the control socket and stderr, then exits 4.
+  def self.fail_load(control, argv, stage, exc)
+    detail = exc_report(exc)
+    $stderr.write(detail)
+    if control.nil?
+      fd = control_fd_hint(argv)
+      control = begin
+        open_socket(fd) if fd
+      rescue StandardError
+        nil
+      end
+    end
+    begin
+      control&.write(Codec.message_frame(LOAD_ERROR, stage: stage, message: exc_line(exc), detail: detail))
+    rescue StandardError
+      nil
+    end
+    exit_now(EXIT_LOAD)
+  end
+
+  def self.main(argv)
+    control = nil
+    stage = 'args'
+    $stdout.sync = true # like python -u: gw reads stdout line by line
+    install_signal_handlers
+    begin
+      opts = parse_args(argv)
+      return selftest(opts[:selftest]) if opts[:selftest]
+      control = open_socket(opts[:control_fd])
+      slots = opts[:slot_fds].map { |fd| open_socket(fd) }
+      Dir.chdir(opts[:dir]) if opts[:dir]
+      path = File.expand_path(opts[:app]) # relative to DIR when given
+      Dir.chdir(File.dirname(path)) unless opts[:dir]
+      stage = 'import'
+      app = load_app(path)
+      rack3 = Rack.release.to_i >= 3
+    rescue Exception => e # rubocop:disable Lint/RescueException -- SystemExit and ScriptError from the app too
+      fail_load(control, argv, stage, e)
+    end
+    stats = Stats.new
+    start_slots(slots, app, stats, opts[:name] || 'gw', rack3)
+    begin
+      control.write(Codec.message_frame(READY, protocol: PROTOCOL_VERSION, pid: Process.pid,
+                                               runtime: "#{RUBY_ENGINE} #{RUBY_VERSION}", slots: slots.size))
+    rescue IOError, SystemCallError
+      exit_now(0) # the gateway is already gone
+    end
+    watch_owner(control, stats)
+  end
+end
+
+exit(GwRack.main(ARGV)) if $PROGRAM_NAME == __FILE__

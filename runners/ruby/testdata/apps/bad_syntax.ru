@@ -1,0 +1,3 @@
+use Rack::ContentLength
+run ->(env) { [200, {}, ['ok']]
+def (

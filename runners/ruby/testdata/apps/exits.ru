@@ -1,0 +1,2 @@
+warn 'exiting from config.ru'
+exit 2
