@@ -24,9 +24,10 @@
 use strict;
 use warnings;
 use Errno qw(EINTR);
-use Fcntl qw(F_SETFD FD_CLOEXEC SEEK_SET);
+use Fcntl qw(F_SETFD FD_CLOEXEC);
 use IO::Handle ();
 use POSIX ();
+use overload ();
 use Scalar::Util qw(blessed);
 
 # ---------------------------------------------------------------------------
@@ -127,7 +128,7 @@ sub encode_message {
         if ($kind == REP) {
             for my $item (@{$v || []}) {
                 die "$name: wide character\n" if utf8::is_utf8($item) && !utf8::downgrade(my $copy = $item, 1);
-                $out .= chr($num << 3 | 2) . varint(length $item) . $item;
+                $out .= chr($num << 3 | 2) . (length $item < 0x80 ? chr length $item : varint(length $item)) . $item;
             }
         } elsif ($kind >= STR) {
             next unless defined $v && length $v;
@@ -156,13 +157,21 @@ sub decode_message {
         die "field number 0\n" if $key < 8;
         my ($wire, $field) = ($key & 7, $tags->{$key});
         if ($wire == 2) {
-            my $size;
-            ($size, $pos) = uvarint($_[1], $pos);
+            my $size = $pos < $end ? ord substr($_[1], $pos, 1) : 0x80;
+            if ($size < 0x80) { $pos++ } else { ($size, $pos) = uvarint($_[1], $pos) }
             die "length-delimited field overruns the message\n" if $pos + $size > $end;
-            if (!$field) {
-            } elsif ($field->[1] == REP) {
-                push @{$msg{$field->[0]}}, substr($_[1], $pos, $size);
-            } else {
+            if ($field && $field->[1] == REP) {
+                my ($list, $tag) = ($msg{$field->[0]}, chr $key);
+                while (1) {  # fast path: a run of the same field (env, headers)
+                    push @$list, substr($_[1], $pos, $size);
+                    $pos += $size;
+                    last if $pos >= $end || substr($_[1], $pos, 1) ne $tag;
+                    $size = $pos + 1 < $end ? ord substr($_[1], $pos + 1, 1) : 0x80;
+                    if ($size < 0x80) { $pos += 2 } else { ($size, $pos) = uvarint($_[1], $pos + 1) }
+                    die "length-delimited field overruns the message\n" if $pos + $size > $end;
+                }
+                next;
+            } elsif ($field) {
                 $msg{$field->[0]} = substr($_[1], $pos, $size);
             }
             $pos += $size;
@@ -217,10 +226,8 @@ sub fill {
     while ($have < $need) {
         my $want = $need - $have > READ_BUFFER ? $need - $have : READ_BUFFER;
         my $n = sysread($r->{fh}, $r->{buf}, $want, $have);
-        if (!$n) {
-            next if !defined $n && $! == EINTR;
-            return 0;
-        }
+        next if !defined $n && $! == EINTR;
+        return 0 unless $n;
         $have += $n;
     }
     return 1;
@@ -254,11 +261,8 @@ sub write_all {
     my $end = defined $_[3] ? $off + $_[3] : length $_[1];
     while ($off < $end) {
         my $n = syswrite($fh, $_[1], $end - $off, $off);
-        if (!defined $n) {
-            next if $! == EINTR;
-            print STDERR "gw_psgi: write to the gateway failed ($!): exiting\n";
-            exit_now(0);
-        }
+        next if !defined $n && $! == EINTR;
+        fatal(0, "write to the gateway failed ($!): exiting") unless defined $n;
         $off += $n;
     }
 }
@@ -268,7 +272,7 @@ sub selftest {
     require JSON::PP;
     my %names;
     opendir(my $dh, $dir) or die "cannot open $dir: $!\n";
-    $names{$1} = 1 for grep { /\A(.+)\.(?:bin|json)\z/s } readdir $dh;
+    /\A(.+)\.(?:bin|json)\z/s and $names{$1} = 1 for readdir $dh;
     my $failed = 0;
     for my $name (sort keys %names) {
         my @problems = eval { check_golden(slurp("$dir/$name.json"), slurp("$dir/$name.bin")) };
@@ -357,10 +361,7 @@ sub parse_args {
     my %opts;
     while (@argv) {
         my $arg = shift @argv;
-        if ($arg eq '-h' || $arg eq '--help') {
-            print USAGE;
-            exit 0;
-        }
+        print(USAGE), exit 0 if $arg eq '-h' || $arg eq '--help';
         my ($name, $value) = $arg =~ /\A--([a-z-]+)(?:=(.*))?\z/s;
         die "unknown argument '$arg'\n" unless defined $name && $OPTIONS{$name};
         if (!defined $value) {
@@ -420,7 +421,7 @@ CODE
     if (my $err = $@) {
         die { stage => 'import', message => first_line($err), detail => "$err" };
     }
-    my $ok = ref $app eq 'CODE' || (blessed($app) && do { require overload; overload::Method($app, '&{}') });
+    my $ok = ref $app eq 'CODE' || (blessed($app) && overload::Method($app, '&{}'));
     return $app if $ok;
     my $what = !defined $app ? 'undef' : ref $app ? 'a ' . ref($app) . ' reference' : "the value '$app'";
     my $message = "$file returned $what, not a PSGI application (a code reference)";
@@ -464,7 +465,7 @@ sub fatal {
         my $self = shift;
         return 0 if $self->{ended};
         my ($type, $payload) = main::read_frame($self->{slot});
-        if (!defined $type) {
+        unless (defined $type) {  # the gateway closed the slot mid-request
             @$self{qw(ended slot_eof error)} = (1, 1, 'gateway closed the slot');
             return 0;
         }
@@ -493,7 +494,7 @@ sub fatal {
             $self->{mem} = '';
         }
         if ($self->{fh}) {
-            sysseek($self->{fh}, $self->{size}, SEEK_SET) or die "psgi.input: temp file: $!\n";
+            sysseek($self->{fh}, $self->{size}, Fcntl::SEEK_SET) or die "psgi.input: temp file: $!\n";
             _write_file($self->{fh}, $n == length $_[0] ? $_[0] : substr($_[0], 0, $n));
         } else {
             $self->{mem} .= $n == length $_[0] ? $_[0] : substr($_[0], 0, $n);
@@ -515,7 +516,7 @@ sub fatal {
     sub _slice {
         my ($self, $pos, $n) = @_;
         return substr($self->{mem}, $pos, $n) unless $self->{fh};
-        sysseek($self->{fh}, $pos, SEEK_SET) or die "psgi.input: temp file: $!\n";
+        sysseek($self->{fh}, $pos, Fcntl::SEEK_SET) or die "psgi.input: temp file: $!\n";
         my $data = '';
         while (length $data < $n) {
             my $got = sysread($self->{fh}, $data, $n - length $data, length $data);
@@ -555,14 +556,9 @@ sub fatal {
     sub seek {
         my ($self, $pos, $whence) = @_;
         $whence //= 0;
-        if ($whence == 1) {
-            $pos += $self->{pos};
-        } elsif ($whence == 2) {
-            $self->_fill(9**9**9);
-            $pos += $self->{size};
-        } elsif ($whence != 0) {
-            return 0;
-        }
+        return 0 if $whence !~ /\A[012]\z/;
+        $self->_fill(9**9**9) if $whence == 2;  # the end: the whole body
+        $pos += $whence == 1 ? $self->{pos} : $whence == 2 ? $self->{size} : 0;
         return 0 if $pos < 0;
         $self->{pos} = $pos;  # past what arrived: the next read fetches up to it
         return 1;
@@ -578,7 +574,7 @@ sub fatal {
     # the slot hit EOF.
     sub finish {
         my $self = shift;
-        close $self->{fh} if $self->{fh};
+        CORE::close($self->{fh}) if $self->{fh};
         @$self{qw(fh mem discard)} = (undef, '', 1);
         1 while $self->_pull;
         return !$self->{slot_eof};
@@ -829,17 +825,12 @@ sub serve {
         vec($rin, $ctl->{fd}, 1) = 1;
         vec($rin, $slot->{fd}, 1) = 1 if $slot && !$ready;
         my $n = select(my $rout = $rin, undef, undef, $ready ? 0 : undef);
-        if ($n < 0) {
-            next if $! == EINTR;
-            fatal(1, "select: $!");
-        }
+        next if $n < 0 && $! == EINTR;
+        fatal(1, "select: $!") if $n < 0;
         watch_owner($ctl, $stats) if $n > 0 && vec($rout, $ctl->{fd}, 1);
         next unless $ready || ($slot && $n > 0 && vec($rout, $slot->{fd}, 1));
         my ($type, $payload) = read_frame($slot);
-        if (!defined $type) {  # the gateway closed the slot: keep answering control
-            $slot = undef;
-            next;
-        }
+        $slot = undef, next unless defined $type;  # slot closed: keep answering control
         fatal(EXIT_PROTOCOL, "slot: expected REQUEST_HEAD, got frame type $type") if $type != REQUEST_HEAD;
         my $more = handle_request($app, $slot, $payload);
         $stats->{requests}++;
@@ -879,9 +870,7 @@ sub watch_owner {
     } while (has_frame($ctl));
 }
 
-sub install_signal_handlers {
-    $SIG{TERM} = $SIG{INT} = sub { exit_now(0) };
-}
+sub install_signal_handlers { $SIG{TERM} = $SIG{INT} = sub { exit_now(0) } }
 
 # ---------------------------------------------------------------------------
 # (9) main
@@ -905,7 +894,10 @@ sub main {
     my @argv = @_;
     my $opts = eval { parse_args(@argv) } or fail_load(undef, \@argv, 'args', $@);
     return selftest($opts->{selftest}) if defined $opts->{selftest};
-    $SIG{PIPE} = 'IGNORE';  # a write to a closed socket fails with EPIPE instead
+    # A write to a closed socket fails with EPIPE (write_all exits then; the
+    # app sees an error) instead of killing the process. A handler, not
+    # 'IGNORE': programs the app runs get the default SIGPIPE back on exec.
+    $SIG{PIPE} = sub {};
     STDOUT->autoflush(1);
     STDERR->autoflush(1);
     my ($ctl, $slot, $stage);

@@ -1,0 +1,3 @@
+my $app = sub {
+    return [200, [], ['x']]
+my $broken = ;

@@ -1,0 +1,2 @@
+# The last expression is a hash reference, not an app.
++{ app => 'nope' };
