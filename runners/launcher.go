@@ -11,6 +11,7 @@ import (
 
 	"github.com/gwhq/gw/internal/cgi"
 	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/runners/perl"
 	"github.com/gwhq/gw/runners/pool"
 	"github.com/gwhq/gw/runners/proc"
 	"github.com/gwhq/gw/runners/python"
@@ -53,27 +54,48 @@ const (
 	pingTimeout  = 30 * time.Second
 )
 
+// shimLang is what differs between the bridge-speaking languages.
+type shimLang struct {
+	file    string // shim file name in the runtime dir
+	src     []byte
+	spec    func(app config.App, shim string, environ []string) (proc.Spec, error)
+	threads bool // the shim runs one thread per slot
+}
+
+func bridgeLang(l config.Lang) (shimLang, bool) {
+	switch l {
+	case config.LangPython:
+		return shimLang{"gw_wsgi.py", python.Shim, python.Spec, true}, true
+	case config.LangPerl:
+		return shimLang{"gw_psgi.pl", perl.Shim, perl.Spec, false}, true
+	}
+	return shimLang{}, false
+}
+
 // NewLauncher returns the launcher for app.
 func NewLauncher(app config.App, rt *Runtime, log *slog.Logger) (pool.Launcher, error) {
-	var spec proc.Spec
-	switch app.Lang {
-	case config.LangPython:
-		shim, err := rt.writeShim("gw_wsgi.py", python.Shim)
-		if err != nil {
-			return nil, err
-		}
-		spec, err = python.Spec(app, shim, os.Environ())
-		if err != nil {
-			return nil, &proc.SpawnError{App: app.Name, Stage: proc.StageExec, Err: err}
-		}
-	default:
+	lang, ok := bridgeLang(app.Lang)
+	if !ok {
 		return nil, fmt.Errorf("app %q: language %q is not supported yet", app.Name, app.Lang)
+	}
+	shim, err := rt.writeShim(lang.file, lang.src)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := lang.spec(app, shim, os.Environ())
+	if err != nil {
+		return nil, &proc.SpawnError{App: app.Name, Stage: proc.StageExec, Err: err}
+	}
+	threads := max(app.Threads, 1)
+	if !lang.threads && threads > 1 {
+		log.Warn("this language serves one request per runner; --threads ignored, use --workers",
+			"app", app.Name, "lang", app.Lang, "threads", threads)
+		threads = 1
 	}
 	mount := app.Mount
 	if mount == "/" {
 		mount = ""
 	}
-	threads := max(app.Threads, 1)
 	return &bridgeLauncher{
 		app: app.Name, spec: spec, threads: threads, mount: cgi.Mount{ScriptName: mount},
 		readyTimeout: readyTimeout, pingEvery: pingEvery, pingTimeout: pingTimeout, log: log,

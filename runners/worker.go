@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -126,6 +127,7 @@ type bridgeWorker struct {
 	log     *slog.Logger
 	ctrl    *bridge.Reader
 	closed  sync.Once
+	busy    atomic.Int32 // slots serving a request now
 }
 
 func (w *bridgeWorker) handshake(ctx context.Context, timeout time.Duration) error {
@@ -222,6 +224,11 @@ func (w *bridgeWorker) health(every, timeout time.Duration) {
 			return
 		case <-tick.C:
 		}
+		if int(w.busy.Load()) == len(w.slots) {
+			// Every slot is busy: a single-threaded runner (Perl) cannot
+			// answer now, and a stuck request is the deadline's to end.
+			continue
+		}
 		seq++
 		if err := bridge.WriteMessage(w.control, bridge.Ping, &bridgepb.Ping{Seq: seq}); err != nil {
 			continue // exit is noticed through Done
@@ -261,6 +268,8 @@ var headPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b
 
 // Serve streams r through slot i.
 func (w *bridgeWorker) Serve(i int, rw http.ResponseWriter, r *http.Request) error {
+	w.busy.Add(1)
+	defer w.busy.Add(-1)
 	bp := headPool.Get().(*[]byte)
 	h := bridge.BeginHead((*bp)[:0])
 	cgi.Build(&h, r, w.mount)

@@ -43,7 +43,11 @@ func Start(spec Spec, files []*os.File, log *slog.Logger) (*Process, error) {
 	cmd.Env = spec.Env
 	cmd.Dir = spec.Dir
 	cmd.ExtraFiles = files
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig is a backup for the owner channel (runners exit on EOF of
+	// their control socket): it fires when the forking *thread* exits
+	// (golang/go#27505), which Go does only for threads a goroutine locked
+	// and never unlocked; gw locks none.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// Own pipes rather than cmd.StdoutPipe: Wait must not depend on every
 	// grandchild closing them.
 	stdout, outW, err := os.Pipe()

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/runners/proc"
@@ -32,9 +31,9 @@ func Spec(app config.App, shimPath string, environ []string) (proc.Spec, error) 
 			interp = filepath.Join(venv, "bin", "python")
 		}
 		// What `source bin/activate` does, minus the prompt.
-		env = setEnv(env, "VIRTUAL_ENV", venv)
-		env = setEnv(env, "PATH", filepath.Join(venv, "bin")+string(os.PathListSeparator)+getEnv(env, "PATH"))
-		env = unsetEnv(env, "PYTHONHOME")
+		env = proc.SetEnv(env, "VIRTUAL_ENV", venv)
+		env = proc.SetEnv(env, "PATH", filepath.Join(venv, "bin")+string(os.PathListSeparator)+proc.GetEnv(env, "PATH"))
+		env = proc.UnsetEnv(env, "PYTHONHOME")
 	}
 	if interp == "" {
 		interp = "python3"
@@ -43,9 +42,7 @@ func Spec(app config.App, shimPath string, environ []string) (proc.Spec, error) 
 	if err != nil {
 		return proc.Spec{}, fmt.Errorf("python interpreter %q: %w (set --interpreter)", interp, err)
 	}
-	for k, v := range app.Env {
-		env = setEnv(env, k, v)
-	}
+	env = proc.WithEnv(env, app.Env)
 	args := []string{"-u", shimPath, "--app", app.Path, "--name", app.Name}
 	if app.Callable != "" {
 		args = append(args, "--callable", app.Callable)
@@ -54,27 +51,4 @@ func Spec(app config.App, shimPath string, environ []string) (proc.Spec, error) 
 		args = append(args, "--dir", app.Dir)
 	}
 	return proc.Spec{Path: path, Args: args, Env: env}, nil
-}
-
-func getEnv(env []string, k string) string {
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, k+"="); ok {
-			return v
-		}
-	}
-	return ""
-}
-
-func setEnv(env []string, k, v string) []string {
-	return append(unsetEnv(env, k), k+"="+v)
-}
-
-func unsetEnv(env []string, k string) []string {
-	out := env[:0:0]
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, k+"=") {
-			out = append(out, kv)
-		}
-	}
-	return out
 }

@@ -1,0 +1,53 @@
+package perl
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/internal/gwtest"
+)
+
+// TestSelftestGolden: the shim's codec agrees byte for byte with the Go
+// codec's golden frames.
+func TestSelftestGolden(t *testing.T) {
+	perl := gwtest.RequireInterpreter(t, "perl")
+	golden := filepath.Join(gwtest.RepoRoot(), "bridge", "testdata", "golden")
+	out, err := exec.Command(perl, "gw_psgi.pl", "--selftest", golden).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), " passed, 0 failed") {
+		t.Fatalf("selftest: %v\n%s", err, out)
+	}
+}
+
+// TestShimHarness runs the shim's conformance harness (testdata/harness.py),
+// which plays the gateway over socketpairs.
+func TestShimHarness(t *testing.T) {
+	gwtest.RequireInterpreter(t, "perl")
+	py := gwtest.RequirePython(t)
+	cmd := exec.Command(py, "harness.py")
+	cmd.Dir = "testdata"
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "0 failed") {
+		t.Fatalf("harness: %v\n%s", err, out)
+	}
+}
+
+func TestSpec(t *testing.T) {
+	spec, err := Spec(config.App{Name: "p", Path: "/srv/app.psgi", Dir: "/srv", Env: map[string]string{"PLACK_ENV": "staging"}},
+		"/rt/gw_psgi.pl", []string{"PATH=/usr/bin:/bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(spec.Args, " "); got != "/rt/gw_psgi.pl --app /srv/app.psgi --name p --dir /srv" {
+		t.Errorf("args %q", got)
+	}
+	if !strings.Contains(strings.Join(spec.Env, "\n"), "PLACK_ENV=staging") {
+		t.Errorf("env %q", spec.Env)
+	}
+	if _, err := Spec(config.App{Interpreter: filepath.Join(t.TempDir(), "nope")}, "x", os.Environ()); err == nil {
+		t.Error("missing interpreter accepted")
+	}
+}

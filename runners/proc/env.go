@@ -1,0 +1,38 @@
+package proc
+
+import "strings"
+
+// GetEnv returns k's value in env ("" if absent).
+func GetEnv(env []string, k string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, k+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// SetEnv returns env with k set to v (replacing any earlier value).
+func SetEnv(env []string, k, v string) []string {
+	return append(UnsetEnv(env, k), k+"="+v)
+}
+
+// UnsetEnv returns a copy of env without k.
+func UnsetEnv(env []string, k string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, k+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// WithEnv returns environ plus the app's own variables, which win.
+func WithEnv(environ []string, appEnv map[string]string) []string {
+	env := append([]string(nil), environ...)
+	for k, v := range appEnv {
+		env = SetEnv(env, k, v)
+	}
+	return env
+}
