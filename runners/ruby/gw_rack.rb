@@ -17,10 +17,14 @@
 # checks the frame codec against golden frames (NAME.bin + NAME.json).
 #
 # Rack 2.2 and 3.x are both hosted; the differences (protocols.md §5, trap 10)
-# are confined to Builder.parse_file's result and rack.version. PATH_INFO is
+# are confined to Builder.parse_file's result and rack.version: rack.input is
+# rewindable for both (spooled as the app reads it), response header values
+# may be "\n"-joined Strings or Arrays, and a body may be an Array, respond to
+# each (streamed chunk by chunk) or to call (Rack 3 streaming). PATH_INFO is
 # the raw (still percent-encoded) path taken from REQUEST_URI whenever it
 # decodes to the PATH_INFO gw sent, as Puma passes it: Rack routers unescape
-# PATH_INFO themselves, so a decoded one would be decoded twice ("%2520").
+# PATH_INFO themselves, so a decoded one is decoded twice ("%2520"), and Rack
+# 3.1's Lint rejects the '#' a decoded "%23" gives.
 #
 # Sections, in the order every gw shim uses: (1) constants; (2) frame codec;
 # (3) argv; (4) app loading; (5) per-request adapter; (6) slot loop;
@@ -38,16 +42,9 @@ module GwRack
   PROTOCOL_VERSION = 1
 
   # FrameType (bridge.proto).
-  REQUEST_HEAD = 1
-  REQUEST_BODY = 2
-  REQUEST_END = 3
-  RESPONSE_HEAD = 4
-  RESPONSE_BODY = 5
-  RESPONSE_END = 6
-  READY = 16
-  LOAD_ERROR = 17
-  PING = 18
-  PONG = 19
+  REQUEST_HEAD, REQUEST_BODY, REQUEST_END = 1, 2, 3    # gateway -> runner (slot)
+  RESPONSE_HEAD, RESPONSE_BODY, RESPONSE_END = 4, 5, 6 # runner -> gateway (slot)
+  READY, LOAD_ERROR, PING, PONG = 16, 17, 18, 19       # control socket
   BODY_FRAMES = [REQUEST_BODY, RESPONSE_BODY].freeze
 
   HEADER = 'CCvV'               # type, flags, reserved, payload length (8 bytes)
@@ -88,6 +85,7 @@ module GwRack
   DECODE_TAGS = SCHEMAS.transform_values do |fields|
     fields.to_h { |num, name, kind| [num << 3 | (kind >= STRING ? 2 : 0), [name, kind]] }.freeze
   end.freeze
+  MESSAGE_DEFAULTS = SCHEMAS.transform_values { |f| f.to_h { |_, name, kind| [name, KIND_DEFAULTS[kind]] }.freeze }.freeze
 
   # Header names must be RFC 9110 tokens; values hold no CTL except HTAB.
   TOKEN = /\A[!#$%&'*+\-.^_`|~0-9A-Za-z]+\z/n.freeze
@@ -129,9 +127,16 @@ module GwRack
       end
     end
 
+    # str's bytes, as a String that appends to a binary buffer (no copy when ASCII).
     def bin(str)
       str = str.to_s
-      str.encoding == BINARY ? str : str.b
+      str.encoding == BINARY || str.ascii_only? ? str : str.b
+    end
+
+    def put_bytes(out, tag, str)
+      size = str.bytesize
+      size < 0x80 ? out << tag << size : put_varint(out << tag, size)
+      out << str
     end
 
     # A proto3 string must be valid UTF-8 (Go rejects it otherwise).
@@ -155,18 +160,10 @@ module GwRack
         tag = num << 3 | (kind >= STRING ? 2 : 0)
         case kind
         when REPEATED_BYTES
-          value.each do |item|
-            item = bin(item)
-            out << tag
-            put_varint(out, item.bytesize)
-            out << item
-          end
+          value.each { |item| put_bytes(out, tag, bin(item)) }
         when STRING, BYTES
           value = kind == STRING ? utf8_bytes(value) : bin(value)
-          next if value.empty?
-          out << tag
-          put_varint(out, value.bytesize)
-          out << value
+          put_bytes(out, tag, value) unless value.empty?
         when BOOL
           out << tag << 1
         else
@@ -184,35 +181,34 @@ module GwRack
     # are skipped by wire type (0, 1, 2, 5), as proto3 requires.
     def decode_message(ftype, payload)
       tags = DECODE_TAGS[ftype] or raise ProtocolError, "frame type #{ftype} carries no message"
-      msg = {}
-      tags.each_value { |name, kind| msg[name] = kind == REPEATED_BYTES ? [] : KIND_DEFAULTS[kind] }
+      msg = MESSAGE_DEFAULTS[ftype].dup
+      tags.each_value { |name, kind| msg[name] = [] if kind == REPEATED_BYTES }
       pos = 0
       size = payload.bytesize
       while pos < size
         key = payload.getbyte(pos)
         key < 0x80 ? pos += 1 : (key, pos = uvarint(payload, pos))
         raise ProtocolError, 'field number 0' if key < 8
-        field = tags[key]
+        name, kind = tags[key]
         case key & 7
         when 2
-          len, pos = uvarint(payload, pos)
-          stop = pos + len
-          raise ProtocolError, 'length-delimited field overruns the message' if stop > size
-          if field
-            data = payload.byteslice(pos, len)
-            case field[1]
-            when REPEATED_BYTES then msg[field[0]] << data
-            when STRING then msg[field[0]] = data.force_encoding(Encoding::UTF_8)
-            else msg[field[0]] = data
-            end
+          while true # rubocop:disable Style/InfiniteLoop -- a run of one repeated field (env, headers) stays here
+            len = payload.getbyte(pos) or raise ProtocolError, 'truncated message'
+            len < 0x80 ? pos += 1 : (len, pos = uvarint(payload, pos))
+            raise ProtocolError, 'length-delimited field overruns the message' if pos + len > size
+            data = payload.byteslice(pos, len) if name
+            pos += len
+            break unless kind == REPEATED_BYTES
+            msg[name] << data
+            break unless payload.getbyte(pos) == key
+            pos += 1
           end
-          pos = stop
+          if name && kind != REPEATED_BYTES
+            msg[name] = kind == STRING ? data.force_encoding(Encoding::UTF_8) : data
+          end
         when 0
           value, pos = uvarint(payload, pos)
-          if field
-            kind = field[1]
-            msg[field[0]] = kind == BOOL ? value != 0 : kind == UINT32 ? value & 0xFFFF_FFFF : value
-          end
+          msg[name] = kind == BOOL ? value != 0 : kind == UINT32 ? value & 0xFFFF_FFFF : value if name
         when 1 then pos += 8
         when 5 then pos += 4
         else raise ProtocolError, "unsupported wire type #{key & 7}"
@@ -237,7 +233,7 @@ module GwRack
   class FrameReader
     def initialize(io)
       @io = io
-      @buf = EMPTY
+      @buf = EMPTY # bytes read, parsed from @off on
       @off = 0
     end
 
@@ -251,16 +247,14 @@ module GwRack
       @off += 8
       avail = @buf.bytesize - @off
       if avail >= length
-        payload = @buf.byteslice(@off, length)
         @off += length
-        return [ftype, payload]
+        return [ftype, @buf.byteslice(@off - length, length)]
       end
       head = @buf.byteslice(@off, avail)
-      @buf = EMPTY
-      @off = 0
-      rest = @io.read(length - avail)  # big payload: straight from the socket
+      @buf, @off = EMPTY, 0
+      rest = @io.read(length - avail) # a big payload: straight from the socket
       return nil if rest.nil? || rest.bytesize != length - avail
-      [ftype, avail.zero? ? rest : head << rest]
+      [ftype, avail.zero? ? rest : rest.prepend(head)]
     rescue IOError, SystemCallError
       nil
     end
@@ -281,19 +275,15 @@ module GwRack
 
   def self.selftest(dir)
     require 'json'
-    names = Dir.children(dir).grep(/\.(bin|json)\z/).map { |f| f.sub(/\.(bin|json)\z/, '') }.uniq.sort
-    failed = 0
-    names.each do |name|
-      problems =
-        begin
-          check_golden(JSON.parse(File.read(File.join(dir, "#{name}.json"))),
-                       File.binread(File.join(dir, "#{name}.bin")))
-        rescue StandardError => e # a missing or malformed file fails its case
-          ["#{e.class}: #{e.message}"]
-        end
-      next if problems.empty?
-      failed += 1
-      puts "FAIL #{name}: #{problems.join('; ')}"
+    names = Dir.children(dir).grep(/\.(bin|json)\z/).map { |f| f.sub(/\.\w+\z/, '') }.uniq.sort
+    failed = names.count do |name|
+      problems = begin
+        check_golden(JSON.parse(File.read(File.join(dir, "#{name}.json"))), File.binread(File.join(dir, "#{name}.bin")))
+      rescue StandardError => e # a missing or malformed file fails its case
+        ["#{e.class}: #{e.message}"]
+      end
+      puts "FAIL #{name}: #{problems.join('; ')}" unless problems.empty?
+      !problems.empty?
     end
     puts "#{names.size - failed} passed, #{failed} failed"
     failed.zero? ? 0 : 1
@@ -301,22 +291,16 @@ module GwRack
 
   def self.check_golden(golden, frame)
     ftype = golden['type']
-    latin1 = ->(s) { s.encode(Encoding::ISO_8859_1).force_encoding(BINARY) }
-    if BODY_FRAMES.include?(ftype)
-      want = payload = latin1.call(golden['body'] || '')
-    else
-      want = json_message(ftype, golden['fields'] || {}, latin1)
-      payload = Codec.encode_message(ftype, want)
-    end
+    body_frame = BODY_FRAMES.include?(ftype)
+    want = body_frame ? latin1(golden['body'] || '') : json_message(ftype, golden['fields'] || {})
+    payload = body_frame ? want : Codec.encode_message(ftype, want)
     problems = []
-    header = frame.byteslice(0, 8).unpack(HEADER)
-    expected = [ftype, 0, 0, frame.bytesize - 8]
+    header, expected = frame.unpack(HEADER), [ftype, 0, 0, frame.bytesize - 8]
     problems << "header #{header.inspect}, want #{expected.inspect}" if header != expected
-    body = frame.byteslice(8..)
-    if BODY_FRAMES.include?(ftype)
-      problems << "decode: body #{body[0, 64].inspect}, want #{want[0, 64].inspect}" if body != want
+    got = body_frame ? frame.byteslice(8..) : Codec.decode_message(ftype, frame.byteslice(8..))
+    if body_frame
+      problems << "decode: body #{got[0, 64].inspect}, want #{want[0, 64].inspect}" if got != want
     else
-      got = Codec.decode_message(ftype, body)
       want.each { |k, v| problems << "decode: #{k} = #{got[k].inspect}, want #{v.inspect}" if got[k] != v }
     end
     encoded = Codec.frame_header(ftype, payload.bytesize) << payload
@@ -328,24 +312,24 @@ module GwRack
     problems
   end
 
-  # Golden JSON fields (bytes as latin-1 strings) -> a message Hash. Field
-  # names are the proto names; protojson's lowerCamelCase is accepted too.
-  def self.json_message(ftype, fields, latin1)
+  # JSON strings carry bytes as U+0000..U+00FF.
+  def self.latin1(str) = str.encode(Encoding::ISO_8859_1).force_encoding(BINARY)
+
+  # Golden JSON fields -> a message Hash. Field names are the proto names;
+  # protojson's lowerCamelCase is accepted too.
+  def self.json_message(ftype, fields)
     schema = SCHEMAS[ftype] or raise ArgumentError, "unknown frame type #{ftype.inspect}"
     seen = []
     msg = schema.to_h do |_, name, kind|
-      camel = name.to_s.gsub(/_([a-z])/) { Regexp.last_match(1).upcase }
-      seen << name.to_s << camel
+      seen << name.to_s << (camel = name.to_s.gsub(/_([a-z])/) { Regexp.last_match(1).upcase })
       value = fields.key?(name.to_s) ? fields[name.to_s] : fields[camel]
-      value =
-        if value.nil? then kind == REPEATED_BYTES ? [] : KIND_DEFAULTS[kind]
-        elsif kind == REPEATED_BYTES then value.map(&latin1)
-        elsif kind == BYTES then latin1.call(value)
-        elsif kind == STRING then latin1.call(value).force_encoding(Encoding::UTF_8)
-        elsif kind == BOOL then value ? true : false
-        else Integer(value) # protojson writes uint64 as a decimal string
-        end
-      [name, value]
+      [name, if value.nil? then kind == REPEATED_BYTES ? [] : KIND_DEFAULTS[kind]
+             elsif kind == REPEATED_BYTES then value.map { |v| latin1(v) }
+             elsif kind == BYTES then latin1(value)
+             elsif kind == STRING then latin1(value).force_encoding(Encoding::UTF_8)
+             elsif kind == BOOL then value ? true : false
+             else Integer(value) # protojson writes uint64 as a decimal string
+             end]
     end
     unknown = fields.keys - seen
     raise ArgumentError, "unknown fields #{unknown.sort.inspect}" unless unknown.empty?
@@ -419,8 +403,9 @@ module GwRack
       require 'rack'
     rescue LoadError => e
       raise e unless gemfile
-      raise LoadError, "#{e.message} (the app's bundle, #{ENV['BUNDLE_GEMFILE']}, must include rack)"
+      raise LoadError, "#{e.message.lines.first.chomp} (the app's bundle, #{ENV['BUNDLE_GEMFILE']}, must include rack)"
     end
+    require 'uri' # Rack 2's Lint uses URI without loading it
     ARGV.clear # Sinatra and friends parse ARGV at load time; gw's flags are not theirs
     # Rack 2 returns [app, options], Rack 3 the app (protocols.md §5.4).
     result = Rack::Builder.parse_file(path)
@@ -442,14 +427,14 @@ module GwRack
     "#{loc ? "#{loc}: " : ''}#{text} (#{exc.class})"
   end
 
-  # Ruby's own report (order: top) with the shim's and loaders' frames cut.
+  # Ruby's own report (order: top), less the shim's and loaders' frames.
   def self.exc_report(exc)
     frames = app_frames(exc)
     lines = exc.message.to_s.lines.map(&:chomp)
-    lines = [''] if lines.empty?
-    lines[0] = exc_line(exc, frames)
-    frames = frames.drop(1) unless exc.is_a?(SyntaxError)
-    (lines + frames.map { |f| "\tfrom #{f}" }).join("\n") << "\n"
+    text = lines.shift.to_s
+    text = exc.class.name if text.empty?
+    first = "#{frames.empty? ? '' : "#{frames.shift}: "}#{text} (#{exc.class})"
+    ([first] + lines + frames.map { |f| "\tfrom #{f}" }).join("\n") << "\n"
   end
 
   # -------------------------------------------------------------------------
@@ -474,17 +459,13 @@ module GwRack
   class Input
     def initialize(reader, length)
       @reader = reader
-      @length = length  # nil: the body runs to REQUEST_END
-      @pos = 0          # the app's position
-      @received = 0     # bytes taken from the slot (all spooled)
-      @frame = EMPTY    # the last frame, covering [@frame_start, @received)
-      @frame_start = 0
-      @mem = nil        # spooled bytes while small
-      @mem_owned = false
-      @file = nil       # spooled bytes once big
-      @ended = false    # REQUEST_END (or EOF) seen
-      @slot_eof = false # the gateway closed the slot mid-request
-      @error = nil      # why the body stopped early
+      @length = length              # nil: the body runs to REQUEST_END
+      @pos = @received = 0          # the app's position; bytes taken from the slot (all spooled)
+      @frame, @frame_start = EMPTY, 0 # the last frame, covering [@frame_start, @received)
+      @mem, @mem_owned = nil, false # spooled bytes while small (owned: ours to append to)
+      @file = nil                   # spooled bytes once big
+      @ended = @slot_eof = false    # REQUEST_END (or EOF) seen; the gateway closed the slot
+      @error = nil                  # why the body stopped early
     end
 
     def read(length = nil, buffer = nil)
@@ -526,10 +507,7 @@ module GwRack
       self
     end
 
-    def rewind
-      @pos = 0
-    end
-
+    def rewind = (@pos = 0)
     def close; end # Rack 3 allows it; the slot loop drains what is left
 
     # Discards the rest of the request stream; false if the slot hit EOF.
@@ -644,7 +622,7 @@ module GwRack
     raw = env['REQUEST_URI']
     return path_info if raw.nil? || raw.empty?
     raw = raw.byteslice(0, raw.index('?') || raw.bytesize)
-    raw = raw.sub(%r{\A[A-Za-z][A-Za-z0-9+.\-]*://[^/]*}n, '') # absolute-form
+    raw = raw.sub(%r{\A[A-Za-z][A-Za-z0-9+.\-]*://[^/]*}n, '') unless raw.start_with?('/') # absolute-form
     script_name = env['SCRIPT_NAME']
     return path_info unless raw.start_with?(script_name)
     raw = raw.byteslice(script_name.bytesize..)
@@ -700,25 +678,34 @@ module GwRack
       @content_length = nil
     end
 
+    # Checks the app's status and headers and encodes RESPONSE_HEAD
+    # (field 1 status, field 2 name, value, ...) straight from them.
     def start(status, headers)
-      code = status.is_a?(Integer) ? status : (status.to_s.match?(/\A\d{3}\z/) ? status.to_i : nil) # Rack 2: "200"
+      code = status.is_a?(Integer) ? status : status.to_s[/\A\d{3}(?!\d)/]&.to_i # Rack 2 takes status.to_i: "200"
       raise ArgumentError, "invalid status #{status.inspect}: want an Integer 100..999" unless code&.between?(100, 999)
-      pairs = []
+      out = String.new(capacity: 256)
+      Codec.put_varint(out << 0x08, code)
       headers.each do |name, value|
         name = Codec.bin(name)
         next if name.start_with?('rack.') # rack.hijack and friends are not headers
         raise ArgumentError, "invalid response header name #{name.inspect}" unless name.match?(TOKEN)
-        # Rack 2 joins values with "\n"; Rack 3 gives an Array.
-        values = value.is_a?(Array) ? value : value.to_s
-        values = values.split("\n") if values.is_a?(String) && values.include?("\n")
-        Array(values).each do |v|
-          v = Codec.bin(v)
-          raise ArgumentError, "invalid response header #{name}: #{v.inspect}" if v.match?(BAD_VALUE)
-          pairs << name << v
+        if value.is_a?(Array) # Rack 3: one line per element
+          value.each { |v| add_header(out, name, v) }
+        elsif (value = value.to_s).include?("\n") # Rack 2: one line per "\n"-separated value
+          value.split("\n").each { |v| add_header(out, name, v) }
+        else
+          add_header(out, name, value)
+          @content_length = value.to_i if name.bytesize == 14 && name.casecmp?('content-length') && value.match?(DIGITS)
         end
-        @content_length = value.to_s.to_i if name.casecmp?('content-length') && value.to_s.match?(DIGITS)
       end
-      @head = Codec.message_frame(RESPONSE_HEAD, status: code, headers: pairs)
+      @head = Codec.frame_header(RESPONSE_HEAD, out.bytesize) << out
+    end
+
+    def add_header(out, name, value)
+      value = Codec.bin(value)
+      raise ArgumentError, "invalid response header #{name}: #{value.inspect}" if value.match?(BAD_VALUE)
+      Codec.put_bytes(out, 0x12, name)
+      Codec.put_bytes(out, 0x12, value)
     end
 
     # Adds the frames of one body chunk (the head first if unsent) to @pending.
@@ -860,12 +847,7 @@ module GwRack
   # Serves one request whose REQUEST_HEAD payload was read; returns false
   # when the slot is unusable afterwards (EOF or a broken socket).
   def self.handle_request(app, sock, reader, base, payload)
-    head = begin
-      Codec.decode_message(REQUEST_HEAD, payload)
-    rescue ProtocolError => e
-      fatal(EXIT_PROTOCOL, "slot: REQUEST_HEAD: #{e.message}")
-    end
-    env = build_env(base, head, reader)
+    env = build_env(base, Codec.decode_message(REQUEST_HEAD, payload), reader)
     input = env['rack.input']
     resp = Response.new(sock)
     status = headers = body = error = nil
@@ -880,11 +862,7 @@ module GwRack
       error = e
       unless resp.broken
         log_app_error(e, env)
-        begin
-          resp.fail(exc_line(e))
-        rescue GatewayGone
-          nil
-        end
+        begin; resp.fail(exc_line(e)); rescue GatewayGone; end # rubocop:disable Style/Semicolon
       end
     ensure
       finish_request(env, body, status, headers, error)
@@ -915,19 +893,11 @@ module GwRack
   class Stats
     def initialize
       @lock = Mutex.new
-      @requests = 0
-      @busy = 0
+      @requests = @busy = 0
     end
 
     def begin_request = @lock.synchronize { @busy += 1 }
-
-    def end_request
-      @lock.synchronize do
-        @busy -= 1
-        @requests += 1
-      end
-    end
-
+    def end_request = @lock.synchronize { @busy -= 1; @requests += 1 } # rubocop:disable Style/Semicolon
     def snapshot = @lock.synchronize { [@requests, @busy] }
   end
 
@@ -935,11 +905,7 @@ module GwRack
   def self.serve_slot(sock, app, base, stats)
     reader = FrameReader.new(sock)
     loop do
-      ftype, payload = begin
-        reader.read_frame
-      rescue ProtocolError => e
-        fatal(EXIT_PROTOCOL, "slot: #{e.message}")
-      end
+      ftype, payload = reader.read_frame
       return if ftype.nil?
       fatal(EXIT_PROTOCOL, "slot: expected REQUEST_HEAD, got frame type #{ftype}") if ftype != REQUEST_HEAD
       stats.begin_request
@@ -950,6 +916,8 @@ module GwRack
       end
       return unless more
     end
+  rescue ProtocolError => e
+    fatal(EXIT_PROTOCOL, "slot: #{e.message}")
   rescue Exception => e # rubocop:disable Lint/RescueException -- a shim bug: log it and close the slot, never hang it
     $stderr.write("gw_rack: slot thread failed:\n#{e.full_message(highlight: false, order: :top)}")
   ensure
@@ -1016,7 +984,6 @@ module GwRack
 
   def self.open_socket(fd)
     sock = Socket.for_fd(fd)
-    sock.autoclose = true
     sock.binmode
     sock.nonblock = false    # an inherited fd may be O_NONBLOCK; blocking reads are cheaper
     sock.close_on_exec = true # children the app spawns must not hold the gateway's sockets
@@ -1028,18 +995,11 @@ module GwRack
   def self.fail_load(control, argv, stage, exc)
     detail = exc_report(exc)
     $stderr.write(detail)
-    if control.nil?
-      fd = control_fd_hint(argv)
-      control = begin
-        open_socket(fd) if fd
-      rescue StandardError
-        nil
-      end
-    end
     begin
+      control ||= (fd = control_fd_hint(argv)) && open_socket(fd)
       control&.write(Codec.message_frame(LOAD_ERROR, stage: stage, message: exc_line(exc), detail: detail))
     rescue StandardError
-      nil
+      nil # no control socket: stderr and the exit status tell
     end
     exit_now(EXIT_LOAD)
   end
