@@ -15,6 +15,7 @@ import (
 	"github.com/gwhq/gw/runners/pool"
 	"github.com/gwhq/gw/runners/proc"
 	"github.com/gwhq/gw/runners/python"
+	"github.com/gwhq/gw/runners/ruby"
 )
 
 // Runtime is gw's private runtime directory (mode 0700): embedded shims are
@@ -66,6 +67,8 @@ func bridgeLang(l config.Lang) (shimLang, bool) {
 	switch l {
 	case config.LangPython:
 		return shimLang{"gw_wsgi.py", python.Shim, python.Spec, true}, true
+	case config.LangRuby:
+		return shimLang{"gw_rack.rb", ruby.Shim, ruby.Spec, true}, true
 	case config.LangPerl:
 		return shimLang{"gw_psgi.pl", perl.Shim, perl.Spec, false}, true
 	}

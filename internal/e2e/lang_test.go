@@ -38,6 +38,7 @@ type langSuite struct {
 var suites = []langSuite{
 	{"python", func(t *testing.T) string { return gwtest.RequirePython(t) }, "python/suite.py"},
 	{"perl", func(t *testing.T) string { return gwtest.RequireInterpreter(t, "perl") }, "perl/suite.psgi"},
+	{"ruby", func(t *testing.T) string { return gwtest.RequireInterpreter(t, "ruby") }, "ruby/suite.ru"},
 }
 
 func suitePath(rel string) string {

@@ -22,6 +22,7 @@ func TestMixedHosting(t *testing.T) {
 	apps := []mixedApp{
 		{"python", "/py", "python/suite.py", gwtest.RequirePython(t)},
 		{"perl", "/pl", "perl/suite.psgi", gwtest.RequireInterpreter(t, "perl")},
+		{"ruby", "/rb", "ruby/suite.ru", gwtest.RequireInterpreter(t, "ruby")},
 	}
 	var cfg strings.Builder
 	cfg.WriteString("listen: {http: \"127.0.0.1:0\"}\napps:\n")

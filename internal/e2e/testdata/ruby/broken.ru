@@ -1,0 +1,3 @@
+app = lambda do |env|
+  [200, {}, ['never']]
+run app
