@@ -1,0 +1,72 @@
+package php
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestResolve(t *testing.T) {
+	root := t.TempDir()
+	outside := t.TempDir()
+	write := func(rel, body string) {
+		p := filepath.Join(root, rel)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("index.php", "<?php echo 'front';")
+	write("info.php", "<?php phpinfo();")
+	write("style.css", "body{}")
+	write("admin/index.php", "<?php echo 'admin';")
+	write("docs/readme.txt", "hi")
+	write(".env", "SECRET=1")
+	write("up.jpg", "not php")
+	os.WriteFile(filepath.Join(outside, "secret.txt"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(outside, "evil.php"), []byte("<?php"), 0o644)
+	os.Symlink(filepath.Join(outside, "secret.txt"), filepath.Join(root, "leak.txt"))
+	os.Symlink(filepath.Join(outside, "evil.php"), filepath.Join(root, "evil.php"))
+	os.Symlink(filepath.Join(root, "info.php"), filepath.Join(root, "source.txt"))
+	os.Symlink(outside, filepath.Join(root, "outdir"))
+
+	r, err := NewRoot(root, "index.php")
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := func(rel string) string { p, _ := filepath.EvalSymlinks(filepath.Join(root, rel)); return p }
+	tests := []struct {
+		path string
+		want Target
+		err  error
+	}{
+		{"/", Target{Script: real("index.php"), ScriptName: "/index.php"}, nil},
+		{"/info.php", Target{Script: real("info.php"), ScriptName: "/info.php"}, nil},
+		{"/info.php/extra/path", Target{Script: real("info.php"), ScriptName: "/info.php", PathInfo: "/extra/path"}, nil},
+		{"/style.css", Target{Static: real("style.css")}, nil},
+		{"/docs/readme.txt", Target{Static: real("docs/readme.txt")}, nil},
+		{"/admin/", Target{Script: real("admin/index.php"), ScriptName: "/admin/index.php"}, nil},
+		{"/admin", Target{Script: real("admin/index.php"), ScriptName: "/admin/index.php"}, nil},
+		{"/users/42/edit", Target{Script: real("index.php"), ScriptName: "/index.php", PathInfo: "/users/42/edit"}, nil},
+		{"/missing.php", Target{Script: real("index.php"), ScriptName: "/index.php", PathInfo: "/missing.php"}, nil},
+		// Trap 8: an upload must never run as PHP through a fake path.
+		{"/up.jpg/x.php", Target{Script: real("index.php"), ScriptName: "/index.php", PathInfo: "/up.jpg/x.php"}, nil},
+		{"/../etc/passwd", Target{}, ErrBadPath},
+		{"/docs/../../etc/passwd", Target{}, ErrBadPath},
+		{"/a\x00.php", Target{}, ErrBadPath},
+		{"/.env", Target{}, ErrNotFound},
+		{"/leak.txt", Target{}, ErrBadPath},
+		{"/evil.php", Target{}, ErrBadPath},
+		{"/source.txt", Target{}, ErrNotFound},
+		{"/outdir/secret.txt", Target{}, ErrBadPath},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			got, err := r.Resolve(tc.path)
+			if !errors.Is(err, tc.err) || got != tc.want {
+				t.Fatalf("Resolve(%q) = %+v, %v; want %+v, %v", tc.path, got, err, tc.want, tc.err)
+			}
+		})
+	}
+}
