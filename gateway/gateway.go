@@ -69,12 +69,14 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 // boot starts every app's pool concurrently and builds the route table.
 func (g *Gateway) boot(ctx context.Context) (*table, error) {
 	pools := make([]*pool.Pool, len(g.cfg.Apps))
+	apps := make([]*runners.App, len(g.cfg.Apps))
 	for i, app := range g.cfg.Apps {
-		l, err := runners.NewLauncher(app, g.rt, g.log)
+		a, err := runners.New(app, g.rt, g.log)
 		if err != nil {
 			return nil, err
 		}
-		pools[i] = pool.New(poolOptions(app), l, g.log)
+		apps[i] = a
+		pools[i] = pool.New(poolOptions(app), a.Launcher, g.log)
 	}
 	errs := make([]error, len(pools))
 	var wg sync.WaitGroup
@@ -100,7 +102,7 @@ func (g *Gateway) boot(ctx context.Context) (*table, error) {
 		}
 	}
 	g.pools = pools
-	return newTable(g.cfg.Apps, pools)
+	return newTable(g.cfg.Apps, apps, pools)
 }
 
 func poolOptions(app config.App) pool.Options {

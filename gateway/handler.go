@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/gwhq/gw/bridge"
+	"github.com/gwhq/gw/runners/php"
 	"github.com/gwhq/gw/runners/pool"
 )
 
@@ -33,7 +34,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sw := &statusWriter{ResponseWriter: w}
-	if err := rt.pool.Serve(sw, r); err != nil {
+	if err := rt.serve(sw, r); err != nil {
 		g.fail(sw, r, rt, err)
 	}
 }
@@ -45,12 +46,14 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 		msg    string
 		mbe    *http.MaxBytesError
 		be     *bridge.BodyError
+		pbe    *php.BodyError
+		pae    *php.AppError
 		ae     *bridge.AppError
 	)
 	switch {
 	case errors.As(err, &mbe):
 		status, msg = http.StatusRequestEntityTooLarge, "request body too large"
-	case errors.As(err, &be):
+	case errors.As(err, &be), errors.As(err, &pbe):
 		// The client stopped sending its body; there is nobody to answer.
 		g.log.Info("client went away", "app", rt.name, "path", r.URL.Path, "err", err)
 		return
@@ -59,7 +62,7 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 		w.Header().Set("Retry-After", "1")
 	case errors.Is(err, pool.ErrTimeout):
 		status, msg = http.StatusGatewayTimeout, "the app took too long"
-	case errors.As(err, &ae):
+	case errors.As(err, &ae), errors.As(err, &pae):
 		status, msg = http.StatusInternalServerError, "internal server error"
 	case errors.Is(err, pool.ErrWorkerGone):
 		status, msg = http.StatusBadGateway, "the app's runner went away"

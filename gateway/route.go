@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/runners"
 	"github.com/gwhq/gw/runners/pool"
 )
 
@@ -17,6 +18,7 @@ type route struct {
 	mount  string // "" for "/", else "/prefix"
 	name   string
 	pool   *pool.Pool
+	serve  runners.ServeFunc // the pool, behind the app's front if it has one
 	static []staticDir
 }
 
@@ -30,11 +32,17 @@ type table struct {
 	routes []route // host-specific first, then longest mount first
 }
 
-func newTable(apps []config.App, pools []*pool.Pool) (*table, error) {
+func newTable(apps []config.App, run []*runners.App, pools []*pool.Pool) (*table, error) {
 	t := &table{}
 	for i, app := range apps {
 		mount := strings.TrimSuffix(app.Mount, "/")
 		r := route{host: app.Host, mount: mount, name: app.Name, pool: pools[i]}
+		if p := pools[i]; p != nil {
+			r.serve = p.Serve
+			if front := run[i].Front; front != nil {
+				r.serve = func(w http.ResponseWriter, req *http.Request) error { return front(w, req, p.Serve) }
+			}
+		}
 		for prefix, dir := range app.Static {
 			prefix = strings.TrimSuffix(prefix, "/")
 			r.static = append(r.static, staticDir{prefix, http.StripPrefix(prefix, http.FileServer(http.Dir(dir)))})

@@ -15,7 +15,7 @@ func TestRouteMatch(t *testing.T) {
 		{Name: "blog", Mount: "/", Host: "blog.example.com"},
 		{Name: "blog-admin", Mount: "/admin", Host: "blog.example.com"},
 	}
-	tab, err := newTable(apps, make([]*pool.Pool, len(apps)))
+	tab, err := newTable(apps, nil, make([]*pool.Pool, len(apps)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,13 +39,13 @@ func TestRouteMatch(t *testing.T) {
 		})
 	}
 	t.Run("no match without a root app", func(t *testing.T) {
-		tab, _ := newTable(apps[1:3], make([]*pool.Pool, 2))
+		tab, _ := newTable(apps[1:3], nil, make([]*pool.Pool, 2))
 		if r := tab.match("x", "/c"); r != nil {
 			t.Fatalf("got %s", r.name)
 		}
 	})
 	t.Run("duplicate mount refused", func(t *testing.T) {
-		if _, err := newTable([]config.App{{Name: "x", Mount: "/m"}, {Name: "y", Mount: "/m/"}}, make([]*pool.Pool, 2)); err == nil {
+		if _, err := newTable([]config.App{{Name: "x", Mount: "/m"}, {Name: "y", Mount: "/m/"}}, nil, make([]*pool.Pool, 2)); err == nil {
 			t.Fatal("duplicate mount accepted")
 		}
 	})

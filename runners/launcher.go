@@ -5,6 +5,7 @@ package runners
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/gwhq/gw/internal/cgi"
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/runners/perl"
+	"github.com/gwhq/gw/runners/php"
 	"github.com/gwhq/gw/runners/pool"
 	"github.com/gwhq/gw/runners/proc"
 	"github.com/gwhq/gw/runners/python"
@@ -75,8 +77,26 @@ func bridgeLang(l config.Lang) (shimLang, bool) {
 	return shimLang{}, false
 }
 
-// NewLauncher returns the launcher for app.
-func NewLauncher(app config.App, rt *Runtime, log *slog.Logger) (pool.Launcher, error) {
+// ServeFunc serves one request through an app's pool.
+type ServeFunc func(w http.ResponseWriter, r *http.Request) error
+
+// App is what the gateway needs to run one configured app.
+type App struct {
+	Launcher pool.Launcher
+	// Front, when set, sees each request before the pool: PHP resolves the
+	// script, and serves static files and refusals itself.
+	Front func(w http.ResponseWriter, r *http.Request, next func(http.ResponseWriter, *http.Request) error) error
+}
+
+// New returns how to run app.
+func New(app config.App, rt *Runtime, log *slog.Logger) (*App, error) {
+	mount := app.Mount
+	if mount == "/" {
+		mount = ""
+	}
+	if app.Lang == config.LangPHP {
+		return newPHP(app, rt, mount, log)
+	}
 	lang, ok := bridgeLang(app.Lang)
 	if !ok {
 		return nil, fmt.Errorf("app %q: language %q is not supported yet", app.Name, app.Lang)
@@ -95,12 +115,30 @@ func NewLauncher(app config.App, rt *Runtime, log *slog.Logger) (pool.Launcher, 
 			"app", app.Name, "lang", app.Lang, "threads", threads)
 		threads = 1
 	}
-	mount := app.Mount
-	if mount == "/" {
-		mount = ""
-	}
-	return &bridgeLauncher{
+	return &App{Launcher: &bridgeLauncher{
 		app: app.Name, spec: spec, threads: threads, mount: cgi.Mount{ScriptName: mount},
 		readyTimeout: readyTimeout, pingEvery: pingEvery, pingTimeout: pingTimeout, log: log,
+	}}, nil
+}
+
+func newPHP(app config.App, rt *Runtime, mount string, log *slog.Logger) (*App, error) {
+	root, err := php.Site(app.Path)
+	if err != nil {
+		return nil, fmt.Errorf("app %q: %w", app.Name, err)
+	}
+	spec, err := php.Spec(app, os.Environ())
+	if err != nil {
+		return nil, &proc.SpawnError{App: app.Name, Stage: proc.StageExec, Err: err}
+	}
+	if app.Threads > 1 {
+		log.Warn("php-cgi serves one request per process; --threads ignored, use --workers", "app", app.Name)
+	}
+	front := &php.Front{Root: root, Mount: mount}
+	return &App{
+		Launcher: &php.Launcher{
+			App: app.Name, Spec: spec, SockDir: rt.Dir, Root: root, Mount: mount,
+			ReadyTimeout: readyTimeout, PingEvery: pingEvery, PingTimeout: pingTimeout, Log: log,
+		},
+		Front: front.Serve,
 	}, nil
 }

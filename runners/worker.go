@@ -90,7 +90,7 @@ func (l *bridgeLauncher) Launch(ctx context.Context, id int) (pool.Worker, error
 	}
 	spec.Args = append(append([]string(nil), spec.Args...), "--control-fd", "3", "--slot-fds", strings.Join(fds, ","))
 	log := l.log.With("app", l.app, "worker", id)
-	p, err := proc.Start(spec, files, log)
+	p, err := proc.Start(spec, proc.Files{Extra: files}, log)
 	if err != nil {
 		closeAll()
 		return nil, fail(proc.StageExec, fmt.Errorf("start %s: %w", spec.Path, err), "")

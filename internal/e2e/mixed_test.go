@@ -13,6 +13,8 @@ import (
 type mixedApp struct {
 	lang, mount, app string
 	interp           string
+	hash, env        string // endpoints under the mount
+	envWant          string // what the env answer must contain
 }
 
 // TestMixedHosting serves every available language from one config on one
@@ -20,9 +22,10 @@ type mixedApp struct {
 // language's runner (checked through SCRIPT_NAME and the runner's pid set).
 func TestMixedHosting(t *testing.T) {
 	apps := []mixedApp{
-		{"python", "/py", "python/suite.py", gwtest.RequirePython(t)},
-		{"perl", "/pl", "perl/suite.psgi", gwtest.RequireInterpreter(t, "perl")},
-		{"ruby", "/rb", "ruby/suite.ru", gwtest.RequireInterpreter(t, "ruby")},
+		{"python", "/py", "python/suite.py", gwtest.RequirePython(t), "/hash", "/env", `"SCRIPT_NAME": "/py"`},
+		{"perl", "/pl", "perl/suite.psgi", gwtest.RequireInterpreter(t, "perl"), "/hash", "/env", `"SCRIPT_NAME":"/pl"`},
+		{"ruby", "/rb", "ruby/suite.ru", gwtest.RequireInterpreter(t, "ruby"), "/hash", "/env", `"SCRIPT_NAME":"/rb"`},
+		{"php", "/php", "php/site", gwtest.RequireInterpreter(t, "php-cgi"), "/hash.php", "/", `"SCRIPT_NAME":"\/php\/index.php"`},
 	}
 	var cfg strings.Builder
 	cfg.WriteString("listen: {http: \"127.0.0.1:0\"}\napps:\n")
@@ -39,13 +42,13 @@ func TestMixedHosting(t *testing.T) {
 				defer wg.Done()
 				for i := range 25 {
 					body := fmt.Sprintf("%s-%d-%d", a.lang, c, i)
-					resp, got := post(t, s.URL+a.mount+"/hash", strings.NewReader(body))
+					resp, got := post(t, s.URL+a.mount+a.hash, strings.NewReader(body))
 					if want := fmt.Sprintf("%d %s", len(body), sha(body)); resp.StatusCode != 200 || got != want {
 						t.Errorf("%s: %d %q, want %q", a.mount, resp.StatusCode, got, want)
 						return
 					}
-					_, env := gwtest.Get(t, s.URL+a.mount+"/env")
-					if !strings.Contains(env, `"SCRIPT_NAME":"`+a.mount+`"`) && !strings.Contains(env, `"SCRIPT_NAME": "`+a.mount+`"`) {
+					_, env := gwtest.Get(t, s.URL+a.mount+a.env)
+					if !strings.Contains(env, a.envWant) {
 						t.Errorf("%s/env reached the wrong app: %.200s", a.mount, env)
 						return
 					}

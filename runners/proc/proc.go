@@ -26,6 +26,12 @@ type Spec struct {
 	Dir  string   // working directory ("" = gw's)
 }
 
+// Files are the descriptors a runner inherits besides stdout and stderr.
+type Files struct {
+	Stdin *os.File   // nil: /dev/null
+	Extra []*os.File // fd 3, 4, ...
+}
+
 // Process is one started runner process.
 type Process struct {
 	cmd  *exec.Cmd
@@ -35,14 +41,17 @@ type Process struct {
 	logs sync.WaitGroup
 }
 
-// Start starts spec with files inherited as fd 3, 4, ... Its stdout and
-// stderr become log lines on log. The process gets its own process group so a
+// Start starts spec with files inherited (Extra as fd 3, 4, ...). Its stdout
+// and stderr become log lines on log. The process gets its own process group so a
 // kill reaches whatever it forked, and a terminal's Ctrl-C reaches gw only.
-func Start(spec Spec, files []*os.File, log *slog.Logger) (*Process, error) {
+func Start(spec Spec, files Files, log *slog.Logger) (*Process, error) {
 	cmd := exec.Command(spec.Path, spec.Args...)
 	cmd.Env = spec.Env
 	cmd.Dir = spec.Dir
-	cmd.ExtraFiles = files
+	cmd.ExtraFiles = files.Extra
+	if files.Stdin != nil {
+		cmd.Stdin = files.Stdin
+	}
 	// Pdeathsig is a backup for the owner channel (runners exit on EOF of
 	// their control socket): it fires when the forking *thread* exits
 	// (golang/go#27505), which Go does only for threads a goroutine locked

@@ -1,0 +1,59 @@
+// Package php runs PHP sites through php-cgi in FastCGI mode: gw spawns and
+// supervises every php-cgi process itself (PHP's own FastCGI children are
+// off), resolves each request to a script or a static file in the document
+// root, and speaks FastCGI to php-cgi over a unix socket.
+package php
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/runners/proc"
+)
+
+// Site is where a PHP app's files are: path is a document root directory, or
+// a .php file whose directory is the root and which is the front controller.
+func Site(path string) (root *Root, err error) {
+	dir, front := path, "index.php"
+	if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+		dir, front = filepath.Dir(path), filepath.Base(path)
+	}
+	root, err = NewRoot(dir, front)
+	if err != nil {
+		return nil, fmt.Errorf("document root: %w", err)
+	}
+	return root, nil
+}
+
+// Spec builds the php-cgi command. The process gets its listening socket as
+// stdin (FCGI_LISTENSOCK_FILENO, as spawn-fcgi and mod_fcgid do), so there is
+// no bind race and no port to pick.
+func Spec(app config.App, environ []string) (proc.Spec, error) {
+	interp := app.Interpreter
+	if interp == "" {
+		interp = "php-cgi"
+	}
+	path, err := exec.LookPath(interp)
+	if err != nil {
+		return proc.Spec{}, fmt.Errorf("php-cgi %q: %w (install php-cgi or set --interpreter)", interp, err)
+	}
+	if strings.Contains(filepath.Base(path), "fpm") {
+		return proc.Spec{}, fmt.Errorf("php interpreter %q: gw runs php-cgi, not php-fpm", path)
+	}
+	env := proc.WithEnv(environ, app.Env)
+	// One process per worker, supervised by gw: PHP must not fork its own
+	// children (trap 7), and it recycles itself after max_requests, the
+	// same count at which gw retires it (0 = never).
+	env = proc.SetEnv(env, "PHP_FCGI_CHILDREN", "0")
+	env = proc.SetEnv(env, "PHP_FCGI_MAX_REQUESTS", strconv.Itoa(max(app.MaxRequests, 0)))
+	// cgi.fix_pathinfo stays at PHP's default (1), as under php-fpm, so
+	// PHP_SELF and PATH_TRANSLATED come out as PHP apps expect. Trap 8 needs
+	// a SCRIPT_FILENAME that does not exist; gw only ever sends the real
+	// path of an existing .php file inside the root (Root.Resolve).
+	return proc.Spec{Path: path, Env: env}, nil
+}

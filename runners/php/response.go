@@ -1,0 +1,75 @@
+package php
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+)
+
+// maxHead bounds the CGI response head php-cgi may send.
+const maxHead = 64 << 10
+
+var errHeadTooBig = errors.New("php-cgi response head exceeds 64 KiB")
+
+// cgiHead collects a CGI response head (RFC 3875 §6) from STDOUT data that
+// may arrive in pieces, then sets it on an http.ResponseWriter.
+type cgiHead struct {
+	buf  []byte
+	done bool
+}
+
+// feed adds STDOUT bytes; once the blank line is seen it returns the body
+// bytes that followed it and done=true.
+func (h *cgiHead) feed(b []byte) (body []byte, done bool, err error) {
+	h.buf = append(h.buf, b...)
+	end, sep := bytes.Index(h.buf, []byte("\r\n\r\n")), 4
+	if i := bytes.Index(h.buf, []byte("\n\n")); i >= 0 && (end < 0 || i < end) {
+		end, sep = i, 2
+	}
+	if end < 0 {
+		if len(h.buf) > maxHead {
+			return nil, false, errHeadTooBig
+		}
+		return nil, false, nil
+	}
+	h.done = true
+	rest := h.buf[end+sep:]
+	h.buf = h.buf[:end]
+	return rest, true, nil
+}
+
+// apply parses the collected head onto w and returns the status: the Status
+// header's code, else 302 when there is a Location, else 200.
+func (h *cgiHead) apply(w http.ResponseWriter) int {
+	status := 0
+	hdr := w.Header()
+	for _, line := range strings.Split(string(h.buf), "\n") {
+		line = strings.TrimRight(line, "\r")
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		name = textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name))
+		value = strings.TrimSpace(value)
+		switch name {
+		case "Status":
+			if code, err := strconv.Atoi(strings.SplitN(value, " ", 2)[0]); err == nil && code >= 100 && code <= 999 {
+				status = code
+			}
+			continue
+		case "Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Trailer", "Te", "Proxy-Connection":
+			continue // hop-by-hop: the front end owns the client connection
+		}
+		hdr[name] = append(hdr[name], value)
+	}
+	if status == 0 {
+		status = http.StatusOK
+		if hdr.Get("Location") != "" {
+			status = http.StatusFound
+		}
+	}
+	return status
+}
