@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gwhq/gw/gateway/fastcgi"
+	"github.com/gwhq/gw/gateway/uwsgi"
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/runners"
 	"github.com/gwhq/gw/runners/pool"
@@ -25,8 +27,8 @@ type Gateway struct {
 	rt     *runners.Runtime
 	routes atomic.Pointer[table]
 	pools  []*pool.Pool
-	srvs   []*http.Server
-	lns    []net.Listener
+	srvs   []server
+	lns    []listener
 	wg     sync.WaitGroup // Serve loops
 }
 
@@ -112,39 +114,65 @@ func poolOptions(app config.App) pool.Options {
 	}
 }
 
-// serve starts one http.Server per listener.
-func (g *Gateway) serve() {
+// server is what every front end protocol provides: http.Server's shape.
+type server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
+}
+
+// newServer makes the protocol server for one listener; every protocol
+// hands requests to the same handler, g.
+func (g *Gateway) newServer(proto string) server {
 	lim := g.cfg.Limits
+	switch proto {
+	case "uwsgi":
+		return &uwsgi.Server{Handler: g, Log: g.log, IdleTimeout: lim.IdleTimeout, MaxVars: int(min(lim.MaxHeader, 65535))}
+	case "fastcgi":
+		return &fastcgi.Server{Handler: g, Log: g.log, IdleTimeout: lim.IdleTimeout, MaxParams: int(lim.MaxHeader)}
+	}
 	maxHeader := int(lim.MaxHeader)
 	if maxHeader > 4096 {
 		// net/http allows 4096 bytes of slack past MaxHeaderBytes.
 		maxHeader -= 4096
 	}
+	return &http.Server{
+		Handler:           g,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    maxHeader,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// serve starts one protocol server per listener.
+func (g *Gateway) serve() {
 	for _, ln := range g.lns {
-		srv := &http.Server{
-			Handler:           g,
-			ReadHeaderTimeout: lim.ReadHeaderTimeout,
-			IdleTimeout:       lim.IdleTimeout,
-			MaxHeaderBytes:    maxHeader,
-			ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
-		}
+		srv := g.newServer(ln.proto)
 		g.srvs = append(g.srvs, srv)
 		g.wg.Add(1)
 		// Serve returns at Shutdown.
 		go func() {
 			defer g.wg.Done()
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				g.log.Error("listener failed", "addr", ln.Addr().String(), "err", err)
+				g.log.Error("listener failed", "proto", ln.proto, "addr", ln.Addr().String(), "err", err)
 			}
 		}()
 	}
 }
 
-// Addrs returns the bound listener addresses (useful with port 0).
-func (g *Gateway) Addrs() []net.Addr {
-	var out []net.Addr
-	for _, ln := range g.lns {
-		out = append(out, ln.Addr())
+// Bound is one open listener: its protocol and the address the kernel gave
+// it (so ":0" shows the real port).
+type Bound struct {
+	Proto string // "http", "uwsgi", "fastcgi"
+	Addr  net.Addr
+}
+
+// Listeners returns the open listeners in config order.
+func (g *Gateway) Listeners() []Bound {
+	out := make([]Bound, len(g.lns))
+	for i, ln := range g.lns {
+		out[i] = Bound{Proto: ln.proto, Addr: ln.Addr()}
 	}
 	return out
 }

@@ -11,17 +11,27 @@ import (
 	"github.com/gwhq/gw/internal/config"
 )
 
+// listener is a bound socket and the protocol spoken on it.
+type listener struct {
+	net.Listener
+	proto string // "http", "uwsgi" or "fastcgi"
+}
+
 func (g *Gateway) listen() error {
-	for _, a := range []config.Addr{g.cfg.Listen.HTTP} {
-		if a.IsZero() {
+	l := g.cfg.Listen
+	for _, c := range []struct {
+		proto string
+		addr  config.Addr
+	}{{"http", l.HTTP}, {"uwsgi", l.UWSGI}, {"fastcgi", l.FastCGI}} {
+		if c.addr.IsZero() {
 			continue
 		}
-		ln, err := listen(a, os.FileMode(g.cfg.Listen.ChmodSocket))
+		ln, err := listen(c.addr, os.FileMode(l.ChmodSocket))
 		if err != nil {
 			g.closeListeners()
 			return err
 		}
-		g.lns = append(g.lns, ln)
+		g.lns = append(g.lns, listener{ln, c.proto})
 	}
 	if len(g.lns) == 0 {
 		return errors.New("no listener configured")

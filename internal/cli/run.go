@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"sync"
@@ -81,13 +80,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		reportStart(e, err)
 		return &exitError{code: exitFailure}
 	}
-	// Addrs is optional so this keeps building while the gateway grows;
-	// without it the configured addresses are logged.
-	var bound []net.Addr
-	if a, ok := any(g).(interface{ Addrs() []net.Addr }); ok {
-		bound = a.Addrs()
-	}
-	log.Info("gw serving", servingAttrs(cfg, bound)...)
+	log.Info("gw serving", servingAttrs(cfg, g.Listeners())...)
 
 	<-ctx.Done()
 	stop()
