@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -18,61 +17,6 @@ import (
 
 	"github.com/gwhq/gw/internal/gwtest"
 )
-
-// startNginx runs the real nginx in the foreground on a loopback port,
-// with httpExtra inside http {} and locations inside server {}; it returns
-// the base URL. It skips when nginx is
-// missing, unless GW_REQUIRE_RUNTIMES=1.
-func startNginx(t *testing.T, httpExtra, locations string) string {
-	t.Helper()
-	bin := gwtest.RequireInterpreter(t, "nginx", "/usr/sbin/nginx")
-	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	conf := fmt.Sprintf(`daemon off; master_process off; error_log stderr info; pid %[1]s/nginx.pid;
-events {}
-http {
-	access_log off;
-	client_body_temp_path %[1]s/body; proxy_temp_path %[1]s/proxy; fastcgi_temp_path %[1]s/fastcgi;
-	uwsgi_temp_path %[1]s/uwsgi; scgi_temp_path %[1]s/scgi;
-	%[4]s
-	server {
-		listen %[2]s;
-		client_max_body_size 16m;
-		%[3]s
-	}
-}
-`, dir, addr, locations, httpExtra)
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var stderr logBuf
-	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", "stderr")
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill() // by PID: only the nginx this test started
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("nginx stderr:\n%s", stderr.String())
-		}
-	})
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return "http://" + addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not listen on %s:\n%s", addr, stderr.String())
-		}
-	}
-}
 
 // countingListener counts accepted connections.
 type countingListener struct {
@@ -121,7 +65,7 @@ func TestRealNginx(t *testing.T) {
 		defer cancel()
 		s.Shutdown(ctx)
 	})
-	base := startNginx(t, "upstream gw { server unix:"+addr+"; keepalive 4; }",
+	base := gwtest.StartNginx(t, "upstream gw { server unix:"+addr+"; keepalive 4; }",
 		"location / { include /etc/nginx/fastcgi_params; fastcgi_pass gw; fastcgi_keep_conn on; }\n"+
 			"location /nokeep/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:"+addr+"; }")
 	get := func(req *http.Request) (*http.Response, string) {

@@ -7,70 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gwhq/gw/internal/gwtest"
 )
-
-// startNginx runs the real nginx in the foreground on a loopback port with
-// location as the body of `location / {}`, and returns its base URL. It
-// skips when nginx is missing, unless GW_REQUIRE_RUNTIMES=1.
-func startNginx(t *testing.T, location string) string {
-	t.Helper()
-	bin := gwtest.RequireInterpreter(t, "nginx", "/usr/sbin/nginx")
-	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	conf := fmt.Sprintf(`daemon off; master_process off; error_log stderr info; pid %[1]s/nginx.pid;
-events {}
-http {
-	access_log off;
-	client_body_temp_path %[1]s/body; proxy_temp_path %[1]s/proxy; fastcgi_temp_path %[1]s/fastcgi;
-	uwsgi_temp_path %[1]s/uwsgi; scgi_temp_path %[1]s/scgi;
-	server {
-		listen %[2]s;
-		client_max_body_size 16m;
-		location / { %[3]s }
-	}
-}
-`, dir, addr, location)
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var stderr logBuf
-	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", "stderr")
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill() // by PID: only the nginx this test started
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("nginx stderr:\n%s", stderr.String())
-		}
-	})
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return "http://" + addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not listen on %s:\n%s", addr, stderr.String())
-		}
-	}
-}
 
 // seenReq is what the handler reports back as JSON.
 type seenReq struct {
@@ -107,7 +50,7 @@ var reporter = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 
 func TestRealNginx(t *testing.T) {
 	ts := start(t, reporter)
-	base := startNginx(t, "include /etc/nginx/uwsgi_params; uwsgi_pass unix:"+ts.addr+";")
+	base := gwtest.StartNginx(t, "", "location / { include /etc/nginx/uwsgi_params; uwsgi_pass unix:"+ts.addr+"; }")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	do := func(req *http.Request) (*http.Response, seenReq) {
