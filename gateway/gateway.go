@@ -78,7 +78,9 @@ func (g *Gateway) boot(ctx context.Context) (*table, error) {
 			return nil, err
 		}
 		apps[i] = a
-		pools[i] = pool.New(poolOptions(app), a.Launcher, g.log)
+		opts := poolOptions(app)
+		opts.HardMaxRequests = a.HardMaxRequests
+		pools[i] = pool.New(opts, a.Launcher, g.log)
 	}
 	errs := make([]error, len(pools))
 	var wg sync.WaitGroup
@@ -110,7 +112,8 @@ func (g *Gateway) boot(ctx context.Context) (*table, error) {
 func poolOptions(app config.App) pool.Options {
 	return pool.Options{
 		Name: app.Name, Workers: app.Workers, QueueSize: app.QueueSize,
-		QueueWait: app.QueueWait, Timeout: app.Timeout, MaxRequests: app.MaxRequests,
+		QueueWait: app.QueueWait, Timeout: app.Timeout, SlowAfter: app.SlowAfter,
+		MaxRequests: app.MaxRequests, MaxRSS: int64(app.MaxRSS),
 	}
 }
 

@@ -60,6 +60,9 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 	case errors.Is(err, pool.ErrQueueFull), errors.Is(err, pool.ErrQueueTimeout), errors.Is(err, pool.ErrStopped):
 		status, msg = http.StatusServiceUnavailable, "no runner free, try again"
 		w.Header().Set("Retry-After", "1")
+	case errors.Is(err, pool.ErrAppFailed):
+		status, msg = http.StatusServiceUnavailable, "the app is failing to start; see the gw log"
+		w.Header().Set("Retry-After", "5")
 	case errors.Is(err, pool.ErrTimeout):
 		status, msg = http.StatusGatewayTimeout, "the app took too long"
 	case errors.As(err, &ae), errors.As(err, &pae):

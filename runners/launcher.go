@@ -86,6 +86,9 @@ type App struct {
 	// Front, when set, sees each request before the pool: PHP resolves the
 	// script, and serves static files and refusals itself.
 	Front func(w http.ResponseWriter, r *http.Request, next func(http.ResponseWriter, *http.Request) error) error
+	// HardMaxRequests is the count at which a runner exits by itself
+	// (pool.Options.HardMaxRequests).
+	HardMaxRequests int
 }
 
 // New returns how to run app.
@@ -139,6 +142,7 @@ func newPHP(app config.App, rt *Runtime, mount string, log *slog.Logger) (*App, 
 			App: app.Name, Spec: spec, SockDir: rt.Dir, Root: root, Mount: mount,
 			ReadyTimeout: readyTimeout, PingEvery: pingEvery, PingTimeout: pingTimeout, Log: log,
 		},
-		Front: front.Serve,
+		Front:           front.Serve,
+		HardMaxRequests: php.HardMaxRequests(app),
 	}, nil
 }

@@ -266,8 +266,18 @@ func (w *bridgeWorker) Stop(ctx context.Context) { w.proc.Stop(ctx) }
 
 var headPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// Serve streams r through slot i.
-func (w *bridgeWorker) Serve(i int, rw http.ResponseWriter, r *http.Request) error {
+// DumpStacks asks the runner to log its threads' stacks (SIGUSR1: Python's
+// faulthandler, Ruby's Thread#backtrace, Perl's Carp), php-fpm's slowlog
+// for every language.
+func (w *bridgeWorker) DumpStacks() { syscall.Kill(w.proc.PID(), syscall.SIGUSR1) }
+
+// Serve streams r through slot i. At ctx's end (the request deadline) the
+// slot is closed, which ends the exchange at once; the pool then retires
+// this runner.
+func (w *bridgeWorker) Serve(ctx context.Context, i int, rw http.ResponseWriter, r *http.Request) error {
+	slot := w.slots[i]
+	stop := context.AfterFunc(ctx, func() { slot.Close() })
+	defer stop()
 	w.busy.Add(1)
 	defer w.busy.Add(-1)
 	bp := headPool.Get().(*[]byte)
@@ -282,7 +292,7 @@ func (w *bridgeWorker) Serve(i int, rw http.ResponseWriter, r *http.Request) err
 	if r.Body == http.NoBody || (r.ContentLength == 0 && len(r.TransferEncoding) == 0) {
 		body = nil
 	}
-	_, err := w.slots[i].Exchange(rw, r, head, body)
+	_, err := slot.Exchange(rw, r, head, body)
 	*bp = head[:0]
 	headPool.Put(bp)
 	if errors.Is(err, bridge.ErrRunnerGone) {

@@ -80,9 +80,13 @@ func (l *loader) app(m *yaml.Node, ip string, pv value) App {
 		QueueSize:   l.integer(get("queue_size"), 0),
 		Env:         mapOf(m, "env"),
 	}
-	// A request may wait for a runner as long as it may run: either way
-	// the client has waited for the app's timeout.
+	a.SlowAfter = l.durationOff(get("slow_after"))
+	// By default a request may wait for a runner as long as it may run:
+	// either way the client has waited for the app's timeout.
 	a.QueueWait = a.Timeout
+	if v := get("queue_wait"); v.text != "" {
+		a.QueueWait = l.duration(v)
+	}
 
 	langVal := get("lang")
 	lang, err := ParseLang(langVal.text)

@@ -267,6 +267,18 @@ func (l *loader) duration(val value) time.Duration {
 	return d
 }
 
+// durationOff is duration for options where 0 means off.
+func (l *loader) durationOff(val value) time.Duration {
+	d, err := parseDuration(val.text)
+	switch {
+	case err != nil:
+		l.c.of(val, "%v", err)
+	case d < 0:
+		l.c.of(val, "must not be negative, got %s", val.text)
+	}
+	return d
+}
+
 func lookupFlag(flag string) option {
 	for _, o := range options {
 		if o.flag == flag {

@@ -53,6 +53,8 @@ var options = []option{
 	{key: "app.timeout", flag: "timeout", env: "GW_TIMEOUT", def: "60s", help: "hard per-request limit (`DURATION`): the runner is replaced, the client gets 504"},
 	{key: "app.max_requests", flag: "max-requests", env: "GW_MAX_REQUESTS", def: "0", help: "recycle a runner after `N` requests (0 = never)", kind: kindInt},
 	{key: "app.max_rss", flag: "max-rss", env: "GW_MAX_RSS", def: "0", help: "recycle a runner whose RSS exceeds `SIZE` (0 = off)"},
+	{key: "app.slow_after", flag: "slow-after", env: "GW_SLOW_AFTER", def: "0s", help: "log the runner's stacks for a request still running after `DURATION` (0 = off; php-fpm's slowlog)"},
+	{key: "app.queue_wait", flag: "queue-wait", env: "GW_QUEUE_WAIT", help: "how long a request may wait for a free runner (`DURATION`; default: the timeout); 503 beyond"},
 	{key: "app.queue_size", flag: "queue-size", env: "GW_QUEUE_SIZE", def: "1024", help: "`N` requests that may wait for a free runner", kind: kindInt},
 	{key: "app.interpreter", flag: "interpreter", env: "GW_INTERPRETER", help: "python3, ruby, perl or php-cgi binary `PATH` (default: found on PATH)"},
 	{key: "app.venv", flag: "venv", env: "GW_VENV", help: "Python virtualenv `DIR`"},

@@ -43,8 +43,9 @@ func (p params) AddHeader(canonical, value string) {
 	p.enc.Add(string(cgi.AppendName(nil, canonical)), value)
 }
 
-// Serve runs the request's script on this php-cgi.
-func (w *worker) Serve(_ int, rw http.ResponseWriter, r *http.Request) error {
+// Serve runs the request's script on this php-cgi. At ctx's end (the request
+// deadline) the connection is closed, which ends the exchange at once.
+func (w *worker) Serve(ctx context.Context, _ int, rw http.ResponseWriter, r *http.Request) error {
 	t, ok := r.Context().Value(targetKey{}).(Target)
 	if !ok || t.Script == "" {
 		return errors.New("php: request reached a worker without a resolved script")
@@ -61,6 +62,9 @@ func (w *worker) Serve(_ int, rw http.ResponseWriter, r *http.Request) error {
 	if err := w.dial(); err != nil {
 		return fmt.Errorf("%w: dial php-cgi: %v", pool.ErrWorkerGone, err)
 	}
+	conn := w.conn
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
 	head, err := w.head(r, t, length)
 	if err != nil {
 		return err

@@ -16,6 +16,13 @@ import (
 	"github.com/gwhq/gw/runners/proc"
 )
 
+// HardMaxRequests is the count after which php-cgi exits by itself: the
+// PHP_FCGI_MAX_REQUESTS the app's env sets (0 = none).
+func HardMaxRequests(app config.App) int {
+	n, _ := strconv.Atoi(app.Env["PHP_FCGI_MAX_REQUESTS"])
+	return max(n, 0)
+}
+
 // Site is where a PHP app's files are: path is a document root directory, or
 // a .php file whose directory is the root and which is the front controller.
 func Site(path string) (root *Root, err error) {
@@ -47,10 +54,13 @@ func Spec(app config.App, environ []string) (proc.Spec, error) {
 	}
 	env := proc.WithEnv(environ, app.Env)
 	// One process per worker, supervised by gw: PHP must not fork its own
-	// children (trap 7), and it recycles itself after max_requests, the
-	// same count at which gw retires it (0 = never).
+	// children (trap 7). gw recycles php-cgi itself (max_requests, with the
+	// replacement ready first), so PHP's own limit is off unless the app's
+	// env sets it (HardMaxRequests then tells the pool).
 	env = proc.SetEnv(env, "PHP_FCGI_CHILDREN", "0")
-	env = proc.SetEnv(env, "PHP_FCGI_MAX_REQUESTS", strconv.Itoa(max(app.MaxRequests, 0)))
+	if _, ok := app.Env["PHP_FCGI_MAX_REQUESTS"]; !ok {
+		env = proc.SetEnv(env, "PHP_FCGI_MAX_REQUESTS", "0")
+	}
 	// cgi.fix_pathinfo stays at PHP's default (1), as under php-fpm, so
 	// PHP_SELF and PATH_TRANSLATED come out as PHP apps expect. Trap 8 needs
 	// a SCRIPT_FILENAME that does not exist; gw only ever sends the real

@@ -38,3 +38,10 @@ func (b Backoff) stableAfter() time.Duration {
 	}
 	return b.Stable
 }
+
+func (b Backoff) maxDelay() time.Duration {
+	if b.Max <= 0 {
+		return 10 * time.Second
+	}
+	return b.Max
+}

@@ -15,35 +15,50 @@ import (
 
 // fakeWorker is an in-process Worker: Serve runs behave(), Kill ends it.
 type fakeWorker struct {
-	pid    int
-	slots  int
-	behave func(w http.ResponseWriter, r *http.Request, killed <-chan struct{}) error
-	once   sync.Once
-	done   chan struct{}
+	pid     int
+	slots   int
+	behave  func(w http.ResponseWriter, r *http.Request, killed <-chan struct{}) error
+	once    sync.Once
+	done    chan struct{}
+	stopped atomic.Bool // ended by Stop rather than Kill
+	dumps   atomic.Int32
 }
 
 func (f *fakeWorker) PID() int   { return f.pid }
 func (f *fakeWorker) Slots() int { return f.slots }
-func (f *fakeWorker) Serve(i int, w http.ResponseWriter, r *http.Request) error {
-	return f.behave(w, r, f.done)
+
+// Serve runs behave; the deadline ends the exchange, as closing a slot does.
+func (f *fakeWorker) Serve(ctx context.Context, i int, w http.ResponseWriter, r *http.Request) error {
+	errc := make(chan error, 1)
+	go func() { errc <- f.behave(w, r, f.done) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return ErrWorkerGone
+	}
 }
 func (f *fakeWorker) Kill()                    { f.once.Do(func() { close(f.done) }) }
-func (f *fakeWorker) Stop(ctx context.Context) { f.Kill() }
+func (f *fakeWorker) Stop(ctx context.Context) { f.stopped.Store(true); f.Kill() }
 func (f *fakeWorker) Done() <-chan struct{}    { return f.done }
 func (f *fakeWorker) Exit() string             { return "killed" }
+func (f *fakeWorker) DumpStacks()              { f.dumps.Add(1) }
 
-// fakeLauncher makes fakeWorkers; failFirst launches fail before it works.
+// fakeLauncher makes fakeWorkers; fail makes launches fail while it is set.
 type fakeLauncher struct {
-	mu        sync.Mutex
-	launched  []*fakeWorker
-	failFirst int
-	attempts  atomic.Int32
-	behave    func(w http.ResponseWriter, r *http.Request, killed <-chan struct{}) error
-	slots     int
+	mu       sync.Mutex
+	launched []*fakeWorker
+	fail     atomic.Int32 // launches left to fail
+	attempts atomic.Int32
+	delay    time.Duration // how long a launch takes
+	behave   func(w http.ResponseWriter, r *http.Request, killed <-chan struct{}) error
+	slots    int
 }
 
 func (l *fakeLauncher) Launch(ctx context.Context, id int) (Worker, error) {
-	if int(l.attempts.Add(1)) <= l.failFirst {
+	l.attempts.Add(1)
+	time.Sleep(l.delay)
+	if l.fail.Add(-1) >= 0 {
 		return nil, errors.New("import failed")
 	}
 	l.mu.Lock()
@@ -70,24 +85,65 @@ func hang(w http.ResponseWriter, r *http.Request, killed <-chan struct{}) error 
 	return ErrWorkerGone
 }
 
+// byPath: /hang hangs, /slow?D takes D (default 100 ms), anything else
+// answers at once.
+func byPath(w http.ResponseWriter, r *http.Request, killed <-chan struct{}) error {
+	switch r.URL.Path {
+	case "/hang":
+		return hang(w, r, killed)
+	case "/slow":
+		d, err := time.ParseDuration(r.URL.RawQuery)
+		if err != nil {
+			d = 100 * time.Millisecond
+		}
+		select {
+		case <-time.After(d):
+		case <-killed:
+			return ErrWorkerGone
+		}
+	}
+	return ok(w, r, killed)
+}
+
 func newPool(t *testing.T, opts Options, l *fakeLauncher) *Pool {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts.Backoff = Backoff{Base: time.Millisecond, Max: 5 * time.Millisecond}
-	p := New(opts, l, log)
+	if opts.Backoff == (Backoff{}) {
+		opts.Backoff = Backoff{Base: time.Millisecond, Max: 5 * time.Millisecond}
+	}
+	p := New(opts, l, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := p.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Shutdown(context.Background()) })
+	t.Cleanup(func() {
+		// Bounded: some tests leave requests hanging on purpose.
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		p.Shutdown(ctx)
+	})
 	return p
 }
 
-func serve(p *Pool) error {
-	return p.Serve(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+func serve(p *Pool, path string) error {
+	if path == "" {
+		path = "/"
+	}
+	return p.Serve(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 5s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func TestStartFailureStopsTheOthers(t *testing.T) {
-	l := &fakeLauncher{failFirst: 1, behave: ok}
+	l := &fakeLauncher{behave: ok}
+	l.fail.Store(1)
 	p := New(Options{Workers: 3}, l, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := p.Start(context.Background()); err == nil {
 		t.Fatal("Start succeeded with a failing worker")
@@ -104,63 +160,216 @@ func TestStartFailureStopsTheOthers(t *testing.T) {
 func TestQueueFull(t *testing.T) {
 	l := &fakeLauncher{behave: hang}
 	p := newPool(t, Options{Workers: 1, QueueSize: 2, QueueWait: time.Minute}, l)
-	started := make(chan error, 3)
 	for range 3 { // one in service, two waiting
-		go func() { started <- serve(p) }()
+		go serve(p, "")
 	}
-	waitFor(t, func() bool { p.slots.mu.Lock(); defer p.slots.mu.Unlock(); return len(p.slots.waiters) == 2 })
-	if err := serve(p); !errors.Is(err, ErrQueueFull) {
+	waitFor(t, "2 queued", func() bool { return p.slots.waiting() == 2 })
+	if err := serve(p, ""); !errors.Is(err, ErrQueueFull) {
 		t.Fatalf("4th request: %v, want ErrQueueFull", err)
 	}
-	p.Shutdown(context.Background())
 }
 
 func TestQueueWaitTimeout(t *testing.T) {
 	l := &fakeLauncher{behave: hang}
 	p := newPool(t, Options{Workers: 1, QueueSize: 10, QueueWait: 50 * time.Millisecond}, l)
-	go serve(p)
-	waitFor(t, func() bool { p.mu.Lock(); defer p.mu.Unlock(); return p.members[0].busy.Load() == 1 })
-	if err := serve(p); !errors.Is(err, ErrQueueTimeout) {
+	go serve(p, "")
+	waitFor(t, "busy", func() bool { return p.inflight.Load() == 1 })
+	if err := serve(p, ""); !errors.Is(err, ErrQueueTimeout) {
 		t.Fatalf("got %v, want ErrQueueTimeout", err)
 	}
 }
 
-func TestDeadlineKillsAndRespawns(t *testing.T) {
-	l := &fakeLauncher{behave: hang}
+// TestDeadlineSparesOtherSlots: a request past its deadline gets ErrTimeout
+// at once; the runner's other slots finish their requests before it is
+// stopped, and a replacement takes over.
+func TestDeadlineSparesOtherSlots(t *testing.T) {
+	l := &fakeLauncher{behave: byPath, slots: 2}
 	p := newPool(t, Options{Workers: 1, Timeout: 50 * time.Millisecond, QueueWait: time.Second}, l)
-	if err := serve(p); !errors.Is(err, ErrTimeout) {
+	slowDone := make(chan error, 1)
+	go func() {
+		// Runs on the other slot from 20 ms to 60 ms: past the hung
+		// request's deadline (50 ms), within its own (70 ms).
+		time.Sleep(20 * time.Millisecond)
+		slowDone <- serve(p, "/slow?40ms")
+	}()
+	start := time.Now()
+	if err := serve(p, "/hang"); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("got %v, want ErrTimeout", err)
 	}
-	waitFor(t, func() bool { return len(p.PIDs()) == 1 && len(l.workers()) == 2 })
-	if got := p.PIDs(); got[0] != 1001 {
-		t.Errorf("live pids %v, want the replacement 1001", got)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("deadline of 50ms answered after %v", d)
+	}
+	if err := <-slowDone; err != nil {
+		t.Fatalf("the innocent request on the same runner failed: %v", err)
+	}
+	first := l.workers()[0]
+	waitFor(t, "first runner stopped", func() bool {
+		select {
+		case <-first.Done():
+			return true
+		default:
+			return false
+		}
+	})
+	if !first.stopped.Load() {
+		t.Error("runner was killed outright instead of stopped after its other slot finished")
+	}
+	waitFor(t, "replacement serving", func() bool { return len(p.PIDs()) == 1 && p.PIDs()[0] != first.pid })
+	if p.Exits()[ReasonDeadline] != 1 {
+		t.Errorf("exits %v, want one deadline", p.Exits())
 	}
 }
 
-func TestCrashLoopBacksOffThenRecovers(t *testing.T) {
-	l := &fakeLauncher{behave: ok}
-	p := newPool(t, Options{Workers: 1}, l)
-	l.failFirst = int(l.attempts.Load()) + 3 // the next 3 respawns fail
-	l.workers()[0].Kill()
-	waitFor(t, func() bool { return len(p.PIDs()) == 1 && len(l.workers()) == 2 })
-	if got := l.attempts.Load(); got != 5 {
-		t.Errorf("launch attempts %d, want 5 (1 start + 3 failures + 1 success)", got)
+func TestSlowlogDumpsStacks(t *testing.T) {
+	l := &fakeLauncher{behave: byPath}
+	p := newPool(t, Options{Workers: 1, SlowAfter: 20 * time.Millisecond, QueueWait: time.Second}, l)
+	if err := serve(p, "/slow"); err != nil {
+		t.Fatal(err)
 	}
-	if err := serve(p); err != nil {
+	if err := serve(p, "/"); err != nil {
+		t.Fatal(err)
+	}
+	if n := l.workers()[0].dumps.Load(); n != 1 {
+		t.Errorf("stack dumps %d, want 1 (only for the slow request)", n)
+	}
+}
+
+// TestCrashLoopMarksFailedThenRecovers: with no runner left and launches
+// failing, the app answers ErrAppFailed at once (not after the queue wait),
+// and recovers when a launch succeeds.
+func TestCrashLoopMarksFailedThenRecovers(t *testing.T) {
+	l := &fakeLauncher{behave: ok}
+	p := newPool(t, Options{Workers: 1, QueueWait: time.Minute, FailAfter: 3,
+		Backoff: Backoff{Base: 20 * time.Millisecond, Max: 20 * time.Millisecond}}, l)
+	l.fail.Store(1 << 20)
+	l.workers()[0].Kill()
+	waitFor(t, "failed", p.failed.Load)
+	start := time.Now()
+	if err := serve(p, ""); !errors.Is(err, ErrAppFailed) {
+		t.Fatalf("got %v, want ErrAppFailed", err)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("failed app answered after %v, want at once", d)
+	}
+	l.fail.Store(0)
+	waitFor(t, "recovered", func() bool { return !p.failed.Load() && len(p.PIDs()) == 1 })
+	if err := serve(p, ""); err != nil {
 		t.Fatalf("after recovery: %v", err)
 	}
+	if p.Exits()[ReasonCrash] != 1 {
+		t.Errorf("exits %v, want one crash", p.Exits())
+	}
 }
 
-func TestMaxRequestsRecycles(t *testing.T) {
-	l := &fakeLauncher{behave: ok}
-	p := newPool(t, Options{Workers: 1, MaxRequests: 3, QueueWait: time.Second}, l)
-	for i := range 7 {
-		if err := serve(p); err != nil {
+// TestMaxRequestsNeverDipsCapacity: recycling starts the replacement first;
+// at no point are fewer runners taking requests than configured.
+func TestMaxRequestsNeverDipsCapacity(t *testing.T) {
+	l := &fakeLauncher{behave: byPath, delay: 3 * time.Millisecond}
+	p := newPool(t, Options{Workers: 2, MaxRequests: 10, QueueWait: time.Second}, l)
+	var dips atomic.Int32
+	stop := make(chan struct{})
+	var watch sync.WaitGroup
+	watch.Add(1)
+	go func() {
+		defer watch.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if p.live() < 2 {
+				dips.Add(1)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				if err := serve(p, "/slow?1ms"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	watch.Wait()
+	// 200 requests at about 10 per runner: most runners were recycled.
+	waitFor(t, "recycled runners stopped", func() bool { return p.Exits()[ReasonMaxRequests] >= 8 })
+	if dips.Load() > 0 {
+		t.Errorf("capacity dipped below 2 runners %d times", dips.Load())
+	}
+}
+
+// TestHardMaxRequests: a runner that exits by itself at N (php-cgi) never
+// gets request N+1.
+func TestHardMaxRequests(t *testing.T) {
+	var mu sync.Mutex
+	served := map[int]int{}
+	l := &fakeLauncher{}
+	l.behave = func(w http.ResponseWriter, r *http.Request, killed <-chan struct{}) error {
+		mu.Lock()
+		defer mu.Unlock()
+		served[len(l.launched)]++ // the newest runner serves: one worker
+		return nil
+	}
+	p := newPool(t, Options{Workers: 1, HardMaxRequests: 3, QueueWait: time.Second}, l)
+	for i := range 12 {
+		if err := serve(p, "/"); err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
 	}
-	if n := len(l.workers()); n < 3 {
-		t.Errorf("%d workers launched for 7 requests at max 3, want at least 3", n)
+	for gen, n := range served {
+		if n > 3 {
+			t.Errorf("runner %d was handed %d requests, over its hard limit 3", gen, n)
+		}
+	}
+}
+
+func TestMaxRSSRecycles(t *testing.T) {
+	l := &fakeLauncher{behave: ok}
+	var big atomic.Int64
+	big.Store(1000) // pid over the limit
+	p := newPool(t, Options{Workers: 1, MaxRSS: 100 << 20, QueueWait: time.Second,
+		RSS: func(pid int) (int64, error) {
+			if int64(pid) == big.Load() {
+				return 200 << 20, nil
+			}
+			return 10 << 20, nil
+		}}, l)
+	waitFor(t, "recycled for RSS", func() bool { return p.Exits()[ReasonMaxRSS] == 1 })
+	if pids := p.PIDs(); len(pids) != 1 || pids[0] == 1000 {
+		t.Errorf("live %v, want the replacement only", pids)
+	}
+}
+
+// TestDrainServesQueued: requests already queued when a pool drains (a
+// reload swapped the route table) are served, not failed.
+func TestDrainServesQueued(t *testing.T) {
+	l := &fakeLauncher{behave: byPath}
+	p := newPool(t, Options{Workers: 1, QueueWait: time.Minute}, l)
+	errs := make(chan error, 5)
+	for range 5 {
+		go func() { errs <- serve(p, "/slow") }()
+	}
+	waitFor(t, "queued", func() bool { return p.slots.waiting() >= 3 })
+	p.Drain(context.Background(), ReasonReload)
+	for range 5 {
+		if err := <-errs; err != nil {
+			t.Errorf("queued request failed during drain: %v", err)
+		}
+	}
+	if p.Exits()[ReasonReload] != 1 {
+		t.Errorf("exits %v, want one reload", p.Exits())
+	}
+	if err := serve(p, "/"); !errors.Is(err, ErrStopped) {
+		t.Errorf("after drain: %v, want ErrStopped", err)
 	}
 }
 
@@ -180,16 +389,5 @@ func TestBackoffDelay(t *testing.T) {
 	}
 	if got := (Backoff{}).Delay(1); got != 100*time.Millisecond {
 		t.Errorf("default base = %v", got)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

@@ -11,7 +11,34 @@ type slotQueue struct {
 	mu      sync.Mutex
 	free    []slotRef
 	waiters []chan slotRef
-	max     int // waiters allowed; 0 = unbounded
+	max     int   // waiters allowed; 0 = unbounded
+	err     error // when set, requests that find no free slot fail with it
+}
+
+// waiter is what a queued request receives: a slot, or why there is none.
+type waiter = chan slotRef
+
+// setErr makes requests that find no free slot fail at once with err (the
+// app failed, or the pool is stopping) and wakes the ones waiting; nil
+// lets them queue again.
+func (q *slotQueue) setErr(err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.err = err
+	if err == nil {
+		return
+	}
+	for _, ch := range q.waiters {
+		close(ch)
+	}
+	q.waiters = nil
+}
+
+// waiting counts queued requests.
+func (q *slotQueue) waiting() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.waiters)
 }
 
 // tryAcquire takes a free slot without waiting.
@@ -21,15 +48,26 @@ func (q *slotQueue) tryAcquire() (slotRef, bool) {
 	return q.popLocked()
 }
 
+// popLocked takes a free slot of a live member and counts it busy, both
+// under q.mu: markGone takes the same lock, so a retiring member is never
+// handed out after it was seen idle.
 func (q *slotQueue) popLocked() (slotRef, bool) {
 	for len(q.free) > 0 {
 		s := q.free[len(q.free)-1]
 		q.free = q.free[:len(q.free)-1]
 		if !s.m.gone.Load() {
+			s.m.busy.Add(1)
 			return s, true
 		}
 	}
 	return slotRef{}, false
+}
+
+// markGone stops handing out m's slots.
+func (q *slotQueue) markGone(m *member) {
+	q.mu.Lock()
+	m.gone.Store(true)
+	q.mu.Unlock()
 }
 
 // acquire waits for a free slot until ctx ends.
@@ -39,15 +77,28 @@ func (q *slotQueue) acquire(ctx context.Context) (slotRef, error) {
 		q.mu.Unlock()
 		return s, nil
 	}
+	if err := q.err; err != nil {
+		q.mu.Unlock()
+		return slotRef{}, err
+	}
 	if q.max > 0 && len(q.waiters) >= q.max {
 		q.mu.Unlock()
 		return slotRef{}, ErrQueueFull
 	}
-	ch := make(chan slotRef, 1)
+	ch := make(waiter, 1)
 	q.waiters = append(q.waiters, ch)
 	q.mu.Unlock()
 	select {
-	case s := <-ch:
+	case s, ok := <-ch:
+		if !ok {
+			q.mu.Lock()
+			err := q.err
+			q.mu.Unlock()
+			if err == nil {
+				err = ErrStopped
+			}
+			return slotRef{}, err
+		}
 		return s, nil
 	case <-ctx.Done():
 		q.mu.Lock()
@@ -60,20 +111,26 @@ func (q *slotQueue) acquire(ctx context.Context) (slotRef, error) {
 		}
 		q.mu.Unlock()
 		// A slot was handed to us as we gave up: pass it on.
-		q.release(<-ch)
+		if s, ok := <-ch; ok {
+			s.m.busy.Add(-1)
+			q.release(s)
+		}
 		return slotRef{}, ctx.Err()
 	}
 }
 
+// release returns an idle slot: to the first waiter (counted busy again)
+// or to the free list.
 func (q *slotQueue) release(s slotRef) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	if s.m.gone.Load() {
 		return
 	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	if len(q.waiters) > 0 {
 		ch := q.waiters[0]
 		q.waiters = q.waiters[1:]
+		s.m.busy.Add(1)
 		ch <- s
 		return
 	}
