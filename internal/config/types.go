@@ -95,7 +95,7 @@ type App struct {
 	MaxRSS      Size // 0 = off
 	QueueSize   int  // requests that may wait for a free runner, default 1024
 	QueueWait   time.Duration
-	SlowAfter   time.Duration // log the runner's stacks past this; 0 = off
+	SlowAfter   time.Duration     // log the runner's stacks past this; 0 = off
 	Env         map[string]string // case preserved
 	Interpreter string
 	Venv        string
