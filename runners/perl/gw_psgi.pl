@@ -870,7 +870,16 @@ sub watch_owner {
     } while (has_frame($ctl));
 }
 
-sub install_signal_handlers { $SIG{TERM} = $SIG{INT} = sub { exit_now(0) } }
+sub install_signal_handlers {
+    $SIG{TERM} = $SIG{INT} = sub { exit_now(0) };
+    # The gateway's slowlog: the request's Perl stack to STDERR (its log).
+    # SA_RESTART so the app's reads and writes carry on after it (a sleep
+    # still returns early, as for any signal).
+    require Carp;
+    POSIX::sigaction(POSIX::SIGUSR1(),
+        POSIX::SigAction->new(sub { print STDERR Carp::longmess('gw_psgi: slow request, stack') },
+                              POSIX::SigSet->new, POSIX::SA_RESTART()));
+}
 
 # ---------------------------------------------------------------------------
 # (9) main

@@ -19,6 +19,7 @@ Sections, in the order every gw shim uses: (1) constants; (2) frame codec;
 (7) control; (8) owner watcher; (9) main. Stdlib only, CPython 3.9+.
 """
 
+import faulthandler
 import importlib
 import importlib.machinery
 import importlib.util
@@ -1005,6 +1006,9 @@ def watch_owner(control, stats):
 def install_signal_handlers():
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: exit_now(0))
+    # The gateway's slowlog: every thread's stack to stderr (its log). C-level,
+    # so it works even while a thread holds the GIL in a long C call.
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True, chain=False)
 
 
 # ---------------------------------------------------------------------------

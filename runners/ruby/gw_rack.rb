@@ -976,6 +976,18 @@ module GwRack
 
   def self.install_signal_handlers
     %w[TERM INT].each { |sig| Signal.trap(sig) { exit_now(0) } }
+    # The gateway's slowlog: every thread's backtrace to stderr (its log).
+    # Trap handlers may not take locks, so a helper thread writes them.
+    Signal.trap('USR1') do
+      Thread.new do
+        Thread.list.each do |t|
+          next if t == Thread.current
+          $stderr.write("gw_rack: thread #{t.name || t.object_id} (#{t.status}):\n  " +
+                        (t.backtrace || ['(no backtrace)']).join("\n  ") + "\n")
+        end
+        $stderr.flush
+      end
+    end
   end
 
   # -------------------------------------------------------------------------
