@@ -26,10 +26,12 @@ type Gateway struct {
 	log    *slog.Logger
 	rt     *runners.Runtime
 	routes atomic.Pointer[table]
-	pools  []*pool.Pool
 	srvs   []server
 	lns    []listener
 	wg     sync.WaitGroup // Serve loops
+
+	reloadMu sync.Mutex     // one reload (or the shutdown) at a time
+	draining sync.WaitGroup // old generations still draining after a reload
 }
 
 // New prepares a gateway; nothing runs until Start.
@@ -58,7 +60,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	t, err := g.boot(ctx)
+	t, err := g.boot(ctx, g.cfg)
 	if err != nil {
 		g.rt.Remove()
 		return err
@@ -68,11 +70,13 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	return nil
 }
 
-// boot starts every app's pool concurrently and builds the route table.
-func (g *Gateway) boot(ctx context.Context) (*table, error) {
-	pools := make([]*pool.Pool, len(g.cfg.Apps))
-	apps := make([]*runners.App, len(g.cfg.Apps))
-	for i, app := range g.cfg.Apps {
+// boot starts every app of cfg concurrently and builds their route table.
+// If any app fails, the others are stopped and the first error (carrying
+// the traceback) is returned.
+func (g *Gateway) boot(ctx context.Context, cfg *config.Config) (*table, error) {
+	pools := make([]*pool.Pool, len(cfg.Apps))
+	apps := make([]*runners.App, len(cfg.Apps))
+	for i, app := range cfg.Apps {
 		a, err := runners.New(app, g.rt, g.log)
 		if err != nil {
 			return nil, err
@@ -98,15 +102,18 @@ func (g *Gateway) boot(ctx context.Context) (*table, error) {
 				p.Shutdown(stopCtx)
 			}
 		}
-		// Report the first failure only: it carries the traceback.
 		for _, e := range errs {
 			if e != nil {
 				return nil, e
 			}
 		}
 	}
-	g.pools = pools
-	return newTable(g.cfg.Apps, apps, pools)
+	t, err := newTable(cfg.Apps, apps, pools)
+	if err != nil {
+		return nil, err
+	}
+	t.maxBody = int64(cfg.Limits.MaxBody)
+	return t, nil
 }
 
 func poolOptions(app config.App) pool.Options {
@@ -181,7 +188,8 @@ func (g *Gateway) Listeners() []Bound {
 }
 
 // Shutdown stops accepting, finishes in-flight requests until ctx ends, then
-// stops every runner and removes the runtime directory.
+// stops every runner (the current generation and any still draining from a
+// reload) and removes the runtime directory.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	var errs []error
 	for _, srv := range g.srvs {
@@ -191,20 +199,30 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		}
 	}
 	g.wg.Wait()
-	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var wg sync.WaitGroup
-	for _, p := range g.pools {
-		wg.Add(1)
-		// Each Shutdown returns once its runners are gone.
-		go func() { defer wg.Done(); p.Shutdown(stopCtx) }()
+	g.reloadMu.Lock() // no reload may start a generation behind our back
+	defer g.reloadMu.Unlock()
+	g.draining.Wait()
+	if t := g.routes.Load(); t != nil {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		t.drain(stopCtx, pool.ReasonShutdown)
 	}
-	wg.Wait()
 	if g.rt != nil {
 		g.rt.Remove()
 	}
 	return errors.Join(errs...)
 }
 
-// Pools returns the app pools in config order (for tests and stats).
-func (g *Gateway) Pools() []*pool.Pool { return g.pools }
+// Pools returns the current generation's app pools in route order (for
+// tests and stats).
+func (g *Gateway) Pools() []*pool.Pool {
+	t := g.routes.Load()
+	if t == nil {
+		return nil
+	}
+	out := make([]*pool.Pool, len(t.routes))
+	for i, r := range t.routes {
+		out[i] = r.pool
+	}
+	return out
+}

@@ -11,7 +11,9 @@ import (
 
 // ServeHTTP routes r to its app.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rt := g.routes.Load().match(r.Host, r.URL.Path)
+	t := g.acquireTable()
+	defer t.refs.Add(-1)
+	rt := t.match(r.Host, r.URL.Path)
 	if rt == nil {
 		http.Error(w, "404 not found: no app is mounted here", http.StatusNotFound)
 		return
@@ -22,7 +24,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	maxBody := int64(g.cfg.Limits.MaxBody)
+	maxBody := t.maxBody
 	if maxBody > 0 {
 		if r.ContentLength > maxBody {
 			w.Header().Set("Connection", "close")
@@ -36,6 +38,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	if err := rt.serve(sw, r); err != nil {
 		g.fail(sw, r, rt, err)
+	}
+}
+
+// acquireTable pins the current generation for one request, so a reload
+// does not stop its apps under it.
+func (g *Gateway) acquireTable() *table {
+	for {
+		t := g.routes.Load()
+		t.refs.Add(1)
+		if g.routes.Load() == t {
+			return t
+		}
+		t.refs.Add(-1) // swapped meanwhile: pin the new one
 	}
 }
 

@@ -1,7 +1,10 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"net"
 	"net/http"
 	"sort"
@@ -27,9 +30,13 @@ type staticDir struct {
 	h      http.Handler
 }
 
-// table is immutable once built; a reload would build a new one and swap it.
+// table is one generation of apps: immutable once built. A reload builds a
+// new one, swaps it in, and drains the old one once every request that saw
+// it is done (refs).
 type table struct {
-	routes []route // host-specific first, then longest mount first
+	routes  []route // host-specific first, then longest mount first
+	maxBody int64
+	refs    atomic.Int64 // requests that loaded this table and are not done
 }
 
 func newTable(apps []config.App, run []*runners.App, pools []*pool.Pool) (*table, error) {
@@ -91,4 +98,19 @@ func underMount(path, mount string) bool {
 		return true
 	}
 	return strings.HasPrefix(path, mount) && (len(path) == len(mount) || path[len(mount)] == '/')
+}
+
+// drain stops every app of this generation, in parallel; each pool
+// finishes what it has queued and running first, until ctx ends.
+func (t *table) drain(ctx context.Context, reason pool.Reason) {
+	var wg sync.WaitGroup
+	for _, r := range t.routes {
+		if r.pool == nil {
+			continue
+		}
+		wg.Add(1)
+		// Drain returns once the pool's runners are gone.
+		go func() { defer wg.Done(); r.pool.Drain(ctx, reason) }()
+	}
+	wg.Wait()
 }

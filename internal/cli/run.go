@@ -49,9 +49,8 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	// default action, so a second one kills gw if draining hangs.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	// SIGHUP's default action would kill gw; until graceful reload exists
-	// it is caught and logged. Notify comes before any app starts, so no
-	// HUP can slip in between.
+	// SIGHUP's default action would kill gw: catch it before any app
+	// starts, so no HUP can slip in between. It reloads once gw serves.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -59,12 +58,6 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	defer wg.Wait()
 	hupCtx, hupDone := context.WithCancel(context.Background())
 	defer hupDone()
-	wg.Add(1)
-	// Ended by hupDone when run returns.
-	go func() {
-		defer wg.Done()
-		logHUP(hupCtx, hup, log)
-	}()
 
 	g, err := gateway.New(cfg, log)
 	if err != nil {
@@ -81,6 +74,19 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		return &exitError{code: exitFailure}
 	}
 	log.Info("gw serving", servingAttrs(cfg, g.Listeners())...)
+	select {
+	case <-hup:
+		log.Warn("SIGHUP during start-up ignored: the config just loaded is the one serving")
+	default:
+	}
+	wg.Add(1)
+	// Ended by hupDone when run returns.
+	go func() {
+		defer wg.Done()
+		reloadOnHUP(hupCtx, hup, g, log, func() (*config.Config, error) {
+			return config.Load(config.Sources{Flags: cmd.Flags(), Environ: e.environ, File: file, Args: a})
+		})
+	}()
 
 	<-ctx.Done()
 	stop()
@@ -103,14 +109,31 @@ func shutdown(g *gateway.Gateway, cfg *config.Config, log *slog.Logger) error {
 	return err
 }
 
-// logHUP reports each SIGHUP until ctx ends.
-func logHUP(ctx context.Context, hup <-chan os.Signal, log *slog.Logger) {
+// reloadOnHUP reloads gw at each SIGHUP until ctx ends: the config is read
+// again from the same sources; one with problems is rejected and the
+// running generation keeps serving, as it does when the new generation
+// fails to start.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, g *gateway.Gateway, log *slog.Logger,
+	load func() (*config.Config, error)) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			log.Warn("reload not implemented yet; SIGHUP ignored")
+		}
+		log.Info("SIGHUP: reloading")
+		cfg, err := load()
+		if err != nil {
+			log.Error("reload: config rejected; the running generation keeps serving", "err", err)
+			continue
+		}
+		if err := g.Reload(ctx, cfg); err != nil {
+			attrs := []any{"err", err}
+			var se *proc.SpawnError
+			if errors.As(err, &se) && se.Detail != "" {
+				attrs = append(attrs, "detail", se.Detail)
+			}
+			log.Error("reload failed", attrs...)
 		}
 	}
 }

@@ -1,0 +1,51 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/runners/pool"
+)
+
+// Reload starts a new generation of every app from cfg (their code may have
+// changed even where the config did not), switches traffic to it once all of
+// it is ready, and drains the old generation in the background. Listeners
+// stay open throughout, so no connection is refused. If any app of the new
+// generation fails to start, the old one keeps serving and the error says
+// why. Listener changes need a restart; they are reported, not applied.
+func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	if cfg.Listen != g.cfg.Listen {
+		g.log.Warn("reload: listener changes take effect at the next restart; keeping the current listeners")
+		cfg.Listen = g.cfg.Listen
+	}
+	start := time.Now()
+	t, err := g.boot(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("reload: new generation failed to start, the running one keeps serving: %w", err)
+	}
+	old := g.routes.Swap(t)
+	g.cfg = cfg
+	g.log.Info("reload: new generation serving", "apps", len(cfg.Apps), "took", time.Since(start).Round(time.Millisecond))
+	g.draining.Add(1)
+	// Drains the old generation; Shutdown waits for it.
+	go func() {
+		defer g.draining.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownTimeout)
+		defer cancel()
+		// Requests that loaded the old table may still be on their way to
+		// its pools: wait until they are done (bounded by the drain time).
+		for old.refs.Load() > 0 && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+		old.drain(ctx, pool.ReasonReload)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			g.log.Warn("reload: old generation drained at its time bound", "bound", cfg.Limits.ShutdownTimeout)
+		}
+	}()
+	return nil
+}
