@@ -3,12 +3,12 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"net"
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/runners"
