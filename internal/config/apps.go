@@ -81,6 +81,7 @@ func (l *loader) app(m *yaml.Node, ip string, pv value) App {
 		Env:         mapOf(m, "env"),
 	}
 	a.SlowAfter = l.durationOff(get("slow_after"))
+	a.User, a.Group = get("uid").text, get("gid").text
 	// By default a request may wait for a runner as long as it may run:
 	// either way the client has waited for the app's timeout.
 	a.QueueWait = a.Timeout

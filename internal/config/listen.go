@@ -47,6 +47,8 @@ func (l *loader) listen(ls *Listen) {
 		ls.ChmodSocket = m
 	}
 
+	ls.H2C = l.boolean(l.get("listen.h2c"))
+
 	cert, key := l.get("listen.tls.cert"), l.get("listen.tls.key")
 	if cert.text != "" {
 		ls.TLS.Cert = l.path(cert)
@@ -78,4 +80,5 @@ func (l *loader) limits(lm *Limits) {
 	lm.ReadHeaderTimeout = l.duration(l.get("limits.read_header_timeout"))
 	lm.IdleTimeout = l.duration(l.get("limits.idle_timeout"))
 	lm.ShutdownTimeout = l.duration(l.get("limits.shutdown_timeout"))
+	lm.ShutdownDelay = l.durationOff(l.get("limits.shutdown_delay"))
 }

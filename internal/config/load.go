@@ -66,6 +66,17 @@ func Load(src Sources) (*Config, error) {
 	l.limits(&cfg.Limits)
 	cfg.User = l.get("uid").text
 	cfg.Group = l.get("gid").text
+	cfg.AllowRoot = l.boolean(l.get("allow_root"))
+	cfg.Log.Format = l.get("log.format").text
+	if f := cfg.Log.Format; f != "text" && f != "json" {
+		l.c.of(l.get("log.format"), "log format must be text or json, got %q", f)
+	}
+	if a := l.get("log.access").text; a != "off" && a != "" {
+		cfg.Log.Access = a
+		if a != "-" {
+			cfg.Log.Access = l.path(l.get("log.access"))
+		}
+	}
 	cfg.Apps = l.apps()
 	if len(l.c.probs) > 0 {
 		return nil, l.c.sorted()
@@ -265,6 +276,18 @@ func (l *loader) duration(val value) time.Duration {
 		l.c.of(val, "must be more than zero, got %s", val.text)
 	}
 	return d
+}
+
+// boolean parses true/false (and 1/0, yes/no).
+func (l *loader) boolean(val value) bool {
+	switch strings.ToLower(val.text) {
+	case "true", "1", "yes", "on":
+		return true
+	case "false", "0", "no", "off", "":
+		return false
+	}
+	l.c.of(val, "must be true or false, got %q", val.text)
+	return false
 }
 
 // durationOff is duration for options where 0 means off.

@@ -125,7 +125,7 @@ func TestLoadAppFromFlags(t *testing.T) {
 		l.TLS.Cert != filepath.Join(f.dir, "cert.pem") || l.TLS.Key != filepath.Join(f.dir, "key.pem") {
 		t.Errorf("listen: %+v", l)
 	}
-	if cfg.Limits != (Limits{8 << 10, 10_000_000, time.Second, 2 * time.Second, 3 * time.Second}) {
+	if cfg.Limits != (Limits{8 << 10, 10_000_000, time.Second, 2 * time.Second, 3 * time.Second, 0}) {
 		t.Errorf("limits: %+v", cfg.Limits)
 	}
 	if cfg.User != "www-data" || cfg.Group != "www-data" {

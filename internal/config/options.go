@@ -16,6 +16,7 @@ const (
 	kindInt                // a whole number; a typed flag so "--workers x" is a usage error
 	kindList               // repeatable flag, comma-separated in env, a mapping in YAML
 	kindMap                // YAML only: a mapping whose keys keep their case
+	kindBool               // true or false; a flag given alone means true
 )
 
 // option declares one setting once. key is the viper key and also the YAML
@@ -56,6 +57,8 @@ var options = []option{
 	{key: "app.slow_after", flag: "slow-after", env: "GW_SLOW_AFTER", def: "0s", help: "log the runner's stacks for a request still running after `DURATION` (0 = off; php-fpm's slowlog)"},
 	{key: "app.queue_wait", flag: "queue-wait", env: "GW_QUEUE_WAIT", help: "how long a request may wait for a free runner (`DURATION`; default: the timeout); 503 beyond"},
 	{key: "app.queue_size", flag: "queue-size", env: "GW_QUEUE_SIZE", def: "1024", help: "`N` requests that may wait for a free runner", kind: kindInt},
+	{key: "app.uid", help: "`USER` this app's runners run as (default: the global uid)"},
+	{key: "app.gid", help: "`GROUP` this app's runners run as (default: the global gid)"},
 	{key: "app.interpreter", flag: "interpreter", env: "GW_INTERPRETER", help: "python3, ruby, perl or php-cgi binary `PATH` (default: found on PATH)"},
 	{key: "app.venv", flag: "venv", env: "GW_VENV", help: "Python virtualenv `DIR`"},
 	{key: "app.env", help: "environment variables for the app", kind: kindMap},
@@ -69,6 +72,7 @@ var options = []option{
 	{key: "listen.uwsgi", flag: "uwsgi", env: "GW_UWSGI", help: "uwsgi-protocol listener `ADDR` (nginx uwsgi_pass)"},
 	{key: "listen.fastcgi", flag: "fastcgi", env: "GW_FASTCGI", help: "FastCGI listener `ADDR` (nginx fastcgi_pass)"},
 	{key: "listen.stats", flag: "stats", env: "GW_STATS", help: "stats, metrics and health listener `ADDR`"},
+	{key: "listen.h2c", flag: "h2c", env: "GW_H2C", def: "false", help: "also accept HTTP/2 without TLS (h2c) on the HTTP listener", kind: kindBool},
 	{key: "listen.chmod_socket", flag: "chmod-socket", env: "GW_CHMOD_SOCKET", def: "0660", help: "octal `MODE` of unix-socket listeners"},
 
 	// Limits.
@@ -79,6 +83,10 @@ var options = []option{
 	{key: "limits.shutdown_timeout", flag: "shutdown-timeout", env: "GW_SHUTDOWN_TIMEOUT", def: "30s", help: "`DURATION` in-flight requests get to finish at SIGTERM"},
 
 	// Privileges.
+	{key: "limits.shutdown_delay", flag: "shutdown-delay", env: "GW_SHUTDOWN_DELAY", def: "0s", help: "at SIGTERM, answer /readyz with 503 and keep serving for `DURATION` before draining, so load balancers stop sending"},
+	{key: "log.format", flag: "log-format", env: "GW_LOG_FORMAT", def: "text", help: "log `FORMAT`: text or json"},
+	{key: "log.access", flag: "access-log", env: "GW_ACCESS_LOG", def: "off", help: "access log `DEST`: off, - (stderr) or a file (reopened on SIGUSR1)"},
+	{key: "allow_root", flag: "allow-root", env: "GW_ALLOW_ROOT", def: "false", help: "let runners run as root when gw does and no --uid is given", kind: kindBool},
 	{key: "uid", flag: "uid", env: "GW_UID", help: "`USER` the runners (and, after binding, gw) run as"},
 	{key: "gid", flag: "gid", env: "GW_GID", help: "`GROUP` the runners (and, after binding, gw) run as"},
 }
@@ -95,6 +103,8 @@ func RegisterFlags(fs *pflag.FlagSet) {
 			fs.IntP(o.flag, o.short, n, o.help)
 		case kindList:
 			fs.StringArrayP(o.flag, o.short, nil, o.help)
+		case kindBool:
+			fs.BoolP(o.flag, o.short, o.def == "true", o.help)
 		default:
 			fs.StringP(o.flag, o.short, o.def, o.help)
 		}

@@ -49,6 +49,16 @@ type Config struct {
 	// --uid / --gid, a name or a number; "" leaves them unchanged.
 	User  string
 	Group string
+	// AllowRoot lets runners run as root when gw does and no User is set;
+	// otherwise gw refuses to start them as root.
+	AllowRoot bool
+	Log       Log
+}
+
+// Log says how gw logs.
+type Log struct {
+	Format string // "text" or "json"
+	Access string // "" = off, "-" = stderr, else a file path
 }
 
 // Listen holds the listeners. At least one is set after Load: HTTP defaults
@@ -60,6 +70,7 @@ type Listen struct {
 	FastCGI     Addr
 	Stats       Addr
 	ChmodSocket uint32 // mode for unix-socket listeners, default 0660
+	H2C         bool   // HTTP/2 without TLS on the HTTP listener
 	TLS         TLS    // certificate for HTTPS; both set whenever HTTPS is
 }
 
@@ -77,6 +88,7 @@ type Limits struct {
 	ReadHeaderTimeout time.Duration // default 10s
 	IdleTimeout       time.Duration // keep-alive idle, default 75s
 	ShutdownTimeout   time.Duration // bound on draining at SIGTERM, default 30s
+	ShutdownDelay     time.Duration // /readyz 503 while still serving, before draining
 }
 
 // App is one hosted application.
@@ -100,4 +112,5 @@ type App struct {
 	Interpreter string
 	Venv        string
 	Static      map[string]string // URL prefix -> directory, case preserved
+	User, Group string            // what the runners run as ("" = Config's)
 }

@@ -124,7 +124,7 @@ func Start(t testing.TB, args ...string) *Server {
 }
 
 func start(t testing.TB, args ...string) (*Server, error) {
-	full := append([]string{"run"}, args...)
+	full := append([]string{"run"}, rootArgs(args)...)
 	if !hasFlag(args, "--http") && !hasFlag(args, "-c") {
 		full = append(full, "--http", "127.0.0.1:0")
 	}
@@ -265,9 +265,21 @@ func AllChildren(pid int) []int {
 	return out
 }
 
+// rootArgs adds --allow-root when the tests run as root (CI does) and the
+// test did not choose a user: gw refuses root runners unless told.
+func rootArgs(args []string) []string {
+	if os.Geteuid() != 0 || hasFlag(args, "--uid") || hasFlag(args, "--allow-root") {
+		return args
+	}
+	return append([]string{"--allow-root"}, args...)
+}
+
 // Run runs gw with args to completion and returns its exit code and output.
 func Run(t testing.TB, timeout time.Duration, args ...string) (int, string) {
 	t.Helper()
+	if len(args) > 0 && args[0] == "run" {
+		args = append([]string{"run"}, rootArgs(args[1:])...)
+	}
 	cmd := exec.Command(Binary(t), args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
