@@ -110,6 +110,14 @@ type Pool struct {
 
 	failed   atomic.Bool
 	inflight atomic.Int64
+
+	// Counters for Stats; recorded with atomics only.
+	starting  atomic.Int32 // launches under way
+	respawns  atomic.Int64
+	lastExit  Reason // under mu
+	queueWait Histogram
+	latency   Histogram
+	spawn     Histogram
 }
 
 type member struct {
@@ -123,6 +131,7 @@ type member struct {
 	gone     atomic.Bool  // takes no new requests (dead or retiring)
 	retiring atomic.Bool  // a retirement is under way
 	reason   atomic.Pointer[Reason]
+	since    []atomic.Int64 // per slot: when its current request started (unix ns), 0 = idle
 }
 
 type slotRef struct {
@@ -159,7 +168,7 @@ func (p *Pool) Start(ctx context.Context) error {
 		id := p.newID()
 		// Each launch reports exactly once on results.
 		go func() {
-			w, err := p.launcher.Launch(ctx, id)
+			w, err := p.launch(ctx, id)
 			results <- result{w, err}
 		}()
 	}
@@ -191,6 +200,18 @@ func (p *Pool) Start(ctx context.Context) error {
 	return nil
 }
 
+// launch starts one runner, counting it as starting meanwhile and timing it.
+func (p *Pool) launch(ctx context.Context, id int) (Worker, error) {
+	p.starting.Add(1)
+	defer p.starting.Add(-1)
+	start := time.Now()
+	w, err := p.launcher.Launch(ctx, id)
+	if err == nil {
+		p.spawn.Observe(time.Since(start))
+	}
+	return w, err
+}
+
 func (p *Pool) newID() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -201,7 +222,7 @@ func (p *Pool) newID() int {
 
 // add puts a ready worker in service and watches for its exit.
 func (p *Pool) add(id int, w Worker) *member {
-	m := &member{id: id, w: w, started: time.Now()}
+	m := &member{id: id, w: w, started: time.Now(), since: make([]atomic.Int64, w.Slots())}
 	if n := p.opts.MaxRequests; n > 0 {
 		// Up to 10% early, so runners started together do not all
 		// recycle together (uWSGI's max-requests-delta).
@@ -243,6 +264,7 @@ func (p *Pool) watch(m *member) {
 	p.mu.Lock()
 	delete(p.members, m)
 	p.exits[reason]++
+	p.lastExit = reason
 	p.mu.Unlock()
 	life := time.Since(m.started).Round(time.Millisecond)
 	level := slog.LevelInfo
@@ -275,12 +297,13 @@ func (p *Pool) respawn(stable bool) {
 			}
 		}
 		id := p.newID()
-		w, err := p.launcher.Launch(p.ctx, id)
+		w, err := p.launch(p.ctx, id)
 		if err == nil {
 			if p.ctx.Err() != nil {
 				w.Kill()
 				return
 			}
+			p.respawns.Add(1)
 			p.log.Info("runner respawned", "worker", id, "pid", w.PID())
 			p.add(id, w)
 			return
@@ -328,11 +351,17 @@ func (p *Pool) Serve(w http.ResponseWriter, r *http.Request) error {
 	if p.ctx.Err() != nil {
 		return ErrStopped
 	}
+	queued := time.Now()
 	s, err := p.acquire(r.Context())
 	if err != nil {
 		return err
 	}
+	start := time.Now()
+	p.queueWait.Observe(start.Sub(queued))
 	m := s.m // counted busy by the slot queue
+	m.since[s.i].Store(start.UnixNano())
+	defer m.since[s.i].Store(0)
+	defer func() { p.latency.Observe(time.Since(start)) }()
 	p.inflight.Add(1)
 	ctx, cancel := context.Background(), context.CancelFunc(func() {})
 	if p.opts.Timeout > 0 {
@@ -401,7 +430,7 @@ func (p *Pool) retire(m *member, reason Reason, now bool) {
 		defer p.wg.Done()
 		if p.ctx.Err() == nil {
 			id := p.newID()
-			if w, err := p.launcher.Launch(p.ctx, id); err == nil {
+			if w, err := p.launch(p.ctx, id); err == nil {
 				p.add(id, w)
 			} else if p.ctx.Err() == nil {
 				p.log.Error("replacement runner failed to start; respawning with backoff", "worker", id, "err", err)
