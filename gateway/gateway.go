@@ -32,6 +32,8 @@ type Gateway struct {
 
 	reloadMu sync.Mutex     // one reload (or the shutdown) at a time
 	draining sync.WaitGroup // old generations still draining after a reload
+	notReady atomic.Bool    // /readyz answers 503 (SetUnready)
+	adminFields
 }
 
 // New prepares a gateway; nothing runs until Start.
@@ -66,6 +68,14 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return err
 	}
 	g.routes.Store(t)
+	g.started = time.Now()
+	if err := g.serveAdmin(); err != nil {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		t.drain(stopCtx, pool.ReasonShutdown)
+		g.rt.Remove()
+		return err
+	}
 	g.serve()
 	return nil
 }
@@ -113,6 +123,9 @@ func (g *Gateway) boot(ctx context.Context, cfg *config.Config) (*table, error) 
 		return nil, err
 	}
 	t.maxBody = int64(cfg.Limits.MaxBody)
+	for i := range t.routes {
+		t.routes[i].stats = g.counters(t.routes[i].name)
+	}
 	return t, nil
 }
 
@@ -180,9 +193,12 @@ type Bound struct {
 
 // Listeners returns the open listeners in config order.
 func (g *Gateway) Listeners() []Bound {
-	out := make([]Bound, len(g.lns))
-	for i, ln := range g.lns {
-		out[i] = Bound{Proto: ln.proto, Addr: ln.Addr()}
+	out := make([]Bound, 0, len(g.lns)+1)
+	for _, ln := range g.lns {
+		out = append(out, Bound{Proto: ln.proto, Addr: ln.Addr()})
+	}
+	if g.adminAddr != nil {
+		out = append(out, Bound{Proto: "stats", Addr: g.adminAddr})
 	}
 	return out
 }
@@ -210,6 +226,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if g.rt != nil {
 		g.rt.Remove()
 	}
+	g.closeAdmin()
 	return errors.Join(errs...)
 }
 

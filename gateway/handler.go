@@ -39,6 +39,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := rt.serve(sw, r); err != nil {
 		g.fail(sw, r, rt, err)
 	}
+	if rt.stats != nil {
+		rt.stats.record(sw.code(), max(r.ContentLength, 0), sw.bytes)
+	}
 }
 
 // acquireTable pins the current generation for one request, so a reload
@@ -108,22 +111,38 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 	w.Write([]byte(http.StatusText(status) + ": " + msg + "\n"))
 }
 
-// statusWriter records whether the response head went out.
+// statusWriter records the response's status and body size, and whether
+// the head went out.
 type statusWriter struct {
 	http.ResponseWriter
-	wrote bool
+	wrote  bool
+	status int
+	bytes  int64
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if code >= 200 {
+	if code >= 200 && !w.wrote {
 		w.wrote = true
+		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
-	w.wrote = true
-	return w.ResponseWriter.Write(b)
+	if !w.wrote {
+		w.wrote, w.status = true, http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// code is the status sent (200 if the handler wrote nothing at all).
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
 }
 
 func (w *statusWriter) Flush() {

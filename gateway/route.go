@@ -20,6 +20,8 @@ type route struct {
 	host   string // "" = any
 	mount  string // "" for "/", else "/prefix"
 	name   string
+	lang   config.Lang
+	stats  *appCounters
 	pool   *pool.Pool
 	serve  runners.ServeFunc // the pool, behind the app's front if it has one
 	static []staticDir
@@ -43,7 +45,7 @@ func newTable(apps []config.App, run []*runners.App, pools []*pool.Pool) (*table
 	t := &table{}
 	for i, app := range apps {
 		mount := strings.TrimSuffix(app.Mount, "/")
-		r := route{host: app.Host, mount: mount, name: app.Name, pool: pools[i]}
+		r := route{host: app.Host, mount: mount, name: app.Name, lang: app.Lang, pool: pools[i]}
 		if p := pools[i]; p != nil {
 			r.serve = p.Serve
 			if front := run[i].Front; front != nil {

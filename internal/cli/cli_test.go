@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -122,9 +123,16 @@ func TestRunBadConfig(t *testing.T) {
 	}
 }
 
-func TestStatsNotYet(t *testing.T) {
-	code, stdout, stderr := gw(t, "stats", "--addr", "127.0.0.1:9191", "--json")
-	if code != 1 || stdout != "" || stderr != "gw stats: not available yet: the stats listener is not implemented\n" {
+// TestStatsUnreachable: no gw listening is a clear error, exit 1.
+func TestStatsUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	code, stdout, stderr := gw(t, "stats", "--addr", addr, "--json")
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "gw stats: "+addr) || !strings.Contains(stderr, "refused") {
 		t.Errorf("stats: code %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }

@@ -59,6 +59,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	hupCtx, hupDone := context.WithCancel(context.Background())
 	defer hupDone()
 
+	gateway.Version = Version
 	g, err := gateway.New(cfg, log)
 	if err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("gateway: %w", err)}

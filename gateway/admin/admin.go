@@ -1,0 +1,94 @@
+// Package admin serves gw's stats listener: /stats (JSON), /metrics
+// (Prometheus), /healthz and /readyz. It runs on its own address, never on
+// the public one, and is answered by the Go front end alone, so it answers
+// even when every runner is busy (php-fpm's status page starves exactly
+// then).
+package admin
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gwhq/gw/runners/pool"
+)
+
+// Snapshot is what gw reports about itself.
+type Snapshot struct {
+	Version  string     `json:"version"`
+	PID      int        `json:"pid"`
+	Started  time.Time  `json:"started"`
+	Uptime   float64    `json:"uptime_s"`
+	Requests uint64     `json:"requests"`
+	InFlight int64      `json:"inflight"`
+	BytesIn  uint64     `json:"bytes_in"`
+	BytesOut uint64     `json:"bytes_out"`
+	Apps     []AppStats `json:"apps"`
+}
+
+// AppStats is one app's part of a Snapshot.
+type AppStats struct {
+	Name      string            `json:"name"`
+	Lang      string            `json:"lang"`
+	Mount     string            `json:"mount"`
+	Host      string            `json:"host,omitempty"`
+	Status    map[string]uint64 `json:"status"` // requests by status class: 2xx, 4xx...
+	BytesIn   uint64            `json:"bytes_in"`
+	BytesOut  uint64            `json:"bytes_out"`
+	QueueWait Percentiles       `json:"queue_wait_ms"`
+	Latency   Percentiles       `json:"latency_ms"`
+	pool.Stats
+}
+
+// Percentiles of a duration histogram, in milliseconds.
+type Percentiles struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+}
+
+// PercentilesOf summarises a histogram.
+func PercentilesOf(s pool.Snapshot) Percentiles {
+	ms := func(q float64) float64 { return float64(s.Quantile(q).Microseconds()) / 1000 }
+	return Percentiles{P50: ms(0.5), P90: ms(0.9), P99: ms(0.99)}
+}
+
+// Source is what the admin listener reads; the gateway implements it.
+type Source interface {
+	Snapshot() Snapshot
+	// Ready reports whether every app has a ready runner and gw is not
+	// shutting down; why says what is missing.
+	Ready() (ok bool, why string)
+}
+
+// Handler serves the admin endpoints for src.
+func Handler(src Source) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&collector{src: src})
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(src.Snapshot())
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		if ok, why := src.Ready(); !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("not ready: " + why + "\n"))
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	return mux
+}

@@ -1,0 +1,86 @@
+package admin
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gwhq/gw/runners/pool"
+)
+
+// collector turns a Snapshot into Prometheus metrics at scrape time, so
+// the request path records into gw's own lock-free counters only.
+type collector struct{ src Source }
+
+var (
+	descRequests  = prometheus.NewDesc("gw_requests_total", "Requests answered, by app and status class.", []string{"app", "code"}, nil)
+	descLatency   = prometheus.NewDesc("gw_request_duration_seconds", "Time requests spent in a runner.", []string{"app"}, nil)
+	descQueueWait = prometheus.NewDesc("gw_queue_wait_seconds", "Time requests waited for a free runner.", []string{"app"}, nil)
+	descSpawn     = prometheus.NewDesc("gw_runner_spawn_seconds", "Time from starting a runner to its ready message.", []string{"app"}, nil)
+	descQueue     = prometheus.NewDesc("gw_queue_depth", "Requests waiting for a free runner now.", []string{"app"}, nil)
+	descInFlight  = prometheus.NewDesc("gw_inflight_requests", "Requests being served by a runner now.", []string{"app"}, nil)
+	descBusyRatio = prometheus.NewDesc("gw_busy_ratio", "Busy runner slots over all slots (scale out on this).", []string{"app"}, nil)
+	descRunners   = prometheus.NewDesc("gw_runners", "Runners by state.", []string{"app", "state"}, nil)
+	descExits     = prometheus.NewDesc("gw_runner_exits_total", "Runners that left the pool, by reason.", []string{"app", "reason"}, nil)
+	descRSS       = prometheus.NewDesc("gw_runner_rss_bytes", "Resident set size of each runner.", []string{"app", "worker"}, nil)
+	descBytesIn   = prometheus.NewDesc("gw_received_bytes_total", "Request body bytes received.", []string{"app"}, nil)
+	descBytesOut  = prometheus.NewDesc("gw_sent_bytes_total", "Response body bytes sent.", []string{"app"}, nil)
+	descFailed    = prometheus.NewDesc("gw_app_failed", "1 while an app's runners keep crashing at start.", []string{"app"}, nil)
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRequests, descLatency, descQueueWait, descSpawn, descQueue, descInFlight,
+		descBusyRatio, descRunners, descExits, descRSS, descBytesIn, descBytesOut, descFailed} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	for _, a := range c.src.Snapshot().Apps {
+		for class, n := range a.Status {
+			ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, float64(n), a.Name, class)
+		}
+		ch <- histogram(descLatency, a.Stats.Latency, a.Name)
+		ch <- histogram(descQueueWait, a.Stats.QueueWait, a.Name)
+		ch <- histogram(descSpawn, a.Spawn, a.Name)
+		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(a.Queue), a.Name)
+		ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(a.InFlight), a.Name)
+		busy, slots := 0, 0
+		for _, r := range a.Runners {
+			if r.State != "draining" {
+				busy += r.Busy
+				slots += r.Slots
+			}
+			ch <- prometheus.MustNewConstMetric(descRSS, prometheus.GaugeValue, float64(r.RSS), a.Name, strconv.Itoa(r.ID))
+		}
+		ratio := 1.0 // no slot at all: as saturated as it gets
+		if slots > 0 {
+			ratio = float64(busy) / float64(slots)
+		}
+		ch <- prometheus.MustNewConstMetric(descBusyRatio, prometheus.GaugeValue, ratio, a.Name)
+		for state, n := range a.States {
+			ch <- prometheus.MustNewConstMetric(descRunners, prometheus.GaugeValue, float64(n), a.Name, state)
+		}
+		for reason, n := range a.Exits {
+			ch <- prometheus.MustNewConstMetric(descExits, prometheus.CounterValue, float64(n), a.Name, string(reason))
+		}
+		ch <- prometheus.MustNewConstMetric(descBytesIn, prometheus.CounterValue, float64(a.BytesIn), a.Name)
+		ch <- prometheus.MustNewConstMetric(descBytesOut, prometheus.CounterValue, float64(a.BytesOut), a.Name)
+		failed := 0.0
+		if a.Failed {
+			failed = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descFailed, prometheus.GaugeValue, failed, a.Name)
+	}
+}
+
+// histogram converts gw's bucket counts to a Prometheus histogram.
+func histogram(d *prometheus.Desc, s pool.Snapshot, app string) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(pool.Bounds))
+	var cum uint64
+	for i, b := range pool.Bounds {
+		cum += s.Counts[i]
+		buckets[b] = cum
+	}
+	return prometheus.MustNewConstHistogram(d, s.Count, s.Sum.Seconds(), buckets, app)
+}

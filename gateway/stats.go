@@ -1,0 +1,120 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gwhq/gw/gateway/admin"
+)
+
+// Version is reported in /stats; the CLI sets it.
+var Version = "dev"
+
+// appCounters are an app's request counters. They live in the Gateway by
+// app name, not in a generation, so Prometheus counters never go back to
+// zero at a reload.
+type appCounters struct {
+	status   [6]atomic.Uint64 // by status class: 1xx..5xx at 1..5
+	bytesIn  atomic.Uint64
+	bytesOut atomic.Uint64
+}
+
+func (g *Gateway) counters(app string) *appCounters {
+	if c, ok := g.appStats.Load(app); ok {
+		return c.(*appCounters)
+	}
+	c, _ := g.appStats.LoadOrStore(app, &appCounters{})
+	return c.(*appCounters)
+}
+
+// record counts one answered request.
+func (c *appCounters) record(status int, in, out int64) {
+	if class := status / 100; class >= 1 && class <= 5 {
+		c.status[class].Add(1)
+	}
+	c.bytesIn.Add(uint64(in))
+	c.bytesOut.Add(uint64(out))
+}
+
+// Snapshot is the admin listener's view of gw (admin.Source).
+func (g *Gateway) Snapshot() admin.Snapshot {
+	s := admin.Snapshot{Version: Version, PID: os.Getpid(), Started: g.started, Uptime: time.Since(g.started).Seconds()}
+	t := g.routes.Load()
+	if t == nil {
+		return s
+	}
+	for _, r := range t.routes {
+		c := g.counters(r.name)
+		a := admin.AppStats{Name: r.name, Lang: string(r.lang), Mount: r.mount, Host: r.host,
+			Status: map[string]uint64{}, BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load()}
+		for class := 1; class <= 5; class++ {
+			if n := c.status[class].Load(); n > 0 {
+				a.Status[string(rune('0'+class))+"xx"] = n
+			}
+		}
+		if r.pool != nil {
+			a.Stats = r.pool.Stats()
+			a.QueueWait = admin.PercentilesOf(a.Stats.QueueWait)
+			a.Latency = admin.PercentilesOf(a.Stats.Latency)
+		}
+		for _, n := range a.Status {
+			s.Requests += n
+		}
+		s.InFlight += a.InFlight
+		s.BytesIn += a.BytesIn
+		s.BytesOut += a.BytesOut
+		s.Apps = append(s.Apps, a)
+	}
+	return s
+}
+
+// serveAdmin starts the stats listener when one is configured.
+func (g *Gateway) serveAdmin() error {
+	a := g.cfg.Listen.Stats
+	if a.IsZero() {
+		return nil
+	}
+	ln, err := listen(a, 0o600)
+	if err != nil {
+		return err
+	}
+	g.admin = &http.Server{Handler: admin.Handler(g), ReadHeaderTimeout: 5 * time.Second}
+	g.adminAddr = ln.Addr()
+	g.adminWG.Add(1)
+	// Serve returns when closeAdmin closes the server.
+	go func() {
+		defer g.adminWG.Done()
+		if err := g.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error("stats listener failed", "err", err)
+		}
+	}()
+	return nil
+}
+
+// closeAdmin stops the stats listener last, so /metrics answers through a
+// drain.
+func (g *Gateway) closeAdmin() {
+	if g.admin == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	g.admin.Shutdown(ctx)
+	g.adminWG.Wait()
+}
+
+var _ admin.Source = (*Gateway)(nil)
+
+type adminFields struct {
+	admin     *http.Server
+	adminAddr net.Addr
+	adminWG   sync.WaitGroup
+	appStats  sync.Map // app name -> *appCounters
+	started   time.Time
+}
