@@ -1,5 +1,7 @@
 package config
 
+import "strings"
+
 // listenerKeys are the keys of the listeners that serve apps; stats is not
 // one, so a stats listener alone still gets the default HTTP listener.
 var listenerKeys = []string{"listen.http", "listen.https", "listen.uwsgi", "listen.fastcgi"}
@@ -27,8 +29,9 @@ func (l *loader) listen(ls *Listen) {
 			continue
 		}
 		// Two listeners on one address would fail at bind time with a
-		// less helpful "address already in use".
-		if first, dup := byAddr[a]; dup {
+		// less helpful "address already in use". Port 0 asks the kernel
+		// for a fresh port each time, so it never collides.
+		if first, dup := byAddr[a]; dup && !strings.HasSuffix(a.Address, ":0") {
 			l.c.of(val, "same address as %s", first.path)
 			continue
 		}

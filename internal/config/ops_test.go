@@ -31,7 +31,9 @@ func TestOperationsOptions(t *testing.T) {
 		{name: "env", env: []string{"GW_ALLOW_ROOT=1", "GW_ACCESS_LOG=access.log"}, args: []string{app},
 			check: func(c *Config) bool { return c.AllowRoot && strings.HasSuffix(c.Log.Access, "/access.log") }},
 		{name: "per-app user", yaml: "apps:\n  - {name: a, path: wsgi.py, uid: www-data, gid: web}\nuid: nobody\n",
-			check: func(c *Config) bool { return c.Apps[0].User == "www-data" && c.Apps[0].Group == "web" && c.User == "nobody" }},
+			check: func(c *Config) bool {
+				return c.Apps[0].User == "www-data" && c.Apps[0].Group == "web" && c.User == "nobody"
+			}},
 		{name: "bad log format", args: []string{"--log-format", "xml", app}, problem: "text or json"},
 		{name: "bad bool", env: []string{"GW_H2C=maybe"}, args: []string{app}, problem: "true or false"},
 	}
