@@ -72,7 +72,11 @@ func (s *Server) serveConn(c *conn) {
 	defer s.forget(c)
 	defer c.rwc.Close()
 	log := s.log().With("remote", remoteAddr(c.rwc))
-	br := bufio.NewReaderSize(c.rwc, 4096)
+	// nginx opens a connection per request (no uwsgi keep-alive): pooled
+	// buffers keep that from costing 36 KiB of garbage each time.
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(c.rwc)
+	defer func() { br.Reset(nil); readers.Put(br) }()
 	c.rwc.SetReadDeadline(time.Now().Add(s.idleTimeout()))
 	if _, err := br.Peek(1); err != nil {
 		if !errors.Is(err, io.EOF) && !s.closing() {
@@ -175,7 +179,9 @@ func (s *Server) serveRequest(c *conn, br *bufio.Reader, h Header, vars cgireq.V
 		writeStatus(c.rwc, http.StatusBadRequest)
 		return
 	}
-	bw := bufio.NewWriterSize(c.rwc, 32<<10)
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(c.rwc)
+	defer func() { bw.Reset(nil); writers.Put(bw) }()
 	w := cgireq.NewResponseWriter(bw, r, cgireq.HTTPHead)
 	ok := serve(s.handler(), w, r, log)
 	gone := context.Cause(ctx) == errFrontEndGone
@@ -208,6 +214,11 @@ func (s *Server) serveRequest(c *conn, br *bufio.Reader, h Header, vars cgireq.V
 		io.Copy(io.Discard, br)
 	}
 }
+
+var (
+	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
+)
 
 // serve runs the handler, turning a panic into a cut connection (false)
 // as http.Server does; http.ErrAbortHandler is the quiet way to ask for it.
