@@ -1,0 +1,278 @@
+package goplugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/textproto"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/gwhq/gw/proto/pluginpb"
+	"github.com/gwhq/gw/runners/goplugin/internal/wire"
+	"github.com/gwhq/gw/runners/pool"
+)
+
+// BodyError is a failure reading the client's request body (client gone,
+// body limit hit). The plugin saw its request canceled.
+type BodyError struct{ Err error }
+
+func (e *BodyError) Error() string { return "request body: " + e.Err.Error() }
+func (e *BodyError) Unwrap() error { return e.Err }
+
+// AppError means the plugin's handler aborted a response (it panicked after
+// the head was sent, or panicked with http.ErrAbortHandler).
+type AppError struct{ Msg string }
+
+func (e *AppError) Error() string { return "plugin handler: " + e.Msg }
+
+// errProtocol marks a plugin that broke the message order of plugin.proto;
+// its stream can't be trusted, so it counts as gone.
+var errProtocol = errors.New("plugin protocol violation")
+
+// unreadGrace is how long Serve lets the body pump end on its own after the
+// response is complete, before it interrupts a slow client's body the
+// plugin never wanted (as bridge does).
+const unreadGrace = 50 * time.Millisecond
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, wire.ChunkSize); return &b }}
+
+// Serve streams r to the plugin and the response back to rw. Errors that
+// mean the plugin is gone or desynced wrap pool.ErrWorkerGone; otherwise
+// *BodyError, *AppError, or an error for a client that went away or a
+// deadline (dl's end). Only this request's stream ends then: the plugin
+// serves on, and its handler sees its request context end.
+func (w *worker) Serve(dl context.Context, _ int, rw http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	if dl.Done() != nil { // no deadline, no watcher
+		stop := context.AfterFunc(dl, func() { cancel(context.Cause(dl)) })
+		defer stop()
+	}
+	hasBody := r.Body != nil && r.Body != http.NoBody && (r.ContentLength != 0 || len(r.TransferEncoding) > 0)
+	head := newHead(r, hasBody)
+	if !hasBody {
+		stream, err := w.handler.ServeBodyless(ctx, head)
+		if err == nil {
+			err = copyResponse(rw, stream)
+		}
+		return classify(ctx, r, err)
+	}
+	stream, err := w.handler.Serve(ctx)
+	if err != nil {
+		return classify(ctx, r, err)
+	}
+	var pump *bodyPump
+	// A failed Send means the stream is over; Recv below says why.
+	if stream.Send(&pluginpb.Request{Head: head}) == nil {
+		pump = startPump(stream, r.Body, cancel)
+	}
+	err = copyResponse(rw, stream)
+	if pump != nil {
+		pump.finish(rw, cancel)
+	}
+	return classify(ctx, r, err)
+}
+
+// classify names the reason a stream failed (nil for none).
+func classify(ctx context.Context, r *http.Request, err error) error {
+	if err == nil {
+		return nil
+	}
+	var we *writeError
+	switch {
+	case errors.As(err, &we):
+		return err
+	case ctx.Err() != nil:
+		var be *BodyError
+		if cause := context.Cause(ctx); errors.As(cause, &be) {
+			return be
+		}
+		if r.Context().Err() == nil {
+			return fmt.Errorf("request ended: %w", context.Cause(ctx)) // the deadline
+		}
+		return fmt.Errorf("client went away: %w", context.Cause(r.Context()))
+	case errors.Is(err, errProtocol):
+		return fmt.Errorf("%w: %w", pool.ErrWorkerGone, err)
+	case status.Code(err) == codes.Aborted:
+		return &AppError{Msg: status.Convert(err).Message()}
+	}
+	// Unavailable when the process died or closed the connection; any
+	// other code is a broken exchange just the same.
+	return fmt.Errorf("%w: %w", pool.ErrWorkerGone, err)
+}
+
+// writeError is a failure writing the response to the client.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return "write response: " + e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+func newHead(r *http.Request, hasBody bool) *pluginpb.RequestHead {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	target := r.RequestURI
+	if target == "" {
+		target = r.URL.RequestURI()
+	}
+	var cl int64
+	if hasBody {
+		cl = r.ContentLength // -1 when chunked
+	}
+	return &pluginpb.RequestHead{
+		Method:        r.Method,
+		Target:        []byte(target),
+		Proto:         r.Proto,
+		Headers:       wire.AppendHeaders(make([]*pluginpb.Header, 0, len(r.Header)), r.Header, nil),
+		Host:          r.Host,
+		RemoteAddr:    r.RemoteAddr,
+		Scheme:        scheme,
+		ContentLength: cl,
+	}
+}
+
+// receiver is gw's end of either Handler stream.
+type receiver interface {
+	Recv() (*pluginpb.Response, error)
+}
+
+// copyResponse writes the plugin's response messages to rw until the stream
+// ends: nil once the plugin completed its response.
+func copyResponse(rw http.ResponseWriter, stream receiver) error {
+	rc := http.NewResponseController(rw)
+	headSent := false
+	discard := false // rw refused the body (204, 304, past a declared Content-Length)
+	for {
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			if !headSent {
+				return fmt.Errorf("%w: response ended without a head", errProtocol)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if h := m.Head; h != nil {
+			if headSent {
+				return fmt.Errorf("%w: second response head", errProtocol)
+			}
+			status := int(h.Status)
+			switch {
+			case status < 100 || status > 999:
+				return fmt.Errorf("%w: status %d", errProtocol, status)
+			case status < 200 && status != http.StatusSwitchingProtocols:
+				informational(rw, status, h.Headers)
+			default:
+				wire.AddHeaders(rw.Header(), h.Headers)
+				rw.WriteHeader(status)
+				headSent = true
+			}
+		}
+		if len(m.Body) > 0 && !discard {
+			if !headSent {
+				return fmt.Errorf("%w: body before the response head", errProtocol)
+			}
+			if _, err := rw.Write(m.Body); err != nil {
+				if !errors.Is(err, http.ErrBodyNotAllowed) && !errors.Is(err, http.ErrContentLength) {
+					return &writeError{err}
+				}
+				// As in-process: net/http drops what it may not send.
+				discard = true
+			}
+		}
+		if m.Flush && headSent {
+			rc.Flush()
+		}
+		for _, t := range m.Trailers {
+			// net/http sends TrailerPrefix keys as trailers, announced
+			// or not.
+			k := http.TrailerPrefix + textproto.CanonicalMIMEHeaderKey(string(t.Name))
+			rw.Header()[k] = append(rw.Header()[k], string(t.Value))
+		}
+	}
+}
+
+// informational sends a 1xx head. net/http writes the current header map
+// with it; the final head brings its own fields, so the map is put back.
+func informational(rw http.ResponseWriter, status int, fields []*pluginpb.Header) {
+	h := rw.Header()
+	saved := h.Clone()
+	wire.AddHeaders(h, fields)
+	rw.WriteHeader(status)
+	clear(h)
+	maps.Copy(h, saved)
+}
+
+// bodyPump streams the client's body to the plugin on its own goroutine, so
+// the plugin can answer before it has read the body, as net/http handlers
+// may.
+type bodyPump struct {
+	stopping chan struct{}
+	done     chan struct{}
+}
+
+func startPump(stream pluginpb.Handler_ServeClient, body io.Reader, fail context.CancelCauseFunc) *bodyPump {
+	p := &bodyPump{stopping: make(chan struct{}), done: make(chan struct{})}
+	// Ends at the end of the body, a failure, or finish.
+	go p.run(stream, body, fail)
+	return p
+}
+
+func (p *bodyPump) run(stream pluginpb.Handler_ServeClient, body io.Reader, fail context.CancelCauseFunc) {
+	defer close(p.done)
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	// The buffer is reused after Send: Send has marshalled the message
+	// by the time it returns.
+	buf := *bp
+	for {
+		select {
+		case <-p.stopping:
+			return // the response is complete: the rest is unwanted
+		default:
+		}
+		n, err := body.Read(buf)
+		if n > 0 {
+			if stream.Send(&pluginpb.Request{Body: buf[:n]}) != nil {
+				return // the stream ended; Recv reports why
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			stream.CloseSend()
+			return
+		}
+		if err != nil {
+			// Cancelling tells the plugin (its body read fails) and
+			// makes Recv return, with this as the cause.
+			fail(&BodyError{Err: err})
+			return
+		}
+	}
+}
+
+// finish stops the pump once the response is complete and waits for it. A
+// pump still blocked on a slow client is cut short with a read deadline
+// (net/http then closes that connection after the response), and one
+// blocked in Send by ending the stream.
+func (p *bodyPump) finish(rw http.ResponseWriter, cancel context.CancelCauseFunc) {
+	close(p.stopping)
+	t := time.NewTimer(unreadGrace)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return
+	case <-t.C:
+	}
+	cancel(nil)
+	http.NewResponseController(rw).SetReadDeadline(time.Now())
+	<-p.done
+}
