@@ -16,6 +16,11 @@ import (
 // it died, was killed, or desynced. The slot is unusable afterwards.
 var ErrRunnerGone = errors.New("runner went away")
 
+// ErrNotDelivered marks a failure to even write the request head: the
+// runner was already gone, so nothing reached the app and another runner
+// may take the request.
+var ErrNotDelivered = errors.New("request not delivered")
+
 // AppError is a failure the app reported in RESPONSE_END.
 type AppError struct{ Msg string }
 
@@ -73,11 +78,11 @@ func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, bod
 	if body == nil {
 		s.wbuf = AppendRequestEnd(append(s.wbuf[:0], head...), false, "")
 		if _, err := s.conn.Write(s.wbuf); err != nil {
-			return res, fmt.Errorf("%w: write head: %v", ErrRunnerGone, err)
+			return res, fmt.Errorf("%w: %w: write head: %v", ErrRunnerGone, ErrNotDelivered, err)
 		}
 	} else {
 		if _, err := s.conn.Write(head); err != nil {
-			return res, fmt.Errorf("%w: write head: %v", ErrRunnerGone, err)
+			return res, fmt.Errorf("%w: %w: write head: %v", ErrRunnerGone, ErrNotDelivered, err)
 		}
 		pump = startPump(s.conn, body)
 	}

@@ -2,46 +2,83 @@ package gateway
 
 import (
 	"errors"
+	"io"
 	"net/http"
+	"time"
 
 	"github.com/gwhq/gw/bridge"
+	"github.com/gwhq/gw/gateway/accesslog"
+	"github.com/gwhq/gw/internal/reqid"
+	"github.com/gwhq/gw/internal/reqinfo"
+	"github.com/gwhq/gw/runners/goplugin"
 	"github.com/gwhq/gw/runners/php"
 	"github.com/gwhq/gw/runners/pool"
 )
 
-// ServeHTTP routes r to its app.
+// ServeHTTP gives r its request id and traceparent, routes it to its app,
+// and writes its access log line when the access log is on.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	sw := &statusWriter{ResponseWriter: w, requestID: reqid.Apply(r.Header)}
 	t := g.acquireTable()
 	defer t.refs.Add(-1)
 	rt := t.match(r.Host, r.URL.Path)
+	if al := accesslog.From(g.log); al != nil {
+		timing := new(reqinfo.Timing) // filled in by the pool, if r gets there
+		r = r.WithContext(reqinfo.WithTiming(r.Context(), timing))
+		// Deferred, so a request that fail cuts off (ErrAbortHandler) is
+		// logged too.
+		defer logAccess(al, sw, r, rt, timing, time.Now())
+	}
+	g.serveRoute(sw, r, t, rt)
+}
+
+// serveRoute answers r from rt: its static files, else its app.
+func (g *Gateway) serveRoute(sw *statusWriter, r *http.Request, t *table, rt *route) {
 	if rt == nil {
-		http.Error(w, "404 not found: no app is mounted here", http.StatusNotFound)
+		http.Error(sw, "404 not found: no app is mounted here", http.StatusNotFound)
 		return
 	}
 	for _, s := range rt.static {
 		if underMount(r.URL.Path, s.prefix) {
-			s.h.ServeHTTP(w, r)
+			s.h.ServeHTTP(sw, r)
 			return
 		}
 	}
 	maxBody := t.maxBody
 	if maxBody > 0 {
 		if r.ContentLength > maxBody {
-			w.Header().Set("Connection", "close")
-			http.Error(w, "413 request body too large", http.StatusRequestEntityTooLarge)
+			sw.Header().Set("Connection", "close")
+			http.Error(sw, "413 request body too large", http.StatusRequestEntityTooLarge)
 			return
 		}
 		if r.ContentLength != 0 {
-			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+			r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
 		}
 	}
-	sw := &statusWriter{ResponseWriter: w}
 	if err := rt.serve(sw, r); err != nil {
 		g.fail(sw, r, rt, err)
 	}
 	if rt.stats != nil {
 		rt.stats.record(sw.code(), max(r.ContentLength, 0), sw.bytes)
 	}
+}
+
+// logAccess writes r's access log line; timing is what the pool measured
+// (zero if r never reached a runner).
+func logAccess(al *accesslog.Logger, w *statusWriter, r *http.Request, rt *route, timing *reqinfo.Timing, start time.Time) {
+	end := time.Now()
+	e := accesslog.Entry{
+		Time: end, Method: r.Method, Path: r.URL.Path, Status: w.code(), Bytes: w.bytes,
+		QueueWait: timing.QueueWait, AppTime: timing.AppTime, Total: end.Sub(start), PID: timing.PID,
+		RequestID: w.requestID, Remote: r.RemoteAddr,
+	}
+	if !w.wrote && r.Context().Err() != nil {
+		e.Status = 499 // nginx's code for a client that left before the answer
+	}
+	if rt != nil {
+		e.App = rt.name
+	}
+	al.Log(e)
 }
 
 // acquireTable pins the current generation for one request, so a reload
@@ -66,12 +103,14 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 		be     *bridge.BodyError
 		pbe    *php.BodyError
 		pae    *php.AppError
+		gbe    *goplugin.BodyError
+		gae    *goplugin.AppError
 		ae     *bridge.AppError
 	)
 	switch {
 	case errors.As(err, &mbe):
 		status, msg = http.StatusRequestEntityTooLarge, "request body too large"
-	case errors.As(err, &be), errors.As(err, &pbe):
+	case errors.As(err, &be), errors.As(err, &pbe), errors.As(err, &gbe):
 		// The client stopped sending its body; there is nobody to answer.
 		g.log.Info("client went away", "app", rt.name, "path", r.URL.Path, "err", err)
 		return
@@ -83,7 +122,7 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 		w.Header().Set("Retry-After", "5")
 	case errors.Is(err, pool.ErrTimeout):
 		status, msg = http.StatusGatewayTimeout, "the app took too long"
-	case errors.As(err, &ae), errors.As(err, &pae):
+	case errors.As(err, &ae), errors.As(err, &pae), errors.As(err, &gae):
 		status, msg = http.StatusInternalServerError, "internal server error"
 	case errors.Is(err, pool.ErrWorkerGone):
 		status, msg = http.StatusBadGateway, "the app's runner went away"
@@ -112,30 +151,62 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 }
 
 // statusWriter records the response's status and body size, and whether
-// the head went out.
+// the head went out; it gives the head the request id.
 type statusWriter struct {
 	http.ResponseWriter
-	wrote  bool
-	status int
-	bytes  int64
+	requestID string
+	wrote     bool
+	status    int
+	bytes     int64
+}
+
+// head notes the head going out with code and adds X-Request-Id to it.
+// Added here rather than before the app runs, so an app that sets its own
+// (echoing the request's, say) sends one, not two, and fail's header reset
+// cannot drop it.
+func (w *statusWriter) head(code int) {
+	w.wrote, w.status = true, code
+	if h := w.Header(); len(h[reqid.Header]) == 0 {
+		h[reqid.Header] = []string{w.requestID}
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if code >= 200 && !w.wrote {
-		w.wrote = true
-		w.status = code
+		w.head(code)
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if !w.wrote {
-		w.wrote, w.status = true, http.StatusOK
+		w.head(http.StatusOK)
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	return n, err
 }
+
+// ReadFrom keeps the front end's own ReadFrom in reach through the
+// wrapper: net/http's sends static files with sendfile(2).
+func (w *statusWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !w.wrote {
+		w.head(http.StatusOK)
+	}
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(writerOnly{w.ResponseWriter}, src)
+	}
+	w.bytes += n
+	return n, err
+}
+
+// writerOnly hides a writer's other methods, so io.Copy cannot come back
+// to ReadFrom.
+type writerOnly struct{ io.Writer }
 
 // code is the status sent (200 if the handler wrote nothing at all).
 func (w *statusWriter) code() int {

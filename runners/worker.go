@@ -21,6 +21,7 @@ import (
 
 	"github.com/gwhq/gw/bridge"
 	"github.com/gwhq/gw/internal/cgi"
+	"github.com/gwhq/gw/internal/reqid"
 	"github.com/gwhq/gw/proto/bridgepb"
 	"github.com/gwhq/gw/runners/pool"
 	"github.com/gwhq/gw/runners/proc"
@@ -287,7 +288,9 @@ func (w *bridgeWorker) Serve(ctx context.Context, i int, rw http.ResponseWriter,
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	head := h.Finish(scheme, "")
+	// The gateway gave r exactly one X-Request-Id; the shims expose it as
+	// gw.request_id.
+	head := h.Finish(scheme, r.Header.Get(reqid.Header))
 	var body io.Reader = r.Body
 	if r.Body == http.NoBody || (r.ContentLength == 0 && len(r.TransferEncoding) == 0) {
 		body = nil
@@ -295,6 +298,9 @@ func (w *bridgeWorker) Serve(ctx context.Context, i int, rw http.ResponseWriter,
 	_, err := slot.Exchange(rw, r, head, body)
 	*bp = head[:0]
 	headPool.Put(bp)
+	if errors.Is(err, bridge.ErrNotDelivered) {
+		return fmt.Errorf("%w: %w: %v", pool.ErrWorkerGone, pool.ErrNotDelivered, err)
+	}
 	if errors.Is(err, bridge.ErrRunnerGone) {
 		return fmt.Errorf("%w: %v", pool.ErrWorkerGone, err)
 	}

@@ -1,6 +1,10 @@
 package pool
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -63,5 +67,24 @@ func TestPoolStats(t *testing.T) {
 	st = p.Stats()
 	if st.Requests != 7 || st.LastExit != ReasonDeadline || st.Spawn.Count < 3 || st.QueueWait.Count != 7 {
 		t.Errorf("requests %d last exit %q spawns %d queue waits %d", st.Requests, st.LastExit, st.Spawn.Count, st.QueueWait.Count)
+	}
+}
+
+// TestNotDeliveredRetries: a runner found dead when handed a request (its
+// socket refused the head) does not fail the request: another runner takes
+// it.
+func TestNotDeliveredRetries(t *testing.T) {
+	var first atomic.Bool
+	l := &fakeLauncher{behave: func(w http.ResponseWriter, r *http.Request, killed <-chan struct{}) error {
+		if first.CompareAndSwap(false, true) {
+			return fmt.Errorf("%w: %w", ErrWorkerGone, ErrNotDelivered)
+		}
+		w.WriteHeader(200)
+		return nil
+	}}
+	p := newPool(t, Options{Workers: 2, QueueWait: time.Second}, l)
+	rec := httptest.NewRecorder()
+	if err := p.Serve(rec, httptest.NewRequest("GET", "/", nil)); err != nil || rec.Code != 200 {
+		t.Fatalf("err %v, status %d: an undelivered request was not retried", err, rec.Code)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gwhq/gw/internal/reqinfo"
 )
 
 // Worker is one started runner with Slots() request slots.
@@ -51,6 +53,9 @@ var (
 	ErrWorkerGone   = errors.New("runner went away")
 	ErrStopped      = errors.New("app is shutting down")
 	ErrAppFailed    = errors.New("app is failing to start its runners")
+	// ErrNotDelivered (with ErrWorkerGone) says the request never reached
+	// the runner: it was dead before it could be handed the request.
+	ErrNotDelivered = errors.New("request not delivered")
 )
 
 // Reason says why a runner left the pool.
@@ -348,12 +353,26 @@ func (p *Pool) live() int {
 // Serve hands r to a free slot, waiting for one in the queue, and streams
 // the response to w under the request deadline.
 func (p *Pool) Serve(w http.ResponseWriter, r *http.Request) error {
+	err := p.serveOnce(w, r)
+	if errors.Is(err, ErrNotDelivered) {
+		// The runner died before it could take the request: nothing
+		// reached the app (nor came back), so another runner may serve it.
+		err = p.serveOnce(w, r)
+	}
+	return err
+}
+
+func (p *Pool) serveOnce(w http.ResponseWriter, r *http.Request) error {
 	if p.ctx.Err() != nil {
 		return ErrStopped
 	}
 	queued := time.Now()
 	s, err := p.acquire(r.Context())
+	timing := reqinfo.TimingFrom(r.Context()) // nil unless the access log is on
 	if err != nil {
+		if timing != nil {
+			timing.QueueWait = time.Since(queued)
+		}
 		return err
 	}
 	start := time.Now()
@@ -376,6 +395,9 @@ func (p *Pool) Serve(w http.ResponseWriter, r *http.Request) error {
 		})
 	}
 	err = m.w.Serve(ctx, s.i, w, r)
+	if timing != nil {
+		timing.QueueWait, timing.AppTime, timing.PID = start.Sub(queued), time.Since(start), m.w.PID()
+	}
 	timedOut := errors.Is(context.Cause(ctx), ErrTimeout)
 	cancel()
 	if slow != nil {
