@@ -145,10 +145,11 @@ type server interface {
 }
 
 // newServer makes the protocol server for one listener; every protocol
-// hands requests to the same handler, g.
-func (g *Gateway) newServer(proto string) server {
+// hands requests to the same handler, g, so HTTP/2 gets the routing,
+// limits and streaming of HTTP/1.1.
+func (g *Gateway) newServer(ln listener) server {
 	lim := g.cfg.Limits
-	switch proto {
+	switch ln.proto {
 	case "uwsgi":
 		return &uwsgi.Server{Handler: g, Log: g.log, IdleTimeout: lim.IdleTimeout, MaxVars: int(min(lim.MaxHeader, 65535))}
 	case "fastcgi":
@@ -159,19 +160,38 @@ func (g *Gateway) newServer(proto string) server {
 		// net/http allows 4096 bytes of slack past MaxHeaderBytes.
 		maxHeader -= 4096
 	}
-	return &http.Server{
+	srv := &http.Server{
 		Handler:           g,
 		ReadHeaderTimeout: lim.ReadHeaderTimeout,
 		IdleTimeout:       lim.IdleTimeout,
-		MaxHeaderBytes:    maxHeader,
-		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		// HTTP/2 advertises it as SETTINGS_MAX_HEADER_LIST_SIZE.
+		MaxHeaderBytes: maxHeader,
+		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		Protocols:      new(http.Protocols),
 	}
+	srv.Protocols.SetHTTP1(true)
+	if ln.proto == "https" {
+		srv.Protocols.SetHTTP2(true)
+		srv.TLSConfig = ln.certs.tlsConfig()
+		return tlsServer{srv}
+	}
+	// h2c with prior knowledge (RFC 9113 §3.3), for clients and proxies
+	// that speak HTTP/2 over a trusted network; Go has no Upgrade: h2c.
+	srv.Protocols.SetUnencryptedHTTP2(g.cfg.Listen.H2C)
+	return srv
 }
+
+// tlsServer serves HTTPS on a plain listener: ServeTLS wraps it and
+// negotiates h2 or http/1.1 by ALPN.
+type tlsServer struct{ *http.Server }
+
+// Serve takes the certificate from TLSConfig.GetCertificate, not files.
+func (s tlsServer) Serve(ln net.Listener) error { return s.ServeTLS(ln, "", "") }
 
 // serve starts one protocol server per listener.
 func (g *Gateway) serve() {
 	for _, ln := range g.lns {
-		srv := g.newServer(ln.proto)
+		srv := g.newServer(ln)
 		g.srvs = append(g.srvs, srv)
 		g.wg.Add(1)
 		// Serve returns at Shutdown.
@@ -187,7 +207,7 @@ func (g *Gateway) serve() {
 // Bound is one open listener: its protocol and the address the kernel gave
 // it (so ":0" shows the real port).
 type Bound struct {
-	Proto string // "http", "uwsgi", "fastcgi"
+	Proto string // "http", "https", "uwsgi", "fastcgi"
 	Addr  net.Addr
 }
 

@@ -14,30 +14,82 @@ import (
 // listener is a bound socket and the protocol spoken on it.
 type listener struct {
 	net.Listener
-	proto string // "http", "uwsgi" or "fastcgi"
+	proto string     // "http", "https", "uwsgi" or "fastcgi"
+	certs *certStore // the certificate of an "https" listener
 }
 
-func (g *Gateway) listen() error {
+// Protocols lists the listeners cfg configures, in the order gw binds and
+// reports them (and matches systemd's unnamed sockets to them).
+func Protocols(l config.Listen) []string {
+	var out []string
+	for _, c := range listenAddrs(l) {
+		out = append(out, c.proto)
+	}
+	return out
+}
+
+type protoAddr struct {
+	proto string
+	addr  config.Addr
+}
+
+func listenAddrs(l config.Listen) []protoAddr {
+	var out []protoAddr
+	for _, c := range []protoAddr{{"http", l.HTTP}, {"https", l.HTTPS}, {"uwsgi", l.UWSGI}, {"fastcgi", l.FastCGI}} {
+		if !c.addr.IsZero() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Listen binds every configured listener, or takes the one of that
+// protocol from activated (sockets passed by systemd, by protocol name)
+// instead. Start calls it when the caller has not: calling it first lets
+// gw drop root after binding a privileged port and before any runner or
+// file of the runtime directory exists. On error nothing stays open.
+func (g *Gateway) Listen(activated map[string]net.Listener) error {
 	l := g.cfg.Listen
-	for _, c := range []struct {
-		proto string
-		addr  config.Addr
-	}{{"http", l.HTTP}, {"uwsgi", l.UWSGI}, {"fastcgi", l.FastCGI}} {
-		if c.addr.IsZero() {
-			continue
+	for _, c := range listenAddrs(l) {
+		ln := activated[c.proto]
+		if ln == nil {
+			var err error
+			if ln, err = listen(c.addr, os.FileMode(l.ChmodSocket)); err != nil {
+				g.closeListeners()
+				return err
+			}
 		}
-		ln, err := listen(c.addr, os.FileMode(l.ChmodSocket))
-		if err != nil {
-			g.closeListeners()
-			return err
+		lis := listener{Listener: ln, proto: c.proto}
+		if c.proto == "https" {
+			// Loaded now, while gw may still be root and the key readable
+			// only by root; a bad pair fails the start, not the first client.
+			certs, err := newCertStore(l.TLS.Cert, l.TLS.Key)
+			if err != nil {
+				ln.Close()
+				g.closeListeners()
+				return err
+			}
+			lis.certs = certs
 		}
-		g.lns = append(g.lns, listener{ln, c.proto})
+		g.lns = append(g.lns, lis)
 	}
 	if len(g.lns) == 0 {
 		return errors.New("no listener configured")
 	}
 	return nil
 }
+
+// listen binds the listeners unless Listen already has.
+func (g *Gateway) listen() error {
+	if len(g.lns) > 0 {
+		return nil
+	}
+	return g.Listen(nil)
+}
+
+// CloseListeners closes the listeners of a gateway that was never started
+// (Start and Shutdown close them otherwise).
+func (g *Gateway) CloseListeners() { g.closeListeners() }
 
 func (g *Gateway) closeListeners() {
 	for _, ln := range g.lns {

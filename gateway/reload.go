@@ -17,6 +17,9 @@ import (
 // generation fails to start, the old one keeps serving and the error says
 // why. Listener changes need a restart; they are reported, not applied.
 func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
+	if err := g.ReloadCerts(); err != nil {
+		g.log.Error("reload: certificate not reloaded; the current one keeps serving", "err", err)
+	}
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
 	if cfg.Listen != g.cfg.Listen {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gwhq/gw/internal/cgi"
 	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/runners/goplugin"
 	"github.com/gwhq/gw/runners/perl"
 	"github.com/gwhq/gw/runners/php"
 	"github.com/gwhq/gw/runners/pool"
@@ -20,8 +21,17 @@ import (
 	"github.com/gwhq/gw/runners/ruby"
 )
 
-// Runtime is gw's private runtime directory (mode 0700): embedded shims are
-// written there, once per process.
+// Runtime is gw's runtime directory: embedded shims are written there, once
+// per process, and PHP's sockets live in its private sock/ subdirectory.
+//
+// Runners may run as other users than gw (--uid, per-app uid:), so they must
+// be able to read the shims: the directory is 0711 (enter, not list) and the
+// shims 0644. They are the public source embedded in the gw binary, so
+// nothing is disclosed. Handing the directory to the runner user (chown)
+// would instead let that user replace a shim that gw, possibly still root,
+// later writes or another app's runners execute. Sockets stay in a 0700
+// subdirectory: php-cgi receives its socket as an open descriptor and needs
+// no path, and nobody but gw may connect to it whatever the umask.
 type Runtime struct {
 	Dir string
 }
@@ -32,11 +42,22 @@ func NewRuntime() (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runtime dir: %w", err)
 	}
-	return &Runtime{Dir: dir}, nil
+	rt := &Runtime{Dir: dir}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		rt.Remove()
+		return nil, fmt.Errorf("runtime dir: %w", err)
+	}
+	if err := os.Mkdir(rt.sockDir(), 0o700); err != nil {
+		rt.Remove()
+		return nil, fmt.Errorf("runtime dir: %w", err)
+	}
+	return rt, nil
 }
 
 // Remove deletes the runtime directory.
 func (rt *Runtime) Remove() error { return os.RemoveAll(rt.Dir) }
+
+func (rt *Runtime) sockDir() string { return filepath.Join(rt.Dir, "sock") }
 
 // writeShim writes an embedded shim under its name, once.
 func (rt *Runtime) writeShim(name string, src []byte) (string, error) {
@@ -44,7 +65,7 @@ func (rt *Runtime) writeShim(name string, src []byte) (string, error) {
 	if _, err := os.Stat(p); err == nil {
 		return p, nil
 	}
-	if err := os.WriteFile(p, src, 0o600); err != nil {
+	if err := os.WriteFile(p, src, 0o644); err != nil {
 		return "", fmt.Errorf("write shim: %w", err)
 	}
 	return p, nil
@@ -97,8 +118,11 @@ func New(app config.App, rt *Runtime, log *slog.Logger) (*App, error) {
 	if mount == "/" {
 		mount = ""
 	}
-	if app.Lang == config.LangPHP {
+	switch app.Lang {
+	case config.LangPHP:
 		return newPHP(app, rt, mount, log)
+	case config.LangGo:
+		return newGoPlugin(app, rt, log)
 	}
 	lang, ok := bridgeLang(app.Lang)
 	if !ok {
@@ -109,6 +133,9 @@ func New(app config.App, rt *Runtime, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	spec, err := lang.spec(app, shim, os.Environ())
+	if err == nil {
+		spec.Cred, err = proc.LookupCredential(app.User, app.Group)
+	}
 	if err != nil {
 		return nil, &proc.SpawnError{App: app.Name, Stage: proc.StageExec, Err: err}
 	}
@@ -130,6 +157,9 @@ func newPHP(app config.App, rt *Runtime, mount string, log *slog.Logger) (*App, 
 		return nil, fmt.Errorf("app %q: %w", app.Name, err)
 	}
 	spec, err := php.Spec(app, os.Environ())
+	if err == nil {
+		spec.Cred, err = proc.LookupCredential(app.User, app.Group)
+	}
 	if err != nil {
 		return nil, &proc.SpawnError{App: app.Name, Stage: proc.StageExec, Err: err}
 	}
@@ -139,10 +169,24 @@ func newPHP(app config.App, rt *Runtime, mount string, log *slog.Logger) (*App, 
 	front := &php.Front{Root: root, Mount: mount}
 	return &App{
 		Launcher: &php.Launcher{
-			App: app.Name, Spec: spec, SockDir: rt.Dir, Root: root, Mount: mount,
+			App: app.Name, Spec: spec, SockDir: rt.sockDir(), Root: root, Mount: mount,
 			ReadyTimeout: readyTimeout, PingEvery: pingEvery, PingTimeout: pingTimeout, Log: log,
 		},
 		Front:           front.Serve,
 		HardMaxRequests: php.HardMaxRequests(app),
 	}, nil
+}
+
+// newGoPlugin runs a Go handler binary built with runners/goplugin/sdk. A
+// Go process serves many requests at once: 32 slots unless --threads asks
+// for more.
+func newGoPlugin(app config.App, rt *Runtime, log *slog.Logger) (*App, error) {
+	cred, err := proc.LookupCredential(app.User, app.Group)
+	if err != nil {
+		return nil, &proc.SpawnError{App: app.Name, Stage: proc.StageExec, Err: err}
+	}
+	return &App{Launcher: &goplugin.Launcher{
+		App: app.Name, Path: app.Path, Env: proc.WithEnv(os.Environ(), app.Env), Slots: max(app.Threads, 32),
+		PingEvery: pingEvery, PingTimeout: pingTimeout, SockDir: rt.Dir, Dir: app.Dir, Cred: cred, Log: log,
+	}}, nil
 }

@@ -4,16 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gwhq/gw/gateway"
+	"github.com/gwhq/gw/gateway/accesslog"
 	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/internal/systemd"
 	"github.com/gwhq/gw/runners/proc"
 )
 
@@ -43,7 +48,13 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	if err != nil {
 		return reportLoad(e, err)
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	log := newLogger(e.stderr, cfg.Log.Format)
+	access, err := accesslog.Open(cfg.Log.Access, cfg.Log.Format, e.stderr)
+	if err != nil {
+		return &exitError{code: exitFailure, err: err}
+	}
+	defer access.Close()
+	log = accesslog.Attach(log, access)
 
 	// The first SIGTERM or SIGINT cancels ctx; stop() then restores the
 	// default action, so a second one kills gw if draining hangs.
@@ -58,11 +69,33 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	defer wg.Wait()
 	hupCtx, hupDone := context.WithCancel(context.Background())
 	defer hupDone()
+	// SIGUSR1 reopens the access log file (logrotate renamed it). It is
+	// caught even with no file to reopen: its default action kills gw.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	wg.Add(1)
+	// Ended by hupDone when run returns.
+	go func() { defer wg.Done(); reopenOnUSR1(hupCtx, usr1, access, log) }()
 
 	gateway.Version = Version
+	// Read (and unset, so no runner inherits them) before any runner exists.
+	notify := systemd.NewNotifier()
+	activated, err := activatedListeners(cfg)
+	if err != nil {
+		return &exitError{code: exitFailure, err: err}
+	}
+	drop, err := runnerUsers(cfg)
+	if err != nil {
+		return &exitError{code: exitFailure, err: err}
+	}
 	g, err := gateway.New(cfg, log)
 	if err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("gateway: %w", err)}
+	}
+	if err := listenAs(g, activated, drop, cfg, log); err != nil {
+		reportStart(e, err)
+		return &exitError{code: exitFailure}
 	}
 	if err := g.Start(ctx); err != nil {
 		// Shutdown releases whatever Start got up before it failed, so no
@@ -75,6 +108,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		return &exitError{code: exitFailure}
 	}
 	log.Info("gw serving", servingAttrs(cfg, g.Listeners())...)
+	notifyOrWarn(notify, log, systemd.Ready)
 	select {
 	case <-hup:
 		log.Warn("SIGHUP during start-up ignored: the config just loaded is the one serving")
@@ -84,18 +118,61 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	// Ended by hupDone when run returns.
 	go func() {
 		defer wg.Done()
-		reloadOnHUP(hupCtx, hup, g, log, func() (*config.Config, error) {
-			return config.Load(config.Sources{Flags: cmd.Flags(), Environ: e.environ, File: file, Args: a})
+		reloadOnHUP(hupCtx, hup, g, log, notify, func() (*config.Config, error) {
+			cfg, err := config.Load(config.Sources{Flags: cmd.Flags(), Environ: e.environ, File: file, Args: a})
+			if err != nil {
+				return nil, err
+			}
+			if _, err := runnerUsers(cfg); err != nil {
+				return nil, err
+			}
+			return cfg, nil
 		})
 	}()
 
 	<-ctx.Done()
 	stop()
+	notifyOrWarn(notify, log, systemd.Stopping)
+	// Load balancers and Kubernetes take a while to notice /readyz; until
+	// they have, new requests still arrive and must be served.
+	g.SetUnready()
+	if d := cfg.Limits.ShutdownDelay; d > 0 {
+		log.Info("gw unready, still serving", "delay", d)
+		time.Sleep(d)
+	}
 	log.Info("gw stopping", "timeout", cfg.Limits.ShutdownTimeout)
 	if err := shutdown(g, cfg, log); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return &exitError{code: exitFailure}
 	}
 	return nil
+}
+
+// newLogger makes gw's own log, in the --log-format format.
+func newLogger(w io.Writer, format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// reopenOnUSR1 reopens the access log file at each SIGUSR1 until ctx ends.
+func reopenOnUSR1(ctx context.Context, usr1 <-chan os.Signal, access *accesslog.Logger, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-usr1:
+		}
+		if access.Path() == "" {
+			log.Info("SIGUSR1: no access log file to reopen")
+			continue
+		}
+		if err := access.Reopen(); err != nil {
+			log.Error("SIGUSR1: access log not reopened; still writing to the old file", "err", err)
+			continue
+		}
+		log.Info("SIGUSR1: access log reopened", "path", access.Path())
+	}
 }
 
 // shutdown drains g within the configured bound. Running out of time is
@@ -115,7 +192,7 @@ func shutdown(g *gateway.Gateway, cfg *config.Config, log *slog.Logger) error {
 // running generation keeps serving, as it does when the new generation
 // fails to start.
 func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, g *gateway.Gateway, log *slog.Logger,
-	load func() (*config.Config, error)) {
+	notify *systemd.Notifier, load func() (*config.Config, error)) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -123,20 +200,113 @@ func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, g *gateway.Gateway, 
 		case <-hup:
 		}
 		log.Info("SIGHUP: reloading")
-		cfg, err := load()
-		if err != nil {
-			log.Error("reload: config rejected; the running generation keeps serving", "err", err)
-			continue
-		}
-		if err := g.Reload(ctx, cfg); err != nil {
-			attrs := []any{"err", err}
-			var se *proc.SpawnError
-			if errors.As(err, &se) && se.Detail != "" {
-				attrs = append(attrs, "detail", se.Detail)
-			}
-			log.Error("reload failed", attrs...)
-		}
+		notifyOrWarn(notify, log, systemd.Reloading()...)
+		reload(ctx, g, log, load)
+		// Ready again either way: a failed reload leaves the running
+		// generation serving.
+		notifyOrWarn(notify, log, systemd.Ready)
 	}
+}
+
+func reload(ctx context.Context, g *gateway.Gateway, log *slog.Logger, load func() (*config.Config, error)) {
+	cfg, err := load()
+	if err != nil {
+		log.Error("reload: config rejected; the running generation keeps serving", "err", err)
+		return
+	}
+	if err := g.Reload(ctx, cfg); err != nil {
+		attrs := []any{"err", err}
+		var se *proc.SpawnError
+		if errors.As(err, &se) && se.Detail != "" {
+			attrs = append(attrs, "detail", se.Detail)
+		}
+		log.Error("reload failed", attrs...)
+	}
+}
+
+// notifyOrWarn tells systemd (when gw runs under it) about a state change.
+// A lost message is worth a warning, not a stop: gw serves either way.
+func notifyOrWarn(n *systemd.Notifier, log *slog.Logger, state ...string) {
+	if err := n.Notify(state...); err != nil {
+		log.Warn("systemd notify", "state", state, "err", err)
+	}
+}
+
+// activatedListeners returns the sockets systemd passed (socket
+// activation), by the name of the listener each one stands for.
+func activatedListeners(cfg *config.Config) (map[string]net.Listener, error) {
+	ls, err := systemd.Listeners()
+	if err != nil || len(ls) == 0 {
+		return nil, err
+	}
+	return systemd.Match(ls, gateway.Protocols(cfg.Listen))
+}
+
+// listenAs binds g's listeners, then, when drop is set, makes gw that user
+// for good: after binding, so privileged ports work, and before Start
+// creates the runtime directory and the runners, so they belong to it.
+func listenAs(g *gateway.Gateway, activated map[string]net.Listener, drop *syscall.Credential,
+	cfg *config.Config, log *slog.Logger) error {
+	if err := g.Listen(activated); err != nil {
+		return err
+	}
+	if drop == nil {
+		if os.Geteuid() == 0 && cfg.User != "" {
+			log.Info("gw keeps root: not every app's runners run as --uid/--gid, and only root can start runners as other users")
+		}
+		return nil
+	}
+	if err := proc.Drop(drop); err != nil {
+		g.CloseListeners()
+		return fmt.Errorf("run as %s: %w", cfg.User, err)
+	}
+	log.Info("gw dropped root", "uid", drop.Uid, "gid", drop.Gid)
+	return nil
+}
+
+// runnerUsers settles, in place, who each app's runners run as (an app
+// without uid:/gid: takes --uid/--gid) and checks that gw may start them.
+// Runners never run as root unless asked: by --allow-root, or by naming
+// root. It returns the credential gw drops to after binding: --uid's, when
+// every app's runners run as exactly that. A gw that must start runners as
+// several users keeps root, since only root can.
+func runnerUsers(cfg *config.Config) (drop *syscall.Credential, err error) {
+	global, err := proc.LookupCredential(cfg.User, cfg.Group)
+	if err != nil {
+		return nil, err
+	}
+	euid := os.Geteuid()
+	allSame := global != nil
+	for i := range cfg.Apps {
+		a := &cfg.Apps[i]
+		if a.User == "" {
+			a.User = cfg.User
+			if a.Group == "" {
+				a.Group = cfg.Group
+			}
+		}
+		c, err := proc.LookupCredential(a.User, a.Group)
+		if err != nil {
+			return nil, fmt.Errorf("app %q: %w", a.Name, err)
+		}
+		uid := euid
+		if c != nil {
+			uid = int(c.Uid)
+		}
+		switch {
+		case euid == 0 && uid == 0 && a.User == "" && !cfg.AllowRoot:
+			return nil, fmt.Errorf("app %q: its runners would run as root; pass --uid USER (or uid: in its config) "+
+				"to run them as another user, or --allow-root to run them as root", a.Name)
+		case euid != 0 && uid != euid:
+			return nil, fmt.Errorf("app %q: its runners are to run as uid %d, but gw runs as uid %d "+
+				"(a gw that dropped root at start keeps the user it dropped to; restart it as root to change)", a.Name, uid, euid)
+		}
+		allSame = allSame && c != nil && c.Uid == global.Uid && c.Gid == global.Gid
+	}
+	if euid != 0 || !allSame || global.Uid == 0 {
+		return nil, nil
+	}
+	return global, nil
 }
 
 // reportLoad prints the problems of a config, one per line.

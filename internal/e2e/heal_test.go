@@ -108,8 +108,10 @@ func TestKillRunnersUnderLoad(t *testing.T) {
 		t.Errorf("%d kills: %v; want at most one failure per kill", kills.Load(), res)
 	}
 	for code := range res.Statuses {
-		if code != http.StatusBadGateway {
-			t.Errorf("status %d among failures: only 502 (runner died mid-request) is expected", code)
+		// 502: the runner died before answering; 200 cut short: it died
+		// mid-body, after the head went out. Either way it was in flight.
+		if code != http.StatusBadGateway && code != http.StatusOK {
+			t.Errorf("status %d among failures: only requests in flight on a killed runner may fail", code)
 		}
 	}
 }

@@ -86,11 +86,12 @@ func RequirePython(t testing.TB) string {
 
 // Server is one running gw.
 type Server struct {
-	t    testing.TB
-	cmd  *exec.Cmd
-	URL  string // http://127.0.0.1:PORT
-	log  *syncBuffer
-	done chan struct{}
+	t     testing.TB
+	cmd   *exec.Cmd
+	URL   string // http://127.0.0.1:PORT
+	HTTPS string // https://127.0.0.1:PORT when gw serves HTTPS, else ""
+	log   *syncBuffer
+	done  chan struct{}
 }
 
 type syncBuffer struct {
@@ -110,7 +111,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-var addrRE = regexp.MustCompile(`http=(\S+)`)
+var (
+	addrRE  = regexp.MustCompile(`\bhttp=(\S+)`)
+	httpsRE = regexp.MustCompile(`\bhttps=(\S+)`)
+)
 
 // Start runs `gw run ARGS...` with --http 127.0.0.1:0 added unless args name
 // a listener or config, and waits until it logs the address it serves on.
@@ -138,16 +142,23 @@ func start(t testing.TB, args ...string) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{t: t, cmd: cmd, log: log, done: make(chan struct{})}
-	addr := make(chan string, 1)
+	addr := make(chan [2]string, 1) // http, https
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
-			if m := addrRE.FindStringSubmatch(sc.Text()); m != nil && strings.Contains(sc.Text(), "gw serving") {
-				select {
-				case addr <- strings.Trim(m[1], `"[]`):
-				default:
+			if !strings.Contains(sc.Text(), "gw serving") {
+				continue
+			}
+			var a [2]string
+			for i, re := range []*regexp.Regexp{addrRE, httpsRE} {
+				if m := re.FindStringSubmatch(sc.Text()); m != nil {
+					a[i] = strings.Trim(m[1], `"[]`)
 				}
+			}
+			select {
+			case addr <- a:
+			default:
 			}
 		}
 		io.Copy(io.Discard, pr)
@@ -156,7 +167,12 @@ func start(t testing.TB, args ...string) (*Server, error) {
 	t.Cleanup(s.Stop)
 	select {
 	case a := <-addr:
-		s.URL = "http://" + a
+		if a[0] != "" {
+			s.URL = "http://" + a[0]
+		}
+		if a[1] != "" {
+			s.HTTPS = "https://" + a[1]
+		}
 		return s, nil
 	case <-s.done:
 		return nil, fmt.Errorf("gw exited before serving (%v):\n%s", cmd.ProcessState, log.String())

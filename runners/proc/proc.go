@@ -24,6 +24,9 @@ type Spec struct {
 	Args []string // argv[1:]
 	Env  []string // full environment
 	Dir  string   // working directory ("" = gw's)
+	// Cred is the user, group and supplementary groups to run as (see
+	// LookupCredential); nil runs the process as gw runs.
+	Cred *syscall.Credential
 }
 
 // Files are the descriptors a runner inherits besides stdout and stderr.
@@ -56,7 +59,9 @@ func Start(spec Spec, files Files, log *slog.Logger) (*Process, error) {
 	// their control socket): it fires when the forking *thread* exits
 	// (golang/go#27505), which Go does only for threads a goroutine locked
 	// and never unlocked; gw locks none.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Go switches the credential before it sets Pdeathsig, which the kernel
+	// would otherwise clear at the uid change.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: applied(spec.Cred)}
 	// Own pipes rather than cmd.StdoutPipe: Wait must not depend on every
 	// grandchild closing them.
 	stdout, outW, err := os.Pipe()
