@@ -25,6 +25,9 @@ func Protocols(l config.Listen) []string {
 	for _, c := range listenAddrs(l) {
 		out = append(out, c.proto)
 	}
+	if !l.Stats.IsZero() {
+		out = append(out, "stats")
+	}
 	return out
 }
 
@@ -74,7 +77,21 @@ func (g *Gateway) Listen(activated map[string]net.Listener) error {
 		g.lns = append(g.lns, lis)
 	}
 	if len(g.lns) == 0 {
+		g.closeListeners()
 		return errors.New("no listener configured")
+	}
+	// The stats listener is bound here too, with the others: while gw may
+	// still be root (a privileged port) and from systemd when it passed one.
+	if a := l.Stats; !a.IsZero() {
+		ln := activated["stats"]
+		if ln == nil {
+			var err error
+			if ln, err = listen(a, 0o600); err != nil {
+				g.closeListeners()
+				return err
+			}
+		}
+		g.statsLn = ln
 	}
 	return nil
 }
@@ -96,6 +113,10 @@ func (g *Gateway) closeListeners() {
 		ln.Close()
 	}
 	g.lns = nil
+	if g.statsLn != nil {
+		g.statsLn.Close()
+		g.statsLn = nil
+	}
 }
 
 // listen binds a TCP address or a unix socket. A unix socket file left by a

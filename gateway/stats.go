@@ -74,15 +74,11 @@ func (g *Gateway) Snapshot() admin.Snapshot {
 	return s
 }
 
-// serveAdmin starts the stats listener when one is configured.
+// serveAdmin serves the stats listener bound by Listen, if any.
 func (g *Gateway) serveAdmin() error {
-	a := g.cfg.Listen.Stats
-	if a.IsZero() {
+	ln := g.statsLn
+	if ln == nil {
 		return nil
-	}
-	ln, err := listen(a, 0o600)
-	if err != nil {
-		return err
 	}
 	g.admin = &http.Server{Handler: admin.Handler(g), ReadHeaderTimeout: 5 * time.Second}
 	g.adminAddr = ln.Addr()
@@ -113,6 +109,7 @@ var _ admin.Source = (*Gateway)(nil)
 
 type adminFields struct {
 	admin     *http.Server
+	statsLn   net.Listener
 	adminAddr net.Addr
 	adminWG   sync.WaitGroup
 	appStats  sync.Map // app name -> *appCounters
