@@ -3,11 +3,11 @@ package bridge
 import (
 	"bufio"
 	"io"
-	"os"
-	"strconv"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"testing"
 
 	"github.com/gwhq/gw/internal/cgi"

@@ -187,6 +187,7 @@ func newGoPlugin(app config.App, rt *Runtime, log *slog.Logger) (*App, error) {
 	}
 	return &App{Launcher: &goplugin.Launcher{
 		App: app.Name, Path: app.Path, Env: proc.WithEnv(os.Environ(), app.Env), Slots: max(app.Threads, 32),
+		Checksum:  app.Checksum,
 		PingEvery: pingEvery, PingTimeout: pingTimeout, SockDir: rt.Dir, Dir: app.Dir, Cred: cred, Log: log,
 	}}, nil
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -82,6 +84,13 @@ func (l *loader) app(m *yaml.Node, ip string, pv value) App {
 	}
 	a.SlowAfter = l.durationOff(get("slow_after"))
 	a.User, a.Group = get("uid").text, get("gid").text
+	if v := get("checksum"); v.text != "" {
+		sum, err := hex.DecodeString(v.text)
+		if err != nil || len(sum) != sha256.Size {
+			l.c.of(v, "checksum must be 64 hex digits (a sha256), got %q", v.text)
+		}
+		a.Checksum = sum
+	}
 	// By default a request may wait for a runner as long as it may run:
 	// either way the client has waited for the app's timeout.
 	a.QueueWait = a.Timeout

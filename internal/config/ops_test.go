@@ -55,3 +55,15 @@ func TestOperationsOptions(t *testing.T) {
 		})
 	}
 }
+
+func TestChecksumOption(t *testing.T) {
+	f := newFixture(t)
+	app := filepath.Join(f.dir, "wsgi.py")
+	cfg, err := f.load("", nil, "--checksum", strings.Repeat("0f", 32), app)
+	if err != nil || len(cfg.Apps[0].Checksum) != 32 || cfg.Apps[0].Checksum[0] != 0x0f {
+		t.Fatalf("good checksum: %v %v", cfg, err)
+	}
+	if _, err := f.load("", nil, "--checksum", "xyz", app); err == nil || !strings.Contains(err.Error(), "64 hex digits") {
+		t.Fatalf("bad checksum: %v", err)
+	}
+}

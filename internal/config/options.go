@@ -57,6 +57,7 @@ var options = []option{
 	{key: "app.slow_after", flag: "slow-after", env: "GW_SLOW_AFTER", def: "0s", help: "log the runner's stacks for a request still running after `DURATION` (0 = off; php-fpm's slowlog)"},
 	{key: "app.queue_wait", flag: "queue-wait", env: "GW_QUEUE_WAIT", help: "how long a request may wait for a free runner (`DURATION`; default: the timeout); 503 beyond"},
 	{key: "app.queue_size", flag: "queue-size", env: "GW_QUEUE_SIZE", def: "1024", help: "`N` requests that may wait for a free runner", kind: kindInt},
+	{key: "app.checksum", flag: "checksum", env: "GW_CHECKSUM", help: "sha256 (hex) a Go plugin binary must have; checked before every start"},
 	{key: "app.uid", help: "`USER` this app's runners run as (default: the global uid)"},
 	{key: "app.gid", help: "`GROUP` this app's runners run as (default: the global gid)"},
 	{key: "app.interpreter", flag: "interpreter", env: "GW_INTERPRETER", help: "python3, ruby, perl or php-cgi binary `PATH` (default: found on PATH)"},

@@ -113,4 +113,5 @@ type App struct {
 	Venv        string
 	Static      map[string]string // URL prefix -> directory, case preserved
 	User, Group string            // what the runners run as ("" = Config's)
+	Checksum    []byte            // sha256 a Go plugin binary must have (nil = unchecked)
 }

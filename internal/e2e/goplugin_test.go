@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -84,5 +86,25 @@ func TestNotAPluginExits1(t *testing.T) {
 	code, out := gwtest.Run(t, 30*time.Second, "run", "--lang", "go", "--http", "127.0.0.1:0", script)
 	if code != 1 || !strings.Contains(out, "notaplugin") || !strings.Contains(strings.ToLower(out), "plugin") {
 		t.Fatalf("exit %d, want 1 with a clear message:\n%s", code, out)
+	}
+}
+
+// TestGoPluginChecksum: with checksum set, a binary whose sha256 differs
+// is refused (exit 1), and the right sum serves.
+func TestGoPluginChecksum(t *testing.T) {
+	plugin := goplugintest.Example(t)
+	code, out := gwtest.Run(t, 30*time.Second, "run", "--lang", "go", "--http", "127.0.0.1:0",
+		"--checksum", strings.Repeat("ab", 32), plugin)
+	if code != 1 || !strings.Contains(strings.ToLower(out), "checksum") {
+		t.Fatalf("wrong checksum: exit %d\n%s", code, out)
+	}
+	data, err := os.ReadFile(plugin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	s := gwtest.Start(t, "--lang", "go", "--checksum", hex.EncodeToString(sum[:]), "--workers", "1", plugin)
+	if code, body := gwtest.Get(t, s.URL+"/"); code != 200 || !strings.Contains(body, "Hello") {
+		t.Fatalf("right checksum: %d %q", code, body)
 	}
 }
