@@ -1,6 +1,8 @@
 package fastcgi
 
 import (
+	"github.com/gwhq/gw/gateway/connserve"
+
 	"bufio"
 	"context"
 	"errors"
@@ -11,7 +13,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gwhq/gw/gateway/cgireq"
@@ -39,7 +40,7 @@ type conn struct {
 	srv   *Server
 	rwc   net.Conn
 	log   *slog.Logger
-	state atomic.Int32
+	state *connserve.State
 
 	wmu sync.Mutex // one record per Write: handler and read loop both write
 
@@ -75,8 +76,6 @@ func (c *conn) Write(p []byte) (int, error) {
 }
 
 func (s *Server) serveConn(c *conn) {
-	defer s.wg.Done()
-	defer s.forget(c)
 	c.srv = s
 	c.log = s.log().With("remote", remoteAddr(c.rwc))
 	rd := fcgi.NewReader(bufio.NewReaderSize(c.rwc, 16<<10))
@@ -146,7 +145,7 @@ func (c *conn) readFailed(err error) error {
 	quiet := c.closing || (req != nil && req.finished)
 	c.mu.Unlock()
 	switch {
-	case quiet || c.state.Load() == stateClosed:
+	case quiet || c.state.Closed():
 		return nil
 	case req == nil && errors.Is(err, os.ErrDeadlineExceeded):
 		c.log.Debug("fastcgi: idle connection timed out")
@@ -254,7 +253,7 @@ func (c *conn) begin(h fcgi.Header, content []byte) error {
 			return errDone
 		}
 		return nil
-	case !c.state.CompareAndSwap(stateIdle, stateActive):
+	case !c.state.Activate():
 		return errDone // Shutdown closed the connection
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -351,7 +350,7 @@ func (c *conn) abort(id uint16) error {
 	c.mu.Lock()
 	c.req = nil
 	c.mu.Unlock()
-	c.state.Store(stateIdle)
+	c.state.SetIdle()
 	if _, err := c.Write(fcgi.AppendEndRequest(nil, id, 0, fcgi.StatusRequestComplete)); err != nil || !req.keep {
 		return errDone
 	}

@@ -99,7 +99,7 @@ func (c *conn) finish(req *request) {
 		// handler ran); the idle clock starts now.
 		c.rwc.SetReadDeadline(time.Now().Add(c.srv.idleTimeout()))
 		c.mu.Unlock()
-		c.state.Store(stateIdle)
+		c.state.SetIdle()
 		if _, err := c.Write(end); err != nil {
 			c.cut()
 		}

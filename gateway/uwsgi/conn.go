@@ -68,8 +68,6 @@ func Modifiers(ctx context.Context) (m1, m2 uint8, ok bool) {
 func Params(ctx context.Context) map[string]string { return cgireq.Params(ctx) }
 
 func (s *Server) serveConn(c *conn) {
-	defer s.wg.Done()
-	defer s.forget(c)
 	defer c.rwc.Close()
 	log := s.log().With("remote", remoteAddr(c.rwc))
 	// nginx opens a connection per request (no uwsgi keep-alive): pooled
@@ -84,7 +82,7 @@ func (s *Server) serveConn(c *conn) {
 		}
 		return
 	}
-	if !c.state.CompareAndSwap(stateIdle, stateActive) {
+	if !c.state.Activate() {
 		return // Shutdown closed it first
 	}
 	h, vars, ok := s.readPacket(c, br, log)

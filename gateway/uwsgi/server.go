@@ -1,15 +1,12 @@
 package uwsgi
 
 import (
+	"github.com/gwhq/gw/gateway/connserve"
+
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -29,25 +26,12 @@ type Server struct {
 	// no deadline of their own: nginx's uwsgi_*_timeout govern them.
 	IdleTimeout time.Duration
 
-	mu       sync.Mutex
-	shutting bool
-	lns      map[net.Listener]struct{}
-	conns    map[*conn]struct{}
-	wg       sync.WaitGroup // one per connection goroutine
+	conns connserve.Server // listeners and connections: accept, shutdown
 }
-
-// A connection is idle until the first byte of its packet arrives, then
-// active until it closes. Shutdown closes idle connections at once and
-// waits for active ones.
-const (
-	stateIdle int32 = iota
-	stateActive
-	stateClosed
-)
 
 type conn struct {
 	rwc   net.Conn
-	state atomic.Int32
+	state *connserve.State
 }
 
 func (s *Server) log() *slog.Logger {
@@ -82,122 +66,18 @@ func (s *Server) idleTimeout() time.Duration {
 // returns http.ErrServerClosed after Shutdown or Close, else the accept
 // error. ln is closed on return.
 func (s *Server) Serve(ln net.Listener) error {
-	defer ln.Close()
-	s.mu.Lock()
-	if s.shutting {
-		s.mu.Unlock()
-		return http.ErrServerClosed
-	}
-	if s.lns == nil {
-		s.lns, s.conns = map[net.Listener]struct{}{}, map[*conn]struct{}{}
-	}
-	s.lns[ln] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.lns, ln)
-		s.mu.Unlock()
-	}()
-	var delay time.Duration
-	for {
-		rwc, err := ln.Accept()
-		if err != nil {
-			if s.closing() {
-				return http.ErrServerClosed
-			}
-			if delay = backoff(err, delay); delay > 0 {
-				s.log().Warn("uwsgi: accept failed; retrying", "err", err, "in", delay)
-				time.Sleep(delay)
-				continue
-			}
-			return fmt.Errorf("uwsgi: accept: %w", err)
-		}
-		delay = 0
-		c := &conn{rwc: rwc}
-		s.mu.Lock()
-		if s.shutting {
-			s.mu.Unlock()
-			rwc.Close()
-			return http.ErrServerClosed
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1) // under mu: never after Shutdown began waiting
-		s.mu.Unlock()
-		go s.serveConn(c) // stops when its connection closes; s.wg waits for it
-	}
+	return s.conns.Serve(ln, "uwsgi", s.log(), func(rwc net.Conn, st *connserve.State) {
+		s.serveConn(&conn{rwc: rwc, state: st})
+	})
 }
 
-// backoff is http.Server's answer to running out of file descriptors:
-// wait 5 ms, doubling to 1 s, instead of spinning or giving up.
-func backoff(err error, prev time.Duration) time.Duration {
-	var ne net.Error
-	if !errors.Is(err, syscall.EMFILE) && !errors.Is(err, syscall.ENFILE) && !(errors.As(err, &ne) && ne.Timeout()) {
-		return 0
-	}
-	return min(max(2*prev, 5*time.Millisecond), time.Second)
-}
-
-func (s *Server) closing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.shutting
-}
-
-func (s *Server) forget(c *conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-}
+func (s *Server) closing() bool { return s.conns.Closing() }
 
 // Shutdown stops accepting, closes idle connections, and waits for
 // requests in flight to finish. When ctx ends first it closes every
 // connection and returns ctx's error.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.beginShutdown()
-	done := make(chan struct{})
-	go func() { // ends when the last connection goroutine does
-		s.wg.Wait()
-		close(done)
-	}()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		s.closeConns(false)
-		select {
-		case <-done:
-			return nil
-		case <-ctx.Done():
-			s.closeConns(true)
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
+func (s *Server) Shutdown(ctx context.Context) error { return s.conns.Shutdown(ctx) }
 
 // Close closes the listeners and every connection now, like
 // http.Server.Close.
-func (s *Server) Close() error {
-	s.beginShutdown()
-	s.closeConns(true)
-	return nil
-}
-
-func (s *Server) beginShutdown() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.shutting = true
-	for ln := range s.lns {
-		ln.Close()
-	}
-}
-
-// closeConns closes idle connections, or all of them when force is set.
-func (s *Server) closeConns(force bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		if c.state.CompareAndSwap(stateIdle, stateClosed) || force {
-			c.rwc.Close()
-		}
-	}
-}
+func (s *Server) Close() error { return s.conns.Close() }

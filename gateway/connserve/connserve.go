@@ -1,0 +1,183 @@
+// Package connserve is the connection bookkeeping the uwsgi and FastCGI
+// servers share: accept with backoff, track each connection as idle or
+// active, and shut down the way http.Server does (idle connections closed
+// at once, active ones waited for until the context ends).
+package connserve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// A connection is idle until a request starts, then active until it ends
+// (FastCGI keep-conn goes back to idle) or the connection closes.
+const (
+	stateIdle int32 = iota
+	stateActive
+	stateClosed
+)
+
+// State is one connection's idle/active state.
+type State struct{ v atomic.Int32 }
+
+// Activate marks a request started; false means Shutdown closed the
+// connection first.
+func (s *State) Activate() bool { return s.v.CompareAndSwap(stateIdle, stateActive) }
+
+// SetIdle marks the connection idle again between requests.
+func (s *State) SetIdle() { s.v.Store(stateIdle) }
+
+// Closed reports whether Shutdown closed the connection as idle.
+func (s *State) Closed() bool { return s.v.Load() == stateClosed }
+
+type entry struct {
+	rwc net.Conn
+	st  *State
+}
+
+// Server tracks listeners and connections. The zero value is ready.
+type Server struct {
+	mu       sync.Mutex
+	shutting bool
+	lns      map[net.Listener]struct{}
+	conns    map[*entry]struct{}
+	wg       sync.WaitGroup // one per connection goroutine
+}
+
+// Serve accepts connections on ln and runs serve for each in its own
+// goroutine. It returns http.ErrServerClosed after Shutdown or Close, else
+// the accept error (prefixed with name).
+func (s *Server) Serve(ln net.Listener, name string, log *slog.Logger, serve func(rwc net.Conn, st *State)) error {
+	defer ln.Close()
+	s.mu.Lock()
+	if s.shutting {
+		s.mu.Unlock()
+		return http.ErrServerClosed
+	}
+	if s.lns == nil {
+		s.lns, s.conns = map[net.Listener]struct{}{}, map[*entry]struct{}{}
+	}
+	s.lns[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.lns, ln)
+		s.mu.Unlock()
+	}()
+	var delay time.Duration
+	for {
+		rwc, err := ln.Accept()
+		if err != nil {
+			if s.Closing() {
+				return http.ErrServerClosed
+			}
+			if delay = backoff(err, delay); delay > 0 {
+				log.Warn(name+": accept failed; retrying", "err", err, "in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("%s: accept: %w", name, err)
+		}
+		delay = 0
+		e := &entry{rwc: rwc, st: &State{}}
+		s.mu.Lock()
+		if s.shutting {
+			s.mu.Unlock()
+			rwc.Close()
+			return http.ErrServerClosed
+		}
+		s.conns[e] = struct{}{}
+		s.wg.Add(1) // under mu: never after Shutdown began waiting
+		s.mu.Unlock()
+		// Ends when its connection closes; s.wg waits for it.
+		go func() {
+			defer s.wg.Done()
+			defer s.forget(e)
+			serve(rwc, e.st)
+		}()
+	}
+}
+
+// backoff is http.Server's answer to running out of file descriptors:
+// wait 5 ms, doubling to 1 s, instead of spinning or giving up.
+func backoff(err error, prev time.Duration) time.Duration {
+	var ne net.Error
+	if !errors.Is(err, syscall.EMFILE) && !errors.Is(err, syscall.ENFILE) && !(errors.As(err, &ne) && ne.Timeout()) {
+		return 0
+	}
+	return min(max(2*prev, 5*time.Millisecond), time.Second)
+}
+
+// Closing reports whether Shutdown or Close began.
+func (s *Server) Closing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shutting
+}
+
+func (s *Server) forget(e *entry) {
+	s.mu.Lock()
+	delete(s.conns, e)
+	s.mu.Unlock()
+}
+
+// Shutdown stops accepting, closes idle connections, and waits for
+// requests in flight to finish. When ctx ends first it closes every
+// connection and returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.beginShutdown()
+	done := make(chan struct{})
+	go func() { // ends when the last connection goroutine does
+		s.wg.Wait()
+		close(done)
+	}()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.closeConns(false)
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			s.closeConns(true)
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// Close closes the listeners and every connection now, like
+// http.Server.Close.
+func (s *Server) Close() error {
+	s.beginShutdown()
+	s.closeConns(true)
+	return nil
+}
+
+func (s *Server) beginShutdown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.shutting = true
+	for ln := range s.lns {
+		ln.Close()
+	}
+}
+
+// closeConns closes idle connections, or all of them when force is set.
+func (s *Server) closeConns(force bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for e := range s.conns {
+		if e.st.v.CompareAndSwap(stateIdle, stateClosed) || force {
+			e.rwc.Close()
+		}
+	}
+}
