@@ -387,11 +387,14 @@ func (p *Pool) serveOnce(w http.ResponseWriter, r *http.Request) error {
 		ctx, cancel = context.WithTimeoutCause(ctx, p.opts.Timeout, ErrTimeout)
 	}
 	var slow *time.Timer
-	if d, ok := m.w.(StackDumper); ok && p.opts.SlowAfter > 0 {
+	if p.opts.SlowAfter > 0 {
 		slow = time.AfterFunc(p.opts.SlowAfter, func() {
-			p.log.Warn("slow request: logging the runner's stacks", "worker", m.id, "pid", m.w.PID(),
-				"after", p.opts.SlowAfter, "method", r.Method, "path", r.URL.Path)
-			d.DumpStacks()
+			d, ok := m.w.(StackDumper)
+			p.log.Warn("slow request", "worker", m.id, "pid", m.w.PID(), "after", p.opts.SlowAfter,
+				"method", r.Method, "path", r.URL.Path, "stacks", ok)
+			if ok {
+				d.DumpStacks() // the runner writes them to its stderr: gw's log
+			}
 		})
 	}
 	err = m.w.Serve(ctx, s.i, w, r)
