@@ -107,13 +107,16 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		reportStart(e, err)
 		return &exitError{code: exitFailure}
 	}
-	log.Info("gw serving", servingAttrs(cfg, g.Listeners())...)
-	notifyOrWarn(notify, log, systemd.Ready)
+	// A HUP that came while starting is moot (the config just loaded is
+	// the one serving); drop it before saying we serve, so a HUP sent after
+	// the "gw serving" line always reloads.
 	select {
 	case <-hup:
 		log.Warn("SIGHUP during start-up ignored: the config just loaded is the one serving")
 	default:
 	}
+	log.Info("gw serving", servingAttrs(cfg, g.Listeners())...)
+	notifyOrWarn(notify, log, systemd.Ready)
 	wg.Add(1)
 	// Ended by hupDone when run returns.
 	go func() {
