@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gwhq/gw/bridge"
 	"github.com/gwhq/gw/gateway/accesslog"
 	"github.com/gwhq/gw/internal/reqid"
 	"github.com/gwhq/gw/runners/pool"
@@ -52,7 +51,7 @@ func fakeApp(w http.ResponseWriter, r *http.Request) error {
 	case "/app/own":
 		w.Header().Set(reqid.Header, "the-app's")
 	case "/app/fail":
-		return &bridge.AppError{Msg: "boom"}
+		return &pool.AppError{Msg: "boom"}
 	}
 	io.WriteString(w, r.Header.Get(reqid.Header)+" "+r.Header.Get(reqid.Traceparent))
 	return nil

@@ -6,12 +6,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/gwhq/gw/bridge"
 	"github.com/gwhq/gw/gateway/accesslog"
 	"github.com/gwhq/gw/internal/reqid"
 	"github.com/gwhq/gw/internal/reqinfo"
-	"github.com/gwhq/gw/runners/goplugin"
-	"github.com/gwhq/gw/runners/php"
 	"github.com/gwhq/gw/runners/pool"
 )
 
@@ -100,17 +97,13 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 		status int
 		msg    string
 		mbe    *http.MaxBytesError
-		be     *bridge.BodyError
-		pbe    *php.BodyError
-		pae    *php.AppError
-		gbe    *goplugin.BodyError
-		gae    *goplugin.AppError
-		ae     *bridge.AppError
+		be     *pool.BodyError
+		ae     *pool.AppError
 	)
 	switch {
 	case errors.As(err, &mbe):
 		status, msg = http.StatusRequestEntityTooLarge, "request body too large"
-	case errors.As(err, &be), errors.As(err, &pbe), errors.As(err, &gbe):
+	case errors.As(err, &be):
 		// The client stopped sending its body; there is nobody to answer.
 		g.log.Info("client went away", "app", rt.name, "path", r.URL.Path, "err", err)
 		return
@@ -122,7 +115,7 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 		w.Header().Set("Retry-After", "5")
 	case errors.Is(err, pool.ErrTimeout):
 		status, msg = http.StatusGatewayTimeout, "the app took too long"
-	case errors.As(err, &ae), errors.As(err, &pae), errors.As(err, &gae):
+	case errors.As(err, &ae):
 		status, msg = http.StatusInternalServerError, "internal server error"
 	case errors.Is(err, pool.ErrWorkerGone):
 		status, msg = http.StatusBadGateway, "the app's runner went away"

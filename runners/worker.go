@@ -306,9 +306,14 @@ func (w *bridgeWorker) Serve(ctx context.Context, i int, rw http.ResponseWriter,
 	}
 	var ae *bridge.AppError
 	var be *bridge.BodyError
-	if err != nil && !errors.As(err, &ae) && !errors.As(err, &be) {
-		// A protocol violation: the slot's stream can't be trusted.
-		return fmt.Errorf("%w: %v", pool.ErrWorkerGone, err)
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ae):
+		return &pool.AppError{Msg: ae.Msg}
+	case errors.As(err, &be):
+		return &pool.BodyError{Err: be.Err}
 	}
-	return err
+	// A protocol violation: the slot's stream can't be trusted.
+	return fmt.Errorf("%w: %v", pool.ErrWorkerGone, err)
 }

@@ -20,17 +20,12 @@ import (
 )
 
 // BodyError is a failure reading the client's request body (client gone,
-// body limit hit). The plugin saw its request canceled.
-type BodyError struct{ Err error }
-
-func (e *BodyError) Error() string { return "request body: " + e.Err.Error() }
-func (e *BodyError) Unwrap() error { return e.Err }
+// body limit hit); the plugin saw its request canceled.
+type BodyError = pool.BodyError
 
 // AppError means the plugin's handler aborted a response (it panicked after
 // the head was sent, or panicked with http.ErrAbortHandler).
-type AppError struct{ Msg string }
-
-func (e *AppError) Error() string { return "plugin handler: " + e.Msg }
+type AppError = pool.AppError
 
 // errProtocol marks a plugin that broke the message order of plugin.proto;
 // its stream can't be trusted, so it counts as gone.
@@ -101,7 +96,7 @@ func classify(ctx context.Context, r *http.Request, err error) error {
 	case errors.Is(err, errProtocol):
 		return fmt.Errorf("%w: %w", pool.ErrWorkerGone, err)
 	case status.Code(err) == codes.Aborted:
-		return &AppError{Msg: status.Convert(err).Message()}
+		return &AppError{Msg: "plugin handler: " + status.Convert(err).Message()}
 	}
 	// Unavailable when the process died or closed the connection; any
 	// other code is a broken exchange just the same.

@@ -24,10 +24,7 @@ func WithTarget(ctx context.Context, t Target) context.Context {
 }
 
 // BodyError is a failure reading the client's request body.
-type BodyError struct{ Err error }
-
-func (e *BodyError) Error() string { return "request body: " + e.Err.Error() }
-func (e *BodyError) Unwrap() error { return e.Err }
+type BodyError = pool.BodyError
 
 // params feeds cgi.Build into a PARAMS stream, leaving out the variables the
 // script resolution decides.
@@ -236,6 +233,4 @@ func (w *worker) readResponse(rw http.ResponseWriter) error {
 }
 
 // AppError is a request php-cgi could not answer properly.
-type AppError struct{ Msg string }
-
-func (e *AppError) Error() string { return "php: " + e.Msg }
+type AppError = pool.AppError
