@@ -191,7 +191,7 @@ func TestHandRolledEncoders(t *testing.T) {
 		case *bridgepb.RequestHead:
 			h := BeginHead(nil)
 			for i := 0; i+1 < len(m.Env); i += 2 {
-				h.Env(string(m.Env[i]), m.Env[i+1])
+				h.Add(string(m.Env[i]), string(m.Env[i+1]))
 			}
 			if got := h.Finish(m.UrlScheme, m.RequestId); !bytes.Equal(got, c.frame(t)) {
 				t.Errorf("%s: hand-rolled head\n got %x\nwant %x", c.name, got, c.frame(t))

@@ -26,15 +26,6 @@ func BeginHead(dst []byte) Head {
 	return Head{buf: AppendHeader(dst, RequestHead, 0), start: start}
 }
 
-// Env appends one CGI variable.
-func (h *Head) Env(name string, value []byte) {
-	h.buf = protowire.AppendTag(h.buf, 1, protowire.BytesType)
-	h.buf = protowire.AppendVarint(h.buf, uint64(len(name)))
-	h.buf = append(h.buf, name...)
-	h.buf = protowire.AppendTag(h.buf, 1, protowire.BytesType)
-	h.buf = protowire.AppendBytes(h.buf, value)
-}
-
 // Add appends one CGI variable with a string value (cgi.Sink).
 func (h *Head) Add(name, value string) {
 	h.buf = protowire.AppendTag(h.buf, 1, protowire.BytesType)

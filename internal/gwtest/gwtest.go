@@ -250,21 +250,6 @@ func Alive(pid int) bool {
 	return len(f) > 0 && f[0] != "Z"
 }
 
-// Children lists the direct children of pid.
-func Children(pid int) []int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, f := range strings.Fields(string(b)) {
-		if n, err := strconv.Atoi(f); err == nil {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
 // AllChildren lists the children of every thread of pid (Go starts runners
 // from any thread).
 func AllChildren(pid int) []int {

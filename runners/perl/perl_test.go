@@ -2,7 +2,6 @@ package perl
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,25 +13,14 @@ import (
 // TestSelftestGolden: the shim's codec agrees byte for byte with the Go
 // codec's golden frames.
 func TestSelftestGolden(t *testing.T) {
-	perl := gwtest.RequireInterpreter(t, "perl")
-	golden := filepath.Join(gwtest.RepoRoot(), "bridge", "testdata", "golden")
-	out, err := exec.Command(perl, "gw_psgi.pl", "--selftest", golden).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), " passed, 0 failed") {
-		t.Fatalf("selftest: %v\n%s", err, out)
-	}
+	gwtest.ShimSelftest(t, gwtest.RequireInterpreter(t, "perl"), "gw_psgi.pl")
 }
 
-// TestShimHarness runs the shim's conformance harness (testdata/harness.py),
-// which plays the gateway over socketpairs.
+// TestShimHarness runs the shim's own conformance harness, which plays
+// the gateway over socketpairs.
 func TestShimHarness(t *testing.T) {
 	gwtest.RequireInterpreter(t, "perl")
-	py := gwtest.RequirePython(t)
-	cmd := exec.Command(py, "harness.py")
-	cmd.Dir = "testdata"
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "0 failed") {
-		t.Fatalf("harness: %v\n%s", err, out)
-	}
+	gwtest.ShimHarness(t)
 }
 
 func TestSpec(t *testing.T) {

@@ -2,7 +2,6 @@ package python
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,22 +10,10 @@ import (
 	"github.com/gwhq/gw/internal/gwtest"
 )
 
-// TestSelftestGolden runs the shim's own codec against the frames the Go
-// codec wrote (bridge/testdata/golden): both sides of the protocol agree
-// byte for byte.
+// TestSelftestGolden: the shim's codec agrees byte for byte with the Go
+// codec's golden frames.
 func TestSelftestGolden(t *testing.T) {
-	py := gwtest.RequirePython(t)
-	golden := filepath.Join(gwtest.RepoRoot(), "bridge", "testdata", "golden")
-	out, err := exec.Command(py, "gw_wsgi.py", "--selftest", golden).CombinedOutput()
-	if err != nil {
-		t.Fatalf("selftest: %v\n%s", err, out)
-	}
-	last := strings.TrimSpace(string(out))
-	last = last[strings.LastIndexByte(last, '\n')+1:]
-	if !strings.HasSuffix(last, " 0 failed") || strings.HasPrefix(last, "0 passed") {
-		t.Fatalf("selftest summary %q", last)
-	}
-	t.Log(last)
+	gwtest.ShimSelftest(t, gwtest.RequirePython(t), "gw_wsgi.py")
 }
 
 func TestSpec(t *testing.T) {
@@ -110,20 +97,10 @@ func TestSpec(t *testing.T) {
 	}
 }
 
-// TestShimHarness runs the shim's own conformance harness (testdata/
-// harness.py), which plays the gateway over socketpairs: PEP 3333 edge cases
-// that are awkward to reach through HTTP (exc_info rules, aborted bodies,
-// protocol errors, slot EOF mid-request).
+// TestShimHarness runs the shim's own conformance harness: PEP 3333 edge
+// cases that are awkward to reach through HTTP (exc_info rules, aborted
+// bodies, protocol errors, slot EOF mid-request).
 func TestShimHarness(t *testing.T) {
 	py := gwtest.RequirePython(t)
-	cmd := exec.Command(py, "harness.py")
-	cmd.Dir = "testdata"
-	cmd.Env = append(os.Environ(), "GW_PYTHON="+py)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("harness: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "\n0 failed") {
-		t.Fatalf("harness summary missing:\n%s", out)
-	}
+	gwtest.ShimHarness(t, "GW_PYTHON="+py)
 }

@@ -1,8 +1,6 @@
 package ruby
 
 import (
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,25 +11,14 @@ import (
 // TestSelftestGolden: the shim's codec agrees byte for byte with the Go
 // codec's golden frames.
 func TestSelftestGolden(t *testing.T) {
-	ruby := gwtest.RequireInterpreter(t, "ruby")
-	golden := filepath.Join(gwtest.RepoRoot(), "bridge", "testdata", "golden")
-	out, err := exec.Command(ruby, "gw_rack.rb", "--selftest", golden).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), " passed, 0 failed") {
-		t.Fatalf("selftest: %v\n%s", err, out)
-	}
+	gwtest.ShimSelftest(t, gwtest.RequireInterpreter(t, "ruby"), "gw_rack.rb")
 }
 
-// TestShimHarness runs the shim's conformance harness (testdata/harness.py)
-// against the installed rack, playing the gateway over socketpairs.
+// TestShimHarness runs the shim's own conformance harness, which plays
+// the gateway over socketpairs.
 func TestShimHarness(t *testing.T) {
 	gwtest.RequireInterpreter(t, "ruby")
-	py := gwtest.RequirePython(t)
-	cmd := exec.Command(py, "harness.py")
-	cmd.Dir = "testdata"
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "0 failed") {
-		t.Fatalf("harness: %v\n%s", err, out)
-	}
+	gwtest.ShimHarness(t)
 }
 
 func TestSpec(t *testing.T) {
