@@ -83,10 +83,17 @@ func TestStatsAndMetrics(t *testing.T) {
 	_, pid := gwtest.Get(t, s.URL+"/pid")
 	n, _ := strconv.Atoi(pid)
 	syscall.Kill(n, syscall.SIGKILL)
-	waitLog(t, s, "reason=crash")
-
-	fams := scrape(t, stats)
 	app := map[string]string{"app": "suite"}
+	// Settled: both exits recorded and two runners taking requests again
+	// (the timed-out one is replaced once idle, the killed one respawned).
+	var fams map[string]*dto.MetricFamily
+	waitFor(t, "pool settled", func() bool {
+		fams = scrape(t, stats)
+		d, _ := metric(fams, "gw_runner_exits_total", map[string]string{"app": "suite", "reason": "deadline"})
+		c, _ := metric(fams, "gw_runner_exits_total", map[string]string{"app": "suite", "reason": "crash"})
+		idle, _ := metric(fams, "gw_runners", map[string]string{"app": "suite", "state": "idle"})
+		return d == 1 && c == 1 && idle == 2
+	})
 	for _, c := range []struct {
 		name   string
 		labels map[string]string
@@ -168,10 +175,6 @@ func TestReadyzFlips(t *testing.T) {
 	waitFor(t, "readyz 200 again", func() bool { code, _ := gwtest.Get(t, stats+"/readyz"); return code == 200 })
 }
 
-func waitLog(t *testing.T, s *gwtest.Server, want string) {
-	t.Helper()
-	waitFor(t, "log "+want, func() bool { return strings.Contains(s.Log(), want) })
-}
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
