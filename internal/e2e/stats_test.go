@@ -175,7 +175,6 @@ func TestReadyzFlips(t *testing.T) {
 	waitFor(t, "readyz 200 again", func() bool { code, _ := gwtest.Get(t, stats+"/readyz"); return code == 200 })
 }
 
-
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
