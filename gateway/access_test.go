@@ -32,9 +32,10 @@ const fakePID = 4242
 
 func (f *fakeWorker) PID() int   { return fakePID }
 func (f *fakeWorker) Slots() int { return 1 }
-func (f *fakeWorker) Serve(_ context.Context, _ int, w http.ResponseWriter, r *http.Request) error {
+func (f *fakeWorker) Serve(_ int, w http.ResponseWriter, r *http.Request) error {
 	return f.serve(w, r)
 }
+func (f *fakeWorker) Abort(int)                                        {}
 func (f *fakeWorker) Kill()                                            { f.once.Do(func() { close(f.done) }) }
 func (f *fakeWorker) Stop(context.Context)                             { f.Kill() }
 func (f *fakeWorker) Done() <-chan struct{}                            { return f.done }

@@ -272,13 +272,13 @@ var headPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b
 // for every language.
 func (w *bridgeWorker) DumpStacks() { syscall.Kill(w.proc.PID(), syscall.SIGUSR1) }
 
-// Serve streams r through slot i. At ctx's end (the request deadline) the
-// slot is closed, which ends the exchange at once; the pool then retires
-// this runner.
-func (w *bridgeWorker) Serve(ctx context.Context, i int, rw http.ResponseWriter, r *http.Request) error {
+// Abort closes slot i, which ends its exchange at once; the pool then
+// retires this runner.
+func (w *bridgeWorker) Abort(i int) { w.slots[i].Close() }
+
+// Serve streams r through slot i.
+func (w *bridgeWorker) Serve(i int, rw http.ResponseWriter, r *http.Request) error {
 	slot := w.slots[i]
-	stop := context.AfterFunc(ctx, func() { slot.Close() })
-	defer stop()
 	w.busy.Add(1)
 	defer w.busy.Add(-1)
 	bp := headPool.Get().(*[]byte)

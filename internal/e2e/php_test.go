@@ -283,3 +283,29 @@ func TestPHPRecyclesWithoutFailing(t *testing.T) {
 		})
 	}
 }
+
+// TestPHPDeadline: php-cgi past --timeout gets 504 in about that time, is
+// replaced, and the app serves on.
+func TestPHPDeadline(t *testing.T) {
+	s := startPHP(t, "--workers", "1", "--timeout", "1s")
+	_, before := gwtest.Get(t, s.URL+"/php/pid.php")
+	start := time.Now()
+	code, body := gwtest.Get(t, s.URL+"/php/sleep.php?5")
+	if took := time.Since(start); code != http.StatusGatewayTimeout || took < 900*time.Millisecond || took > 3*time.Second {
+		t.Fatalf("status %d %q after %v, want 504 after about 1s", code, body, took)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, after := gwtest.Get(t, s.URL+"/php/pid.php")
+		if code == 200 && after != before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stuck php-cgi not replaced: %d %q (was %q)", code, after, before)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(s.Log(), "reason=deadline") {
+		t.Errorf("exit reason not logged:\n%s", s.Log())
+	}
+}

@@ -24,7 +24,7 @@ func BenchmarkServeHello(b *testing.B) {
 		req := httptest.NewRequest("GET", "/", nil)
 		for pb.Next() {
 			tw := &discardWriter{h: http.Header{}}
-			if err := w.Serve(context.Background(), 0, tw, req); err != nil || tw.code != 200 {
+			if err := w.Serve(0, tw, req); err != nil || tw.code != 200 {
 				b.Errorf("%v %d", err, tw.code)
 				return
 			}

@@ -43,13 +43,11 @@ var chunkPool = sync.Pool{New: func() any { b := make([]byte, wire.ChunkSize); r
 // *BodyError, *AppError, or an error for a client that went away or a
 // deadline (dl's end). Only this request's stream ends then: the plugin
 // serves on, and its handler sees its request context end.
-func (w *worker) Serve(dl context.Context, _ int, rw http.ResponseWriter, r *http.Request) error {
+func (w *worker) Serve(i int, rw http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithCancelCause(r.Context())
+	w.setAbort(i, cancel)
+	defer w.setAbort(i, nil)
 	defer cancel(nil)
-	if dl.Done() != nil { // no deadline, no watcher
-		stop := context.AfterFunc(dl, func() { cancel(context.Cause(dl)) })
-		defer stop()
-	}
 	hasBody := r.Body != nil && r.Body != http.NoBody && (r.ContentLength != 0 || len(r.TransferEncoding) > 0)
 	head := newHead(r, hasBody)
 	if !hasBody {
@@ -73,6 +71,22 @@ func (w *worker) Serve(dl context.Context, _ int, rw http.ResponseWriter, r *htt
 		pump.finish(rw, cancel)
 	}
 	return classify(ctx, r, err)
+}
+
+// Abort ends slot i's stream (the deadline passed); the plugin's handler
+// sees its request context end, and the plugin serves on.
+func (w *worker) Abort(i int) {
+	w.abortMu.Lock()
+	defer w.abortMu.Unlock()
+	if cancel := w.aborts[i]; cancel != nil {
+		cancel(pool.ErrTimeout)
+	}
+}
+
+func (w *worker) setAbort(i int, cancel context.CancelCauseFunc) {
+	w.abortMu.Lock()
+	w.aborts[i] = cancel
+	w.abortMu.Unlock()
 }
 
 // classify names the reason a stream failed (nil for none).

@@ -220,7 +220,7 @@ func TestRunsAsUserInDir(t *testing.T) {
 		t.Errorf("cwd %q", cwd)
 	}
 	tw := newTestWriter()
-	if err := w.Serve(context.Background(), 0, tw, httptest.NewRequest("GET", "/", nil)); err != nil || tw.code != 200 {
+	if err := w.Serve(0, tw, httptest.NewRequest("GET", "/", nil)); err != nil || tw.code != 200 {
 		t.Errorf("serve: %v %d", err, tw.code)
 	}
 }

@@ -130,6 +130,7 @@ func (l *Launcher) Launch(ctx context.Context, id int) (pool.Worker, error) {
 	w := &worker{
 		proc: p, client: client, rpc: rpc, conn: conn, handler: pluginpb.NewHandlerClient(conn),
 		slots: l.slots(), log: log, lines: []*lineWriter{stdout, stderr}, done: make(chan struct{}),
+		aborts: make([]context.CancelCauseFunc, l.slots()),
 	}
 	log.Info("runner ready", "pid", p.pid(), "runtime", "go-plugin", "slots", w.slots)
 	// Ends once the process has exited; Done tells the pool.

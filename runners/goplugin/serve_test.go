@@ -299,7 +299,7 @@ func TestStopIsGraceful(t *testing.T) {
 	}
 	tw := newTestWriter()
 	req := httptest.NewRequest("GET", "/", nil)
-	if err := w.Serve(context.Background(), 0, tw, req); err != nil || tw.body.String() != "Hello, World!" {
+	if err := w.Serve(0, tw, req); err != nil || tw.body.String() != "Hello, World!" {
 		t.Fatalf("serve: %v %q", err, tw.body.String())
 	}
 	begin := time.Now()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -28,6 +29,8 @@ type worker struct {
 	log      *slog.Logger
 	lines    []*lineWriter // the synced stdout and stderr, flushed at exit
 	done     chan struct{} // closed once the process is gone and released
+	abortMu  sync.Mutex
+	aborts   []context.CancelCauseFunc // per slot: ends the request being served
 }
 
 func (w *worker) PID() int              { return w.proc.pid() }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -40,9 +41,24 @@ func (p params) AddHeader(canonical, value string) {
 	p.enc.Add(string(cgi.AppendName(nil, canonical)), value)
 }
 
-// Serve runs the request's script on this php-cgi. At ctx's end (the request
-// deadline) the connection is closed, which ends the exchange at once.
-func (w *worker) Serve(ctx context.Context, _ int, rw http.ResponseWriter, r *http.Request) error {
+// Abort closes the connection, which ends the exchange at once (the
+// request deadline passed).
+func (w *worker) Abort(int) {
+	w.curMu.Lock()
+	defer w.curMu.Unlock()
+	if w.cur != nil {
+		w.cur.Close()
+	}
+}
+
+func (w *worker) setCur(c net.Conn) {
+	w.curMu.Lock()
+	w.cur = c
+	w.curMu.Unlock()
+}
+
+// Serve runs the request's script on this php-cgi.
+func (w *worker) Serve(_ int, rw http.ResponseWriter, r *http.Request) error {
 	t, ok := r.Context().Value(targetKey{}).(Target)
 	if !ok || t.Script == "" {
 		return errors.New("php: request reached a worker without a resolved script")
@@ -59,9 +75,8 @@ func (w *worker) Serve(ctx context.Context, _ int, rw http.ResponseWriter, r *ht
 	if err := w.dial(); err != nil {
 		return fmt.Errorf("%w: dial php-cgi: %v", pool.ErrWorkerGone, err)
 	}
-	conn := w.conn
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
+	w.setCur(w.conn)
+	defer w.setCur(nil)
 	head, err := w.head(r, t, length)
 	if err != nil {
 		return err

@@ -100,6 +100,10 @@ type worker struct {
 	br   *bufio.Reader
 	rd   *fcgi.Reader
 	busy atomic.Bool
+	// The connection of the request being served, for Abort, which
+	// cannot take mu (Serve holds it).
+	curMu sync.Mutex
+	cur   net.Conn
 }
 
 func (w *worker) PID() int              { return w.proc.PID() }

@@ -24,15 +24,10 @@ func (p *Pool) monitor() {
 			return
 		case <-tick.C:
 		}
-		p.mu.Lock()
-		ms := make([]*member, 0, len(p.members))
-		for m := range p.members {
-			if !m.gone.Load() && !m.retiring.Load() {
-				ms = append(ms, m)
+		for _, m := range p.appendMembers(nil, false) {
+			if m.retiring.Load() {
+				continue
 			}
-		}
-		p.mu.Unlock()
-		for _, m := range ms {
 			rss, err := p.opts.RSS(m.w.PID())
 			if err != nil || rss <= p.opts.MaxRSS {
 				continue
@@ -41,6 +36,77 @@ func (p *Pool) monitor() {
 			p.retire(m, ReasonMaxRSS, false)
 		}
 	}
+}
+
+// watchdog enforces the request deadline and the slowlog by scanning the
+// slots' start times a few times per period, where a timer per request
+// would sit on the hot path (uWSGI's harakiri is checked the same way, once
+// a second). A deadline is thus met within a tenth of it (5 ms to 250 ms).
+func (p *Pool) watchdog() {
+	defer p.wg.Done()
+	period := p.opts.Timeout
+	if s := p.opts.SlowAfter; s > 0 && (period <= 0 || s < period) {
+		period = s
+	}
+	if period <= 0 {
+		return
+	}
+	tick := time.NewTicker(min(max(period/10, 5*time.Millisecond), 250*time.Millisecond))
+	defer tick.Stop()
+	var ms []*member
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		ms = p.appendMembers(ms[:0], true) // a draining runner's requests have deadlines too
+		now := time.Now().UnixNano()
+		for _, m := range ms {
+			for i := range m.slots {
+				if since := m.slots[i].since.Load(); since != 0 {
+					p.check(m, i, time.Duration(now-since))
+				}
+			}
+		}
+	}
+}
+
+// check logs slot i's request once it is slow and aborts it at its deadline.
+func (p *Pool) check(m *member, i int, age time.Duration) {
+	st := &m.slots[i]
+	slow, timeout := p.opts.SlowAfter, p.opts.Timeout
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.since.Load() == 0 {
+		return // ended meanwhile
+	}
+	if slow > 0 && age >= slow && st.slowSeq != st.seq {
+		st.slowSeq = st.seq
+		d, ok := m.w.(StackDumper)
+		p.log.Warn("slow request", "worker", m.id, "pid", m.w.PID(), "after", slow,
+			"method", st.method, "path", st.path, "stacks", ok)
+		if ok {
+			d.DumpStacks() // the runner writes them to its stderr: gw's log
+		}
+	}
+	if timeout > 0 && age >= timeout && st.abortSeq != st.seq {
+		st.abortSeq = st.seq
+		m.w.Abort(i)
+	}
+}
+
+// appendMembers appends the runners not yet exited to ms: all of them, or
+// only those still taking requests.
+func (p *Pool) appendMembers(ms []*member, all bool) []*member {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for m := range p.members {
+		if all || !m.gone.Load() {
+			ms = append(ms, m)
+		}
+	}
+	return ms
 }
 
 // procRSS reads VmRSS from /proc/PID/status.

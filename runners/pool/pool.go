@@ -21,10 +21,13 @@ import (
 type Worker interface {
 	PID() int
 	Slots() int
-	// Serve streams one request through slot i. When ctx ends (the
-	// request deadline) Serve must return promptly; the slot may then be
-	// unusable. Errors that mean the worker is unusable wrap ErrWorkerGone.
-	Serve(ctx context.Context, i int, w http.ResponseWriter, r *http.Request) error
+	// Serve streams one request through slot i. Errors that mean the
+	// worker is unusable wrap ErrWorkerGone.
+	Serve(i int, w http.ResponseWriter, r *http.Request) error
+	// Abort ends the request on slot i at once (its deadline passed):
+	// Serve(i) must then return promptly, and the slot may be unusable.
+	// The pool calls it only while Serve(i) runs, at most once per request.
+	Abort(i int)
 	// Kill ends the process at once; Stop asks first and kills at ctx end.
 	Kill()
 	Stop(ctx context.Context)
@@ -136,7 +139,19 @@ type member struct {
 	gone     atomic.Bool  // takes no new requests (dead or retiring)
 	retiring atomic.Bool  // a retirement is under way
 	reason   atomic.Pointer[Reason]
-	since    []atomic.Int64 // per slot: when its current request started (unix ns), 0 = idle
+	slots    []slotState
+}
+
+// slotState is one slot's current request, as the watchdog sees it.
+type slotState struct {
+	since atomic.Int64 // when the current request started (unix ns); 0 = idle
+	// Under mu, which orders the watchdog's Abort against the request's
+	// end, so a deadline never hits the slot's next request.
+	mu           sync.Mutex
+	seq          uint64 // requests started on this slot
+	method, path string // the current request's, for the slowlog
+	slowSeq      uint64 // seq of the last request whose stacks were dumped
+	abortSeq     uint64 // seq of the last request aborted at its deadline
 }
 
 type slotRef struct {
@@ -199,9 +214,10 @@ func (p *Pool) Start(ctx context.Context) error {
 	for i, w := range ok {
 		p.add(i, w)
 	}
-	p.wg.Add(1)
-	// The monitor ends when the pool drains.
+	p.wg.Add(2)
+	// The monitor and the watchdog end when the pool drains.
 	go p.monitor()
+	go p.watchdog()
 	return nil
 }
 
@@ -227,7 +243,7 @@ func (p *Pool) newID() int {
 
 // add puts a ready worker in service and watches for its exit.
 func (p *Pool) add(id int, w Worker) *member {
-	m := &member{id: id, w: w, started: time.Now(), since: make([]atomic.Int64, w.Slots())}
+	m := &member{id: id, w: w, started: time.Now(), slots: make([]slotState, w.Slots())}
 	if n := p.opts.MaxRequests; n > 0 {
 		// Up to 10% early, so runners started together do not all
 		// recycle together (uWSGI's max-requests-delta).
@@ -378,34 +394,25 @@ func (p *Pool) serveOnce(w http.ResponseWriter, r *http.Request) error {
 	start := time.Now()
 	p.queueWait.Observe(start.Sub(queued))
 	m := s.m // counted busy by the slot queue
-	m.since[s.i].Store(start.UnixNano())
-	defer m.since[s.i].Store(0)
 	defer func() { p.latency.Observe(time.Since(start)) }()
+	st := &m.slots[s.i]
+	st.mu.Lock()
+	st.seq++
+	seq := st.seq
+	st.method, st.path = r.Method, r.URL.Path
+	st.since.Store(start.UnixNano())
+	st.mu.Unlock()
 	p.inflight.Add(1)
-	ctx, cancel := context.Background(), context.CancelFunc(func() {})
-	if p.opts.Timeout > 0 {
-		ctx, cancel = context.WithTimeoutCause(ctx, p.opts.Timeout, ErrTimeout)
-	}
-	var slow *time.Timer
-	if p.opts.SlowAfter > 0 {
-		slow = time.AfterFunc(p.opts.SlowAfter, func() {
-			d, ok := m.w.(StackDumper)
-			p.log.Warn("slow request", "worker", m.id, "pid", m.w.PID(), "after", p.opts.SlowAfter,
-				"method", r.Method, "path", r.URL.Path, "stacks", ok)
-			if ok {
-				d.DumpStacks() // the runner writes them to its stderr: gw's log
-			}
-		})
-	}
-	err = m.w.Serve(ctx, s.i, w, r)
+	// The deadline and the slowlog are the watchdog's: no timer or context
+	// per request on the hot path.
+	err = m.w.Serve(s.i, w, r)
 	if timing != nil {
 		timing.QueueWait, timing.AppTime, timing.PID = start.Sub(queued), time.Since(start), m.w.PID()
 	}
-	timedOut := errors.Is(context.Cause(ctx), ErrTimeout)
-	cancel()
-	if slow != nil {
-		slow.Stop()
-	}
+	st.mu.Lock()
+	st.since.Store(0)
+	timedOut := st.abortSeq == seq
+	st.mu.Unlock()
 	p.inflight.Add(-1)
 	n := m.requests.Add(1)
 	if timedOut {
@@ -490,16 +497,7 @@ func (p *Pool) acquire(ctx context.Context) (slotRef, error) {
 	if s, ok := p.slots.tryAcquire(); ok {
 		return s, nil // the common case: no timer, no context
 	}
-	if p.opts.QueueWait > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, p.opts.QueueWait, ErrQueueTimeout)
-		defer cancel()
-	}
-	s, err := p.slots.acquire(ctx)
-	if err != nil && errors.Is(context.Cause(ctx), ErrQueueTimeout) {
-		return s, ErrQueueTimeout
-	}
-	return s, err
+	return p.slots.acquire(ctx, p.opts.QueueWait)
 }
 
 // Drain stops the pool: no respawns; requests already queued or running

@@ -22,22 +22,38 @@ type fakeWorker struct {
 	done    chan struct{}
 	stopped atomic.Bool // ended by Stop rather than Kill
 	dumps   atomic.Int32
+	mu      sync.Mutex
+	aborts  map[int]chan struct{} // per slot: closed by Abort
 }
 
 func (f *fakeWorker) PID() int   { return f.pid }
 func (f *fakeWorker) Slots() int { return f.slots }
 
-// Serve runs behave; the deadline ends the exchange, as closing a slot does.
-func (f *fakeWorker) Serve(ctx context.Context, i int, w http.ResponseWriter, r *http.Request) error {
+// Serve runs behave; Abort ends the exchange, as closing a slot does.
+func (f *fakeWorker) Serve(i int, w http.ResponseWriter, r *http.Request) error {
+	aborted := make(chan struct{})
+	f.mu.Lock()
+	if f.aborts == nil {
+		f.aborts = map[int]chan struct{}{}
+	}
+	f.aborts[i] = aborted
+	f.mu.Unlock()
 	errc := make(chan error, 1)
 	go func() { errc <- f.behave(w, r, f.done) }()
 	select {
 	case err := <-errc:
 		return err
-	case <-ctx.Done():
+	case <-aborted:
 		return ErrWorkerGone
 	}
 }
+
+func (f *fakeWorker) Abort(i int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	close(f.aborts[i])
+}
+
 func (f *fakeWorker) Kill()                    { f.once.Do(func() { close(f.done) }) }
 func (f *fakeWorker) Stop(ctx context.Context) { f.stopped.Store(true); f.Kill() }
 func (f *fakeWorker) Done() <-chan struct{}    { return f.done }
@@ -176,6 +192,42 @@ func TestQueueWaitTimeout(t *testing.T) {
 	waitFor(t, "busy", func() bool { return p.inflight.Load() == 1 })
 	if err := serve(p, ""); !errors.Is(err, ErrQueueTimeout) {
 		t.Fatalf("got %v, want ErrQueueTimeout", err)
+	}
+}
+
+// TestQueueWaitTimerReuse: the queue's timers are pooled, so a timer that
+// fired for one request must not cut short the next one's wait.
+func TestQueueWaitTimerReuse(t *testing.T) {
+	l := &fakeLauncher{behave: byPath}
+	p := newPool(t, Options{Workers: 1, QueueSize: 10, QueueWait: 60 * time.Millisecond}, l)
+	for range 5 {
+		go serve(p, "/slow?100ms")
+		waitFor(t, "busy", func() bool { return p.inflight.Load() == 1 })
+		if err := serve(p, "/"); !errors.Is(err, ErrQueueTimeout) {
+			t.Fatalf("behind a 100ms request: %v, want ErrQueueTimeout", err)
+		}
+		waitFor(t, "idle", func() bool { return p.inflight.Load() == 0 })
+		go serve(p, "/slow?20ms")
+		waitFor(t, "busy", func() bool { return p.inflight.Load() == 1 })
+		if err := serve(p, "/"); err != nil {
+			t.Fatalf("behind a 20ms request: %v (a stale timer?)", err)
+		}
+	}
+}
+
+// TestDeadlineIsPerRequest: the watchdog measures each request, not how
+// long a slot has been busy: back-to-back requests each under the deadline
+// never time out, however long they keep the slot busy together.
+func TestDeadlineIsPerRequest(t *testing.T) {
+	l := &fakeLauncher{behave: byPath}
+	p := newPool(t, Options{Workers: 1, Timeout: 60 * time.Millisecond, QueueWait: time.Second}, l)
+	for i := range 10 {
+		if err := serve(p, "/slow?30ms"); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if err := serve(p, "/hang"); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("hung request: %v, want ErrTimeout", err)
 	}
 }
 

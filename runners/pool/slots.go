@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // slotQueue hands free slots to requests, FIFO among waiters, and bounds how
@@ -70,8 +71,18 @@ func (q *slotQueue) markGone(m *member) {
 	q.mu.Unlock()
 }
 
-// acquire waits for a free slot until ctx ends.
-func (q *slotQueue) acquire(ctx context.Context) (slotRef, error) {
+// timers are reused across queued requests: a queue wait is common under
+// load, and a context with a deadline per wait costs a timer and a
+// registration with the request's context.
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
+// acquire waits for a free slot until ctx ends or, if wait > 0, for at
+// most wait (then ErrQueueTimeout).
+func (q *slotQueue) acquire(ctx context.Context, wait time.Duration) (slotRef, error) {
 	q.mu.Lock()
 	if s, ok := q.popLocked(); ok {
 		q.mu.Unlock()
@@ -88,6 +99,16 @@ func (q *slotQueue) acquire(ctx context.Context) (slotRef, error) {
 	ch := make(waiter, 1)
 	q.waiters = append(q.waiters, ch)
 	q.mu.Unlock()
+	var expired <-chan time.Time
+	if wait > 0 {
+		t := timers.Get().(*time.Timer)
+		t.Reset(wait)
+		// Since Go 1.23 Stop leaves no stale tick behind, so the timer
+		// is safe to reuse.
+		defer func() { t.Stop(); timers.Put(t) }()
+		expired = t.C
+	}
+	var cause error
 	select {
 	case s, ok := <-ch:
 		if !ok {
@@ -101,22 +122,25 @@ func (q *slotQueue) acquire(ctx context.Context) (slotRef, error) {
 		}
 		return s, nil
 	case <-ctx.Done():
-		q.mu.Lock()
-		for i, w := range q.waiters {
-			if w == ch {
-				q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
-				q.mu.Unlock()
-				return slotRef{}, ctx.Err()
-			}
-		}
-		q.mu.Unlock()
-		// A slot was handed to us as we gave up: pass it on.
-		if s, ok := <-ch; ok {
-			s.m.busy.Add(-1)
-			q.release(s)
-		}
-		return slotRef{}, ctx.Err()
+		cause = ctx.Err()
+	case <-expired:
+		cause = ErrQueueTimeout
 	}
+	q.mu.Lock()
+	for i, w := range q.waiters {
+		if w == ch {
+			q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
+			q.mu.Unlock()
+			return slotRef{}, cause
+		}
+	}
+	q.mu.Unlock()
+	// A slot was handed to us as we gave up: pass it on.
+	if s, ok := <-ch; ok {
+		s.m.busy.Add(-1)
+		q.release(s)
+	}
+	return slotRef{}, cause
 }
 
 // release returns an idle slot: to the first waiter (counted busy again)

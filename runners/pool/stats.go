@@ -69,8 +69,8 @@ func (p *Pool) Stats() Stats {
 			r.State = "idle"
 		}
 		s.States[r.State]++
-		for i := range m.since {
-			if t := m.since[i].Load(); t != 0 {
+		for i := range m.slots {
+			if t := m.slots[i].since.Load(); t != 0 {
 				if age := float64(now.UnixNano()-t) / 1e6; age > r.RequestAge {
 					r.RequestAge = age
 				}
