@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 )
 
 // Target is what a request path resolves to inside a document root.
@@ -30,6 +32,7 @@ var (
 type Root struct {
 	dir   string // real path
 	front string // front controller relative to dir ("index.php")
+	cache resolveCache
 }
 
 // NewRoot resolves dir; front is the front controller ("index.php").
@@ -60,6 +63,15 @@ func (r *Root) Dir() string { return r.dir }
 // refused: a PHP file's source is never served, and nothing outside the
 // root is ever read or run.
 func (r *Root) Resolve(urlPath string) (Target, error) {
+	if e, ok := r.cache.get(urlPath); ok {
+		return e.t, e.err
+	}
+	t, err := r.resolve(urlPath)
+	r.cache.put(urlPath, t, err)
+	return t, err
+}
+
+func (r *Root) resolve(urlPath string) (Target, error) {
 	if urlPath == "" {
 		urlPath = "/"
 	}
@@ -141,4 +153,42 @@ func rest(segs []string) string {
 		return ""
 	}
 	return "/" + strings.Join(segs, "/")
+}
+
+// resolveCache remembers Resolve's answers for cacheTTL. Resolving costs a
+// stat per candidate and an lstat per path component (EvalSymlinks): about
+// ten syscalls, most of the gateway's own work for a PHP hello. The TTL is
+// opcache.revalidate_freq's default, so a changed tree is seen about as
+// soon as PHP itself sees changed code; PHP's own realpath cache keeps
+// paths for 120 s.
+type resolveCache struct {
+	mu sync.RWMutex
+	m  map[string]resolved
+}
+
+type resolved struct {
+	t   Target
+	err error
+	at  time.Time
+}
+
+const (
+	cacheTTL  = 2 * time.Second
+	cacheSize = 4096 // entries; the map starts over when full (front controllers see endless distinct paths)
+)
+
+func (c *resolveCache) get(path string) (resolved, bool) {
+	c.mu.RLock()
+	e, ok := c.m[path]
+	c.mu.RUnlock()
+	return e, ok && time.Since(e.at) <= cacheTTL
+}
+
+func (c *resolveCache) put(path string, t Target, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= cacheSize {
+		c.m = make(map[string]resolved)
+	}
+	c.m[path] = resolved{t, err, time.Now()}
 }

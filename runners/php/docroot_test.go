@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestResolve(t *testing.T) {
@@ -68,5 +69,34 @@ func TestResolve(t *testing.T) {
 				t.Fatalf("Resolve(%q) = %+v, %v; want %+v, %v", tc.path, got, err, tc.want, tc.err)
 			}
 		})
+	}
+}
+
+// TestResolveCacheExpires: answers are reused within the TTL and looked up
+// afresh after it, so a removed script stops resolving.
+func TestResolveCacheExpires(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "a.php")
+	if err := os.WriteFile(script, []byte("<?php"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRoot(dir, "index.php")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg, err := r.Resolve("/a.php"); err != nil || tg.ScriptName != "/a.php" {
+		t.Fatalf("first resolve: %+v %v", tg, err)
+	}
+	os.Remove(script)
+	if tg, err := r.Resolve("/a.php"); err != nil || tg.ScriptName != "/a.php" {
+		t.Fatalf("within the TTL: %+v %v, want the cached answer", tg, err)
+	}
+	r.cache.mu.Lock()
+	e := r.cache.m["/a.php"]
+	e.at = e.at.Add(-cacheTTL - time.Millisecond)
+	r.cache.m["/a.php"] = e
+	r.cache.mu.Unlock()
+	if _, err := r.Resolve("/a.php"); err != ErrNotFound {
+		t.Fatalf("after the TTL: %v, want ErrNotFound", err)
 	}
 }
