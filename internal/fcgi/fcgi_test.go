@@ -125,6 +125,32 @@ func TestStreamWriter(t *testing.T) {
 	}
 }
 
+// TestStreamWriterReadFrom: io.Copy's path (ReadFrom) frames the same
+// records as Write, however the source splits its reads.
+func TestStreamWriterReadFrom(t *testing.T) {
+	for _, tc := range streamTests {
+		for _, split := range []string{"whole", "one byte"} {
+			t.Run(tc.desc+"/"+split, func(t *testing.T) {
+				var src io.Reader = bytes.NewReader(tc.content)
+				if split == "one byte" {
+					src = iotest.OneByteReader(src)
+				}
+				var out bytes.Buffer
+				w := &StreamWriter{W: &out, Type: tc.recType, ID: tc.id, Align: true}
+				if n, err := io.Copy(w, src); err != nil || n != int64(len(tc.content)) {
+					t.Fatalf("copied %d, %v; want %d", n, err, len(tc.content))
+				}
+				if err := w.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(out.Bytes(), tc.raw) {
+					t.Fatalf("wrote %d bytes % x…, want %d bytes % x…", out.Len(), head(out.Bytes()), len(tc.raw), head(tc.raw))
+				}
+			})
+		}
+	}
+}
+
 func TestReaderStreams(t *testing.T) {
 	for _, tc := range streamTests {
 		t.Run(tc.desc, func(t *testing.T) {

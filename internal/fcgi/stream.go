@@ -3,7 +3,12 @@ package fcgi
 import (
 	"errors"
 	"io"
+	"sync"
 )
+
+// bufs holds record buffers for any Size: a stream per request would
+// otherwise allocate (and the GC sweep) up to 64 KiB each time.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, HeaderLen+MaxContent+7); return &b }}
 
 // StreamWriter frames a byte stream (STDOUT, STDERR, STDIN, DATA) as records
 // of one type and request ID. It buffers up to Size content bytes and hands
@@ -40,9 +45,7 @@ func (s *StreamWriter) Write(p []byte) (int, error) {
 		return 0, s.err
 	}
 	size := s.size()
-	if s.buf == nil {
-		s.buf = make([]byte, HeaderLen, HeaderLen+size+7)
-	}
+	s.init()
 	n := 0
 	for len(p) > 0 {
 		room := size - (len(s.buf) - HeaderLen)
@@ -57,6 +60,40 @@ func (s *StreamWriter) Write(p []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+func (s *StreamWriter) init() {
+	if s.buf == nil {
+		s.buf = (*bufs.Get().(*[]byte))[:HeaderLen]
+	}
+}
+
+// ReadFrom reads r straight into the record buffer (io.Copy would copy
+// through a buffer of its own, allocated per call).
+func (s *StreamWriter) ReadFrom(r io.Reader) (int64, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	size := s.size()
+	s.init()
+	var total int64
+	for {
+		end := len(s.buf)
+		n, err := r.Read(s.buf[end : HeaderLen+size])
+		s.buf = s.buf[:end+n]
+		total += int64(n)
+		if len(s.buf)-HeaderLen == size {
+			if ferr := s.Flush(); ferr != nil {
+				return total, ferr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // WriteString is Write for a string.
@@ -104,10 +141,15 @@ func (s *StreamWriter) Close() error {
 	if err != nil {
 		s.err = err
 	}
+	if s.buf != nil {
+		b := s.buf[:0]
+		bufs.Put(&b)
+		s.buf = nil
+	}
 	return err
 }
 
-// Reset points s at a new stream, keeping its buffer.
+// Reset points s at a new stream, keeping its buffer (if not closed).
 func (s *StreamWriter) Reset(w io.Writer, t Type, id uint16) {
 	s.W, s.Type, s.ID, s.err = w, t, id, nil
 	if s.buf != nil {
