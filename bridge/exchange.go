@@ -241,9 +241,16 @@ func (p *bodyPump) end(c net.Conn, buf []byte, aborted bool, reason string) {
 func (p *bodyPump) finish(w http.ResponseWriter) error {
 	close(p.stopping)
 	select {
-	case <-p.done:
+	case <-p.done: // the common case: the body was read; no timer
 		return p.err
-	case <-time.After(unreadGrace):
+	default:
+	}
+	t := time.NewTimer(unreadGrace)
+	select {
+	case <-p.done:
+		t.Stop()
+		return p.err
+	case <-t.C:
 	}
 	rc := http.NewResponseController(w)
 	if rc.SetReadDeadline(time.Now()) == nil {
