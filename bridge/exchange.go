@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"strings"
 	"sync"
 	"time"
 )
@@ -169,9 +170,26 @@ var hopHeaders = map[string]bool{
 	"Transfer-Encoding": true, "Te": true, "Trailer": true, "Upgrade": true,
 }
 
+// commonHeaders are response header names apps send on most responses,
+// spelled as apps usually spell them; looking them up with a []byte key
+// does not allocate, where canonicalizing a new string would.
+var commonHeaders = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Content-Type", "Content-Length", "Cache-Control", "Set-Cookie",
+		"Location", "Date", "Etag", "Last-Modified", "Expires", "Vary", "Server", "X-Powered-By"} {
+		m[k] = k
+		m[strings.ToLower(k)] = k // Rack 3 requires lower case
+	}
+	m["ETag"] = "Etag"
+	return m
+}()
+
 func copyHead(h http.Header, b []byte) (int, error) {
 	return DecodeResponseHead(b, func(name, value []byte) {
-		k := textproto.CanonicalMIMEHeaderKey(string(name))
+		k, ok := commonHeaders[string(name)]
+		if !ok {
+			k = textproto.CanonicalMIMEHeaderKey(string(name))
+		}
 		if hopHeaders[k] {
 			return
 		}

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"net/http"
+	"net/textproto"
 	"reflect"
 	"testing"
 
@@ -36,5 +37,15 @@ func TestDecodeResponseHeadRejectsOddHeaders(t *testing.T) {
 	frame, _ := AppendMessage(nil, ResponseHead, &bridgepb.ResponseHead{Status: 200, Headers: bs("X-Lonely")})
 	if _, err := DecodeResponseHead(frame[HeaderSize:], func(n, v []byte) {}); err == nil {
 		t.Fatal("a header name without a value was accepted")
+	}
+}
+
+// TestCommonHeadersCanonical: the allocation-free lookup gives exactly
+// what canonicalizing would.
+func TestCommonHeadersCanonical(t *testing.T) {
+	for name, k := range commonHeaders {
+		if want := textproto.CanonicalMIMEHeaderKey(name); k != want {
+			t.Errorf("%q maps to %q, want %q", name, k, want)
+		}
 	}
 }
