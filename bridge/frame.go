@@ -16,7 +16,7 @@ import (
 )
 
 // Protocol is the bridge protocol version carried in Ready.
-const Protocol = 1
+const Protocol = 2
 
 // HeaderSize is the size of a frame header.
 const HeaderSize = 8

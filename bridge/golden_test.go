@@ -53,6 +53,9 @@ func bs(ss ...string) [][]byte {
 	return out
 }
 
+// block joins pairs the way env_block and header_block carry them.
+func block(pairs [][]byte) []byte { return bytes.Join(pairs, []byte{0}) }
+
 func allBytes() []byte {
 	b := make([]byte, 256)
 	for i := range b {
@@ -74,14 +77,20 @@ func goldenCases() []goldenCase {
 		cases = append(cases, goldenCase{name: name, typ: typ, msg: msg, fields: fields})
 	}
 	add("request_head_basic", RequestHead,
-		&bridgepb.RequestHead{Env: basicEnv, UrlScheme: "http", RequestId: "req-1"},
-		map[string]any{"env": latin1s(basicEnv), "url_scheme": "http", "request_id": "req-1"})
+		&bridgepb.RequestHead{EnvBlock: block(basicEnv), UrlScheme: "http", RequestId: "req-1"},
+		map[string]any{"env_block": latin1(block(basicEnv)), "url_scheme": "http", "request_id": "req-1"})
 	add("request_head_latin1", RequestHead,
-		&bridgepb.RequestHead{Env: latinEnv, UrlScheme: "https"},
-		map[string]any{"env": latin1s(latinEnv), "url_scheme": "https"})
+		&bridgepb.RequestHead{EnvBlock: block(latinEnv), UrlScheme: "https"},
+		map[string]any{"env_block": latin1(block(latinEnv)), "url_scheme": "https"})
 	add("request_head_big_value", RequestHead,
-		&bridgepb.RequestHead{Env: bigEnv},
-		map[string]any{"env": latin1s(bigEnv)})
+		&bridgepb.RequestHead{EnvBlock: block(bigEnv)},
+		map[string]any{"env_block": latin1(block(bigEnv))})
+	// A value with a NUL (a percent-decoded %00 in the path) cannot go in
+	// the block: it travels in env, the rest in the block.
+	nulEnv, restEnv := bs("PATH_INFO", "/a\x00b"), bs("REQUEST_METHOD", "GET", "HTTP_X_EMPTY", "")
+	add("request_head_nul_value", RequestHead,
+		&bridgepb.RequestHead{Env: nulEnv, EnvBlock: block(restEnv)},
+		map[string]any{"env": latin1s(nulEnv), "env_block": latin1(block(restEnv))})
 	add("request_head_empty", RequestHead, &bridgepb.RequestHead{}, map[string]any{})
 	add("request_end", RequestEnd, &bridgepb.RequestEnd{}, map[string]any{})
 	add("request_end_aborted", RequestEnd,
@@ -91,6 +100,9 @@ func goldenCases() []goldenCase {
 	add("response_head", ResponseHead,
 		&bridgepb.ResponseHead{Status: 200, Headers: hdrs},
 		map[string]any{"status": 200, "headers": latin1s(hdrs)})
+	add("response_head_block", ResponseHead,
+		&bridgepb.ResponseHead{Status: 201, HeaderBlock: block(hdrs)},
+		map[string]any{"status": 201, "header_block": latin1(block(hdrs))})
 	add("response_head_404_noheaders", ResponseHead,
 		&bridgepb.ResponseHead{Status: 404}, map[string]any{"status": 404})
 	add("response_end", ResponseEnd, &bridgepb.ResponseEnd{}, map[string]any{})
@@ -190,8 +202,12 @@ func TestHandRolledEncoders(t *testing.T) {
 		switch m := c.msg.(type) {
 		case *bridgepb.RequestHead:
 			h := BeginHead(nil)
-			for i := 0; i+1 < len(m.Env); i += 2 {
-				h.Add(string(m.Env[i]), string(m.Env[i+1]))
+			pairs := append(append([][]byte(nil), m.Env...), bytes.Split(m.EnvBlock, []byte{0})...)
+			if len(m.EnvBlock) == 0 {
+				pairs = m.Env
+			}
+			for i := 0; i+1 < len(pairs); i += 2 {
+				h.Add(string(pairs[i]), string(pairs[i+1]))
 			}
 			if got := h.Finish(m.UrlScheme, m.RequestId); !bytes.Equal(got, c.frame(t)) {
 				t.Errorf("%s: hand-rolled head\n got %x\nwant %x", c.name, got, c.frame(t))
@@ -205,7 +221,11 @@ func TestHandRolledEncoders(t *testing.T) {
 			status, err := DecodeResponseHead(c.frame(t)[HeaderSize:], func(n, v []byte) {
 				hdrs = append(hdrs, bytes.Clone(n), bytes.Clone(v))
 			})
-			if err != nil || status != int(m.Status) || !equalBytes(hdrs, m.Headers) {
+			want := m.Headers
+			if len(m.HeaderBlock) > 0 {
+				want = append(append([][]byte(nil), want...), bytes.Split(m.HeaderBlock, []byte{0})...)
+			}
+			if err != nil || status != int(m.Status) || !equalBytes(hdrs, want) {
 				t.Errorf("%s: decode = %d %q %v", c.name, status, hdrs, err)
 			}
 		case *bridgepb.ResponseEnd:
@@ -227,4 +247,28 @@ func equalBytes(a, b [][]byte) bool {
 		}
 	}
 	return true
+}
+
+// TestHeaderBlock covers how a header_block splits, empty values included.
+func TestHeaderBlock(t *testing.T) {
+	tests := []struct {
+		block   string
+		want    []string
+		wantErr bool
+	}{
+		{"A\x00v", []string{"A", "v"}, false},
+		{"A\x00v\x00B\x00", []string{"A", "v", "B", ""}, false},
+		{"A\x00\x00B\x00w", []string{"A", "", "B", "w"}, false},
+		{"A", nil, true},
+		{"A\x00v\x00", nil, true},
+		{"A\x00v\x00B", nil, true},
+	}
+	for _, tc := range tests {
+		frame, _ := AppendMessage(nil, ResponseHead, &bridgepb.ResponseHead{Status: 200, HeaderBlock: []byte(tc.block)})
+		var got []string
+		_, err := DecodeResponseHead(frame[HeaderSize:], func(n, v []byte) { got = append(got, string(n), string(v)) })
+		if (err != nil) != tc.wantErr || (!tc.wantErr && strings.Join(got, "|") != strings.Join(tc.want, "|")) {
+			t.Errorf("%q: got %q, %v; want %q (error %v)", tc.block, got, err, tc.want, tc.wantErr)
+		}
+	}
 }

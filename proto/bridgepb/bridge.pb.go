@@ -151,7 +151,16 @@ type RequestHead struct {
 	// "http" or "https".
 	UrlScheme string `protobuf:"bytes,2,opt,name=url_scheme,json=urlScheme,proto3" json:"url_scheme,omitempty"`
 	// The request id the gateway logs (X-Request-Id).
-	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The same name/value pairs as env, as one block: name NUL value NUL
+	// name NUL value (no trailing NUL). A runner splits it on NUL in one
+	// call of its language's C string code, where decoding env costs a loop
+	// iteration per item in the interpreter: at ~12 pairs per request that
+	// is most of a shim's decode time. The gateway puts every pair here
+	// except one whose value holds a NUL byte (only a percent-decoded
+	// PATH_INFO can), which goes in env. Runners read both; a name appears
+	// in only one of them.
+	EnvBlock      []byte `protobuf:"bytes,4,opt,name=env_block,json=envBlock,proto3" json:"env_block,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -205,6 +214,13 @@ func (x *RequestHead) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *RequestHead) GetEnvBlock() []byte {
+	if x != nil {
+		return x.EnvBlock
+	}
+	return nil
 }
 
 // RequestEnd ends the request body stream.
@@ -268,7 +284,12 @@ type ResponseHead struct {
 	Status uint32                 `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
 	// name, value, name, value, ... in the order the app gave them; a header
 	// the app repeated (Set-Cookie) appears once per value.
-	Headers       [][]byte `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty"`
+	Headers [][]byte `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty"`
+	// The same pairs as one block, name NUL value NUL ... (no trailing NUL),
+	// cheaper for a shim to build (one join) than one field per item. A
+	// runner may use either or both; the gateway reads headers first, then
+	// the block. Header values never hold NUL (runners refuse them).
+	HeaderBlock   []byte `protobuf:"bytes,3,opt,name=header_block,json=headerBlock,proto3" json:"header_block,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -313,6 +334,13 @@ func (x *ResponseHead) GetStatus() uint32 {
 func (x *ResponseHead) GetHeaders() [][]byte {
 	if x != nil {
 		return x.Headers
+	}
+	return nil
+}
+
+func (x *ResponseHead) GetHeaderBlock() []byte {
+	if x != nil {
+		return x.HeaderBlock
 	}
 	return nil
 }
@@ -369,7 +397,7 @@ func (x *ResponseEnd) GetError() string {
 // being served.
 type Ready struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Protocol      uint32                 `protobuf:"varint,1,opt,name=protocol,proto3" json:"protocol,omitempty"` // bridge protocol version; currently 1
+	Protocol      uint32                 `protobuf:"varint,1,opt,name=protocol,proto3" json:"protocol,omitempty"` // bridge protocol version; currently 2 (2 added the blocks)
 	Pid           uint32                 `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
 	Runtime       string                 `protobuf:"bytes,3,opt,name=runtime,proto3" json:"runtime,omitempty"` // e.g. "CPython 3.11.2"
 	Slots         uint32                 `protobuf:"varint,4,opt,name=slots,proto3" json:"slots,omitempty"`
@@ -608,20 +636,22 @@ var File_bridge_proto protoreflect.FileDescriptor
 
 const file_bridge_proto_rawDesc = "" +
 	"\n" +
-	"\fbridge.proto\x12\fgw.bridge.v1\"]\n" +
+	"\fbridge.proto\x12\fgw.bridge.v1\"z\n" +
 	"\vRequestHead\x12\x10\n" +
 	"\x03env\x18\x01 \x03(\fR\x03env\x12\x1d\n" +
 	"\n" +
 	"url_scheme\x18\x02 \x01(\tR\turlScheme\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\">\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x12\x1b\n" +
+	"\tenv_block\x18\x04 \x01(\fR\benvBlock\">\n" +
 	"\n" +
 	"RequestEnd\x12\x18\n" +
 	"\aaborted\x18\x01 \x01(\bR\aaborted\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"@\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"c\n" +
 	"\fResponseHead\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\rR\x06status\x12\x18\n" +
-	"\aheaders\x18\x02 \x03(\fR\aheaders\"#\n" +
+	"\aheaders\x18\x02 \x03(\fR\aheaders\x12!\n" +
+	"\fheader_block\x18\x03 \x01(\fR\vheaderBlock\"#\n" +
 	"\vResponseEnd\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\"e\n" +
 	"\x05Ready\x12\x1a\n" +
