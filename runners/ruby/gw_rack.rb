@@ -39,7 +39,7 @@ module GwRack
   # (1) Constants and protocol version
   # -------------------------------------------------------------------------
 
-  PROTOCOL_VERSION = 1
+  PROTOCOL_VERSION = 2
 
   # FrameType (bridge.proto).
   REQUEST_HEAD, REQUEST_BODY, REQUEST_END = 1, 2, 3    # gateway -> runner (slot)
@@ -53,10 +53,14 @@ module GwRack
   READ_BUFFER = 64 << 10        # buffered reader size per socket
   FILE_BLOCK = 256 << 10        # read size for to_path bodies and spooled input
   SPOOL_MEMORY = 1 << 20        # rack.input kept in memory up to this, then a temp file
-  MAX_PENDING = 128             # strings per write(2) when coalescing
+  COPY_CHUNK = 16 << 10         # body chunks up to this are copied into the output buffer
   BINARY = Encoding::ASCII_8BIT
   EMPTY = ''.b.freeze
   RESPONSE_END_OK = [RESPONSE_END, 0, 0, 0].pack(HEADER).freeze
+  NUL = "\0"
+  HEAD_FIELDS = %i[env_block env url_scheme request_id].freeze # as decode_head returns them
+  HEADER_NAMES = {} # response header name -> :ok, :length or :skip, once checked (Response#header_name)
+  ZSTRINGS = Hash.new { |h, n| f = ('Z*' * n).freeze; n > 256 ? f : h[n] = f } # (un)packs n NUL-ended strings in C
 
   EXIT_PROTOCOL = 3  # a slot or control stream is desynced
   EXIT_LOAD = 4      # LOAD_ERROR was sent: the app cannot be loaded
@@ -72,9 +76,9 @@ module GwRack
 
   # Every message in bridge.proto: frame type -> fields in field-number order.
   SCHEMAS = {
-    REQUEST_HEAD => [[1, :env, REPEATED_BYTES], [2, :url_scheme, STRING], [3, :request_id, STRING]],
+    REQUEST_HEAD => [[1, :env, REPEATED_BYTES], [2, :url_scheme, STRING], [3, :request_id, STRING], [4, :env_block, BYTES]],
     REQUEST_END => [[1, :aborted, BOOL], [2, :reason, STRING]],
-    RESPONSE_HEAD => [[1, :status, UINT32], [2, :headers, REPEATED_BYTES]],
+    RESPONSE_HEAD => [[1, :status, UINT32], [2, :headers, REPEATED_BYTES], [3, :header_block, BYTES]],
     RESPONSE_END => [[1, :error, STRING]],
     READY => [[1, :protocol, UINT32], [2, :pid, UINT32], [3, :runtime, STRING], [4, :slots, UINT32]],
     LOAD_ERROR => [[1, :stage, STRING], [2, :message, STRING], [3, :detail, STRING]],
@@ -90,6 +94,7 @@ module GwRack
   # Header names must be RFC 9110 tokens; values hold no CTL except HTAB.
   TOKEN = /\A[!#$%&'*+\-.^_`|~0-9A-Za-z]+\z/n.freeze
   BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/n.freeze
+  BAD_BLOCK = /[\x01-\x08\x0a-\x1f\x7f]/n.freeze # BAD_VALUE less the separator
   DIGITS = /\A\d+\z/.freeze
   # Frames of the shim, rubygems and Rack::Builder: noise in a load error.
   NOISE = %r{\A(?:#{Regexp.escape(__FILE__)}:|<internal:)|/rubygems/core_ext/kernel_require\.rb:|/rack/builder\.rb:}.freeze
@@ -192,20 +197,13 @@ module GwRack
         name, kind = tags[key]
         case key & 7
         when 2
-          while true # rubocop:disable Style/InfiniteLoop -- a run of one repeated field (env, headers) stays here
-            len = payload.getbyte(pos) or raise ProtocolError, 'truncated message'
-            len < 0x80 ? pos += 1 : (len, pos = uvarint(payload, pos))
-            raise ProtocolError, 'length-delimited field overruns the message' if pos + len > size
-            data = payload.byteslice(pos, len) if name
-            pos += len
-            break unless kind == REPEATED_BYTES
-            msg[name] << data
-            break unless payload.getbyte(pos) == key
-            pos += 1
-          end
-          if name && kind != REPEATED_BYTES
-            msg[name] = kind == STRING ? data.force_encoding(Encoding::UTF_8) : data
-          end
+          len = payload.getbyte(pos) or raise ProtocolError, 'truncated message'
+          len < 0x80 ? pos += 1 : (len, pos = uvarint(payload, pos))
+          raise ProtocolError, 'length-delimited field overruns the message' if pos + len > size
+          data = payload.byteslice(pos, len)
+          pos += len
+          msg[name] << data if kind == REPEATED_BYTES
+          msg[name] = kind == STRING ? data.force_encoding(Encoding::UTF_8) : data if name && kind != REPEATED_BYTES
         when 0
           value, pos = uvarint(payload, pos)
           msg[name] = kind == BOOL ? value != 0 : kind == UINT32 ? value & 0xFFFF_FFFF : value if name
@@ -233,25 +231,22 @@ module GwRack
   class FrameReader
     def initialize(io)
       @io = io
-      @buf = EMPTY # bytes read, parsed from @off on
-      @off = 0
+      @buf, @off = String.new, 0 # bytes read, parsed from @off on
     end
 
     # Returns [type, payload] or nil when the stream ends (cleanly or
     # mid-frame: either way the gateway is gone). Raises ProtocolError for
     # an oversized frame.
     def read_frame
-      return nil unless fill(8)
-      ftype, _flags, _reserved, length = @buf.unpack(HEADER, offset: @off)
+      return nil if @buf.bytesize - @off < 8 && !fill
+      ftype = @buf.getbyte(@off)
+      length = @buf.unpack1('V', offset: @off + 4)
       raise ProtocolError, "frame of #{length} bytes exceeds 16 MiB" if length > MAX_PAYLOAD
       @off += 8
       avail = @buf.bytesize - @off
-      if avail >= length
-        @off += length
-        return [ftype, @buf.byteslice(@off - length, length)]
-      end
+      return [ftype, @buf.byteslice((@off += length) - length, length)] if avail >= length
       head = @buf.byteslice(@off, avail)
-      @buf, @off = EMPTY, 0
+      @buf, @off = String.new, 0
       rest = @io.read(length - avail) # a big payload: straight from the socket
       return nil if rest.nil? || rest.bytesize != length - avail
       [ftype, avail.zero? ? rest : rest.prepend(head)]
@@ -259,12 +254,19 @@ module GwRack
       nil
     end
 
+    # Consumes an empty REQUEST_END if buffered: the gateway writes one with a body-less head.
+    def empty_end?
+      return false unless @buf.bytesize - @off >= 8 && @buf.getbyte(@off) == REQUEST_END
+      @buf.unpack1('V', offset: @off + 4).zero? && (@off += 8) && true
+    end
+
     private
 
-    def fill(n)
-      while @buf.bytesize - @off < n
-        chunk = @io.readpartial(READ_BUFFER)
-        @buf = @off >= @buf.bytesize ? chunk : @buf.byteslice(@off, @buf.bytesize - @off) << chunk
+    def fill
+      while @buf.bytesize - @off < 8
+        if @off < @buf.bytesize then @buf = @buf.byteslice(@off..) << @io.readpartial(READ_BUFFER) # a partial frame
+        else @io.readpartial(READ_BUFFER, @buf) # into the same buffer: no malloc per read
+        end
         @off = 0
       end
       true
@@ -302,6 +304,13 @@ module GwRack
       problems << "decode: body #{got[0, 64].inspect}, want #{want[0, 64].inspect}" if got != want
     else
       want.each { |k, v| problems << "decode: #{k} = #{got[k].inspect}, want #{v.inspect}" if got[k] != v }
+    end
+    if ftype == REQUEST_HEAD # the slot loop's decoder and encoder too
+      fast = decode_head(frame.byteslice(8..)).zip([EMPTY, [], '', '']).map { |v, default| v || default }
+      problems << "decode_head: #{fast.inspect}" if fast != want.values_at(*HEAD_FIELDS)
+    elsif ftype == RESPONSE_HEAD && want[:headers].empty?
+      (resp = Response.new(nil)).start(want[:status], want[:header_block].split(NUL, -1).each_slice(2).to_a)
+      problems << "Response#start: #{resp.out.unpack1('H*')}" if resp.out != frame
     end
     encoded = Codec.frame_header(ftype, payload.bytesize) << payload
     if encoded != frame && !golden['decode_only'] # decode_only: non-canonical input
@@ -414,9 +423,7 @@ module GwRack
     app
   end
 
-  def self.app_frames(exc)
-    (exc.backtrace || []).grep_v(NOISE)
-  end
+  def self.app_frames(exc) = (exc.backtrace || []).grep_v(NOISE)
 
   # One line naming an exception: "file:line: message (Class)".
   def self.exc_line(exc, frames = app_frames(exc))
@@ -457,15 +464,13 @@ module GwRack
   # body makes the read that needs data past REQUEST_END raise IOError,
   # and every later one too.
   class Input
-    def initialize(reader, length)
-      @reader = reader
-      @length = length              # nil: the body runs to REQUEST_END
+    def initialize(reader, length, ended)
+      @reader, @length = reader, length # length nil: the body runs to REQUEST_END
       @pos = @received = 0          # the app's position; bytes taken from the slot (all spooled)
       @frame, @frame_start = EMPTY, 0 # the last frame, covering [@frame_start, @received)
       @mem, @mem_owned = nil, false # spooled bytes while small (owned: ours to append to)
-      @file = nil                   # spooled bytes once big
-      @ended = @slot_eof = false    # REQUEST_END (or EOF) seen; the gateway closed the slot
-      @error = nil                  # why the body stopped early
+      @ended, @slot_eof = ended, false # REQUEST_END (or EOF) seen; the gateway closed the slot
+      @file = @error = nil          # spooled bytes once big; why the body stopped early
     end
 
     def read(length = nil, buffer = nil)
@@ -620,7 +625,7 @@ module GwRack
   def self.rack_path_info(env)
     path_info = env['PATH_INFO']
     raw = env['REQUEST_URI']
-    return path_info if raw.nil? || raw.empty?
+    return path_info unless raw&.include?('%') # no escapes: the raw path is PATH_INFO or loses to it
     raw = raw.byteslice(0, raw.index('?') || raw.bytesize)
     raw = raw.sub(%r{\A[A-Za-z][A-Za-z0-9+.\-]*://[^/]*}n, '') unless raw.start_with?('/') # absolute-form
     script_name = env['SCRIPT_NAME']
@@ -630,26 +635,50 @@ module GwRack
     raw.gsub(/%(\h\h)/n) { Regexp.last_match(1).hex.chr } == path_info ? raw : path_info
   end
 
-  def self.build_env(base, head, reader)
-    env = base.dup
-    pairs = head[:env]
-    i = 0
-    while i + 1 < pairs.size
-      env[pairs[i]] = pairs[i + 1]
-      i += 2
-    end
-    env.delete('CONTENT_TYPE') if env['CONTENT_TYPE']&.empty?
-    length = env['CONTENT_LENGTH']
-    if length
-      if length.match?(DIGITS)
-        length = length.to_i
-      else # empty or garbage: the body runs to REQUEST_END
-        env.delete('CONTENT_LENGTH')
-        length = nil
+  # REQUEST_HEAD -> its HEAD_FIELDS (nil if absent), read in place as the gateway
+  # sends them; the generic decoder (a Hash) takes any other layout.
+  def self.decode_head(payload)
+    pos, blk, pairs, scheme, rid = 0 # the rest nil
+    while pos < payload.bytesize
+      key = payload.getbyte(pos)
+      return Codec.decode_message(REQUEST_HEAD, payload).values_at(*HEAD_FIELDS) unless key & 7 == 2 && key.between?(10, 34)
+      len = payload.getbyte(pos + 1) or raise ProtocolError, 'truncated message'
+      if len < 0x80 then pos += 2
+      elsif (hi = payload.getbyte(pos + 2) || 0x80) < 0x80 then len, pos = len & 0x7F | hi << 7, pos + 3 # env_block's
+      else len, pos = Codec.uvarint(payload, pos + 1)
+      end
+      raise ProtocolError, 'length-delimited field overruns the message' if pos + len > payload.bytesize
+      data = payload.byteslice(pos, len)
+      pos += len
+      case key
+      when 0x22 then blk = data
+      when 0x0a then (pairs ||= []) << data
+      when 0x12 then scheme = data.force_encoding(Encoding::UTF_8)
+      else rid = data.force_encoding(Encoding::UTF_8)
       end
     end
-    env['rack.url_scheme'] = head[:url_scheme] unless head[:url_scheme].empty?
-    env['gw.request_id'] = head[:request_id] unless head[:request_id].empty?
+    [blk, pairs, scheme, rid]
+  end
+
+  def self.build_env(base, payload, reader)
+    blk, pairs, scheme, rid = decode_head(payload)
+    env = base.dup
+    if blk && !blk.empty?
+      nuls = blk.count(NUL)
+      raise ProtocolError, "env_block holds #{nuls + 1} items, not name/value pairs" if nuls.even?
+      items = blk.unpack(ZSTRINGS[nuls + 1]) # in C, the reason env_block exists (faster than split)
+      i = 0
+      while i < items.size
+        env[items[i]] = items[i + 1]
+        i += 2
+      end
+    end
+    pairs&.each_slice(2) { |name, value| env[name] = value if value }
+    env.delete('CONTENT_TYPE') if env['CONTENT_TYPE']&.empty?
+    length = (cl = env['CONTENT_LENGTH'])&.match?(DIGITS) ? cl.to_i : nil
+    env.delete('CONTENT_LENGTH') unless length # empty or garbage: the body runs to REQUEST_END
+    env['rack.url_scheme'] = scheme if scheme && !scheme.empty?
+    env['gw.request_id'] = rid if rid && !rid.empty?
     path_info = rack_path_info(env)
     env['PATH_INFO'] = path_info.empty? && env['SCRIPT_NAME'].empty? ? '/' : path_info
     host = env['SERVER_NAME']
@@ -660,85 +689,83 @@ module GwRack
       env['HTTP_HOST'] = port == default ? host : "#{host}:#{port}"
     end
     env['rack.response_finished'] = []
-    env['rack.input'] = Input.new(reader, length)
+    env['rack.input'] = Input.new(reader, length, reader.empty_end?)
     env
   end
 
-  # Status, headers and body of one request, as frames on the slot socket.
+  # Status, headers and body of one request, as frames gathered in one String:
+  # one write(2) for an Array body, one per chunk of a streamed one.
   class Response
-    attr_reader :broken
+    attr_reader :broken, :out # out: for the selftest
 
     def initialize(sock)
       @sock = sock
-      @head = nil          # the RESPONSE_HEAD frame, once the app's head is valid
-      @head_queued = false # RESPONSE_HEAD is in @pending or on the wire
-      @on_wire = false     # some frame was sent
-      @broken = false      # the slot socket failed
-      @pending = []
-      @content_length = nil
+      @out = @content_length = nil # @out: frames not yet written, the head first once valid
+      @on_wire = @broken = false   # some frame was sent; the slot socket failed
     end
 
     # Checks the app's status and headers and encodes RESPONSE_HEAD
-    # (field 1 status, field 2 name, value, ...) straight from them.
+    # (field 1 status, field 3 header_block: name NUL value NUL ...).
     def start(status, headers)
       code = status.is_a?(Integer) ? status : status.to_s[/\A\d{3}(?!\d)/]&.to_i # Rack 2 takes status.to_i: "200"
       raise ArgumentError, "invalid status #{status.inspect}: want an Integer 100..999" unless code&.between?(100, 999)
-      out = String.new(capacity: 256)
-      Codec.put_varint(out << 0x08, code)
+      items = []
       headers.each do |name, value|
-        name = Codec.bin(name)
-        next if name.start_with?('rack.') # rack.hijack and friends are not headers
-        raise ArgumentError, "invalid response header name #{name.inspect}" unless name.match?(TOKEN)
+        kind = HEADER_NAMES[name] || header_name(name = name.to_s)
+        next if kind == :skip
         if value.is_a?(Array) # Rack 3: one line per element
-          value.each { |v| add_header(out, name, v) }
+          value.each { |v| items << name << v.to_s }
         elsif (value = value.to_s).include?("\n") # Rack 2: one line per "\n"-separated value
-          value.split("\n").each { |v| add_header(out, name, v) }
+          Codec.bin(value).split("\n").each { |v| items << name << v }
         else
-          add_header(out, name, value)
-          @content_length = value.to_i if name.bytesize == 14 && name.casecmp?('content-length') && value.match?(DIGITS)
+          items << name << value
+          @content_length = value.to_i if kind == :length && value.match?(DIGITS)
         end
       end
-      @head = Codec.frame_header(RESPONSE_HEAD, out.bytesize) << out
+      # pack copies bytes whatever their encoding; one check covers every value.
+      blk = items.pack(ZSTRINGS[items.size])
+      if blk.match?(BAD_BLOCK) || blk.count(NUL) != items.size
+        name, value = items.each_slice(2).find { |_, v| Codec.bin(v).match?(BAD_VALUE) }
+        raise ArgumentError, "invalid response header #{name}: #{Codec.bin(value).inspect}"
+      end
+      blk.chop! # the last NUL
+      size = blk.bytesize
+      length = (code < 0x80 ? 2 : 3) + (size.zero? ? 0 : 1 + (size.bit_length + 6) / 7 + size) # tags, varints, block
+      raise ArgumentError, "response headers of #{size} bytes exceed 16 MiB" if length > MAX_PAYLOAD
+      @out = Codec.put_varint([RESPONSE_HEAD, 0, 0, length].pack(HEADER) << 8, code)
+      Codec.put_varint(@out << 0x1a, size) << blk unless size.zero?
     end
 
-    def add_header(out, name, value)
-      value = Codec.bin(value)
-      raise ArgumentError, "invalid response header #{name}: #{value.inspect}" if value.match?(BAD_VALUE)
-      Codec.put_bytes(out, 0x12, name)
-      Codec.put_bytes(out, 0x12, value)
+    # A header name's kind, checked once per name: rack.hijack and friends are not headers.
+    def header_name(name)
+      name = Codec.bin(name)
+      kind = name.start_with?('rack.') ? :skip : name.casecmp?('content-length') ? :length : :ok
+      raise ArgumentError, "invalid response header name #{name.inspect}" unless kind == :skip || name.match?(TOKEN)
+      HEADER_NAMES.size < 1000 ? HEADER_NAMES[name] = kind : kind
     end
 
-    # Adds the frames of one body chunk (the head first if unsent) to @pending.
-    def queue(chunk, force_head = false)
+    # Adds the frames of one body chunk to the output; big ones are written now.
+    def queue(chunk)
       raise TypeError, "response body chunks must be Strings, not #{chunk.class}" unless chunk.is_a?(String)
-      size = chunk.bytesize
-      return if size.zero? && !force_head
-      unless @head_queued
-        @pending << @head
-        @head_queued = true
-      end
-      if size <= MAX_BODY_FRAME
-        @pending << Codec.frame_header(RESPONSE_BODY, size) << chunk if size.positive?
-        return
-      end
+      return if (size = chunk.bytesize).zero?
+      return @out << [RESPONSE_BODY, 0, 0, size, chunk].pack('CCvVa*') if size <= COPY_CHUNK # any encoding
       (0...size).step(MAX_BODY_FRAME) do |off|
         part = chunk.byteslice(off, MAX_BODY_FRAME)
-        @pending << Codec.frame_header(RESPONSE_BODY, part.bytesize) << part
+        @out << [RESPONSE_BODY, 0, 0, part.bytesize].pack(HEADER)
+        flush(part)
       end
     end
 
-    def flush
+    # Writes the output (and extra, uncopied) in one write(2).
+    def flush(extra = nil)
       raise GatewayGone, 'slot socket is broken' if @broken
-      return if @pending.empty?
-      bufs = @pending
-      @pending = []
-      begin
-        @sock.write(*bufs) # one writev(2)
-      rescue IOError, SystemCallError => e
-        @broken = true
-        raise GatewayGone, "slot socket: #{e.message}"
-      end
+      return if @out.empty? && extra.nil?
+      extra ? @sock.write(@out, extra) : @sock.write(@out)
+      @out.clear
       @on_wire = true
+    rescue IOError, SystemCallError => e
+      @broken = true
+      raise GatewayGone, "slot socket: #{e.message}"
     end
 
     # Sends the body: an Array in one write with RESPONSE_END; other bodies
@@ -747,7 +774,7 @@ module GwRack
       if body.respond_to?(:to_ary) && (ary = body.to_ary).is_a?(Array)
         ary.each do |chunk|
           queue(chunk)
-          flush if @pending.size >= MAX_PENDING
+          flush if @out.bytesize >= MAX_BODY_FRAME
         end
       elsif (path = file_path(body))
         send_file(path)
@@ -763,20 +790,12 @@ module GwRack
       end
     end
 
-    # RESPONSE_END, with the head if still unsent.
-    def finish
-      queue(EMPTY, true) unless @head_queued
-      @pending << RESPONSE_END_OK
-      flush
-    end
+    def finish = (@out << RESPONSE_END_OK) && flush
 
     # RESPONSE_END{error}; nothing else if nothing was sent (the gateway answers 500).
     def fail(message)
-      unless @on_wire
-        @pending.clear
-        @head_queued = false
-      end
-      @pending << Codec.message_frame(RESPONSE_END, error: message)
+      @out = String.new unless @on_wire
+      @out << Codec.message_frame(RESPONSE_END, error: message)
       flush
     end
 
@@ -813,20 +832,15 @@ module GwRack
 
     def write(data)
       raise IOError, 'closed stream' if @closed
-      data = data.to_s
-      @resp.queue(data)
+      @resp.queue(data = data.to_s)
       @resp.flush
       data.bytesize
     end
 
-    def <<(data)
-      write(data)
-      self
-    end
+    def <<(data) = write(data) && self
 
     def flush # sends the head even before any body (server-sent events)
       raise IOError, 'closed stream' if @closed
-      @resp.queue(EMPTY, true)
       @resp.flush
       self
     end
@@ -847,7 +861,7 @@ module GwRack
   # Serves one request whose REQUEST_HEAD payload was read; returns false
   # when the slot is unusable afterwards (EOF or a broken socket).
   def self.handle_request(app, sock, reader, base, payload)
-    env = build_env(base, Codec.decode_message(REQUEST_HEAD, payload), reader)
+    env = build_env(base, payload, reader)
     input = env['rack.input']
     resp = Response.new(sock)
     status = headers = body = error = nil
@@ -889,30 +903,20 @@ module GwRack
   # (6) Slot loop: one thread per slot socket, one request at a time
   # -------------------------------------------------------------------------
 
-  # Counters the control loop reports in PONG.
-  class Stats
-    def initialize
-      @lock = Mutex.new
-      @requests = @busy = 0
-    end
-
-    def begin_request = @lock.synchronize { @busy += 1 }
-    def end_request = @lock.synchronize { @busy -= 1; @requests += 1 } # rubocop:disable Style/Semicolon
-    def snapshot = @lock.synchronize { [@requests, @busy] }
-  end
-
   # Serves requests on one slot until the gateway closes it (then returns).
-  def self.serve_slot(sock, app, base, stats)
+  # counts: [requests done, busy], for PONG; only this thread writes them.
+  def self.serve_slot(sock, app, base, counts)
     reader = FrameReader.new(sock)
     loop do
       ftype, payload = reader.read_frame
       return if ftype.nil?
       fatal(EXIT_PROTOCOL, "slot: expected REQUEST_HEAD, got frame type #{ftype}") if ftype != REQUEST_HEAD
-      stats.begin_request
+      counts[1] = true
       begin
         more = handle_request(app, sock, reader, base, payload)
       ensure
-        stats.end_request
+        counts[1] = false # before the count: a PONG never shows the request done and busy
+        counts[0] += 1
       end
       return unless more
     end
@@ -930,7 +934,7 @@ module GwRack
       # The process ends when the owner watcher calls exit!.
       Thread.new do
         Thread.current.name = "#{name}-slot-#{i}"
-        serve_slot(sock, app, base, stats)
+        serve_slot(sock, app, base, stats[i])
       end
     end
   end
@@ -943,8 +947,7 @@ module GwRack
   def self.answer_control(control, ftype, payload, stats)
     return unless ftype == PING
     seq = Codec.decode_message(PING, payload)[:seq]
-    requests, busy = stats.snapshot
-    control.write(Codec.message_frame(PONG, seq: seq, requests: requests, busy: busy))
+    control.write(Codec.message_frame(PONG, seq: seq, requests: stats.sum(&:first), busy: stats.count(&:last)))
   end
 
   # -------------------------------------------------------------------------
@@ -952,11 +955,7 @@ module GwRack
   # -------------------------------------------------------------------------
 
   def self.exit_now(status)
-    [$stdout, $stderr].each do |io|
-      io.flush
-    rescue StandardError, ThreadError
-      nil
-    end
+    [$stdout, $stderr].each { |io| begin; io.flush; rescue StandardError; end } # rubocop:disable Style/Semicolon
     exit!(status)
   end
 
@@ -1035,7 +1034,7 @@ module GwRack
     rescue Exception => e # rubocop:disable Lint/RescueException -- SystemExit and ScriptError from the app too
       fail_load(control, argv, stage, e)
     end
-    stats = Stats.new
+    stats = Array.new(slots.size) { [0, false] } # per slot: no lock per request
     start_slots(slots, app, stats, opts[:name] || 'gw', rack3)
     begin
       control.write(Codec.message_frame(READY, protocol: PROTOCOL_VERSION, pid: Process.pid,
