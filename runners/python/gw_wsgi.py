@@ -36,7 +36,7 @@ import traceback
 # (1) Constants and protocol version
 # ---------------------------------------------------------------------------
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 # FrameType (bridge.proto).
 REQUEST_HEAD = 1
@@ -54,10 +54,12 @@ BODY_FRAMES = (REQUEST_BODY, RESPONSE_BODY)
 HEADER = struct.Struct('<BBHI')  # type, flags, reserved, payload length
 MAX_PAYLOAD = 16 << 20           # bridge.proto: at most 16 MiB per frame
 MAX_BODY_FRAME = 1 << 20         # app chunks are split into frames this big
-READ_BUFFER = 64 << 10           # buffered reader size per socket
+READ_BUFFER = 64 << 10           # recv() size per socket
 FILE_BLOCK = 256 << 10           # read size for our own wsgi.file_wrapper
 MAX_PENDING = 256                # buffers per sendmsg() when coalescing
+SMALL_SEND = 64 << 10            # less than this goes out joined, in one send()
 RESPONSE_END_OK = HEADER.pack(RESPONSE_END, 0, 0, 0)
+REQUEST_END_EMPTY = HEADER.pack(REQUEST_END, 0, 0, 0)
 
 EXIT_PROTOCOL = 3  # a slot or control stream is desynced
 EXIT_LOAD = 4      # LOAD_ERROR was sent: the app cannot be loaded
@@ -75,9 +77,10 @@ KIND_DEFAULTS = {UINT32: 0, UINT64: 0, BOOL: False, STRING: '', BYTES: b''}
 # Every message in bridge.proto: frame type -> fields in field-number order.
 SCHEMAS = {
     REQUEST_HEAD: ((1, 'env', REPEATED_BYTES), (2, 'url_scheme', STRING),
-                   (3, 'request_id', STRING)),
+                   (3, 'request_id', STRING), (4, 'env_block', BYTES)),
     REQUEST_END: ((1, 'aborted', BOOL), (2, 'reason', STRING)),
-    RESPONSE_HEAD: ((1, 'status', UINT32), (2, 'headers', REPEATED_BYTES)),
+    RESPONSE_HEAD: ((1, 'status', UINT32), (2, 'headers', REPEATED_BYTES),
+                    (3, 'header_block', BYTES)),
     RESPONSE_END: ((1, 'error', STRING),),
     READY: ((1, 'protocol', UINT32), (2, 'pid', UINT32), (3, 'runtime', STRING),
             (4, 'slots', UINT32)),
@@ -117,7 +120,7 @@ def _varint_bytes(value):
 
 
 def _uvarint(buf, pos):
-    """Decodes the (multi-byte) varint at buf[pos]; returns (value, next pos)."""
+    """Decodes the varint at buf[pos]; returns (value, next pos)."""
     result = shift = 0
     while True:
         b = buf[pos]
@@ -178,55 +181,30 @@ def decode_message(ftype, payload):
     buf, pos, end = payload, 0, len(payload)
     try:
         while pos < end:
-            key = buf[pos]
-            if key < 0x80:
-                pos += 1
-            else:
-                key, pos = _uvarint(buf, pos)
+            key, pos = _uvarint(buf, pos)
             if key < 8:
                 raise ProtocolError('field number 0')
             field = tags.get(key)
             wire = key & 7
             if wire == 2:
-                size = buf[pos]
-                if size < 0x80:
-                    pos += 1
-                else:
-                    size, pos = _uvarint(buf, pos)
+                size, pos = _uvarint(buf, pos)
                 stop = pos + size
                 if stop > end:
                     raise ProtocolError('length-delimited field overruns the message')
-                if field is None:
-                    pos = stop
-                elif field[1] == REPEATED_BYTES:
-                    append = msg[field[0]].append
-                    while True:  # fast path: a run of the same field (env, headers)
-                        append(buf[pos:stop])
-                        pos = stop
-                        if pos >= end or buf[pos] != key:
-                            break
-                        size = buf[pos + 1]
-                        if size < 0x80:
-                            pos += 2
-                        else:
-                            size, pos = _uvarint(buf, pos + 1)
-                        stop = pos + size
-                        if stop > end:
-                            raise ProtocolError('length-delimited field overruns the message')
-                else:
-                    data = buf[pos:stop]
-                    msg[field[0]] = data.decode('utf-8', 'replace') if field[1] == STRING else data
-                    pos = stop
-            elif wire == 0:
-                value = buf[pos]
-                if value < 0x80:
-                    pos += 1
-                else:
-                    value, pos = _uvarint(buf, pos)
                 if field is not None:
-                    kind = field[1]
-                    msg[field[0]] = (value != 0 if kind == BOOL else
-                                     value & 0xFFFFFFFF if kind == UINT32 else value)
+                    name, kind = field
+                    data = buf[pos:stop]
+                    if kind == REPEATED_BYTES:
+                        msg[name].append(data)
+                    else:
+                        msg[name] = data.decode('utf-8', 'replace') if kind == STRING else data
+                pos = stop
+            elif wire == 0:
+                value, pos = _uvarint(buf, pos)
+                if field is not None:
+                    name, kind = field
+                    msg[name] = (value != 0 if kind == BOOL else
+                                 value & 0xFFFFFFFF if kind == UINT32 else value)
             elif wire == 1:
                 pos += 8
             elif wire == 5:
@@ -257,32 +235,53 @@ def read_frame(rfile):
     gateway is gone) and ProtocolError for an oversized frame."""
     try:
         head = rfile.read(8)
-        if len(head) != 8:
-            raise EOFError
-        ftype, _flags, _reserved, length = HEADER.unpack(head)
-        if not length:
-            return ftype, b''
-        if length > MAX_PAYLOAD:
-            raise ProtocolError('frame of %d bytes exceeds 16 MiB' % length)
-        payload = rfile.read(length)
+        if len(head) == 8:
+            ftype, _flags, _reserved, length = HEADER.unpack(head)
+            if length > MAX_PAYLOAD:
+                raise ProtocolError('frame of %d bytes exceeds 16 MiB' % length)
+            payload = rfile.read(length) if length else b''
+            if len(payload) == length:
+                return ftype, payload
     except OSError:
-        raise EOFError from None
-    if len(payload) != length:
-        raise EOFError
-    return ftype, payload
+        pass
+    raise EOFError
 
 
-def send_buffers(sock, bufs):
-    """Writes bufs (bytes-like, one byte per item) with one sendmsg when it can."""
-    sent = sock.sendmsg(bufs)
-    for i, buf in enumerate(bufs):
-        size = len(buf)
-        if sent < size:  # short write: finish this buffer and the rest
-            sock.sendall(memoryview(buf)[sent:])
-            for rest in bufs[i + 1:]:
-                sock.sendall(rest)
-            return
-        sent -= size
+class SlotReader:
+    """read_frame for a slot socket, buffered here, not by makefile(): one
+    recv() usually holds a whole small request, parsed with no call into io."""
+
+    __slots__ = ('sock', 'buf', 'pos')
+
+    def __init__(self, sock):
+        self.sock, self.buf, self.pos = sock, b'', 0
+
+    def frame(self):
+        buf, pos = self.buf, self.pos
+        try:
+            while len(buf) - pos < 8:
+                buf, pos = buf[pos:] + self._recv(READ_BUFFER), 0
+            ftype, _flags, _reserved, length = HEADER.unpack_from(buf, pos)
+            if length > MAX_PAYLOAD:
+                raise ProtocolError('frame of %d bytes exceeds 16 MiB' % length)
+            start, stop = pos + 8, pos + 8 + length
+            if stop - len(buf) > READ_BUFFER:  # a big payload: the rest of it alone
+                self.buf, self.pos, payload = b'', 0, buf[start:]
+                while len(payload) < length:  # MSG_WAITALL stops short at a signal
+                    payload += self._recv(length - len(payload), socket.MSG_WAITALL)
+                return ftype, payload
+            while len(buf) < stop:
+                buf += self._recv(READ_BUFFER)
+        except OSError:
+            raise EOFError from None
+        self.buf, self.pos = buf, stop
+        return ftype, buf[start:stop]
+
+    def _recv(self, size, flags=0):
+        data = self.sock.recv(size, flags)
+        if not data:
+            raise EOFError
+        return data
 
 
 def selftest(directory):
@@ -324,6 +323,12 @@ def _check_golden(case, frame):
     else:
         got = decode_message(ftype, frame[8:])
         problems += ['decode: %s = %r, want %r' % (k, got[k], want[k]) for k in want if got[k] != want[k]]
+        fast = ftype == REQUEST_HEAD and decode_head(frame[8:])  # the slot loop's own codec
+        if fast and (list(fast[0]),) + fast[1:] != tuple(got.values()):
+            problems.append('decode_head: %r' % (fast,))
+        if ftype == RESPONSE_HEAD and want['status'] and not want['headers'] and frame != \
+                response_head(b'\x08' + _varint_bytes(want['status']), want['header_block']):
+            problems.append('response_head: differs')
     encoded = encode_frame(ftype, payload)
     if encoded != frame and not case.get('decode_only'):  # decode_only: non-canonical input
         at = next(i for i, (a, b) in enumerate(zip(encoded + b'\0', frame + b'\1')) if a != b)
@@ -496,10 +501,10 @@ class InputStream:
     Reads never go past CONTENT_LENGTH when it is set. An aborted body makes
     the read that reaches REQUEST_END raise OSError, and every later one too."""
 
-    __slots__ = ('_rfile', '_buf', '_pos', '_left', 'ended', 'slot_eof', '_error')
+    __slots__ = ('_reader', '_buf', '_pos', '_left', 'ended', 'slot_eof', '_error')
 
-    def __init__(self, rfile, length):
-        self._rfile = rfile
+    def __init__(self, reader, length):
+        self._reader = reader
         self._buf = b''
         self._pos = 0
         self._left = length     # bytes the app may still read; None: until the end
@@ -510,7 +515,7 @@ class InputStream:
     def _next_frame(self):
         """Payload of the next REQUEST_BODY frame, or None at REQUEST_END/EOF."""
         try:
-            ftype, payload = read_frame(self._rfile)
+            ftype, payload = self._reader.frame()
         except EOFError:
             self.ended = self.slot_eof = True
             self._error = 'gateway closed the slot'
@@ -522,12 +527,13 @@ class InputStream:
         if ftype != REQUEST_END:
             fatal(EXIT_PROTOCOL, 'slot: frame type %d inside a request body' % ftype)
         self.ended = True
-        try:
-            end = decode_message(REQUEST_END, payload)
-        except ProtocolError as e:
-            fatal(EXIT_PROTOCOL, 'slot: REQUEST_END: %s' % e)
-        if end['aborted']:
-            self._error = end['reason'] or 'aborted'
+        if payload:  # empty: not aborted
+            try:
+                end = decode_message(REQUEST_END, payload)
+            except ProtocolError as e:
+                fatal(EXIT_PROTOCOL, 'slot: REQUEST_END: %s' % e)
+            if end['aborted']:
+                self._error = end['reason'] or 'aborted'
         return None
 
     def _fill(self):
@@ -683,13 +689,54 @@ def base_environ(slots):
     }
 
 
-def build_environ(base, head, rfile):
-    """environ and wsgi.input for one REQUEST_HEAD (values: latin-1 str)."""
-    environ = base.copy()
-    pairs = [b.decode('latin-1') for b in head['env']]
-    environ.update(zip(pairs[::2], pairs[1::2]))
-    if not environ.get('CONTENT_TYPE'):
-        environ.pop('CONTENT_TYPE', None)
+NO_BODY = InputStream(None, None)  # wsgi.input when REQUEST_END came with the head:
+NO_BODY.ended = True               # it holds no state, so requests share it
+
+
+def decode_head(buf):
+    """REQUEST_HEAD payload -> (env, url_scheme, request_id, env_block): the
+    gateway's fields, decoded without decode_message's generic loop."""
+    env, scheme, rid, block, pos, end = (), '', '', b'', 0, len(buf)
+    try:
+        while pos < end:
+            key, size = buf[pos], buf[pos + 1]
+            pos += 2
+            if size >= 0x80:  # env_block's length: often two bytes
+                size, pos = ((size - 0x80 + (buf[pos] << 7), pos + 1) if buf[pos] < 0x80
+                             else _uvarint(buf, pos - 1))
+            data = buf[pos:pos + size]
+            pos += size
+            if key == 0x22:
+                block = data
+            elif key == 0x12:
+                scheme = data.decode('utf-8', 'replace')
+            elif key == 0x1a:
+                rid = data.decode('utf-8', 'replace')
+            elif key == 0x0a:
+                env += (data,)
+            else:
+                break
+        else:
+            if pos == end:
+                return env, scheme, rid, block
+    except IndexError:
+        pass
+    head = decode_message(REQUEST_HEAD, buf)  # unknown fields, truncation: it decides
+    return head['env'], head['url_scheme'], head['request_id'], head['env_block']
+
+
+def build_environ(base, payload, reader):
+    """environ and wsgi.input for one REQUEST_HEAD payload (values: latin-1 str)."""
+    env, scheme, rid, block = decode_head(payload)
+    pairs = block.decode('latin-1').split('\0') if block else []
+    if env:
+        pairs += [b.decode('latin-1') for b in env]
+    if len(pairs) & 1 or len(env) & 1:
+        raise ProtocolError('odd count of env items')
+    environ, pairs = base.copy(), iter(pairs)
+    environ.update(zip(pairs, pairs))
+    if environ.get('CONTENT_TYPE') == '':
+        del environ['CONTENT_TYPE']
     length = environ.get('CONTENT_LENGTH')
     if length is not None:
         if length.isascii() and length.isdigit():
@@ -697,30 +744,58 @@ def build_environ(base, head, rfile):
         else:  # empty or garbage: the body runs to REQUEST_END
             del environ['CONTENT_LENGTH']
             length = None
-    if head['url_scheme']:
-        environ['wsgi.url_scheme'] = head['url_scheme']
-    if head['request_id']:
-        environ['gw.request_id'] = head['request_id']
-    stream = environ['wsgi.input'] = InputStream(rfile, length)
+    if scheme:
+        environ['wsgi.url_scheme'] = scheme
+    if rid:
+        environ['gw.request_id'] = rid
+    if reader.buf.startswith(REQUEST_END_EMPTY, reader.pos):  # no body, and its end is here
+        reader.pos += 8
+        stream = NO_BODY
+    else:
+        stream = InputStream(reader, length)
+    environ['wsgi.input'] = stream
     return environ, stream
 
 
+STATUS_FIELDS = {}  # status line -> its encoded ResponseHead.status; apps use a few
+
+
 def parse_status(status):
+    """'200 OK' -> the encoded status field of ResponseHead."""
     if type(status) is not str:
         raise TypeError('status must be a str like "200 OK", not %s' % type(status).__name__)
-    code = status[:3]
-    if not (code.isascii() and code.isdigit() and code[0] != '0'
-            and (len(status) == 3 or status[3] == ' ')
-            and not status.encode('latin-1', 'replace').translate(None, VALUE_BYTES)):
-        raise ValueError('invalid status %r: want "NNN Reason"' % status)
-    return int(code)
+    field = STATUS_FIELDS.get(status)
+    if field is None:
+        code = status[:3]
+        if not (code.isascii() and code.isdigit() and code[0] != '0'
+                and (len(status) == 3 or status[3] == ' ')
+                and not status.encode('latin-1', 'replace').translate(None, VALUE_BYTES)):
+            raise ValueError('invalid status %r: want "NNN Reason"' % status)
+        field = b'\x08' + _varint_bytes(int(code))
+        if len(STATUS_FIELDS) < 1000:
+            STATUS_FIELDS[status] = field
+    return field
 
 
 def encode_headers(headers):
-    """[(name, value), ...] of str -> [name, value, ...] of latin-1 bytes."""
+    """[(name, value), ...] of str -> ([name, value, ...], header_block bytes)."""
     if not isinstance(headers, list):
         raise TypeError('response headers must be a list, not %s' % type(headers).__name__)
-    out = []
+    flat = []
+    for item in headers:  # fast path: the checks in a few C calls, not per header
+        if (type(item) is not tuple or len(item) != 2 or type(item[0]) is not str
+                or type(item[1]) is not str):
+            break
+        flat += item
+    else:  # stricter than the loop below, which decides on HTAB, C1, "_" in names
+        names = ''.join(flat[::2])
+        if ''.join(flat).isprintable() and names.isascii() and names.replace('-', '').isalnum() \
+                and all(flat[::2]):
+            try:
+                return flat, '\0'.join(flat).encode('latin-1')
+            except UnicodeEncodeError:
+                pass
+    flat = []
     for item in headers:
         if type(item) is not tuple or len(item) != 2:
             raise TypeError('response header %r is not a (name, value) tuple' % (item,))
@@ -733,22 +808,28 @@ def encode_headers(headers):
             raise ValueError('response header %r is not latin-1' % (item,)) from None
         if not n or n.translate(None, TOKEN_BYTES) or v.translate(None, VALUE_BYTES):
             raise ValueError('invalid response header %r' % (item,))
-        out.append(n)
-        out.append(v)
-    return out
+        flat += item
+    return flat, '\0'.join(flat).encode('latin-1')
+
+
+def response_head(status, block):
+    """The RESPONSE_HEAD frame encode_message would make of status and header_block."""
+    if block:
+        status = b''.join((status, b'\x1a', _varint_bytes(len(block)), block))
+    return HEADER.pack(RESPONSE_HEAD, 0, 0, len(status)) + status
 
 
 class Response:
     """start_response, write() and the response frames of one request."""
 
-    __slots__ = ('sock', 'called', 'status', 'headers', 'head_queued', 'on_wire',
+    __slots__ = ('sock', 'called', 'head', 'headers', 'head_queued', 'on_wire',
                  'broken', 'done', 'pending')
 
     def __init__(self, sock):
         self.sock = sock
         self.called = False       # start_response ran (even if it raised)
-        self.status = None
-        self.headers = None
+        self.head = None          # the RESPONSE_HEAD frame start_response made
+        self.headers = None       # [name, value, ...] (str)
         self.head_queued = False  # RESPONSE_HEAD is in pending or on the wire
         self.on_wire = False      # some frame was sent
         self.broken = False       # the slot socket failed
@@ -765,13 +846,13 @@ class Response:
         elif self.called:
             raise AssertionError('start_response() called twice without exc_info')
         self.called = True
-        code, encoded = parse_status(status), encode_headers(headers)
-        self.status, self.headers = code, encoded
+        field, (self.headers, block) = parse_status(status), encode_headers(headers)
+        self.head = response_head(field, block)
         return self.write
 
     def write(self, data):
         """PEP 3333 write(): sends the head (if needed) and data before returning."""
-        if self.status is None or self.done:
+        if self.head is None or self.done:
             raise AssertionError('write() called %s the response'
                                  % ('after' if self.done else 'before starting'))
         self.queue(data, True)
@@ -787,10 +868,9 @@ class Response:
         if not data and not force_head:
             return
         if not self.head_queued:
-            if self.status is None:
+            if self.head is None:
                 raise AssertionError('start_response() must be called before the body')
-            self.pending.append(message_frame(
-                RESPONSE_HEAD, {'status': self.status, 'headers': self.headers}))
+            self.pending.append(self.head)
             self.head_queued = True
         size = len(data)
         if size <= MAX_BODY_FRAME:
@@ -808,8 +888,11 @@ class Response:
         if not self.pending:
             return
         bufs, self.pending = self.pending, []
-        try:
-            send_buffers(self.sock, bufs)
+        size = sum(map(len, bufs))
+        try:  # small: one join and send() beat sendmsg(); big: not copied
+            sent = self.sock.sendmsg(bufs) if size > SMALL_SEND else 0
+            if sent < size:  # small, or sendmsg() stopped short at a signal
+                self.sock.sendall(b''.join(bufs)[sent:])
         except OSError as e:
             self.broken = True
             raise GatewayGone('slot socket: %s' % e) from None
@@ -836,9 +919,11 @@ class Response:
 
     def _file_blocks(self, wrapper):
         left = None
-        for i in range(0, len(self.headers or ()), 2):
-            if self.headers[i].lower() == b'content-length' and self.headers[i + 1].isdigit():
-                left = int(self.headers[i + 1])
+        headers = self.headers or ()
+        for i in range(0, len(headers), 2):
+            value = headers[i + 1]
+            if headers[i].lower() == 'content-length' and value.isascii() and value.isdigit():
+                left = int(value)
         read = wrapper.filelike.read
         while left is None or left > 0:
             data = read(FILE_BLOCK if left is None else min(FILE_BLOCK, left))
@@ -855,7 +940,7 @@ class Response:
                 self.pending, self.head_queued = [], False
             self.pending.append(message_frame(RESPONSE_END, {'error': error}))
         else:
-            if self.status is None:
+            if self.head is None:
                 raise AssertionError('the application returned without calling start_response()')
             if not self.head_queued:
                 self.queue(b'', True)
@@ -873,14 +958,13 @@ def log_app_error(exc, environ):
     sys.stderr.flush()
 
 
-def handle_request(app, sock, rfile, base, payload):
+def handle_request(app, sock, reader, base, payload):
     """Serves one request whose REQUEST_HEAD payload was read; returns False
     when the slot is unusable afterwards (EOF or a broken socket)."""
     try:
-        head = decode_message(REQUEST_HEAD, payload)
+        environ, stream = build_environ(base, payload, reader)
     except ProtocolError as e:
         fatal(EXIT_PROTOCOL, 'slot: REQUEST_HEAD: %s' % e)
-    environ, stream = build_environ(base, head, rfile)
     resp = Response(sock)
     result = None
     try:
@@ -910,47 +994,37 @@ def handle_request(app, sock, rfile, base, payload):
 # ---------------------------------------------------------------------------
 
 class Stats:
-    """Counters the control loop reports in PONG."""
+    """PONG's counters, one per slot, written by that slot's thread only: no lock."""
 
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.requests = 0
-        self.busy = 0
-
-    def begin(self):
-        with self.lock:
-            self.busy += 1
-
-    def done(self):
-        with self.lock:
-            self.busy -= 1
-            self.requests += 1
+    def __init__(self, slots):
+        self.busy, self.requests = [0] * slots, [0] * slots
 
 
-def serve_slot(sock, app, base, stats):
-    """Serves requests on one slot until the gateway closes it (then returns)."""
-    rfile = sock.makefile('rb', buffering=READ_BUFFER)
+def serve_slot(sock, app, base, stats, i):
+    """Serves requests on slot i until the gateway closes it (then returns)."""
+    reader = SlotReader(sock)
+    frame, busy, requests = reader.frame, stats.busy, stats.requests
     try:
         while True:
             try:
-                ftype, payload = read_frame(rfile)
+                ftype, payload = frame()
             except EOFError:
                 return
             except ProtocolError as e:
                 fatal(EXIT_PROTOCOL, 'slot: %s' % e)
             if ftype != REQUEST_HEAD:
                 fatal(EXIT_PROTOCOL, 'slot: expected REQUEST_HEAD, got frame type %d' % ftype)
-            stats.begin()
+            busy[i] = 1
             try:
-                more = handle_request(app, sock, rfile, base, payload)
+                more = handle_request(app, sock, reader, base, payload)
             finally:
-                stats.done()
+                busy[i] = 0
+                requests[i] += 1
             if not more:
                 return
     except BaseException:  # a shim bug: log it and close the slot, never hang it
         traceback.print_exc()
     finally:
-        rfile.close()
         sock.close()
 
 
@@ -958,7 +1032,7 @@ def start_slots(socks, app, stats, name):
     base = base_environ(len(socks))
     for i, sock in enumerate(socks):
         # Daemon: the process ends when the owner watcher calls exit_now().
-        threading.Thread(target=serve_slot, args=(sock, app, base, stats),
+        threading.Thread(target=serve_slot, args=(sock, app, base, stats, i),
                          name='%s-slot-%d' % (name, i), daemon=True).start()
 
 
@@ -971,9 +1045,8 @@ def answer_control(control, ftype, payload, stats):
     if ftype != PING:
         return
     seq = decode_message(PING, payload)['seq']
-    with stats.lock:
-        requests, busy = stats.requests, stats.busy
-    control.sendall(message_frame(PONG, {'seq': seq, 'requests': requests, 'busy': busy}))
+    control.sendall(message_frame(PONG, {'seq': seq, 'requests': sum(stats.requests),
+                                         'busy': sum(stats.busy)}))
 
 
 # ---------------------------------------------------------------------------
@@ -1067,7 +1140,7 @@ def main(argv):
         app = find_callable(module, [name] if name else DEFAULT_CALLABLES)
     except BaseException:  # SystemExit and KeyboardInterrupt from the app too
         fail_load(control, argv, stage)
-    stats = Stats()
+    stats = Stats(len(slots))
     install_signal_handlers()
     start_slots(slots, app, stats, opts['name'] or 'gw')
     try:

@@ -44,7 +44,9 @@ class Result:
 
     @property
     def headers(self):
-        h = self.head['headers'] if self.head else []
+        h = list(self.head['headers']) if self.head else []
+        if self.head and self.head['header_block']:
+            h += self.head['header_block'].split(b'\0')
         return [(h[i].decode('latin-1'), h[i + 1].decode('latin-1')) for i in range(0, len(h), 2)]
 
     @property
@@ -110,10 +112,8 @@ class Runner:
             env += ['CONTENT_LENGTH', str(sum(len(c) for c in chunks))]
         for name, value in headers:
             env += [name, value]
-        env += list(extra_env)
-        head = gw.message_frame(gw.REQUEST_HEAD, {
-            'env': [e if isinstance(e, bytes) else e.encode('latin-1') for e in env],
-            'url_scheme': scheme, 'request_id': rid})
+        env = [e if isinstance(e, bytes) else e.encode('latin-1') for e in env + list(extra_env)]
+        head = gw.message_frame(gw.REQUEST_HEAD, head_fields(env, scheme=scheme, rid=rid))
         sock = self.slots[slot]
 
         def send():
@@ -176,6 +176,15 @@ class Runner:
             s.close()
 
 
+def head_fields(env, scheme='', rid=''):
+    """REQUEST_HEAD fields as the gateway sends them: pairs in env_block, but
+    a pair whose value holds a NUL in env."""
+    pairs = list(zip(env[::2], env[1::2]))
+    return {'env': [x for p in pairs if b'\0' in p[1] for x in p],
+            'env_block': b'\0'.join(x for p in pairs if b'\0' not in p[1] for x in p),
+            'url_scheme': scheme, 'request_id': rid}
+
+
 def apps(callable_name, *args, **kw):
     return Runner('apps/apps.py', '--callable', callable_name, *args, **kw)
 
@@ -202,7 +211,7 @@ def hello():
     r = Runner('apps/apps.py')  # default callable "application"
     try:
         ready = r.ready()
-        expect(ready['protocol'] == 1 and ready['slots'] == 1 and ready['pid'] == r.proc.pid, ready)
+        expect(ready['protocol'] == 2 and ready['slots'] == 1 and ready['pid'] == r.proc.pid, ready)
         expect(ready['runtime'].startswith('CPython 3.'), ready)
         res = r.request()
         expect(res.status == 200 and res.body == b'Hello, World!' and res.error == '', res)
@@ -250,6 +259,47 @@ def environ():
         env = json.loads(res.body)
         expect(env['wsgi.url_scheme'] == 'http' and 'gw.request_id' not in env, env)
         expect('CONTENT_LENGTH' not in env and env['QUERY_STRING'] == '', env)
+    finally:
+        r.close()
+
+
+@check
+def env_and_env_block():
+    r = apps('env')
+    try:
+        r.ready()
+        res = r.request(path='/a\0b', headers=[('HTTP_X_EMPTY', '')])
+        env = json.loads(res.body)
+        expect(env['PATH_INFO'] == '/a\0b' and env['HTTP_X_EMPTY'] == '', env)
+        expect(env['REQUEST_METHOD'] == 'GET' and env['SERVER_PORT'] == '8080', env)
+        # Both fields at once, as a generic encoder writes them (env first).
+        frame = gw.message_frame(gw.REQUEST_HEAD, {
+            'env': [b'PATH_INFO', b'/x'], 'env_block': b'REQUEST_METHOD\0PUT\0QUERY_STRING\0q=1'})
+        r.slots[0].sendall(frame + gw.message_frame(gw.REQUEST_END, {}))
+        env = json.loads(r.read_response().body)
+        expect(env['PATH_INFO'] == '/x' and env['REQUEST_METHOD'] == 'PUT'
+               and env['QUERY_STRING'] == 'q=1', env)
+    finally:
+        r.close()
+
+
+@check
+def head_and_end_in_one_write():
+    # REQUEST_END already buffered with the head (the gateway's bodiless
+    # requests), with and without a claimed length, an aborted end, then a body.
+    r = apps('aborted')
+    try:
+        r.ready()
+        end = gw.message_frame(gw.REQUEST_END, {})
+        for env, end_frame, want in (([b'REQUEST_METHOD', b'GET'], end, b'no error: 0 bytes'),
+                                     ([b'CONTENT_LENGTH', b'5'], end, b'no error: 0 bytes'),
+                                     ([], gw.message_frame(gw.REQUEST_END, {'aborted': True}),
+                                      b'request body aborted: aborted')):
+            r.slots[0].sendall(gw.message_frame(gw.REQUEST_HEAD, head_fields(env)) + end_frame)
+            res = r.read_response()
+            expect(res.body == want, res)
+        res = r.request(method='POST', body=b'0123456789')
+        expect(res.body == b'no error: 10 bytes', res)
     finally:
         r.close()
 
@@ -592,7 +642,8 @@ def load_errors():
 def protocol_errors_exit_3():
     for bad in (struct.pack('<BBHI', gw.REQUEST_HEAD, 0, 0, (16 << 20) + 1),
                 gw.encode_frame(gw.RESPONSE_HEAD, b''),
-                gw.encode_frame(gw.REQUEST_HEAD, b'\x0a\x05ab')):
+                gw.encode_frame(gw.REQUEST_HEAD, b'\x0a\x05ab'),
+                gw.message_frame(gw.REQUEST_HEAD, {'env_block': b'A\0a\0B'})):
         r = apps('hello')
         try:
             r.ready()
