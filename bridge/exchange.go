@@ -76,8 +76,15 @@ func (s *Slot) Close() error { return s.conn.Close() }
 // head already went out, which decides between an error status and an abort.
 func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, body io.Reader) (res Result, err error) {
 	var pump *bodyPump
-	if body == nil {
-		s.wbuf = AppendRequestEnd(append(s.wbuf[:0], head...), false, "")
+	inline, isInline := body.(inlineBody)
+	if body == nil || isInline && len(inline.Bytes()) <= bodyChunk {
+		// The whole request in one write (and, usually, one read for the
+		// runner).
+		s.wbuf = append(s.wbuf[:0], head...)
+		if body != nil {
+			s.wbuf = AppendFrame(s.wbuf, RequestBody, inline.Bytes())
+		}
+		s.wbuf = AppendRequestEnd(s.wbuf, false, "")
 		if _, err := s.conn.Write(s.wbuf); err != nil {
 			return res, fmt.Errorf("%w: %w: write head: %v", ErrRunnerGone, ErrNotDelivered, err)
 		}
@@ -98,6 +105,10 @@ func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, bod
 	}
 	return res, err
 }
+
+// inlineBody is a request body already in memory (the gateway reads small
+// ones whole before queueing); Bytes is all of it.
+type inlineBody interface{ Bytes() []byte }
 
 func (s *Slot) readResponse(w http.ResponseWriter) (res Result, err error) {
 	flusher, _ := w.(http.Flusher)

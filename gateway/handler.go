@@ -52,6 +52,12 @@ func (g *Gateway) serveRoute(sw *statusWriter, r *http.Request, t *table, rt *ro
 			r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
 		}
 	}
+	release, err := bufferBody(r)
+	if err != nil {
+		g.fail(sw, r, rt, &pool.BodyError{Err: err})
+		return
+	}
+	defer release()
 	if err := rt.serve(sw, r); err != nil {
 		g.fail(sw, r, rt, err)
 	}
