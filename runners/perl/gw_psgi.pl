@@ -35,7 +35,7 @@ use Scalar::Util qw(blessed);
 # ---------------------------------------------------------------------------
 
 use constant {
-    PROTOCOL_VERSION => 1,
+    PROTOCOL_VERSION => 2,
     # FrameType (bridge.proto).
     REQUEST_HEAD => 1, REQUEST_BODY => 2, REQUEST_END => 3,
     RESPONSE_HEAD => 4, RESPONSE_BODY => 5, RESPONSE_END => 6,
@@ -56,6 +56,7 @@ use constant {
     U32 => 0, U64 => 1, BOOL => 2, STR => 3, BYTES => 4, REP => 5,
 };
 use constant RESPONSE_END_OK => pack('CCvV', RESPONSE_END, 0, 0, 0);
+use constant REQUEST_END_OK => pack('CCvV', REQUEST_END, 0, 0, 0);
 use constant USAGE =>
     "usage: gw_psgi.pl --app FILE.psgi [--dir DIR] [--name NAME] --control-fd FD --slot-fds FD\n"
   . "       gw_psgi.pl --selftest DIR\n";
@@ -64,9 +65,9 @@ my %OPTIONS = map { $_ => 1 } qw(app callable dir name control-fd slot-fds selft
 
 # Every message in bridge.proto: frame type -> [number, name, kind] in field order.
 my %SCHEMAS = (
-    REQUEST_HEAD,  [[1, 'env', REP], [2, 'url_scheme', STR], [3, 'request_id', STR]],
+    REQUEST_HEAD,  [[1, 'env', REP], [2, 'url_scheme', STR], [3, 'request_id', STR], [4, 'env_block', BYTES]],
     REQUEST_END,   [[1, 'aborted', BOOL], [2, 'reason', STR]],
-    RESPONSE_HEAD, [[1, 'status', U32], [2, 'headers', REP]],
+    RESPONSE_HEAD, [[1, 'status', U32], [2, 'headers', REP], [3, 'header_block', BYTES]],
     RESPONSE_END,  [[1, 'error', STR]],
     READY,         [[1, 'protocol', U32], [2, 'pid', U32], [3, 'runtime', STR], [4, 'slots', U32]],
     LOAD_ERROR,    [[1, 'stage', STR], [2, 'message', STR], [3, 'detail', STR]],
@@ -160,20 +161,8 @@ sub decode_message {
             my $size = $pos < $end ? ord substr($_[1], $pos, 1) : 0x80;
             if ($size < 0x80) { $pos++ } else { ($size, $pos) = uvarint($_[1], $pos) }
             die "length-delimited field overruns the message\n" if $pos + $size > $end;
-            if ($field && $field->[1] == REP) {
-                my ($list, $tag) = ($msg{$field->[0]}, chr $key);
-                while (1) {  # fast path: a run of the same field (env, headers)
-                    push @$list, substr($_[1], $pos, $size);
-                    $pos += $size;
-                    last if $pos >= $end || substr($_[1], $pos, 1) ne $tag;
-                    $size = $pos + 1 < $end ? ord substr($_[1], $pos + 1, 1) : 0x80;
-                    if ($size < 0x80) { $pos += 2 } else { ($size, $pos) = uvarint($_[1], $pos + 1) }
-                    die "length-delimited field overruns the message\n" if $pos + $size > $end;
-                }
-                next;
-            } elsif ($field) {
-                $msg{$field->[0]} = substr($_[1], $pos, $size);
-            }
+            push @{$msg{$field->[0]}}, substr($_[1], $pos, $size) if $field && $field->[1] == REP;
+            $msg{$field->[0]} = substr($_[1], $pos, $size) if $field && $field->[1] != REP;
             $pos += $size;
         } elsif ($wire == 0) {
             my $value;
@@ -181,16 +170,35 @@ sub decode_message {
             next unless $field;
             my $kind = $field->[1];
             $msg{$field->[0]} = $kind == BOOL ? ($value ? 1 : 0) : $kind == U32 ? $value & 0xFFFFFFFF : $value;
-        } elsif ($wire == 1) {
-            $pos += 8;
-        } elsif ($wire == 5) {
-            $pos += 4;
+        } elsif ($wire == 1 || $wire == 5) {
+            $pos += $wire == 1 ? 8 : 4;
         } else {
             die "unsupported wire type $wire\n";
         }
     }
     die "truncated message\n" if $pos > $end;
     return \%msg;
+}
+
+# REQUEST_HEAD as the gateway writes it (fields 1-4, lengths below 16 KiB)
+# without the generic decoder: (env items, url_scheme, request_id, env_block).
+sub decode_head {
+    my ($pos, $end, @env) = (0, length $_[0]);
+    my ($scheme, $rid, $blk) = ('', '', '');
+    while ($pos < $end) {
+        my ($key, $size, $hi) = unpack("\@$pos CCC", $_[0]);
+        if (($size // 0x80) < 0x80) { $pos += 2 }
+        elsif (($hi // 0x80) < 0x80) { $size = $size & 0x7F | $hi << 7; $pos += 3 }
+        else { last }
+        last if ($key & 7) != 2 || $key < 8 || $key > 0x22 || $pos + $size > $end;  # fields 1-4, wire type 2
+        ($key == 0x22 ? $blk : $key == 0x12 ? $scheme : $key == 0x1A ? $rid : $env[@env]) = substr($_[0], $pos, $size);
+        $pos += $size;
+    }
+    ($scheme, $rid, $blk, @env) = map { ref($_) ? @$_ : $_ }
+        @{decode_message(REQUEST_HEAD, $_[0])}{qw(url_scheme request_id env_block env)} if $pos != $end;
+    # name NUL value NUL ... name NUL value: an odd number of NULs.
+    die "an odd number of env items\n" if @env % 2 || length $blk && !(($blk =~ tr/\0//) & 1);
+    return (\@env, $scheme, $rid, $blk);
 }
 
 sub encode_frame {
@@ -205,8 +213,6 @@ sub new_reader {
     my ($fh, $name) = @_;
     return { fh => $fh, fd => fileno($fh), name => $name, buf => '', pos => 0 };
 }
-
-sub buffered { length($_[0]{buf}) > $_[0]{pos} }
 
 sub has_frame {
     my $r = shift;
@@ -309,12 +315,17 @@ sub check_golden {
     if ($is_body) {
         push @problems, 'decode: body differs' if substr($frame, 8) ne $want;
     } else {
-        my $got = decode_message($type, substr($frame, 8));
-        for my $name (sort keys %$want) {
-            my ($g, $w) = map { ref $_ ? join(',', map { unpack 'H*', $_ } @$_) : $_ } $got->{$name}, $want->{$name};
+        my ($got, %h) = decode_message($type, substr($frame, 8));
+        @h{qw(env url_scheme request_id env_block)} = decode_head(substr($frame, 8)) if $type == REQUEST_HEAD;
+        for my $name (sort keys %$want) {  # both decoders of a request head
+            my ($g, $w, $f) = map { ref $_ ? join(',', map { unpack 'H*', $_ } @$_) : $_ } $got->{$name}, $want->{$name}, $h{$name};
             push @problems, "decode: $name = $g, want $w" if $g ne $w;
+            push @problems, "decode_head: $name = $f, want $w" if $type == REQUEST_HEAD && $f ne $w;
         }
     }
+    my $resp = { pending => '' };  # the response path's own encoder
+    queue_head($resp, $want->{status}, [split /\0/, $want->{header_block}, -1]) if $type == RESPONSE_HEAD && !@{$want->{headers}};
+    push @problems, 'queue_head: frame differs' if length $resp->{pending} && $resp->{pending} ne $frame;
     my $encoded = encode_frame($type, $payload);
     if ($encoded ne $frame && !$case->{decode_only}) {  # decode_only: non-canonical input
         my $at = 0;
@@ -454,12 +465,6 @@ sub fatal {
     # data dies with "request body aborted: REASON" instead of returning 0.
     package GW::Input;
 
-    sub new {
-        my ($class, $slot, $limit) = @_;
-        return bless { slot => $slot, limit => $limit, mem => '', fh => undef, size => 0, pos => 0,
-                       ended => 0, slot_eof => 0, error => undef, discard => 0 }, $class;
-    }
-
     # Reads the next frame of the request stream; false once it has ended.
     sub _pull {
         my $self = shift;
@@ -567,16 +572,13 @@ sub fatal {
     sub tell { $_[0]{pos} }
     sub close { 1 }  # PSGI: the server owns the stream
 
-    # Reads the whole body before the app runs (no CONTENT_LENGTH: chunked).
-    sub buffer_all { $_[0]->_fill(9**9**9); return $_[0]{size} }
-
     # Frees the buffer and discards the rest of the request stream; false if
     # the slot hit EOF.
     sub finish {
         my $self = shift;
         CORE::close($self->{fh}) if $self->{fh};
         @$self{qw(fh mem discard)} = (undef, '', 1);
-        1 while $self->_pull;
+        1 while !$self->{ended} && $self->_pull;
         return !$self->{slot_eof};
     }
 }
@@ -600,24 +602,21 @@ sub fatal {
     }
 }
 
-# psgi.* keys, fresh for each request and set after the CGI keys.
-sub psgi_keys {
-    my ($head) = @_;
-    return ('psgi.version' => [1, 1], 'psgi.url_scheme' => length $head->{url_scheme} ? $head->{url_scheme} : 'http',
-            'psgi.errors' => \*STDERR, 'psgi.multithread' => '', 'psgi.multiprocess' => 1,
-            'psgi.run_once' => '', 'psgi.nonblocking' => '', 'psgi.streaming' => 1,
-            'psgix.input.buffered' => 1, 'psgix.cleanup' => 1, 'psgix.cleanup.handlers' => [],
-            'psgix.harakiri' => 1, length $head->{request_id} ? ('gw.request_id' => $head->{request_id}) : ());
-}
+# For a CGI key the gateway did not send (it always sends these).
+my %CGI_DEFAULTS = (REQUEST_METHOD => 'GET', SCRIPT_NAME => '', PATH_INFO => '', QUERY_STRING => '',
+                    SERVER_NAME => 'localhost', SERVER_PORT => '80', SERVER_PROTOCOL => 'HTTP/1.1');
 
-# The PSGI env for one REQUEST_HEAD (values: byte strings).
+# The PSGI env for one REQUEST_HEAD payload ($_[1]; values: byte strings).
 sub build_env {
-    my ($head, $slot) = @_;
-    my $pairs = $head->{env};
-    pop @$pairs if @$pairs % 2;
-    my %env = (REQUEST_METHOD => 'GET', SCRIPT_NAME => '', PATH_INFO => '', QUERY_STRING => '',
-               SERVER_NAME => 'localhost', SERVER_PORT => '80', SERVER_PROTOCOL => 'HTTP/1.1',
-               @$pairs, psgi_keys($head));
+    my $slot = $_[0];
+    my ($pairs, $scheme, $rid, $blk) = eval { decode_head($_[1]) };
+    fatal(EXIT_PROTOCOL, "slot: frame type 1: $@") unless $pairs;
+    my %env = (@$pairs, split(/\0/, $blk, -1), 'psgi.version' => [1, 1], 'psgi.errors' => \*STDERR,
+               'psgi.url_scheme' => length $scheme ? $scheme : 'http', 'psgi.multithread' => '',
+               'psgi.multiprocess' => 1, 'psgi.run_once' => '', 'psgi.nonblocking' => '', 'psgi.streaming' => 1,
+               'psgix.input.buffered' => 1, 'psgix.cleanup' => 1, 'psgix.cleanup.handlers' => [],
+               'psgix.harakiri' => 1, length $rid ? ('gw.request_id' => $rid) : ());
+    $env{$_} //= $CGI_DEFAULTS{$_} for keys %CGI_DEFAULTS;
     $env{SCRIPT_NAME} = '' if $env{SCRIPT_NAME} eq '/';
     $env{PATH_INFO} = "/$env{PATH_INFO}" if length $env{PATH_INFO} && $env{PATH_INFO} !~ m{\A/};
     if (!defined $env{REQUEST_URI}) {
@@ -627,30 +626,41 @@ sub build_env {
     delete @env{qw(HTTP_CONTENT_TYPE HTTP_CONTENT_LENGTH)};
     delete $env{CONTENT_TYPE} if defined $env{CONTENT_TYPE} && !length $env{CONTENT_TYPE};
     delete $env{CONTENT_LENGTH} if defined $env{CONTENT_LENGTH} && $env{CONTENT_LENGTH} !~ /\A[0-9]+\z/;
-    $env{'psgi.input'} = GW::Input->new($slot, $env{CONTENT_LENGTH});
+    $env{'psgi.input'} = bless { slot => $slot, limit => $env{CONTENT_LENGTH}, mem => '', size => 0, pos => 0 }, 'GW::Input';
+    # No body, and its REQUEST_END came with the head: the stream is read.
+    $env{'psgi.input'}{ended} = 1, $slot->{pos} += 8 if substr($slot->{buf}, $slot->{pos}, 8) eq REQUEST_END_OK;
     return \%env;
 }
 
-# Validates status and headers and queues the RESPONSE_HEAD frame.
+my %STATUS_FIELD;  # status -> its encoded ResponseHead.status field
+# Validates status and headers and queues the RESPONSE_HEAD frame: headers in
+# one NUL-joined block checked by one regex; the loop only names a culprit.
 sub queue_head {
     my ($resp, $status, $headers) = @_;
-    die sprintf("invalid response status '%s': want a number from 100 to 999\n", $status // 'undef')
-        unless defined $status && !ref $status && $status =~ /\A[1-9][0-9]{2}\z/;
+    my $head = defined $status && !ref $status && $STATUS_FIELD{$status} || do {
+        die sprintf("invalid response status '%s': want a number from 100 to 999\n", $status // 'undef')
+            unless defined $status && !ref $status && $status =~ /\A[1-9][0-9]{2}\z/;
+        $STATUS_FIELD{$status} = "\x08" . varint($status);
+    };
     die "response headers must be an array reference of name => value pairs\n"
         unless ref $headers eq 'ARRAY' && @$headers % 2 == 0;
-    my @out;
-    for (my $i = 0; $i < @$headers; $i += 2) {
-        my ($name, $value) = @$headers[$i, $i + 1];
-        die sprintf("response header %s has an undefined %s\n", $name // 'undef', defined $name ? 'value' : 'name')
-            unless defined $name && defined $value;
-        ($name, $value) = ("$name", "$value");
-        die "invalid response header name '$name'\n" unless $name =~ /\A[!#\$%&'*+\-.^_`|~0-9A-Za-z]+\z/;
-        die "invalid response header value for $name (wide character)\n" unless utf8::downgrade($value, 1);
-        die "invalid response header value for $name (control character)\n" if $value =~ /[\x00-\x08\x0A-\x1F\x7F]/;
-        push @out, $name, $value;
+    my $blk = '';
+    if (@$headers && (grep(!defined, @$headers) || ($blk = join "\0", @$headers) =~ tr/\0// != $#$headers
+                      || $blk !~ /\A(?:[!#\$%&'*+\-.^_`|~0-9A-Za-z]+\0[^\x00-\x08\x0A-\x1F\x7F]*(?:\0|\z))+\z/
+                      || !utf8::downgrade($blk, 1))) {
+        for (my $i = 0; $i < @$headers; $i += 2) {
+            my ($name, $value) = @$headers[$i, $i + 1];
+            die sprintf("response header %s has an undefined %s\n", $name // 'undef', defined $name ? 'value' : 'name')
+                unless defined $name && defined $value;
+            ($name, $value) = ("$name", "$value");
+            die "invalid response header name '$name'\n" unless $name =~ /\A[!#\$%&'*+\-.^_`|~0-9A-Za-z]+\z/;
+            die "invalid response header value for $name (wide character)\n" unless utf8::downgrade($value, 1);
+            die "invalid response header value for $name (control character)\n" if $value =~ /[\x00-\x08\x0A-\x1F\x7F]/;
+        }
+        die "invalid response headers\n";  # not reached: the loop names the culprit
     }
-    $resp->{pending} .= message_frame(RESPONSE_HEAD, { status => $status, headers => \@out });
-    $resp->{head} = 1;
+    $head .= "\x1a" . varint(length $blk) . $blk if length $blk;
+    $resp->{pending} .= pack('CCvV', RESPONSE_HEAD, 0, 0, length $head) . $head;
 }
 
 # Queues one body chunk ($_[1]) as RESPONSE_BODY frames. Small chunks are
@@ -687,7 +697,8 @@ sub add_body {
 sub flush {
     my $resp = shift;
     return unless length $resp->{pending};
-    write_all($resp->{fh}, $resp->{pending});
+    my $n = syswrite($resp->{fh}, $resp->{pending});  # usually all of it: no write_all call
+    write_all($resp->{fh}, $resp->{pending}, $n // 0) if ($n // 0) < length $resp->{pending};
     $resp->{pending} = '';
     $resp->{wire} = 1;
 }
@@ -696,12 +707,8 @@ sub flush {
 # when nothing reached the gateway yet: it answers 500 then).
 sub finish {
     my ($resp, $error) = @_;
-    if ($error) {
-        $resp->{pending} = '' unless $resp->{wire};
-        $resp->{pending} .= message_frame(RESPONSE_END, { error => $error });
-    } else {
-        $resp->{pending} .= RESPONSE_END_OK;
-    }
+    $resp->{pending} = '' if $error && !$resp->{wire};
+    $resp->{pending} .= $error ? message_frame(RESPONSE_END, { error => $error }) : RESPONSE_END_OK;
     $resp->{done} = 1;
     flush($resp);
 }
@@ -778,25 +785,23 @@ sub log_request {
 # the slot is unusable afterwards (the gateway closed it).
 sub handle_request {
     my ($app, $slot, $payload) = @_;
-    my $env = build_env(decode_from($slot, REQUEST_HEAD, $payload), $slot);
+    my $env = build_env($slot, $payload);
     my $input = $env->{'psgi.input'};
-    my $resp = { fh => $slot->{fh}, pending => '', head => 0, wire => 0, done => 0, started => 0, writer => 0 };
-    if (!defined $env->{CONTENT_LENGTH}) {
+    my $resp = { fh => $slot->{fh}, pending => '' };
+    if (!defined $env->{CONTENT_LENGTH} && !$input->{ended}) {
         # A body of unknown length (chunked) is buffered first: PSGI apps read
         # CONTENT_LENGTH bytes (Plack::Request, HTTP::Entity::Parser).
-        my $size = $input->buffer_all;
-        $env->{CONTENT_LENGTH} = $input->{limit} = $size if $size;
+        $input->_fill(9**9**9);
+        $env->{CONTENT_LENGTH} = $input->{limit} = $input->{size} if $input->{size};
         if (defined $input->{error}) {
             log_request($env, "not run: request body aborted: $input->{error}");
             finish($resp, "request body aborted: $input->{error}");
         }
     }
-    if (!$resp->{done}) {
-        unless (eval { run_app($app, $env, $resp); 1 }) {
-            my $err = $@;
-            log_request($env, "failed: $err");
-            finish($resp, first_line($err)) unless $resp->{done};
-        }
+    if (!$resp->{done} && !eval { run_app($app, $env, $resp); 1 }) {
+        my $err = $@;
+        log_request($env, "failed: $err");
+        finish($resp, first_line($err)) unless $resp->{done};
     }
     my $more = $input->finish;
     for my $handler (@{$env->{'psgix.cleanup.handlers'} || []}) {
@@ -817,14 +822,13 @@ sub handle_request {
 sub serve {
     my ($app, $ctl, $slot) = @_;
     my $stats = { requests => 0 };
+    my ($ctl_in, $both_in) = ('', '');
+    vec($ctl_in, $ctl->{fd}, 1) = vec($both_in, $ctl->{fd}, 1) = vec($both_in, $slot->{fd}, 1) = 1;
     while (1) {
         # A request already buffered (pipelined) skips the wait, but control
         # still goes first: an owner that left must not get another request.
-        my $ready = $slot && buffered($slot);
-        my $rin = '';
-        vec($rin, $ctl->{fd}, 1) = 1;
-        vec($rin, $slot->{fd}, 1) = 1 if $slot && !$ready;
-        my $n = select(my $rout = $rin, undef, undef, $ready ? 0 : undef);
+        my $ready = $slot && length($slot->{buf}) > $slot->{pos};
+        my $n = select(my $rout = $slot && !$ready ? $both_in : $ctl_in, undef, undef, $ready ? 0 : undef);
         next if $n < 0 && $! == EINTR;
         fatal(1, "select: $!") if $n < 0;
         watch_owner($ctl, $stats) if $n > 0 && vec($rout, $ctl->{fd}, 1);
@@ -891,10 +895,8 @@ sub fail_load {
     my $report = ref $err eq 'HASH' ? $err : { stage => $stage, message => first_line($err), detail => "$err" };
     $report->{detail} .= "\n" unless $report->{detail} =~ /\n\z/;
     print STDERR $report->{detail};
-    if (!$ctl) {
-        my $fd = control_fd_hint(@$argv);
-        $ctl = eval { adopt_fd($fd, 'control') } if defined $fd;
-    }
+    my $fd = $ctl ? undef : control_fd_hint(@$argv);
+    $ctl = eval { adopt_fd($fd, 'control') } if defined $fd;
     syswrite($ctl, message_frame(LOAD_ERROR, $report)) if $ctl;
     exit_now(EXIT_LOAD);
 }
@@ -919,9 +921,7 @@ sub main {
             print STDERR "gw_psgi: a perl runner serves one slot: closing extra slot fds @extra\n";
             POSIX::close($_) for @extra;
         }
-        if (defined $opts->{dir}) {
-            chdir $opts->{dir} or die "cannot chdir to $opts->{dir}: $!\n";
-        }
+        chdir $opts->{dir} or die "cannot chdir to $opts->{dir}: $!\n" if defined $opts->{dir};
         my $file = $opts->{app} =~ m{\A/} ? $opts->{app} : POSIX::getcwd() . "/$opts->{app}";
         1 while $file =~ s{/\.?/}{/};
         (my $dir = $file) =~ s{/[^/]*\z}{};

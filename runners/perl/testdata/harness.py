@@ -7,7 +7,9 @@ For each check it spawns the shim (GW_PERL, default /usr/bin/perl) with
 socketpairs as --control-fd/--slot-fds, sends REQUEST_HEAD/BODY/END and PING
 frames, and checks the frames that come back. Test apps live in ./apps.
 The frame codec is the Python shim's (an independent implementation of
-bridge.proto, itself checked against the Go golden frames).
+bridge.proto, itself checked against the Go golden frames), except for
+REQUEST_HEAD and RESPONSE_HEAD, encoded and decoded here as the protocol 2
+gateway does (env_block, header_block).
 Exit status 0 iff every check passed.
 """
 import hashlib
@@ -31,6 +33,67 @@ PERL = os.environ.get('GW_PERL', '/usr/bin/perl')
 sys.path.insert(0, os.path.join(REPO, 'runners', 'python'))
 sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
 import gw_wsgi as gw  # noqa: E402
+
+
+def _varint(v):
+    out = b''
+    while v >= 0x80:
+        out += bytes([v & 0x7F | 0x80])
+        v >>= 7
+    return out + bytes([v])
+
+
+def _field(num, data):
+    return _varint(num << 3 | 2) + _varint(len(data)) + data
+
+
+def head_frame(env, scheme='', rid='', block=None):
+    """REQUEST_HEAD as the gateway writes it: pairs in env_block, except a
+    pair whose value holds NUL (in env). block=... sends that raw env_block."""
+    env = [e if isinstance(e, bytes) else e.encode('latin-1') for e in env]
+    pairs = list(zip(env[::2], env[1::2]))
+    payload = b''.join(_field(1, n) + _field(1, v) for n, v in pairs if b'\0' in v)
+    if scheme:
+        payload += _field(2, scheme.encode())
+    if rid:
+        payload += _field(3, rid.encode())
+    if block is None:
+        block = b'\0'.join(n + b'\0' + v for n, v in pairs if b'\0' not in v)
+    if block:
+        payload += _field(4, block)
+    return gw.encode_frame(gw.REQUEST_HEAD, payload)
+
+
+def decode_response_head(payload):
+    """ResponseHead -> {'status', 'headers' (from headers, then header_block)}."""
+    def uvarint(pos):
+        value = shift = 0
+        while True:
+            b = payload[pos]
+            pos += 1
+            value |= (b & 0x7F) << shift
+            if b < 0x80:
+                return value, pos
+            shift += 7
+    status, items, block, pos = 0, [], None, 0
+    while pos < len(payload):
+        key, pos = uvarint(pos)
+        if key & 7 == 0:
+            value, pos = uvarint(pos)
+            if key >> 3 == 1:
+                status = value
+            continue
+        assert key & 7 == 2, 'wire type %d' % (key & 7)
+        size, pos = uvarint(pos)
+        data, pos = payload[pos:pos + size], pos + size
+        if key >> 3 == 2:
+            items.append(data)
+        elif key >> 3 == 3:
+            block = data
+    if block is not None:
+        items += block.split(b'\0')
+    assert len(items) % 2 == 0, items
+    return {'status': status, 'headers': items, 'block': block is not None}
 
 
 class Result:
@@ -116,9 +179,7 @@ class Runner:
         for name, value in headers:
             env += [name, value]
         env += list(extra_env)
-        head = gw.message_frame(gw.REQUEST_HEAD, {
-            'env': [e if isinstance(e, bytes) else e.encode('latin-1') for e in env],
-            'url_scheme': scheme, 'request_id': rid})
+        head = head_frame(env, scheme, rid)
         sock = self.slots[slot]
 
         def send():
@@ -145,7 +206,7 @@ class Runner:
             ftype, payload = gw.read_frame(rfile)
             if ftype == gw.RESPONSE_HEAD:
                 assert r.head is None and not r.frames, 'second or late RESPONSE_HEAD'
-                r.head = gw.decode_message(ftype, payload)
+                r.head = decode_response_head(payload)
             elif ftype == gw.RESPONSE_BODY:
                 assert r.head is not None, 'RESPONSE_BODY before RESPONSE_HEAD'
                 assert 0 < len(payload) <= gw.MAX_BODY_FRAME, len(payload)
@@ -228,11 +289,11 @@ def hello():
     r = apps()
     try:
         ready = r.ready()
-        expect(ready['protocol'] == 1 and ready['slots'] == 1 and ready['pid'] == r.proc.pid, ready)
+        expect(ready['protocol'] == 2 and ready['slots'] == 1 and ready['pid'] == r.proc.pid, ready)
         expect(ready['runtime'].startswith('perl 5.'), ready)
         res = r.request(path='/hello')
         expect(res.status == 200 and res.body == b'Hello, World!' and res.error == '', res)
-        expect(res.headers == [('Content-Type', 'text/plain')], res)
+        expect(res.headers == [('Content-Type', 'text/plain')] and res.head['block'], res)
         expect(len(res.frames) == 1, res.frames)
         res = r.request(path='/hello')
         expect(res.body == b'Hello, World!', res)
@@ -325,6 +386,13 @@ def environ():
         expect(env['SCRIPT_NAME'] == '' and env['REQUEST_METHOD'] == 'GET' and env['QUERY_STRING'] == ''
                and env['REQUEST_URI'] == '/env' and env['SERVER_PORT'] == '80', env)
         expect('HTTP_CONTENT_LENGTH' not in env, env)
+        # A NUL in a value: that pair comes in env, the rest in env_block
+        # (whose last value is empty here).
+        r.slots[0].sendall(head_frame(['REQUEST_METHOD', 'GET', 'PATH_INFO', b'/env/a\0b', 'SERVER_PORT', '8080',
+                                       'HTTP_X_EMPTY', '']) + gw.message_frame(gw.REQUEST_END, {}))
+        env = json.loads(r.read_response().body)
+        expect(env['PATH_INFO'] == '/env/a\0b' and env['HTTP_X_EMPTY'] == '', env)
+        expect(env['REQUEST_METHOD'] == 'GET' and env['SERVER_PORT'] == '8080', env)
     finally:
         r.close()
 
@@ -732,7 +800,8 @@ def load_errors():
 def protocol_errors_exit_3():
     for bad in (struct.pack('<BBHI', gw.REQUEST_HEAD, 0, 0, (16 << 20) + 1),
                 gw.encode_frame(gw.RESPONSE_HEAD, b''),
-                gw.encode_frame(gw.REQUEST_HEAD, b'\x0a\x05ab')):
+                gw.encode_frame(gw.REQUEST_HEAD, b'\x0a\x05ab'),
+                head_frame([], block=b'PATH_INFO\0/hello\0HTTP_X')):  # env_block: odd item count
         r = apps()
         try:
             r.ready()
@@ -781,11 +850,11 @@ def per_request_overhead():
         r.ready()
         for _ in range(50):
             r.request(path='/hello')
-        head = gw.message_frame(gw.REQUEST_HEAD, {'env': [
+        head = head_frame([
             b'REQUEST_METHOD', b'GET', b'SCRIPT_NAME', b'', b'PATH_INFO', b'/hello', b'QUERY_STRING', b'',
             b'REQUEST_URI', b'/hello', b'SERVER_NAME', b'localhost', b'SERVER_PORT', b'8080',
             b'SERVER_PROTOCOL', b'HTTP/1.1', b'REMOTE_ADDR', b'127.0.0.1', b'REMOTE_PORT', b'5555',
-            b'HTTP_HOST', b'localhost:8080', b'HTTP_USER_AGENT', b'curl/7.88.1', b'HTTP_ACCEPT', b'*/*']})
+            b'HTTP_HOST', b'localhost:8080', b'HTTP_USER_AGENT', b'curl/7.88.1', b'HTTP_ACCEPT', b'*/*'], 'http')
         frame = head + gw.message_frame(gw.REQUEST_END, {})
         sock, rfile = r.slots[0], r.slot_r[0]
         t0 = time.perf_counter()
