@@ -270,6 +270,11 @@ class SlotReader:
                 while len(payload) < length:  # MSG_WAITALL stops short at a signal
                     payload += self._recv(length - len(payload), socket.MSG_WAITALL)
                 return ftype, payload
+            if len(buf) < stop and pos:
+                # Drop what was consumed first: buf must hold one frame plus
+                # one read, never the whole stream (a 100 MiB upload through
+                # an ever-growing buf went quadratic and stalled).
+                buf, start, stop = buf[pos:], 8, 8 + length
             while len(buf) < stop:
                 buf += self._recv(READ_BUFFER)
         except OSError:

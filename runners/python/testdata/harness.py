@@ -224,6 +224,34 @@ def hello():
 
 
 @check
+def slot_reader_stays_small():
+    """A long stream of body frames, arriving in reads that never line up
+    with frame boundaries, must not grow the reader's buffer past one frame
+    and one read (it once grew with the stream: 100 MiB uploads stalled)."""
+    a, b = socket.socketpair()
+    frame = gw.HEADER.pack(gw.REQUEST_BODY, 0, 0, 65536) + bytes(65536)
+    stream = frame * 64
+    def feed():
+        try:
+            for i in range(0, len(stream), 50000):  # odd-sized writes
+                a.sendall(stream[i:i + 50000])
+        except OSError:
+            pass  # the reader failed and closed its end
+        a.close()
+    t = threading.Thread(target=feed)
+    t.start()
+    try:
+        rd = gw.SlotReader(b)
+        for _ in range(64):
+            ftype, payload = rd.frame()
+            expect(ftype == gw.REQUEST_BODY and len(payload) == 65536, (ftype, len(payload)))
+            expect(len(rd.buf) <= 8 + 65536 + gw.READ_BUFFER, len(rd.buf))
+    finally:
+        b.close()
+        t.join()
+
+
+@check
 def module_callable_form():
     r = Runner('apps:writer', '--dir', APPS, cwd='/')
     try:
