@@ -50,32 +50,13 @@ func TestGoPluginBesidePython(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pid %q", pidStr)
 	}
-	done := make(chan int, 1)
-	go func() {
-		resp, err := http.Get(s.URL + "/sleep?10")
-		if err != nil {
-			done <- -1
-			return
-		}
-		resp.Body.Close()
-		done <- resp.StatusCode
-	}()
+	done := getAsync(s.URL + "/sleep?10")
 	time.Sleep(300 * time.Millisecond)
 	syscall.Kill(pid, syscall.SIGKILL)
 	if code := <-done; code != http.StatusBadGateway {
 		t.Fatalf("killed mid-request: %d, want 502", code)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		code, body := gwtest.Get(t, s.URL+"/pid")
-		if code == 200 && strings.TrimSpace(body) != strings.TrimSpace(pidStr) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("plugin not respawned: %d %q", code, body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitNewPID(t, s.URL+"/pid", pidStr, 15*time.Second)
 }
 
 // TestNotAPluginExits1: a binary that is not a gw plugin stops gw run with

@@ -174,16 +174,7 @@ func checkKilled(t *testing.T, s *gwtest.Server, mount string) {
 	}
 	// Occupy the other runner too, so the sleeper lands on pid's... or not:
 	// kill whichever runner serves the sleep, found by elimination.
-	done := make(chan int, 1)
-	go func() {
-		resp, err := http.Get(s.URL + mount + "/sleep?10")
-		if err != nil {
-			done <- -1
-			return
-		}
-		resp.Body.Close()
-		done <- resp.StatusCode
-	}()
+	done := getAsync(s.URL + mount + "/sleep?10")
 	time.Sleep(300 * time.Millisecond)
 	victim := pid
 	if _, other := gwtest.Get(t, s.URL+mount+"/pid"); other == pidStr {
@@ -223,6 +214,39 @@ func otherRunner(t *testing.T, s *gwtest.Server, not int) int {
 	}
 	t.Fatalf("no runner other than %d among %v", not, s.Children())
 	return 0
+}
+
+// getAsync sends GET url in the background; its status arrives on the
+// channel (-1 when no answer came).
+func getAsync(url string) <-chan int {
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			done <- -1
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	return done
+}
+
+// waitNewPID polls url, which answers with the serving runner's pid, until
+// a runner other than old answers 200.
+func waitNewPID(t *testing.T, url, old string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		code, body := gwtest.Get(t, url)
+		if code == 200 && strings.TrimSpace(body) != strings.TrimSpace(old) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runner %s not replaced: %d %q", strings.TrimSpace(old), code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func containsPID(pids []int, pid int) bool {

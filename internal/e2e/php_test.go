@@ -210,32 +210,13 @@ func TestPHPKilledMidRequest(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pid %q", pidStr)
 	}
-	done := make(chan int, 1)
-	go func() {
-		resp, err := http.Get(s.URL + "/php/sleep.php?10")
-		if err != nil {
-			done <- -1
-			return
-		}
-		resp.Body.Close()
-		done <- resp.StatusCode
-	}()
+	done := getAsync(s.URL + "/php/sleep.php?10")
 	time.Sleep(300 * time.Millisecond)
 	syscall.Kill(pid, syscall.SIGKILL)
 	if code := <-done; code != http.StatusBadGateway {
 		t.Fatalf("status %d, want 502", code)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, body := gwtest.Get(t, s.URL+"/php/pid.php")
-		if code == 200 && body != pidStr {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not respawned: %d %q", code, body)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitNewPID(t, s.URL+"/php/pid.php", pidStr, 10*time.Second)
 }
 
 // TestPHPRecyclesWithoutFailing: under concurrent load no request fails
@@ -294,17 +275,7 @@ func TestPHPDeadline(t *testing.T) {
 	if took := time.Since(start); code != http.StatusGatewayTimeout || took < 900*time.Millisecond || took > 3*time.Second {
 		t.Fatalf("status %d %q after %v, want 504 after about 1s", code, body, took)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, after := gwtest.Get(t, s.URL+"/php/pid.php")
-		if code == 200 && after != before {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stuck php-cgi not replaced: %d %q (was %q)", code, after, before)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitNewPID(t, s.URL+"/php/pid.php", before, 10*time.Second)
 	if !strings.Contains(s.Log(), "reason=deadline") {
 		t.Errorf("exit reason not logged:\n%s", s.Log())
 	}
