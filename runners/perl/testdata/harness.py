@@ -6,10 +6,8 @@
 For each check it spawns the shim (GW_PERL, default /usr/bin/perl) with
 socketpairs as --control-fd/--slot-fds, sends REQUEST_HEAD/BODY/END and PING
 frames, and checks the frames that come back. Test apps live in ./apps.
-The frame codec is the Python shim's (an independent implementation of
-bridge.proto, itself checked against the Go golden frames), except for
-REQUEST_HEAD and RESPONSE_HEAD, encoded and decoded here as the protocol 2
-gateway does (env_block, header_block).
+The gateway side (frames, Runner, Result) is runners/testdata/bridgeharness.py,
+shared with the other shims' harnesses.
 Exit status 0 iff every check passed.
 """
 import hashlib
@@ -21,7 +19,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -30,228 +27,27 @@ SHIM = os.path.join(SHIM_DIR, 'gw_psgi.pl')
 APPS = os.path.join(HERE, 'apps')
 REPO = os.path.dirname(os.path.dirname(SHIM_DIR))
 PERL = os.environ.get('GW_PERL', '/usr/bin/perl')
-sys.path.insert(0, os.path.join(REPO, 'runners', 'python'))
-sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
-import gw_wsgi as gw  # noqa: E402
+sys.path.insert(0, os.path.join(REPO, 'runners', 'testdata'))
+from bridgeharness import env_pairs, expect, gw, head_message  # noqa: E402
+import bridgeharness  # noqa: E402
 
 
-def _varint(v):
-    out = b''
-    while v >= 0x80:
-        out += bytes([v & 0x7F | 0x80])
-        v >>= 7
-    return out + bytes([v])
+class Runner(bridgeharness.Runner):
+    """gw_psgi.pl under test, without the caller's PLACK_ENV."""
 
-
-def _field(num, data):
-    return _varint(num << 3 | 2) + _varint(len(data)) + data
+    def __init__(self, app, *args, slots=1, cwd=None, env=None):
+        super().__init__([PERL, SHIM], app, *args, slots=slots, cwd=cwd or HERE, env=env,
+                         unset=('PLACK_ENV',))
 
 
 def head_frame(env, scheme='', rid='', block=None):
-    """REQUEST_HEAD as the gateway writes it: pairs in env_block, except a
-    pair whose value holds NUL (in env). block=... sends that raw env_block."""
-    env = [e if isinstance(e, bytes) else e.encode('latin-1') for e in env]
-    pairs = list(zip(env[::2], env[1::2]))
-    payload = b''.join(_field(1, n) + _field(1, v) for n, v in pairs if b'\0' in v)
-    if scheme:
-        payload += _field(2, scheme.encode())
-    if rid:
-        payload += _field(3, rid.encode())
-    if block is None:
-        block = b'\0'.join(n + b'\0' + v for n, v in pairs if b'\0' not in v)
-    if block:
-        payload += _field(4, block)
-    return gw.encode_frame(gw.REQUEST_HEAD, payload)
-
-
-def decode_response_head(payload):
-    """ResponseHead -> {'status', 'headers' (from headers, then header_block)}."""
-    def uvarint(pos):
-        value = shift = 0
-        while True:
-            b = payload[pos]
-            pos += 1
-            value |= (b & 0x7F) << shift
-            if b < 0x80:
-                return value, pos
-            shift += 7
-    status, items, block, pos = 0, [], None, 0
-    while pos < len(payload):
-        key, pos = uvarint(pos)
-        if key & 7 == 0:
-            value, pos = uvarint(pos)
-            if key >> 3 == 1:
-                status = value
-            continue
-        assert key & 7 == 2, 'wire type %d' % (key & 7)
-        size, pos = uvarint(pos)
-        data, pos = payload[pos:pos + size], pos + size
-        if key >> 3 == 2:
-            items.append(data)
-        elif key >> 3 == 3:
-            block = data
-    if block is not None:
-        items += block.split(b'\0')
-    assert len(items) % 2 == 0, items
-    return {'status': status, 'headers': items, 'block': block is not None}
-
-
-class Result:
-    """One response as the gateway sees it."""
-
-    def __init__(self):
-        self.head = None      # decoded ResponseHead or None
-        self.frames = []      # RESPONSE_BODY payloads
-        self.times = []       # arrival time of each body frame
-        self.end = None       # decoded ResponseEnd
-
-    @property
-    def status(self):
-        return self.head['status'] if self.head else None
-
-    @property
-    def headers(self):
-        h = self.head['headers'] if self.head else []
-        return [(h[i].decode('latin-1'), h[i + 1].decode('latin-1')) for i in range(0, len(h), 2)]
-
-    @property
-    def body(self):
-        return b''.join(self.frames)
-
-    @property
-    def error(self):
-        return self.end['error']
-
-    def __repr__(self):
-        return 'Result(status=%r, headers=%r, body=%r, error=%r)' % (
-            self.status, self.headers, self.body[:200], self.end and self.error)
-
-
-class Runner:
-    """One shim process and the gateway ends of its sockets."""
-
-    def __init__(self, app, *args, slots=1, cwd=None, env=None):
-        self.ctl, child_ctl = socket.socketpair()
-        pairs = [socket.socketpair() for _ in range(slots)]
-        self.slots = [a for a, _ in pairs]
-        child = [child_ctl] + [b for _, b in pairs]
-        self.stderr = tempfile.TemporaryFile()
-        cmd = [PERL, SHIM, '--app', app] + list(args) + [
-            '--control-fd', str(child_ctl.fileno()),
-            '--slot-fds', ','.join(str(b.fileno()) for _, b in pairs)]
-        environ = dict(os.environ)
-        environ.pop('PLACK_ENV', None)
-        environ.update(env or {})
-        self.proc = subprocess.Popen(cmd, pass_fds=[s.fileno() for s in child],
-                                     stderr=self.stderr, cwd=cwd or HERE, env=environ)
-        for s in child:
-            s.close()
-        for s in [self.ctl] + self.slots:
-            s.settimeout(20)
-        self.ctl_r = self.ctl.makefile('rb')
-        self.slot_r = [s.makefile('rb') for s in self.slots]
-
-    def control_frame(self):
-        ftype, payload = gw.read_frame(self.ctl_r)
-        return ftype, gw.decode_message(ftype, payload)
-
-    def ready(self):
-        ftype, msg = self.control_frame()
-        assert ftype == gw.READY, 'expected READY, got %d %r\n%s' % (ftype, msg, self.err())
-        return msg
-
-    def ping(self, seq):
-        self.ctl.sendall(gw.message_frame(gw.PING, {'seq': seq}))
-        ftype, msg = self.control_frame()
-        assert ftype == gw.PONG and msg['seq'] == seq, (ftype, msg)
-        return msg
-
-    def send_request(self, slot=0, method='GET', path='/', query='', body=None, cl=True,
-                     headers=(), scheme='', rid='', abort=None, extra_env=(), gap=0):
-        """Sends one request from a thread (so big bodies never deadlock)."""
-        chunks = [] if body is None else ([body] if isinstance(body, bytes) else list(body))
-        env = ['REQUEST_METHOD', method, 'SCRIPT_NAME', '', 'PATH_INFO', path,
-               'QUERY_STRING', query, 'REQUEST_URI', path + ('?' + query if query else ''),
-               'SERVER_NAME', 'localhost', 'SERVER_PORT', '8080',
-               'SERVER_PROTOCOL', 'HTTP/1.1', 'REMOTE_ADDR', '127.0.0.1', 'REMOTE_PORT', '5555']
-        if body is not None and cl:
-            env += ['CONTENT_LENGTH', str(sum(len(c) for c in chunks))]
-        for name, value in headers:
-            env += [name, value]
-        env += list(extra_env)
-        head = head_frame(env, scheme, rid)
-        sock = self.slots[slot]
-
-        def send():
-            try:
-                sock.sendall(head)
-                for c in chunks:
-                    if gap:
-                        time.sleep(gap)
-                    for off in range(0, max(len(c), 1), gw.MAX_BODY_FRAME):
-                        part = c[off:off + gw.MAX_BODY_FRAME]
-                        sock.sendall(gw.encode_frame(gw.REQUEST_BODY, part))
-                end = {'aborted': True, 'reason': abort} if abort else {}
-                sock.sendall(gw.message_frame(gw.REQUEST_END, end))
-            except OSError:
-                pass
-        t = threading.Thread(target=send, daemon=True)
-        t.start()
-        return t
-
-    def read_response(self, slot=0):
-        r = Result()
-        rfile = self.slot_r[slot]
-        while True:
-            ftype, payload = gw.read_frame(rfile)
-            if ftype == gw.RESPONSE_HEAD:
-                assert r.head is None and not r.frames, 'second or late RESPONSE_HEAD'
-                r.head = decode_response_head(payload)
-            elif ftype == gw.RESPONSE_BODY:
-                assert r.head is not None, 'RESPONSE_BODY before RESPONSE_HEAD'
-                assert 0 < len(payload) <= gw.MAX_BODY_FRAME, len(payload)
-                r.frames.append(payload)
-                r.times.append(time.time())
-            elif ftype == gw.RESPONSE_END:
-                r.end = gw.decode_message(ftype, payload)
-                return r
-            else:
-                raise AssertionError('unexpected frame type %d on a slot' % ftype)
-
-    def request(self, slot=0, **kw):
-        t = self.send_request(slot, **kw)
-        r = self.read_response(slot)
-        t.join(10)
-        return r
-
-    def wait(self, timeout=5):
-        return self.proc.wait(timeout)
-
-    def err(self):
-        self.stderr.seek(0)
-        return self.stderr.read().decode('utf-8', 'replace')
-
-    def close(self):
-        self.ctl_r.close()  # a makefile() keeps the fd open until it is closed too
-        self.ctl.close()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        for f in self.slot_r:
-            f.close()
-        for s in self.slots:
-            s.close()
+    """REQUEST_HEAD for a flat ['NAME', value, ...] list; block=... sends that
+    raw env_block."""
+    return head_message(env_pairs(env), scheme, rid, block=block)
 
 
 def apps(*args, **kw):
     return Runner('apps/apps.psgi', *args, **kw)
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 # --------------------------------------------------------------------------

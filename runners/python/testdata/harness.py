@@ -16,7 +16,6 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -25,173 +24,22 @@ SHIM_DIR = os.path.dirname(HERE)
 SHIM = os.path.join(SHIM_DIR, 'gw_wsgi.py')
 APPS = os.path.join(HERE, 'apps')
 PYTHON = os.environ.get('GW_PYTHON', '/usr/bin/python3')
-sys.path.insert(0, SHIM_DIR)
-sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
-import gw_wsgi as gw  # noqa: E402  (the codec under test doubles as the harness codec)
+sys.path.insert(0, os.path.join(SHIM_DIR, '..', 'testdata'))
+from bridgeharness import env_pairs, expect, gw, head_message  # noqa: E402
+import bridgeharness  # noqa: E402
 
 
-class Result:
-    """One response as the gateway sees it."""
-
-    def __init__(self):
-        self.head = None      # decoded ResponseHead or None
-        self.frames = []      # RESPONSE_BODY payloads
-        self.end = None       # decoded ResponseEnd
-
-    @property
-    def status(self):
-        return self.head['status'] if self.head else None
-
-    @property
-    def headers(self):
-        h = list(self.head['headers']) if self.head else []
-        if self.head and self.head['header_block']:
-            h += self.head['header_block'].split(b'\0')
-        return [(h[i].decode('latin-1'), h[i + 1].decode('latin-1')) for i in range(0, len(h), 2)]
-
-    @property
-    def body(self):
-        return b''.join(self.frames)
-
-    @property
-    def error(self):
-        return self.end['error']
-
-    def __repr__(self):
-        return 'Result(status=%r, headers=%r, body=%r, error=%r)' % (
-            self.status, self.headers, self.body[:200], self.end and self.error)
-
-
-class Runner:
-    """One shim process and the gateway ends of its sockets."""
+class Runner(bridgeharness.Runner):
+    """gw_wsgi.py under test; warnings_error makes every warning an error."""
 
     def __init__(self, app, *args, slots=1, warnings_error=False, cwd=None):
-        self.ctl, child_ctl = socket.socketpair()
-        pairs = [socket.socketpair() for _ in range(slots)]
-        self.slots = [a for a, _ in pairs]
-        child = [child_ctl] + [b for _, b in pairs]
-        self.stderr = tempfile.TemporaryFile()
-        cmd = [PYTHON, '-u'] + (['-W', 'error'] if warnings_error else []) + [
-            SHIM, '--app', app] + list(args) + [
-            '--control-fd', str(child_ctl.fileno()),
-            '--slot-fds', ','.join(str(b.fileno()) for _, b in pairs)]
-        self.proc = subprocess.Popen(cmd, pass_fds=[s.fileno() for s in child],
-                                     stderr=self.stderr, cwd=cwd or HERE,
-                                     env=dict(os.environ, PYTHONDONTWRITEBYTECODE='1'))
-        for s in child:
-            s.close()
-        for s in [self.ctl] + self.slots:
-            s.settimeout(20)
-        self.ctl_r = self.ctl.makefile('rb')
-        self.slot_r = [s.makefile('rb') for s in self.slots]
-
-    def control_frame(self):
-        ftype, payload = gw.read_frame(self.ctl_r)
-        return ftype, gw.decode_message(ftype, payload)
-
-    def ready(self):
-        ftype, msg = self.control_frame()
-        assert ftype == gw.READY, 'expected READY, got %d %r\n%s' % (ftype, msg, self.err())
-        return msg
-
-    def ping(self, seq):
-        self.ctl.sendall(gw.message_frame(gw.PING, {'seq': seq}))
-        ftype, msg = self.control_frame()
-        assert ftype == gw.PONG and msg['seq'] == seq, (ftype, msg)
-        return msg
-
-    def send_request(self, slot=0, method='GET', path='/', query='', body=None, cl=True,
-                     headers=(), scheme='', rid='', abort=None, extra_env=()):
-        """Sends one request from a thread (so big bodies never deadlock)."""
-        chunks = [] if body is None else ([body] if isinstance(body, bytes) else list(body))
-        env = ['REQUEST_METHOD', method, 'SCRIPT_NAME', '', 'PATH_INFO', path,
-               'QUERY_STRING', query, 'REQUEST_URI', path + ('?' + query if query else ''),
-               'SERVER_NAME', 'localhost', 'SERVER_PORT', '8080',
-               'SERVER_PROTOCOL', 'HTTP/1.1', 'REMOTE_ADDR', '127.0.0.1', 'REMOTE_PORT', '5555']
-        if body is not None and cl:
-            env += ['CONTENT_LENGTH', str(sum(len(c) for c in chunks))]
-        for name, value in headers:
-            env += [name, value]
-        env = [e if isinstance(e, bytes) else e.encode('latin-1') for e in env + list(extra_env)]
-        head = gw.message_frame(gw.REQUEST_HEAD, head_fields(env, scheme=scheme, rid=rid))
-        sock = self.slots[slot]
-
-        def send():
-            try:
-                sock.sendall(head)
-                for c in chunks:
-                    for off in range(0, max(len(c), 1), gw.MAX_BODY_FRAME):
-                        part = c[off:off + gw.MAX_BODY_FRAME]
-                        sock.sendall(gw.encode_frame(gw.REQUEST_BODY, part))
-                end = {'aborted': True, 'reason': abort} if abort else {}
-                sock.sendall(gw.message_frame(gw.REQUEST_END, end))
-            except OSError:
-                pass
-        t = threading.Thread(target=send, daemon=True)
-        t.start()
-        return t
-
-    def read_response(self, slot=0):
-        r = Result()
-        rfile = self.slot_r[slot]
-        while True:
-            ftype, payload = gw.read_frame(rfile)
-            if ftype == gw.RESPONSE_HEAD:
-                assert r.head is None and not r.frames, 'second or late RESPONSE_HEAD'
-                r.head = gw.decode_message(ftype, payload)
-            elif ftype == gw.RESPONSE_BODY:
-                assert r.head is not None, 'RESPONSE_BODY before RESPONSE_HEAD'
-                assert len(payload) <= gw.MAX_BODY_FRAME, len(payload)
-                r.frames.append(payload)
-            elif ftype == gw.RESPONSE_END:
-                r.end = gw.decode_message(ftype, payload)
-                return r
-            else:
-                raise AssertionError('unexpected frame type %d on a slot' % ftype)
-
-    def request(self, slot=0, **kw):
-        t = self.send_request(slot, **kw)
-        r = self.read_response(slot)
-        t.join(10)
-        return r
-
-    def wait(self, timeout=5):
-        return self.proc.wait(timeout)
-
-    def err(self):
-        self.stderr.seek(0)
-        return self.stderr.read().decode('utf-8', 'replace')
-
-    def close(self):
-        self.ctl_r.close()  # a makefile() keeps the fd open until it is closed too
-        self.ctl.close()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        for f in self.slot_r:
-            f.close()
-        for s in self.slots:
-            s.close()
-
-
-def head_fields(env, scheme='', rid=''):
-    """REQUEST_HEAD fields as the gateway sends them: pairs in env_block, but
-    a pair whose value holds a NUL in env."""
-    pairs = list(zip(env[::2], env[1::2]))
-    return {'env': [x for p in pairs if b'\0' in p[1] for x in p],
-            'env_block': b'\0'.join(x for p in pairs if b'\0' not in p[1] for x in p),
-            'url_scheme': scheme, 'request_id': rid}
+        cmd = [PYTHON, '-u'] + (['-W', 'error'] if warnings_error else []) + [SHIM]
+        super().__init__(cmd, app, *args, slots=slots, cwd=cwd or HERE,
+                         env={'PYTHONDONTWRITEBYTECODE': '1'})
 
 
 def apps(callable_name, *args, **kw):
     return Runner('apps/apps.py', '--callable', callable_name, *args, **kw)
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 # --------------------------------------------------------------------------
@@ -323,7 +171,7 @@ def head_and_end_in_one_write():
                                      ([b'CONTENT_LENGTH', b'5'], end, b'no error: 0 bytes'),
                                      ([], gw.message_frame(gw.REQUEST_END, {'aborted': True}),
                                       b'request body aborted: aborted')):
-            r.slots[0].sendall(gw.message_frame(gw.REQUEST_HEAD, head_fields(env)) + end_frame)
+            r.slots[0].sendall(head_message(env_pairs(env)) + end_frame)
             res = r.read_response()
             expect(res.body == want, res)
         res = r.request(method='POST', body=b'0123456789')
