@@ -20,8 +20,7 @@ var bodyBufs = sync.Pool{New: func() any { b := make([]byte, smallBody); return 
 // body, for a runner that sends it inline before anything reads it.
 type bufferedBody struct {
 	bytes.Reader
-	buf *[]byte
-	b   []byte
+	b []byte
 }
 
 func (b *bufferedBody) Bytes() []byte { return b.b }
@@ -40,7 +39,7 @@ func bufferBody(r *http.Request) (release func(), err error) {
 		bodyBufs.Put(buf)
 		return func() {}, err
 	}
-	bb := &bufferedBody{buf: buf, b: (*buf)[:n]}
+	bb := &bufferedBody{b: (*buf)[:n]}
 	bb.Reset(bb.b)
 	r.Body = bb
 	return func() { bodyBufs.Put(buf) }, nil
