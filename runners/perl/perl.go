@@ -3,8 +3,6 @@ package perl
 
 import (
 	_ "embed"
-	"fmt"
-	"os/exec"
 
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/runners/proc"
@@ -19,13 +17,9 @@ var Shim []byte
 // runner serves one request at a time (no interpreter threads), so --threads
 // does not apply: scale Perl apps with --workers.
 func Spec(app config.App, shimPath string, environ []string) (proc.Spec, error) {
-	interp := app.Interpreter
-	if interp == "" {
-		interp = "perl"
-	}
-	path, err := exec.LookPath(interp)
+	path, err := proc.Interpreter(app.Interpreter, "perl", "perl")
 	if err != nil {
-		return proc.Spec{}, fmt.Errorf("perl interpreter %q: %w (set --interpreter)", interp, err)
+		return proc.Spec{}, err
 	}
 	args := []string{shimPath, "--app", app.Path, "--name", app.Name}
 	if app.Dir != "" {

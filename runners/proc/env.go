@@ -1,6 +1,10 @@
 package proc
 
-import "strings"
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+)
 
 // GetEnv returns k's value in env ("" if absent).
 func GetEnv(env []string, k string) string {
@@ -35,4 +39,17 @@ func WithEnv(environ []string, appEnv map[string]string) []string {
 		env = SetEnv(env, k, v)
 	}
 	return env
+}
+
+// Interpreter resolves an app's interpreter: configured, else def, looked
+// up in PATH. lang names it in the error.
+func Interpreter(configured, def, lang string) (string, error) {
+	if configured == "" {
+		configured = def
+	}
+	path, err := exec.LookPath(configured)
+	if err != nil {
+		return "", fmt.Errorf("%s interpreter %q: %w (set --interpreter)", lang, configured, err)
+	}
+	return path, nil
 }

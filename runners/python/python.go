@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 
 	"github.com/gwhq/gw/internal/config"
@@ -35,12 +34,9 @@ func Spec(app config.App, shimPath string, environ []string) (proc.Spec, error) 
 		env = proc.SetEnv(env, "PATH", filepath.Join(venv, "bin")+string(os.PathListSeparator)+proc.GetEnv(env, "PATH"))
 		env = proc.UnsetEnv(env, "PYTHONHOME")
 	}
-	if interp == "" {
-		interp = "python3"
-	}
-	path, err := exec.LookPath(interp)
+	path, err := proc.Interpreter(interp, "python3", "python")
 	if err != nil {
-		return proc.Spec{}, fmt.Errorf("python interpreter %q: %w (set --interpreter)", interp, err)
+		return proc.Spec{}, err
 	}
 	env = proc.WithEnv(env, app.Env)
 	args := []string{"-u", shimPath, "--app", app.Path, "--name", app.Name}

@@ -3,8 +3,6 @@ package ruby
 
 import (
 	_ "embed"
-	"fmt"
-	"os/exec"
 
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/runners/proc"
@@ -19,13 +17,9 @@ var Shim []byte
 // shimPath. The shim runs one thread per slot (rack.multithread is true
 // when there are several).
 func Spec(app config.App, shimPath string, environ []string) (proc.Spec, error) {
-	interp := app.Interpreter
-	if interp == "" {
-		interp = "ruby"
-	}
-	path, err := exec.LookPath(interp)
+	path, err := proc.Interpreter(app.Interpreter, "ruby", "ruby")
 	if err != nil {
-		return proc.Spec{}, fmt.Errorf("ruby interpreter %q: %w (set --interpreter)", interp, err)
+		return proc.Spec{}, err
 	}
 	args := []string{shimPath, "--app", app.Path, "--name", app.Name}
 	if app.Dir != "" {
