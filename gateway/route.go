@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/internal/files"
 	"github.com/gwhq/gw/runners"
 	"github.com/gwhq/gw/runners/pool"
 )
@@ -54,7 +55,11 @@ func newTable(apps []config.App, run []*runners.App, pools []*pool.Pool) (*table
 		}
 		for prefix, dir := range app.Static {
 			prefix = strings.TrimSuffix(prefix, "/")
-			r.static = append(r.static, staticDir{prefix, http.StripPrefix(prefix, http.FileServer(http.Dir(dir)))})
+			root, err := files.NewRoot(dir)
+			if err != nil {
+				return nil, fmt.Errorf("app %q: static %s: %w", app.Name, prefix, err)
+			}
+			r.static = append(r.static, staticDir{prefix, root.Handler(prefix)})
 		}
 		sort.Slice(r.static, func(a, b int) bool { return len(r.static[a].prefix) > len(r.static[b].prefix) })
 		t.routes = append(t.routes, r)

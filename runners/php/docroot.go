@@ -2,17 +2,20 @@ package php
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
+	"fmt"
+	"path"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gwhq/gw/internal/files"
 )
 
 // Target is what a request path resolves to inside a document root.
 type Target struct {
-	// Static is an existing non-PHP file the gateway serves itself.
-	Static string
+	// Static is an existing non-PHP file the gateway serves itself, under
+	// the files policy.
+	Static files.File
 	// Script is the PHP file to run (absolute, symlinks resolved) and
 	// ScriptName its URL path ("/blog/index.php" without the mount);
 	// PathInfo is the rest of the request path after the script.
@@ -21,35 +24,36 @@ type Target struct {
 	PathInfo   string
 }
 
-// Errors Resolve returns; the caller maps them to 400 and 404.
+// Errors Resolve returns wrap one of these; files.Error answers them with
+// 400, 403 and 404.
 var (
-	ErrBadPath  = errors.New("path escapes the document root")
-	ErrNotFound = errors.New("not found")
+	ErrBadPath   = files.ErrBadPath
+	ErrForbidden = files.ErrForbidden
+	ErrNotFound  = files.ErrNotFound
 )
 
-// Root is a PHP document root, resolved once (symlinks included), so every
-// check compares real paths.
+// Root is a PHP document root: a files.Root (the policy every file gw
+// serves is under) plus the front controller.
 type Root struct {
-	dir   string // real path
-	front string // front controller relative to dir ("index.php")
+	files *files.Root
+	front string // front controller relative to the root ("index.php")
 	cache resolveCache
 }
 
 // NewRoot resolves dir; front is the front controller ("index.php").
 func NewRoot(dir, front string) (*Root, error) {
-	real, err := filepath.EvalSymlinks(dir)
+	fr, err := files.NewRoot(dir)
 	if err != nil {
 		return nil, err
 	}
-	real, err = filepath.Abs(real)
-	if err != nil {
-		return nil, err
-	}
-	return &Root{dir: real, front: front}, nil
+	return &Root{files: fr, front: front}, nil
 }
 
 // Dir is the document root's real path (DOCUMENT_ROOT).
-func (r *Root) Dir() string { return r.dir }
+func (r *Root) Dir() string { return r.files.Dir() }
+
+// Files is the root as the file server sees it, for static targets.
+func (r *Root) Files() *files.Root { return r.files }
 
 // Resolve maps a decoded request path (below the mount) the way nginx's
 //
@@ -58,10 +62,10 @@ func (r *Root) Dir() string { return r.dir }
 // does for php-fpm sites: an existing .php file runs, with anything after it
 // as PATH_INFO; an existing other file is static; a directory runs its
 // index.php; anything else goes to the front controller with the whole path
-// as PATH_INFO (Laravel, Symfony, WordPress). Paths with ".." or NUL, dot
-// files (.env, .git) and anything whose real path leaves the root are
-// refused: a PHP file's source is never served, and nothing outside the
-// root is ever read or run.
+// as PATH_INFO (Laravel, Symfony, WordPress). The files policy comes first:
+// malformed paths, dotfiles (.env, .git) and backup names (index.php~) are
+// refused before anything runs, and nothing whose real path leaves the root
+// is ever read or run.
 func (r *Root) Resolve(urlPath string) (Target, error) {
 	if e, ok := r.cache.get(urlPath); ok {
 		return e.t, e.err
@@ -75,77 +79,57 @@ func (r *Root) resolve(urlPath string) (Target, error) {
 	if urlPath == "" {
 		urlPath = "/"
 	}
-	if !strings.HasPrefix(urlPath, "/") || strings.IndexByte(urlPath, 0) >= 0 || strings.IndexByte(urlPath, '\\') >= 0 {
-		return Target{}, ErrBadPath
-	}
-	segs := strings.Split(urlPath[1:], "/")
-	for _, s := range segs {
-		if s == ".." || s == "." {
-			return Target{}, ErrBadPath
-		}
-		if strings.HasPrefix(s, ".") && s != ".well-known" {
-			return Target{}, ErrNotFound
-		}
+	if err := files.CheckPath(urlPath); err != nil {
+		return Target{}, err
 	}
 	// The first segment that names an existing .php file is the script
-	// (cgi.fix_pathinfo's job, done here with the checks it lacks: trap 8).
+	// (cgi.fix_pathinfo's job, done here with the checks it lacks).
+	segs := strings.Split(urlPath[1:], "/")
 	for i, s := range segs {
-		if !strings.HasSuffix(strings.ToLower(s), ".php") {
+		if !isScript(s) {
 			continue
 		}
-		name := "/" + strings.Join(segs[:i+1], "/")
-		if real, ok := r.file(name); ok {
-			return Target{Script: real, ScriptName: name, PathInfo: rest(segs[i+1:])}, nil
+		t, err := r.script("/"+strings.Join(segs[:i+1], "/"), rest(segs[i+1:]))
+		if !errors.Is(err, ErrNotFound) {
+			return t, err
 		}
 		break
 	}
-	full := filepath.Join(r.dir, filepath.FromSlash(urlPath))
-	if fi, err := os.Stat(full); err == nil {
-		switch {
-		case fi.Mode().IsRegular():
-			real, ok := r.inside(full)
-			if !ok {
-				return Target{}, ErrBadPath
-			}
-			if strings.HasSuffix(strings.ToLower(real), ".php") {
-				return Target{}, ErrNotFound // e.g. a symlink named x.txt to x.php
-			}
-			return Target{Static: real}, nil
-		case fi.IsDir():
-			name := strings.TrimSuffix(urlPath, "/") + "/index.php"
-			if real, ok := r.file(name); ok {
-				return Target{Script: real, ScriptName: name}, nil
-			}
+	f, err := r.files.Find(urlPath)
+	switch {
+	case err == nil && !f.Dir:
+		return Target{Static: f}, nil
+	case err == nil:
+		t, err := r.script(path.Join(urlPath, "index.php"), "")
+		if !errors.Is(err, ErrNotFound) {
+			return t, err
 		}
+	case !errors.Is(err, ErrNotFound):
+		return Target{}, err
 	}
-	name := "/" + r.front
-	if real, ok := r.file(name); ok {
-		return Target{Script: real, ScriptName: name, PathInfo: urlPath}, nil
-	}
-	return Target{}, ErrNotFound
+	return r.script("/"+r.front, urlPath)
 }
 
-// file returns the real path of urlPath if it is a regular file whose real
-// path stays inside the root.
-func (r *Root) file(urlPath string) (string, bool) {
-	full := filepath.Join(r.dir, filepath.FromSlash(urlPath))
-	fi, err := os.Stat(full)
-	if err != nil || !fi.Mode().IsRegular() {
-		return "", false
-	}
-	return r.inside(full)
-}
+// isScript: only the exact, lower-case ".php" runs, as php-fpm's default
+// security.limit_extensions allows; x.PHP or x.pHp never runs (and, being
+// PHP source, is never served either: files.IsSource).
+func isScript(name string) bool { return strings.HasSuffix(name, ".php") }
 
-// inside resolves symlinks and checks the result is under the root.
-func (r *Root) inside(full string) (string, bool) {
-	real, err := filepath.EvalSymlinks(full)
+// script is the target running the PHP file at urlPath, if it is a regular
+// file inside the root whose real name is a script too (a link a.php ->
+// upload.jpg must not run the upload). ErrNotFound when there is none.
+func (r *Root) script(urlPath, pathInfo string) (Target, error) {
+	f, err := r.files.Find(urlPath)
 	if err != nil {
-		return "", false
+		return Target{}, err
 	}
-	if real != r.dir && !strings.HasPrefix(real, r.dir+string(filepath.Separator)) {
-		return "", false
+	if f.Dir {
+		return Target{}, fmt.Errorf("%w: %q is a directory", ErrNotFound, urlPath)
 	}
-	return real, true
+	if !isScript(f.Real) {
+		return Target{}, fmt.Errorf("%w: %q links to %q, not a .php file", ErrForbidden, urlPath, f.Real)
+	}
+	return Target{Script: f.Real, ScriptName: urlPath, PathInfo: pathInfo}, nil
 }
 
 func rest(segs []string) string {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gwhq/gw/internal/files"
 )
 
 func TestResolve(t *testing.T) {
@@ -31,12 +33,20 @@ func TestResolve(t *testing.T) {
 	os.Symlink(filepath.Join(outside, "evil.php"), filepath.Join(root, "evil.php"))
 	os.Symlink(filepath.Join(root, "info.php"), filepath.Join(root, "source.txt"))
 	os.Symlink(outside, filepath.Join(root, "outdir"))
+	write("x.PHP", "<?php echo 'upper';")
+	write("index.php~", "<?php // backup")
+	os.Symlink("up.jpg", filepath.Join(root, "runs-upload.php"))
 
 	r, err := NewRoot(root, "index.php")
 	if err != nil {
 		t.Fatal(err)
 	}
 	real := func(rel string) string { p, _ := filepath.EvalSymlinks(filepath.Join(root, rel)); return p }
+	// static is a file target: served by files.Root.ServeFile, which also
+	// refuses PHP source (x.PHP, a .txt link to a .php file) with 403.
+	static := func(rel, name string) Target {
+		return Target{Static: files.File{Real: real(rel), Rel: rel, Name: name}}
+	}
 	tests := []struct {
 		path string
 		want Target
@@ -45,8 +55,8 @@ func TestResolve(t *testing.T) {
 		{"/", Target{Script: real("index.php"), ScriptName: "/index.php"}, nil},
 		{"/info.php", Target{Script: real("info.php"), ScriptName: "/info.php"}, nil},
 		{"/info.php/extra/path", Target{Script: real("info.php"), ScriptName: "/info.php", PathInfo: "/extra/path"}, nil},
-		{"/style.css", Target{Static: real("style.css")}, nil},
-		{"/docs/readme.txt", Target{Static: real("docs/readme.txt")}, nil},
+		{"/style.css", static("style.css", "style.css"), nil},
+		{"/docs/readme.txt", static("docs/readme.txt", "readme.txt"), nil},
 		{"/admin/", Target{Script: real("admin/index.php"), ScriptName: "/admin/index.php"}, nil},
 		{"/admin", Target{Script: real("admin/index.php"), ScriptName: "/admin/index.php"}, nil},
 		{"/users/42/edit", Target{Script: real("index.php"), ScriptName: "/index.php", PathInfo: "/users/42/edit"}, nil},
@@ -56,11 +66,17 @@ func TestResolve(t *testing.T) {
 		{"/../etc/passwd", Target{}, ErrBadPath},
 		{"/docs/../../etc/passwd", Target{}, ErrBadPath},
 		{"/a\x00.php", Target{}, ErrBadPath},
-		{"/.env", Target{}, ErrNotFound},
-		{"/leak.txt", Target{}, ErrBadPath},
-		{"/evil.php", Target{}, ErrBadPath},
-		{"/source.txt", Target{}, ErrNotFound},
-		{"/outdir/secret.txt", Target{}, ErrBadPath},
+		{"/.env", Target{}, ErrForbidden},
+		{"/.git/config", Target{}, ErrForbidden},
+		{"/index.php~", Target{}, ErrForbidden},
+		{"/leak.txt", Target{}, ErrForbidden},
+		{"/evil.php", Target{}, ErrForbidden},
+		{"/runs-upload.php", Target{}, ErrForbidden},
+		{"/source.txt", static("info.php", "source.txt"), nil},
+		{"/outdir/secret.txt", Target{}, ErrForbidden},
+		// Only the exact .php runs (php-fpm's security.limit_extensions).
+		{"/x.PHP", static("x.PHP", "x.PHP"), nil},
+		{"/missing.PHP", Target{Script: real("index.php"), ScriptName: "/index.php", PathInfo: "/missing.PHP"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.path, func(t *testing.T) {
@@ -96,7 +112,7 @@ func TestResolveCacheExpires(t *testing.T) {
 	e.at = e.at.Add(-cacheTTL - time.Millisecond)
 	r.cache.m["/a.php"] = e
 	r.cache.mu.Unlock()
-	if _, err := r.Resolve("/a.php"); err != ErrNotFound {
+	if _, err := r.Resolve("/a.php"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after the TTL: %v, want ErrNotFound", err)
 	}
 }
