@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -40,6 +41,15 @@ func Site(path string) (root *Root, err error) {
 // Spec builds the php-cgi command. The process gets its listening socket as
 // stdin (FCGI_LISTENSOCK_FILENO, as spawn-fcgi and mod_fcgid do), so there is
 // no bind race and no port to pick.
+//
+// Its environment is cleared, as php-fpm's clear_env (on by default) does:
+// PHP shows the process environment in $_SERVER and getenv(), and gw's own
+// may hold secrets (cloud credentials, GW_* settings). php-cgi gets only
+// the app's env:, the PHP_FCGI_* settings gw runs it with, and from environ
+// the variables that say where php.ini is (PHPRC, PHP_INI_SCAN_DIR), read
+// once at start as php-fpm's master reads them. No PATH, as with php-fpm:
+// exec() and shell_exec() go through /bin/sh, which has its own default,
+// and env: { PATH: ... } sets one.
 func Spec(app config.App, environ []string) (proc.Spec, error) {
 	interp := app.Interpreter
 	if interp == "" {
@@ -52,18 +62,33 @@ func Spec(app config.App, environ []string) (proc.Spec, error) {
 	if strings.Contains(filepath.Base(path), "fpm") {
 		return proc.Spec{}, fmt.Errorf("php interpreter %q: gw runs php-cgi, not php-fpm", path)
 	}
-	env := proc.WithEnv(environ, app.Env)
+	env := proc.WithEnv(keep(environ, "PHPRC", "PHP_INI_SCAN_DIR"), app.Env)
 	// One process per worker, supervised by gw: PHP must not fork its own
-	// children (trap 7). gw recycles php-cgi itself (max_requests, with the
-	// replacement ready first), so PHP's own limit is off unless the app's
-	// env sets it (HardMaxRequests then tells the pool).
+	// children (PHP_FCGI_CHILDREN > 0 makes php-cgi a master whose
+	// children outlive a SIGKILL of it). gw recycles php-cgi itself
+	// (max_requests, with the replacement ready first), so PHP's own limit
+	// (default 500) is off unless the app's env sets it (HardMaxRequests
+	// then tells the pool).
 	env = proc.SetEnv(env, "PHP_FCGI_CHILDREN", "0")
 	if _, ok := app.Env["PHP_FCGI_MAX_REQUESTS"]; !ok {
 		env = proc.SetEnv(env, "PHP_FCGI_MAX_REQUESTS", "0")
 	}
 	// cgi.fix_pathinfo stays at PHP's default (1), as under php-fpm, so
-	// PHP_SELF and PATH_TRANSLATED come out as PHP apps expect. Trap 8 needs
-	// a SCRIPT_FILENAME that does not exist; gw only ever sends the real
-	// path of an existing .php file inside the root (Root.Resolve).
+	// PHP_SELF and PATH_TRANSLATED come out as PHP apps expect. With it,
+	// PHP walks a SCRIPT_FILENAME that does not exist back to one that does
+	// and runs that (/up.jpg/x.php runs the upload); gw only ever sends the
+	// real path of an existing .php file inside the root (Root.Resolve).
 	return proc.Spec{Path: path, Env: env}, nil
+}
+
+// keep returns the entries of environ named in names.
+func keep(environ []string, names ...string) []string {
+	var out []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if slices.Contains(names, k) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
