@@ -123,6 +123,7 @@ func (g *Gateway) boot(ctx context.Context, cfg *config.Config) (*table, error) 
 		return nil, err
 	}
 	t.maxBody = int64(cfg.Limits.MaxBody)
+	t.bufferAnswers(cfg, g.rt.Dir, g.log)
 	for i := range t.routes {
 		t.routes[i].stats = g.counters(t.routes[i].name)
 	}

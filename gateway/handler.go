@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gwhq/gw/gateway/accesslog"
+	"github.com/gwhq/gw/gateway/respbuf"
 	"github.com/gwhq/gw/internal/reqid"
 	"github.com/gwhq/gw/internal/reqinfo"
 	"github.com/gwhq/gw/runners/pool"
@@ -58,7 +59,12 @@ func (g *Gateway) serveRoute(sw *statusWriter, r *http.Request, t *table, rt *ro
 		return
 	}
 	defer release()
-	if err := rt.serve(sw, r); err != nil {
+	// The runner's slot is freed when rt.serve returns; a client slower
+	// than the app gets the rest of the answer from bw's spool.
+	bw := respbuf.New(sw, rt.respbuf)
+	err = rt.serve(bw, r)
+	bw.Finish() // the client side is done: sw is ours again
+	if err != nil {
 		g.fail(sw, r, rt, err)
 	}
 	if rt.stats != nil {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gwhq/gw/gateway/respbuf"
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/internal/files"
 	"github.com/gwhq/gw/runners"
@@ -26,6 +27,9 @@ type route struct {
 	pool   *pool.Pool
 	serve  runners.ServeFunc // the pool, behind the app's front if it has one
 	static []staticDir
+	// respbuf buffers the app's answers for slow clients (nil: straight
+	// through); set by bufferAnswers.
+	respbuf *respbuf.Options
 }
 
 type staticDir struct {

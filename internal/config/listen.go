@@ -84,4 +84,7 @@ func (l *loader) limits(lm *Limits) {
 	lm.IdleTimeout = l.duration(l.get("limits.idle_timeout"))
 	lm.ShutdownTimeout = l.duration(l.get("limits.shutdown_timeout"))
 	lm.ShutdownDelay = l.durationOff(l.get("limits.shutdown_delay"))
+	lm.ResponseBuffer = l.size(l.get("limits.response_buffer"), 0)
+	lm.ResponseTempMax = l.size(l.get("limits.response_temp_max"), 0)
+	lm.SendTimeout = l.durationOff(l.get("limits.send_timeout"))
 }

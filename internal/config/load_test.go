@@ -78,6 +78,7 @@ func TestLoadDefaults(t *testing.T) {
 		Limits: Limits{
 			MaxHeader: 64 << 10, MaxBody: 1 << 30,
 			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 75 * time.Second, ShutdownTimeout: 30 * time.Second,
+			ResponseBuffer: 128 << 10, ResponseTempMax: 1 << 30, SendTimeout: time.Minute,
 		},
 	}
 	if cfg.Listen != want.Listen || cfg.Limits != want.Limits || cfg.File != "" || cfg.User != "" || cfg.Group != "" {
@@ -89,7 +90,7 @@ func TestLoadDefaults(t *testing.T) {
 	a := cfg.Apps[0]
 	if a.Name != "wsgi" || a.Lang != LangPython || a.Path != filepath.Join(f.dir, "wsgi.py") || a.Mount != "/" ||
 		a.Workers != runtime.NumCPU() || a.Threads != 1 || a.Timeout != time.Minute || a.QueueWait != time.Minute ||
-		a.QueueSize != 1024 || a.MaxRequests != 0 || a.MaxRSS != 0 || a.Host != "" || a.Dir != "" {
+		a.QueueSize != 1024 || a.MaxRequests != 0 || a.MaxRSS != 0 || a.Host != "" || a.Dir != "" || !a.ResponseBuffering {
 		t.Errorf("app defaults wrong: %+v", a)
 	}
 }
@@ -106,6 +107,7 @@ func TestLoadAppFromFlags(t *testing.T) {
 		"--uwsgi", "unix:/tmp/gw.sock", "--fastcgi", "127.0.0.1:9000", "--stats", "127.0.0.1:9191",
 		"--chmod-socket", "0600", "--max-header", "8KiB", "--max-body", "10MB",
 		"--read-header-timeout", "1s", "--idle-timeout", "2s", "--shutdown-timeout", "3s",
+		"--response-buffer", "1MiB", "--response-temp-max", "0", "--send-timeout", "0", "--response-buffering=false",
 		"--uid", "www-data", "--gid", "www-data",
 		"blog.wsgi:application")
 	a := cfg.Apps[0]
@@ -113,7 +115,7 @@ func TestLoadAppFromFlags(t *testing.T) {
 	if a.Name != "blog" || a.Path != "blog.wsgi:application" || a.Workers != 3 || a.Threads != 2 ||
 		a.Timeout != 5*time.Second || a.QueueWait != 5*time.Second || a.MaxRequests != 100 || a.MaxRSS != 512<<20 ||
 		a.QueueSize != 10 || a.Callable != "app" || a.Mount != "/blog" || a.Dir != f.dir || a.Venv != f.dir ||
-		a.Interpreter != "python3" {
+		a.Interpreter != "python3" || a.ResponseBuffering {
 		t.Errorf("app: %+v", a)
 	}
 	if !maps.Equal(a.Static, wantStatic) {
@@ -125,7 +127,8 @@ func TestLoadAppFromFlags(t *testing.T) {
 		l.TLS.Cert != filepath.Join(f.dir, "cert.pem") || l.TLS.Key != filepath.Join(f.dir, "key.pem") {
 		t.Errorf("listen: %+v", l)
 	}
-	if cfg.Limits != (Limits{8 << 10, 10_000_000, time.Second, 2 * time.Second, 3 * time.Second, 0}) {
+	if cfg.Limits != (Limits{MaxHeader: 8 << 10, MaxBody: 10_000_000, ReadHeaderTimeout: time.Second,
+		IdleTimeout: 2 * time.Second, ShutdownTimeout: 3 * time.Second, ResponseBuffer: 1 << 20}) {
 		t.Errorf("limits: %+v", cfg.Limits)
 	}
 	if cfg.User != "www-data" || cfg.Group != "www-data" {

@@ -63,6 +63,7 @@ var options = []option{
 	{key: "app.interpreter", flag: "interpreter", env: "GW_INTERPRETER", help: "python3, ruby, perl or php-cgi binary `PATH` (default: found on PATH)"},
 	{key: "app.venv", flag: "venv", env: "GW_VENV", help: "Python virtualenv `DIR`"},
 	{key: "app.env", help: "environment variables for the app", kind: kindMap},
+	{key: "app.response_buffering", flag: "response-buffering", env: "GW_RESPONSE_BUFFERING", def: "true", help: "buffer answers a slow client cannot take yet, freeing the runner; false writes through (nginx proxy_buffering; an app can also send X-Accel-Buffering: no)", kind: kindBool},
 	{key: "app.static", flag: "static", env: "GW_STATIC", help: "serve `URL=DIR`: the files of DIR under the URL prefix, from the gateway (repeatable)", kind: kindList},
 
 	// Listeners.
@@ -82,6 +83,12 @@ var options = []option{
 	{key: "limits.read_header_timeout", flag: "read-header-timeout", env: "GW_READ_HEADER_TIMEOUT", def: "10s", help: "`DURATION` a client has to send the request head"},
 	{key: "limits.idle_timeout", flag: "idle-timeout", env: "GW_IDLE_TIMEOUT", def: "75s", help: "keep-alive idle `DURATION` before a connection is closed"},
 	{key: "limits.shutdown_timeout", flag: "shutdown-timeout", env: "GW_SHUTDOWN_TIMEOUT", def: "30s", help: "`DURATION` in-flight requests get to finish at SIGTERM"},
+
+	// Response buffering (nginx proxy_buffering): the part of an answer a
+	// slow client has not taken yet waits in gw, so the runner is freed.
+	{key: "limits.response_buffer", flag: "response-buffer", env: "GW_RESPONSE_BUFFER", def: "128KiB", help: "memory per answer (`SIZE`) for what a slow client has not taken yet, so its runner is freed (0 = no buffering)"},
+	{key: "limits.response_temp_max", flag: "response-temp-max", env: "GW_RESPONSE_TEMP_MAX", def: "1GiB", help: "temp file per answer (`SIZE`) past the memory (0 = memory only); beyond it the app waits for the client"},
+	{key: "limits.send_timeout", flag: "send-timeout", env: "GW_SEND_TIMEOUT", def: "60s", help: "cut off a client that takes no part of a buffered answer for `DURATION` (0 = never; nginx send_timeout)"},
 
 	// Privileges.
 	{key: "limits.shutdown_delay", flag: "shutdown-delay", env: "GW_SHUTDOWN_DELAY", def: "0s", help: "at SIGTERM, answer /readyz with 503 and keep serving for `DURATION` before draining, so load balancers stop sending"},

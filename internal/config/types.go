@@ -89,6 +89,11 @@ type Limits struct {
 	IdleTimeout       time.Duration // keep-alive idle, default 75s
 	ShutdownTimeout   time.Duration // bound on draining at SIGTERM, default 30s
 	ShutdownDelay     time.Duration // /readyz 503 while still serving, before draining
+
+	// Response buffering: what a slow client has not taken yet, per answer.
+	ResponseBuffer  Size          // memory, default 128KiB; 0 = no buffering
+	ResponseTempMax Size          // temp file past the memory, default 1GiB; 0 = memory only
+	SendTimeout     time.Duration // a buffered answer's client idle this long is cut off; 0 = never
 }
 
 // App is one hosted application.
@@ -114,4 +119,6 @@ type App struct {
 	Static      map[string]string // URL prefix -> directory, case preserved
 	User, Group string            // what the runners run as ("" = Config's)
 	Checksum    []byte            // sha256 a Go plugin binary must have (nil = unchecked)
+	// ResponseBuffering frees the runner from slow clients (default true).
+	ResponseBuffering bool
 }
