@@ -61,7 +61,7 @@ func (g *Gateway) serveRoute(sw *statusWriter, r *http.Request, t *table, rt *ro
 	defer release()
 	// The runner's slot is freed when rt.serve returns; a client slower
 	// than the app gets the rest of the answer from bw's spool.
-	bw := respbuf.New(sw, rt.respbuf)
+	bw := respbuf.New(sw, r, rt.respbuf)
 	err = rt.serve(bw, r)
 	bw.Finish() // the client side is done: sw is ours again
 	if err != nil {

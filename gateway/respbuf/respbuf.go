@@ -3,8 +3,8 @@
 // free as soon as the app is done, not when a slow client has read it all:
 // nginx's proxy_buffering.
 //
-// An answer writes straight through to the client until it passes Direct
-// bytes; small answers, the common case, cost no goroutine, copy or
+// An HTTP/1 answer writes straight through to the client until it passes
+// Direct bytes; small answers, the common case, cost no goroutine, copy or
 // allocation. Past Direct the answer is spooled: the app's writes go to the
 // spool at full speed and a goroutine owned by the Writer copies the spool
 // to the client. Finish waits for that goroutine, so the handler returns
@@ -20,12 +20,14 @@ import (
 	"time"
 )
 
-// Direct is how much of an answer is written straight through before the
-// rest is spooled: what the connection takes without the client reading.
-// Linux starts a TCP connection with a 16 KiB send buffer (tcp_wmem) and
-// the client's 128 KiB receive buffer (tcp_rmem, about half of it window),
-// and an HTTP/2 stream with a 64 KiB window (RFC 9113 §6.9.2), so 32 KiB
-// never waits on a fresh connection.
+// Direct is how much of an HTTP/1 answer is written straight through
+// before the rest is spooled: what the connection takes without the client
+// reading. Linux starts a TCP connection with a 16 KiB send buffer
+// (tcp_wmem) and the client's 128 KiB receive buffer (tcp_rmem, about half
+// of it window), so 32 KiB never waits on a fresh connection. HTTP/2 gets
+// no such allowance: its streams share one connection window that the
+// client may leave at 64 KiB or let run dry (RFC 9113 §6.9), and Go's
+// HTTP/2 handler writes wait for it, so there every answer is spooled.
 const Direct = 32 << 10
 
 // Options bound the buffering of one answer. A nil *Options turns it off.
@@ -55,6 +57,7 @@ const accelBuffering = "X-Accel-Buffering"
 type Writer struct {
 	http.ResponseWriter
 	opts    *Options
+	direct  int64 // Direct, or 0 for HTTP/2
 	headed  bool  // the final head went to the client side
 	through int64 // body bytes written straight through
 	sp      *spool
@@ -62,12 +65,15 @@ type Writer struct {
 
 var writers = sync.Pool{New: func() any { return new(Writer) }}
 
-// New wraps w for one answer; o nil means straight through always. The
+// New wraps w, the answer to r; o nil means straight through always. The
 // caller must call Finish once the app is done, and not use the Writer
 // after.
-func New(w http.ResponseWriter, o *Options) *Writer {
+func New(w http.ResponseWriter, r *http.Request, o *Options) *Writer {
 	bw := writers.Get().(*Writer)
-	bw.ResponseWriter, bw.opts = w, o
+	bw.ResponseWriter, bw.opts, bw.direct = w, o, Direct
+	if r.ProtoMajor >= 2 {
+		bw.direct = 0
+	}
 	return bw
 }
 
@@ -105,7 +111,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	if w.sp == nil {
-		if w.opts == nil || w.through+int64(len(p)) <= Direct {
+		if w.opts == nil || w.through+int64(len(p)) <= w.direct {
 			n, err := w.ResponseWriter.Write(p)
 			w.through += int64(n)
 			return n, err

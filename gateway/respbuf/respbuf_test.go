@@ -34,6 +34,8 @@ type client struct {
 
 var errGone = errors.New("client gone")
 
+var h1 = &http.Request{ProtoMajor: 1, ProtoMinor: 1}
+
 func newClient(reading bool) *client {
 	c := &client{h: http.Header{}, open: make(chan struct{})}
 	if reading {
@@ -115,7 +117,7 @@ func within(t *testing.T, d time.Duration, what string, f func()) {
 // client during the app's Write, with no spool.
 func TestSmallAnswerGoesStraightThrough(t *testing.T) {
 	c := newClient(true)
-	w := New(c, &Options{Memory: 64 << 10, TempMax: 1 << 20, Dir: t.TempDir()})
+	w := New(c, h1, &Options{Memory: 64 << 10, TempMax: 1 << 20, Dir: t.TempDir()})
 	w.Write([]byte("Hello, world!"))
 	if w.sp != nil {
 		t.Fatal("a 13-byte answer started a spool")
@@ -126,13 +128,28 @@ func TestSmallAnswerGoesStraightThrough(t *testing.T) {
 	w.Finish()
 }
 
+// TestHTTP2Spools: an HTTP/2 answer is spooled from its first byte, since
+// a client may hold the connection window at zero.
+func TestHTTP2Spools(t *testing.T) {
+	c := newClient(true)
+	w := New(c, &http.Request{ProtoMajor: 2}, &Options{Memory: 64 << 10, Dir: t.TempDir()})
+	w.Write([]byte("Hello, world!"))
+	if w.sp == nil {
+		t.Fatal("an HTTP/2 answer went straight through")
+	}
+	w.Finish()
+	if got := string(c.bytes()); got != "Hello, world!" {
+		t.Fatalf("client got %q", got)
+	}
+}
+
 // TestHotPathAllocs: wrapping a small answer allocates nothing.
 func TestHotPathAllocs(t *testing.T) {
 	c := newClient(true)
 	o := &Options{Memory: 64 << 10, TempMax: 1 << 20, Dir: t.TempDir()}
 	body := []byte("Hello, world!")
 	allocs := testing.AllocsPerRun(1000, func() {
-		w := New(c, o)
+		w := New(c, h1, o)
 		w.WriteHeader(200)
 		w.Write(body)
 		w.Flush()
@@ -164,7 +181,7 @@ func TestSpoolFreesTheApp(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newClient(false)
 			dir := filepath.Join(t.TempDir(), "spool")
-			w := New(c, &Options{Memory: tc.memory, TempMax: tc.tempMax, Dir: dir})
+			w := New(c, h1, &Options{Memory: tc.memory, TempMax: tc.tempMax, Dir: dir})
 			want := pattern(tc.size + i)
 			within(t, 10*time.Second, "the app's writes", func() {
 				if err := writeAll(w, want, tc.chunk); err != nil {
@@ -194,7 +211,7 @@ func TestSpoolFreesTheApp(t *testing.T) {
 // reused once drained, and the answer arrives whole.
 func TestBackPressure(t *testing.T) {
 	c := newClient(false)
-	w := New(c, &Options{Memory: 8 << 10, TempMax: 16 << 10, Dir: t.TempDir()})
+	w := New(c, h1, &Options{Memory: 8 << 10, TempMax: 16 << 10, Dir: t.TempDir()})
 	want := pattern(256 << 10)
 	// Direct bytes go through, the next ones start the spool.
 	if err := writeAll(w, want[:Direct+4<<10], 4<<10); err != nil || w.sp == nil {
@@ -239,7 +256,7 @@ func (s *spool) size() int64 {
 func TestClientGone(t *testing.T) {
 	c := newClient(false)
 	c.failAt = 100 << 10
-	w := New(c, &Options{Memory: 64 << 10, TempMax: 1 << 20, Dir: t.TempDir()})
+	w := New(c, h1, &Options{Memory: 64 << 10, TempMax: 1 << 20, Dir: t.TempDir()})
 	if err := writeAll(w, pattern(512<<10), 16<<10); err != nil {
 		t.Fatalf("write before the client failed: %v", err)
 	}
@@ -263,7 +280,7 @@ func TestClientGone(t *testing.T) {
 // every byte written before it.
 func TestFlushKeepsOrder(t *testing.T) {
 	c := newClient(false)
-	w := New(c, &Options{Memory: 16 << 10, TempMax: 1 << 20, Dir: t.TempDir()})
+	w := New(c, h1, &Options{Memory: 16 << 10, TempMax: 1 << 20, Dir: t.TempDir()})
 	writeAll(w, pattern(100<<10), 8<<10)
 	w.Flush()
 	close(c.open)
@@ -291,7 +308,7 @@ func TestFlushKeepsOrder(t *testing.T) {
 func TestAccelBufferingNo(t *testing.T) {
 	for _, tc := range []struct{ value, sent string }{{"no", ""}, {"No", ""}, {"yes", ""}} {
 		c := newClient(true)
-		w := New(c, &Options{Memory: 16 << 10, TempMax: 1 << 20, Dir: t.TempDir()})
+		w := New(c, h1, &Options{Memory: 16 << 10, TempMax: 1 << 20, Dir: t.TempDir()})
 		w.Header().Set("X-Accel-Buffering", tc.value)
 		w.WriteHeader(200)
 		writeAll(w, pattern(100<<10), 8<<10)
@@ -312,7 +329,7 @@ func TestSendTimeout(t *testing.T) {
 	dir := t.TempDir()
 	finished := make(chan error, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		w := New(rw, &Options{Memory: 64 << 10, TempMax: 64 << 20, Dir: dir, SendTimeout: 300 * time.Millisecond})
+		w := New(rw, r, &Options{Memory: 64 << 10, TempMax: 64 << 20, Dir: dir, SendTimeout: 300 * time.Millisecond})
 		err := writeAll(w, pattern(32<<20), 64<<10)
 		if err == nil { // the app is done before the client has failed
 			time.Sleep(time.Second)
@@ -352,7 +369,7 @@ func TestSendTimeout(t *testing.T) {
 // leaves no write deadline behind for the next one.
 func TestKeepAliveAfterSpool(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		w := New(rw, &Options{Memory: 64 << 10, TempMax: 64 << 20, Dir: t.TempDir(), SendTimeout: 200 * time.Millisecond})
+		w := New(rw, r, &Options{Memory: 64 << 10, TempMax: 64 << 20, Dir: t.TempDir(), SendTimeout: 200 * time.Millisecond})
 		if r.URL.Path == "/big" {
 			writeAll(w, pattern(1<<20), 64<<10)
 		} else {
