@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gwhq/gw/gateway/accesslog"
+	"github.com/gwhq/gw/gateway/cgireq"
 	"github.com/gwhq/gw/gateway/respbuf"
 	"github.com/gwhq/gw/internal/reqid"
 	"github.com/gwhq/gw/internal/reqinfo"
@@ -19,7 +20,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w, requestID: reqid.Apply(r.Header)}
 	t := g.acquireTable()
 	defer t.refs.Add(-1)
-	rt := t.match(r.Host, r.URL.Path)
+	r, rt := t.route(r)
 	if al := accesslog.From(g.log); al != nil {
 		timing := new(reqinfo.Timing) // filled in by the pool, if r gets there
 		r = r.WithContext(reqinfo.WithTiming(r.Context(), timing))
@@ -115,6 +116,8 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 	switch {
 	case errors.As(err, &mbe):
 		status, msg = http.StatusRequestEntityTooLarge, "request body too large"
+	case errors.Is(err, cgireq.ErrShortBody):
+		status, msg = http.StatusBadRequest, "request body shorter than its Content-Length"
 	case errors.As(err, &be):
 		// The client stopped sending its body; there is nobody to answer.
 		g.log.Info("client went away", "app", rt.name, "path", r.URL.Path, "err", err)

@@ -20,6 +20,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/gwhq/gw/internal/cgi"
 )
 
 // Vars holds the CGI variables of one request, as the front end sent them.
@@ -69,25 +71,21 @@ var dropped = map[string]bool{
 	"Expect": true, "Proxy": true, "Host": true,
 }
 
-type paramsKey struct{}
-
 // Params returns every variable the front end sent for the request ctx
 // belongs to: also those http.Request has no field for (DOCUMENT_ROOT,
 // SCRIPT_NAME, REMOTE_USER, custom uwsgi_param/fastcgi_param lines), as
 // net/http/fcgi.ProcessEnv does. It is nil outside such a request. The map
 // is shared; do not modify it. It still holds the HTTP_* variables that
-// r.Header drops (trap 2), so never copy it wholesale into an environment.
-func Params(ctx context.Context) map[string]string {
-	v, _ := ctx.Value(paramsKey{}).(Vars)
-	return v
-}
+// r.Header drops (trap 2), so never copy it wholesale into an environment:
+// internal/cgi.Build forwards what an app may see.
+func Params(ctx context.Context) map[string]string { return cgi.Params(ctx) }
 
 // Request builds the request a handler sees; ctx becomes its context, with
 // v reachable through Params. body is the stream that follows the
 // variables, or nil if there is none. With a CONTENT_LENGTH the request body
 // is exactly that many bytes of it (a stream that ends early gives
-// io.ErrUnexpectedEOF, RFC 3875 §4.2); without one it is all of body, or
-// empty when body is nil.
+// ErrShortBody, RFC 3875 §4.2); without one it is all of body, or empty
+// when body is nil.
 func Request(ctx context.Context, v Vars, body io.Reader) (*http.Request, error) {
 	r := &http.Request{Method: v["REQUEST_METHOD"], Header: http.Header{}}
 	if !validToken(r.Method) {
@@ -118,7 +116,7 @@ func Request(ctx context.Context, v Vars, body io.Reader) (*http.Request, error)
 	if a := v["REMOTE_ADDR"]; a != "" {
 		r.RemoteAddr = net.JoinHostPort(a, portOr0(v["REMOTE_PORT"]))
 	}
-	ctx = context.WithValue(ctx, paramsKey{}, v)
+	ctx = cgi.WithParams(ctx, v)
 	if p, err := strconv.ParseUint(v["SERVER_PORT"], 10, 16); err == nil {
 		// What http.Server puts here is the address the client reached;
 		// for us that is nginx's listener, not our socket.
@@ -128,22 +126,37 @@ func Request(ctx context.Context, v Vars, body io.Reader) (*http.Request, error)
 	return r.WithContext(ctx), nil
 }
 
-// setURL takes the raw target from REQUEST_URI; PATH_INFO is already
-// percent-decoded and normalised by nginx (protocols.md §1.4), so it is
-// only the fallback.
+// setURL routes on what the front server resolved, as uWSGI does:
+// r.URL.Path is SCRIPT_NAME+PATH_INFO (RFC 3875 §4.1.5, §4.1.13), which
+// nginx fills from $document_uri or $fastcgi_script_name, already decoded,
+// with dot segments removed and any `rewrite ... break` applied
+// (protocols.md §1.4, §2.4); the query is QUERY_STRING ($args, which a
+// rewrite may change too). r.RequestURI stays REQUEST_URI, the raw target
+// the client sent. Only without SCRIPT_NAME and PATH_INFO does the path
+// come from REQUEST_URI.
 func setURL(r *http.Request, v Vars) error {
+	r.URL = &url.URL{}
 	if raw := v["REQUEST_URI"]; raw != "" {
 		u, err := url.ParseRequestURI(raw)
 		if err != nil {
 			return fmt.Errorf("bad REQUEST_URI: %w", err)
 		}
 		r.URL, r.RequestURI = u, raw
-	} else {
-		p := v["SCRIPT_NAME"] + v["PATH_INFO"]
-		if p == "" {
-			p = "/"
+	}
+	if p := v["SCRIPT_NAME"] + v["PATH_INFO"]; p != "" {
+		if p[0] != '/' {
+			p = "/" + p
 		}
-		r.URL = &url.URL{Path: p, RawQuery: v["QUERY_STRING"]}
+		if p != r.URL.Path {
+			r.URL.Path, r.URL.RawPath = p, ""
+		}
+	} else if r.URL.Path == "" && r.URL.Opaque == "" {
+		r.URL.Path = "/"
+	}
+	if q, ok := v["QUERY_STRING"]; ok {
+		r.URL.RawQuery = q
+	}
+	if r.RequestURI == "" {
 		r.RequestURI = r.URL.RequestURI()
 	}
 	// As http.Server does: an absolute-form target's host wins.
@@ -247,6 +260,14 @@ func validToken(s string) bool {
 	return true
 }
 
+// ErrShortBody is what reading a body returns when the stream ended before
+// CONTENT_LENGTH bytes: a FastCGI STDIN closed early, or a uwsgi peer that
+// half-closed after too few bytes. The peer may still be there to read an
+// answer, and the answer is 400: nginx's own for a body that ends early
+// ("client prematurely closed connection"), where uWSGI raises an error
+// into the app (protocols.md §1.3). It wraps io.ErrUnexpectedEOF.
+var ErrShortBody = fmt.Errorf("request body shorter than its CONTENT_LENGTH: %w", io.ErrUnexpectedEOF)
+
 // errBodyClosed mirrors net/http's "invalid Read on closed Body".
 var errBodyClosed = errors.New("cgireq: read on closed body")
 
@@ -276,7 +297,7 @@ func (b *body) Read(p []byte) (int, error) {
 	case b.n == 0:
 		err = io.EOF
 	case err == io.EOF:
-		err = io.ErrUnexpectedEOF
+		err = ErrShortBody
 	}
 	return k, err
 }

@@ -100,12 +100,31 @@ func TestRequest(t *testing.T) {
 			}},
 		{"no Host: SERVER_NAME:SERVER_PORT", with(nginxGET(), "HTTP_HOST", "<del>", "SERVER_NAME", "srv.example"),
 			func(t *testing.T, r *http.Request) { eq(t, "Host", r.Host, "srv.example:8080") }},
-		{"absolute-form target wins", with(nginxGET(), "REQUEST_URI", "http://abs.example/p?q"),
+		{"absolute-form target wins", with(nginxGET(), "REQUEST_URI", "http://abs.example/p?q", "PATH_INFO", "<del>", "QUERY_STRING", "<del>"),
 			func(t *testing.T, r *http.Request) {
 				eq(t, "Host", r.Host, "abs.example")
 				eq(t, "URL.Path", r.URL.Path, "/p")
+				eq(t, "URL.RawQuery", r.URL.RawQuery, "q")
 			}},
-		{"OPTIONS *", with(nginxGET(), "REQUEST_METHOD", "OPTIONS", "REQUEST_URI", "*"),
+		// Issue 13 item 1: the path is what nginx resolved, REQUEST_URI
+		// what the client sent.
+		{"PATH_INFO: dot segments nginx removed", with(nginxGET(), "REQUEST_URI", "/admin/..%2fx?y", "PATH_INFO", "/x", "QUERY_STRING", "y"),
+			func(t *testing.T, r *http.Request) {
+				eq(t, "URL.Path", r.URL.Path, "/x")
+				eq(t, "RequestURI", r.RequestURI, "/admin/..%2fx?y")
+				eq(t, "URL.RawQuery", r.URL.RawQuery, "y")
+			}},
+		{"rewrite ... break: new path and args", with(nginxGET(), "REQUEST_URI", "/old/p?a=1", "PATH_INFO", "/new/p", "QUERY_STRING", "a=1&b=2"),
+			func(t *testing.T, r *http.Request) {
+				eq(t, "URL.Path", r.URL.Path, "/new/p")
+				eq(t, "URL.RawQuery", r.URL.RawQuery, "a=1&b=2")
+				eq(t, "RequestURI", r.RequestURI, "/old/p?a=1")
+			}},
+		{"fastcgi_params: SCRIPT_NAME is the path", with(nginxGET(), "PATH_INFO", "<del>", "SCRIPT_NAME", "/u/a b", "DOCUMENT_URI", "/u/a b"),
+			func(t *testing.T, r *http.Request) { eq(t, "URL.Path", r.URL.Path, "/u/a b") }},
+		{"fastcgi_split_path_info: SCRIPT_NAME+PATH_INFO", with(nginxGET(), "SCRIPT_NAME", "/index.php", "PATH_INFO", "/x"),
+			func(t *testing.T, r *http.Request) { eq(t, "URL.Path", r.URL.Path, "/index.php/x") }},
+		{"OPTIONS *", with(nginxGET(), "REQUEST_METHOD", "OPTIONS", "REQUEST_URI", "*", "PATH_INFO", "<del>"),
 			func(t *testing.T, r *http.Request) { eq(t, "URL.Path", r.URL.Path, "*") }},
 		{"HTTP/2.0 from nginx h2", with(nginxGET(), "SERVER_PROTOCOL", "HTTP/2.0"),
 			func(t *testing.T, r *http.Request) {
@@ -220,8 +239,8 @@ func TestBodyFraming(t *testing.T) {
 	}{
 		{"exact", "5", strings.NewReader("hello"), "hello", 5, nil},
 		{"stream longer than CONTENT_LENGTH", "2", strings.NewReader("hello"), "he", 2, nil},
-		{"short: 5 announced, 2 sent", "5", strings.NewReader("he"), "he", 5, io.ErrUnexpectedEOF},
-		{"CONTENT_LENGTH with no stream", "3", nil, "", 3, io.ErrUnexpectedEOF},
+		{"short: 5 announced, 2 sent", "5", strings.NewReader("he"), "he", 5, ErrShortBody},
+		{"CONTENT_LENGTH with no stream", "3", nil, "", 3, ErrShortBody},
 		{"CONTENT_LENGTH=0", "0", strings.NewReader("junk"), "", 0, nil},
 		{"no CONTENT_LENGTH, no stream", "", nil, "", 0, nil},
 		{"no CONTENT_LENGTH, self-delimited stream", "", strings.NewReader("all of it"), "all of it", -1, nil},

@@ -139,7 +139,7 @@ func TestBodyFraming(t *testing.T) {
 	}{
 		{"empty CONTENT_LENGTH, empty STDIN (trap 3)", "", nil, `body="" err=<nil>`},
 		{"exact", "5", []byte("hello"), `body="hello" err=<nil>`},
-		{"short: 5 announced, 2 sent", "5", []byte("he"), `body="he" err=unexpected EOF`},
+		{"short: 5 announced, 2 sent", "5", []byte("he"), `body="he" err=request body shorter than its CONTENT_LENGTH: unexpected EOF`},
 		{"no CONTENT_LENGTH, STDIN anyway", "", []byte("self-delimited"), `body="self-delimited" err=<nil>`},
 	}
 	for i, tc := range tests {

@@ -5,6 +5,7 @@
 package cgi
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strings"
@@ -41,7 +42,7 @@ func Build(s Sink, r *http.Request, m Mount) {
 	s.Add("SCRIPT_NAME", m.ScriptName)
 	s.Add("PATH_INFO", strings.TrimPrefix(r.URL.Path, m.ScriptName))
 	s.Add("QUERY_STRING", r.URL.RawQuery)
-	s.Add("REQUEST_URI", r.RequestURI)
+	s.Add("REQUEST_URI", requestURI(r))
 	s.Add("SERVER_PROTOCOL", r.Proto)
 	host, port := serverHostPort(r)
 	s.Add("SERVER_NAME", host)
@@ -82,6 +83,82 @@ func Build(s Sink, r *http.Request, m Mount) {
 			s.AddHeader(name, strings.Join(values, sep))
 		}
 	}
+	for name, value := range Params(r.Context()) {
+		if forwarded(name) {
+			s.Add(name, value)
+		}
+	}
+}
+
+// requestURI is REQUEST_URI: the target as the client sent it (raw, not
+// decoded or cleaned), except that an absolute-form target
+// ("http://host/x?y", RFC 9112 §3.2.2) loses its scheme and authority, as
+// nginx's $request_uri does: apps take REQUEST_URI for a path.
+func requestURI(r *http.Request) string {
+	u := r.RequestURI
+	if u == "" {
+		return r.URL.RequestURI()
+	}
+	i := strings.Index(u, "://")
+	if u[0] == '/' || i < 0 {
+		return u // origin-form, "*", or CONNECT's authority-form
+	}
+	rest := u[i+len("://"):]
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[i:]
+	} else {
+		rest = ""
+	}
+	if rest == "" || rest[0] != '/' {
+		rest = "/" + rest // "http://host?x" is "/?x"
+	}
+	return rest
+}
+
+type paramsKey struct{}
+
+// WithParams attaches the variables a front server (nginx over uwsgi or
+// FastCGI) sent with a request, as they came, for Build to forward.
+func WithParams(ctx context.Context, params map[string]string) context.Context {
+	return context.WithValue(ctx, paramsKey{}, params)
+}
+
+// Params returns what WithParams attached to ctx (nil if nothing). The map
+// is shared; do not modify it.
+func Params(ctx context.Context) map[string]string {
+	p, _ := ctx.Value(paramsKey{}).(map[string]string)
+	return p
+}
+
+// computed lists the variables Build derives itself. A front server's
+// param of the same name never replaces them: SCRIPT_NAME and PATH_INFO
+// come from gw's mount, CONTENT_LENGTH is the framing of the body gw
+// sends, and the rest already carry the front server's value through the
+// request (cgireq builds r from them).
+var computed = map[string]bool{
+	"REQUEST_METHOD": true, "SCRIPT_NAME": true, "PATH_INFO": true, "QUERY_STRING": true,
+	"REQUEST_URI": true, "SERVER_PROTOCOL": true, "SERVER_NAME": true, "SERVER_PORT": true,
+	"REMOTE_ADDR": true, "REMOTE_PORT": true, "CONTENT_TYPE": true, "CONTENT_LENGTH": true,
+}
+
+// forwarded reports whether a front server's param reaches the app as it
+// came: REMOTE_USER (nginx auth_basic), DOCUMENT_ROOT, HTTPS, any custom
+// uwsgi_param or fastcgi_param. Not HTTP_* (the headers come from
+// r.Header, which has dropped the hop-by-hop ones nginx forwards, trap 2),
+// not UWSGI_* (uWSGI 2.0 loads code they name; gw gives them no meaning,
+// trap 1), not what Build computes, and only CGI-shaped names (RFC 3875
+// §4.1: letters, digits, "_"), so no param can set an app server's own
+// key such as wsgi.input, rack.input or psgi.errors.
+func forwarded(name string) bool {
+	if computed[name] || strings.HasPrefix(name, "HTTP_") || strings.HasPrefix(name, "UWSGI_") || name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // serverHostPort takes SERVER_NAME from the Host header (lower-cased, no

@@ -59,6 +59,28 @@ func TestBuild(t *testing.T) {
 			absent: []string{"HTTP_CONNECTION", "HTTP_PROXY", "HTTP_X_UNDER", "HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"},
 		},
 		{
+			name: "absolute-form target", target: "http://abs.example/x/y?q=1",
+			want: map[string]string{"REQUEST_URI": "/x/y?q=1", "PATH_INFO": "/x/y", "QUERY_STRING": "q=1"},
+		},
+		{
+			name: "absolute-form without a path", target: "http://abs.example?q=1",
+			want: map[string]string{"REQUEST_URI": "/?q=1"},
+		},
+		{
+			name: "front server's params forwarded", target: "/blog/x", mount: "/blog",
+			setup: func(r *http.Request) {
+				*r = *r.WithContext(WithParams(r.Context(), map[string]string{
+					"REMOTE_USER": "alice", "DOCUMENT_ROOT": "/srv", "MY_PARAM": "hello", "HTTPS": "on",
+					"SCRIPT_NAME": "/evil", "PATH_INFO": "/evil", "CONTENT_LENGTH": "99", "REQUEST_URI": "/evil",
+					"HTTP_CONNECTION": "close", "HTTP_X_ONLY_PARAM": "p", "UWSGI_FILE": "/tmp/x.py",
+					"wsgi.input": "x", "rack.hijack": "x", "A B": "x",
+				}))
+			},
+			want: map[string]string{"REMOTE_USER": "alice", "DOCUMENT_ROOT": "/srv", "MY_PARAM": "hello", "HTTPS": "on",
+				"SCRIPT_NAME": "/blog", "PATH_INFO": "/x", "REQUEST_URI": "/blog/x"},
+			absent: []string{"CONTENT_LENGTH", "HTTP_CONNECTION", "HTTP_X_ONLY_PARAM", "UWSGI_FILE", "wsgi.input", "rack.hijack", "A B"},
+		},
+		{
 			name: "chunked has no length", target: "/",
 			setup:  func(r *http.Request) { r.ContentLength = -1; r.TransferEncoding = []string{"chunked"} },
 			absent: []string{"CONTENT_LENGTH"},

@@ -128,9 +128,13 @@ func newHead(r *http.Request, hasBody bool) *pluginpb.RequestHead {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	target := r.RequestURI
-	if target == "" {
-		target = r.URL.RequestURI()
+	// The path gw routed on (dot segments removed; over uwsgi/FastCGI what
+	// nginx resolved, rewrites included), so the plugin's mux agrees with
+	// gw's mounts; an absolute-form target loses its scheme and host, as a
+	// proxy_pass would send it. CONNECT's authority-form goes as it came.
+	target := r.URL.RequestURI()
+	if r.Method == http.MethodConnect && r.RequestURI != "" {
+		target = r.RequestURI
 	}
 	var cl int64
 	if hasBody {

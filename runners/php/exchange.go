@@ -27,14 +27,20 @@ func WithTarget(ctx context.Context, t Target) context.Context {
 // BodyError is a failure reading the client's request body.
 type BodyError = pool.BodyError
 
-// params feeds cgi.Build into a PARAMS stream, leaving out the variables the
-// script resolution decides.
+// params feeds cgi.Build into a PARAMS stream, leaving out the variables
+// head sets itself: the script resolution's, and those that describe gw's
+// document root rather than the front server's (a forwarded DOCUMENT_ROOT
+// or PATH_TRANSLATED from nginx names nginx's idea of the files). Each
+// name goes once: which of two php-cgi keeps is not ours to rely on.
 type params struct{ enc *fcgi.ParamsEncoder }
 
 func (p params) Add(name, value string) {
-	if name != "SCRIPT_NAME" && name != "PATH_INFO" {
-		p.enc.Add(name, value)
+	switch name {
+	case "SCRIPT_NAME", "PATH_INFO", "SCRIPT_FILENAME", "PATH_TRANSLATED", "DOCUMENT_ROOT", "DOCUMENT_URI",
+		"GATEWAY_INTERFACE", "SERVER_SOFTWARE", "REDIRECT_STATUS", "HTTPS", "REQUEST_SCHEME":
+		return
 	}
+	p.enc.Add(name, value)
 }
 
 func (p params) AddHeader(canonical, value string) {
