@@ -29,6 +29,9 @@ import (
 // which nginx never leaves.
 func (t *table) route(r *http.Request) (*http.Request, *route) {
 	p := cleanPath(r.URL.Path, cgi.Params(r.Context()) == nil)
+	if p == "" && r.Method != http.MethodConnect {
+		p = "/" // "http://host?q": an empty path is "/" (RFC 9110 §4.2.3)
+	}
 	if p != r.URL.Path {
 		u := *r.URL
 		u.Path, u.RawPath = p, ""

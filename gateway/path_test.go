@@ -56,6 +56,7 @@ func TestRouteCleansPath(t *testing.T) {
 		{"/admin//..", "root", "/", false},
 		{"/x/../admin/y?q=1", "admin", "/admin/y", false},
 		{"//admin/x", "admin", "/admin/x", false},
+		{"http://h?q", "root", "/", false},
 		{"//admin/x", "root", "//admin/x", true}, // nginx kept the slashes: so do we
 		{"/admin/../x", "root", "/x", true},
 	}
