@@ -180,19 +180,46 @@ func TestFrontParamsReachApp(t *testing.T) {
 // CONTENT_LENGTH bytes gets 400, not a 200 with an empty body.
 func TestShortBodyOverFastCGI(t *testing.T) {
 	_, _, fcgiSock := startAdminRoot(t)
-	c := dialUnix(t, fcgiSock)
+	if out := shortStdin(t, fcgiSock, "/x", 10, 3); !strings.HasPrefix(out, "Status: 400") {
+		t.Fatalf("truncated STDIN answered %.200q, want Status: 400", out)
+	}
+}
+
+// TestShortBigBodyToPHP: a truncated STDIN too big to be read whole before
+// queueing streams to php-cgi, which waits for the rest forever (trap 6);
+// it must get its 400 at once, not hang until the request deadline.
+func TestShortBigBodyToPHP(t *testing.T) {
+	php := gwtest.RequireInterpreter(t, "php-cgi")
+	sock := filepath.Join(t.TempDir(), "fcgi.sock")
+	cfg := fmt.Sprintf("listen: {http: \"127.0.0.1:0\", fastcgi: \"unix:%s\"}\napps:\n"+
+		"  - {name: php, lang: php, path: %s, interpreter: %s, mount: /php, workers: 1, timeout: 60s}\n",
+		sock, suitePath("php/site"), php)
+	gwtest.Start(t, "-c", writeFile(t, "gw.yaml", cfg))
+	if out := shortStdin(t, sock, "/php/hash.php", 300000, 150000); !strings.HasPrefix(out, "Status: 400") {
+		t.Fatalf("truncated STDIN answered %.200q, want Status: 400", out)
+	}
+}
+
+// shortStdin sends a FastCGI POST announcing length body bytes, sends
+// only sent of them and ends STDIN, and returns the STDOUT it gets.
+func shortStdin(t *testing.T, sock, uri string, length, sent int) string {
+	t.Helper()
+	c := dialUnix(t, sock)
 	var enc fcgi.ParamsEncoder
 	enc.Reset(fcgi.AppendBeginRequest(nil, 1, fcgi.RoleResponder, false), 1)
-	for _, kv := range [][2]string{{"REQUEST_METHOD", "POST"}, {"REQUEST_URI", "/x"}, {"SERVER_PROTOCOL", "HTTP/1.1"},
-		{"CONTENT_LENGTH", "10"}, {"CONTENT_TYPE", "text/plain"}} {
+	for _, kv := range [][2]string{{"REQUEST_METHOD", "POST"}, {"REQUEST_URI", uri}, {"SERVER_PROTOCOL", "HTTP/1.1"},
+		{"CONTENT_LENGTH", fmt.Sprint(length)}, {"CONTENT_TYPE", "application/octet-stream"}} {
 		enc.Add(kv[0], kv[1])
 	}
 	msg, err := enc.Finish()
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg = fcgi.AppendRecord(msg, fcgi.TypeStdin, 1, []byte("abc"))
-	msg = fcgi.AppendRecord(msg, fcgi.TypeStdin, 1, nil) // STDIN ends 7 bytes short
+	for chunk := make([]byte, 30000); sent > 0; sent -= len(chunk) {
+		chunk = chunk[:min(sent, len(chunk))]
+		msg = fcgi.AppendRecord(msg, fcgi.TypeStdin, 1, chunk)
+	}
+	msg = fcgi.AppendRecord(msg, fcgi.TypeStdin, 1, nil) // the end of STDIN, too early
 	if _, err := c.Write(msg); err != nil {
 		t.Fatal(err)
 	}
@@ -201,17 +228,14 @@ func TestShortBodyOverFastCGI(t *testing.T) {
 	for {
 		h, content, err := rd.Next()
 		if err != nil {
-			t.Fatalf("no END_REQUEST: %v (stdout so far %q)", err, stdout)
+			t.Fatalf("no END_REQUEST: %v (stdout so far %.200q)", err, stdout)
 		}
 		if h.Type == fcgi.TypeStdout {
 			stdout = append(stdout, content...)
 		}
 		if h.Type == fcgi.TypeEndRequest {
-			break
+			return string(stdout)
 		}
-	}
-	if !strings.HasPrefix(string(stdout), "Status: 400") {
-		t.Fatalf("truncated STDIN answered %.200q, want Status: 400", stdout)
 	}
 }
 

@@ -97,7 +97,8 @@ func (w *worker) Serve(_ int, rw http.ResponseWriter, r *http.Request) error {
 	var pumped chan error
 	if body != nil {
 		pumped = make(chan error, 1)
-		sw := &fcgi.StreamWriter{W: w.conn, Type: fcgi.TypeStdin, ID: 1, Size: 32 << 10}
+		conn := w.conn
+		sw := &fcgi.StreamWriter{W: conn, Type: fcgi.TypeStdin, ID: 1, Size: 32 << 10}
 		// Ends at the end of the body or on the first error.
 		go func() {
 			_, err := io.Copy(sw, body)
@@ -105,6 +106,12 @@ func (w *worker) Serve(_ int, rw http.ResponseWriter, r *http.Request) error {
 				err = sw.Close()
 			}
 			pumped <- err
+			if err != nil {
+				// php-cgi waits for all the CONTENT_LENGTH it was
+				// promised (trap 6): only the end of the connection
+				// stops it, and ends readResponse with it.
+				conn.Close()
+			}
 		}()
 	}
 	err = w.readResponse(rw)
