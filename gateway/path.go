@@ -28,7 +28,10 @@ import (
 // would disagree with nginx's locations, and only removes dot segments,
 // which nginx never leaves.
 func (t *table) route(r *http.Request) (*http.Request, *route) {
-	p := cleanPath(r.URL.Path, cgi.Params(r.Context()) == nil)
+	p := r.URL.Path
+	if strings.Contains(p, "/.") || strings.Contains(p, "//") { // the context lookup only when it matters
+		p = cleanPath(p, cgi.Params(r.Context()) == nil)
+	}
 	if p == "" && r.Method != http.MethodConnect {
 		p = "/" // "http://host?q": an empty path is "/" (RFC 9110 §4.2.3)
 	}
