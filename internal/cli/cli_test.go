@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gwhq/gw/bridge"
 	"github.com/gwhq/gw/runners/proc"
 )
 
@@ -40,7 +41,8 @@ func writeConfig(t *testing.T, yaml string) string {
 func TestVersion(t *testing.T) {
 	var out, errb bytes.Buffer
 	code := Execute([]string{"version"}, &out, &errb)
-	want := fmt.Sprintf("gw dev\n%s %s/%s\nbridge protocol 1\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	// The protocol is the one the codec speaks (bridge.Protocol), not a copy.
+	want := fmt.Sprintf("gw dev\n%s %s/%s\nbridge protocol %d\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, bridge.Protocol)
 	if code != 0 || out.String() != want || errb.Len() != 0 {
 		t.Errorf("version: code %d, stdout %q, stderr %q; want 0, %q", code, out.String(), errb.String(), want)
 	}

@@ -78,7 +78,8 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	// Ended by hupDone when run returns.
 	go func() { defer wg.Done(); reopenOnUSR1(hupCtx, usr1, access, log) }()
 
-	gateway.Version = Version
+	// version(), as `gw version` prints it, so /stats agrees with it.
+	gateway.Version = version()
 	// Read (and unset, so no runner inherits them) before any runner exists.
 	notify := systemd.NewNotifier()
 	activated, err := activatedListeners(cfg)

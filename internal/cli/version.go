@@ -6,17 +6,13 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gwhq/gw/bridge"
 )
 
 // Version is gw's release, set at build time with
 // -ldflags "-X github.com/gwhq/gw/internal/cli.Version=v1.2.3".
 var Version = "dev"
-
-// BridgeProtocol is the version of the gateway-runner protocol
-// (proto/bridge.proto) this gw speaks. It is repeated here rather than
-// imported so that `gw version` does not pull in the bridge package; keep
-// it equal to the bridge's version when that changes.
-const BridgeProtocol = 1
 
 func newVersion(e env) *cobra.Command {
 	return &cobra.Command{
@@ -25,7 +21,7 @@ func newVersion(e env) *cobra.Command {
 		Args:  args(cobra.NoArgs),
 		Run: func(*cobra.Command, []string) {
 			fmt.Fprintf(e.stdout, "gw %s\n%s %s/%s\nbridge protocol %d\n",
-				version(), runtime.Version(), runtime.GOOS, runtime.GOARCH, BridgeProtocol)
+				version(), runtime.Version(), runtime.GOOS, runtime.GOARCH, bridge.Protocol)
 		},
 	}
 }
