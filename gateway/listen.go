@@ -3,8 +3,11 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"os/user"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -57,7 +60,7 @@ func (g *Gateway) Listen(activated map[string]net.Listener) error {
 		ln := activated[c.proto]
 		if ln == nil {
 			var err error
-			if ln, err = listen(c.addr, os.FileMode(l.ChmodSocket)); err != nil {
+			if ln, err = listen(c.addr, os.FileMode(l.ChmodSocket), l.ChownSocket); err != nil {
 				g.closeListeners()
 				return err
 			}
@@ -86,7 +89,7 @@ func (g *Gateway) Listen(activated map[string]net.Listener) error {
 		ln := activated["stats"]
 		if ln == nil {
 			var err error
-			if ln, err = listen(a, 0o600); err != nil {
+			if ln, err = listen(a, 0o600, config.Owner{}); err != nil {
 				g.closeListeners()
 				return err
 			}
@@ -119,9 +122,11 @@ func (g *Gateway) closeListeners() {
 	}
 }
 
-// listen binds a TCP address or a unix socket. A unix socket file left by a
-// dead process is removed; one that a live process still answers on is not.
-func listen(a config.Addr, mode os.FileMode) (net.Listener, error) {
+// listen binds a TCP address or a unix socket. A unix socket gets mode
+// (0660 when 0) and, when owner is set, that owner, so a web server in
+// another group can connect without mode 0666 (uWSGI's chown-socket,
+// php-fpm's listen.owner and listen.group).
+func listen(a config.Addr, mode os.FileMode, owner config.Owner) (net.Listener, error) {
 	if a.Network != "unix" {
 		ln, err := net.Listen("tcp", a.Address)
 		if err != nil {
@@ -129,16 +134,13 @@ func listen(a config.Addr, mode os.FileMode) (net.Listener, error) {
 		}
 		return ln, nil
 	}
-	if _, err := os.Stat(a.Address); err == nil {
-		c, err := net.DialTimeout("unix", a.Address, time.Second)
-		if err == nil {
-			c.Close()
-			return nil, fmt.Errorf("listen %s: another process is serving on it", a)
-		}
-		if !errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, fmt.Errorf("listen %s: %w", a, err)
-		}
-		os.Remove(a.Address)
+	// Resolved before binding, so an unknown user leaves no socket behind.
+	uid, gid, err := ownerIDs(owner)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: socket owner: %w", a, err)
+	}
+	if err := removeStaleSocket(a.Address); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", a, err)
 	}
 	ln, err := net.Listen("unix", a.Address)
 	if err != nil {
@@ -151,5 +153,84 @@ func listen(a config.Addr, mode os.FileMode) (net.Listener, error) {
 		ln.Close()
 		return nil, fmt.Errorf("chmod %s: %w", a, err)
 	}
+	if uid != -1 || gid != -1 {
+		if err := os.Lchown(a.Address, uid, gid); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("chown %s to %s: %w", a, ownerString(owner), err)
+		}
+	}
 	return ln, nil
+}
+
+// removeStaleSocket clears the way for a unix socket at path. A socket left
+// by a dead process is removed; one a live process still answers on is
+// not, and neither is anything that is not a socket (a file, a directory, a
+// symlink): a mistyped path must not delete a file, as gunicorn refuses
+// too ("is not a socket", gunicorn/sock.py UnixSocket).
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("%s exists and is not a socket (mode %v); not replacing it: remove it or choose another path",
+			path, fi.Mode())
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return errors.New("another process is serving on it")
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return err
+	}
+	return os.Remove(path)
+}
+
+// ownerIDs resolves o for chown: -1 leaves that id as it is.
+func ownerIDs(o config.Owner) (uid, gid int, err error) {
+	uid, err = lookupID("user", o.User, func(s string) (string, error) {
+		u, err := user.Lookup(s)
+		if err != nil {
+			return "", err
+		}
+		return u.Uid, nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	gid, err = lookupID("group", o.Group, func(s string) (string, error) {
+		g, err := user.LookupGroup(s)
+		if err != nil {
+			return "", err
+		}
+		return g.Gid, nil
+	})
+	return uid, gid, err
+}
+
+// lookupID is -1 for "", a number as it is (containers often have no
+// passwd or group entry for it), or the id lookup finds for a name.
+func lookupID(kind, name string, lookup func(string) (string, error)) (int, error) {
+	if name == "" {
+		return -1, nil
+	}
+	if n, err := strconv.Atoi(name); err == nil {
+		return n, nil
+	}
+	id, err := lookup(name)
+	if err != nil {
+		return 0, fmt.Errorf("%s %q: %w", kind, name, err)
+	}
+	return strconv.Atoi(id)
+}
+
+func ownerString(o config.Owner) string {
+	if o.Group == "" {
+		return o.User
+	}
+	return o.User + ":" + o.Group
 }

@@ -4,7 +4,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/gwhq/gw/internal/config"
@@ -56,5 +59,132 @@ func TestListenHTTPSNeedsLoadableCert(t *testing.T) {
 	}
 	if len(g.lns) != 0 {
 		t.Errorf("%d listeners left open", len(g.lns))
+	}
+}
+
+// TestListenUnixPath: what gw does with whatever already sits at a unix
+// socket's path. Only a socket nobody answers on is replaced; a regular
+// file used to be deleted (connecting to it fails with ECONNREFUSED, just
+// as for a stale socket).
+func TestListenUnixPath(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, path string)
+		err   string // "" = bound
+	}{
+		{name: "nothing there", setup: func(*testing.T, string) {}},
+		{name: "stale socket", setup: func(t *testing.T, path string) {
+			ln, err := net.Listen("unix", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln.(*net.UnixListener).SetUnlinkOnClose(false)
+			ln.Close()
+		}},
+		{name: "live socket", err: "another process is serving on it", setup: func(t *testing.T, path string) {
+			ln, err := net.Listen("unix", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+		}},
+		{name: "regular file", err: "exists and is not a socket", setup: func(t *testing.T, path string) {
+			writeTestFile(t, path, "precious")
+		}},
+		{name: "directory", err: "exists and is not a socket", setup: func(t *testing.T, path string) {
+			if err := os.Mkdir(path, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "symlink to a file", err: "exists and is not a socket", setup: func(t *testing.T, path string) {
+			target := path + ".target"
+			writeTestFile(t, target, "precious")
+			if err := os.Symlink(target, path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "gw.sock")
+			tc.setup(t, path)
+			before, _ := os.Lstat(path)
+			ln, err := listen(config.Addr{Network: "unix", Address: path}, 0, config.Owner{})
+			if tc.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				ln.Close()
+				return
+			}
+			if err == nil {
+				ln.Close()
+				t.Fatalf("bound over a %s", tc.name)
+			}
+			if !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), path) {
+				t.Errorf("err = %v, want %q naming %s", err, tc.err, path)
+			}
+			if after, aerr := os.Lstat(path); aerr != nil || !os.SameFile(before, after) {
+				t.Errorf("%s at the socket path was replaced or removed (%v)", tc.name, aerr)
+			}
+		})
+	}
+}
+
+// TestListenUnixOwner: --chown-socket gives the socket its owner (root
+// only: chown to another user needs CAP_CHOWN), and an unknown user or
+// group is an error naming it, with no socket left behind.
+func TestListenUnixOwner(t *testing.T) {
+	dir := t.TempDir()
+	t.Run("unknown", func(t *testing.T) {
+		for _, o := range []config.Owner{{User: "no-such-user-gw"}, {Group: "no-such-group-gw"}} {
+			path := filepath.Join(dir, "unknown.sock")
+			ln, err := listen(config.Addr{Network: "unix", Address: path}, 0, o)
+			if err == nil {
+				ln.Close()
+				t.Fatalf("owner %+v accepted", o)
+			}
+			if !strings.Contains(err.Error(), "no-such-") || !strings.Contains(err.Error(), "socket owner") {
+				t.Errorf("err = %v, want it to name the unknown owner", err)
+			}
+			if _, err := os.Lstat(path); err == nil {
+				t.Errorf("socket left behind after %+v", o)
+			}
+		}
+	})
+	t.Run("applied", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("chown to another user needs root")
+		}
+		for _, tc := range []struct {
+			owner    config.Owner
+			uid, gid uint32
+		}{
+			{config.Owner{User: "nobody", Group: "nogroup"}, 65534, 65534},
+			{config.Owner{Group: "daemon"}, 0, 1},
+			{config.Owner{User: "1234"}, 1234, 0}, // a bare number needs no passwd entry
+		} {
+			path := filepath.Join(dir, "owned.sock")
+			ln, err := listen(config.Addr{Network: "unix", Address: path}, 0o660, tc.owner)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Lstat(path)
+			ln.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := fi.Sys().(*syscall.Stat_t)
+			if st.Uid != tc.uid || st.Gid != tc.gid || fi.Mode().Perm() != 0o660 {
+				t.Errorf("owner %+v: socket %d:%d %v, want %d:%d -rw-rw----", tc.owner, st.Uid, st.Gid, fi.Mode().Perm(), tc.uid, tc.gid)
+			}
+		}
+	})
+}
+
+func writeTestFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

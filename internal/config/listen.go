@@ -50,6 +50,14 @@ func (l *loader) listen(ls *Listen) {
 		ls.ChmodSocket = m
 	}
 
+	if own := l.get("listen.chown_socket"); own.text != "" {
+		o, err := parseOwner(own.text)
+		if err != nil {
+			l.c.of(own, "%v", err)
+		}
+		ls.ChownSocket = o
+	}
+
 	ls.H2C = l.boolean(l.get("listen.h2c"))
 
 	cert, key := l.get("listen.tls.cert"), l.get("listen.tls.key")

@@ -76,6 +76,8 @@ var options = []option{
 	{key: "listen.stats", flag: "stats", env: "GW_STATS", help: "stats, metrics and health listener `ADDR`"},
 	{key: "listen.h2c", flag: "h2c", env: "GW_H2C", def: "false", help: "also accept HTTP/2 without TLS (h2c) on the HTTP listener", kind: kindBool},
 	{key: "listen.chmod_socket", flag: "chmod-socket", env: "GW_CHMOD_SOCKET", def: "0660", help: "octal `MODE` of unix-socket listeners"},
+	// uWSGI's chown-socket; php-fpm's listen.owner and listen.group.
+	{key: "listen.chown_socket", flag: "chown-socket", env: "GW_CHOWN_SOCKET", help: "`USER[:GROUP]` (or :GROUP) that owns unix-socket listeners, e.g. www-data:www-data for nginx"},
 
 	// Limits.
 	{key: "limits.max_header", flag: "max-header", env: "GW_MAX_HEADER", def: "64KiB", help: "largest request head accepted (`SIZE`), 431 beyond"},

@@ -135,6 +135,15 @@ func parseMode(s string) (uint32, error) {
 	return uint32(m), nil
 }
 
+// parseOwner reads chown(1)'s USER, USER:GROUP or :GROUP.
+func parseOwner(s string) (Owner, error) {
+	user, group, _ := strings.Cut(strings.TrimSpace(s), ":")
+	if user == "" && group == "" || strings.ContainsAny(user+group, ": ") {
+		return Owner{}, fmt.Errorf("owner %q: want USER, USER:GROUP or :GROUP, like www-data:www-data", s)
+	}
+	return Owner{User: user, Group: group}, nil
+}
+
 // normMount checks a mount point and cleans it to "/" or "/prefix" with no
 // trailing slash, the form SCRIPT_NAME takes (PEP 3333, environ variables).
 func normMount(s string) (string, error) {

@@ -175,6 +175,31 @@ func TestParseMode(t *testing.T) {
 	}
 }
 
+func TestParseOwner(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Owner
+		err  string
+	}{
+		{in: "www-data", want: Owner{User: "www-data"}},
+		{in: "www-data:nginx", want: Owner{User: "www-data", Group: "nginx"}},
+		{in: ":nginx", want: Owner{Group: "nginx"}},
+		{in: "33:33", want: Owner{User: "33", Group: "33"}},
+		{in: ":", err: "USER:GROUP"},
+		{in: "a:b:c", err: "USER:GROUP"},
+		{in: "www data", err: "USER:GROUP"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := parseOwner(tc.in)
+			checkErr(t, err, tc.err)
+			if got != tc.want {
+				t.Errorf("parseOwner(%q) = %+v, want %+v", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestNormMount(t *testing.T) {
 	tests := []struct {
 		in, want, err string

@@ -86,6 +86,7 @@ func TestLoadProblems(t *testing.T) {
 		{name: "https without cert", args: []string{"--https", ":443", "wsgi.py"}, want: "--https: an HTTPS listener needs a certificate and key"},
 		{name: "cert missing", args: []string{"--https", ":443", "--cert", "no.pem", "--key", "key.pem", "wsgi.py"}, want: "no.pem: no such file"},
 		{name: "bad chmod", yaml: "listen:\n  chmod_socket: rw\napps:\n  - path: wsgi.py\n", want: ":2:17: listen.chmod_socket: mode \"rw\""},
+		{name: "bad chown", yaml: "listen:\n  chown_socket: \"a:b:c\"\napps:\n  - path: wsgi.py\n", want: ":2:17: listen.chown_socket: owner \"a:b:c\""},
 		{name: "duplicate names", yaml: "apps:\n  - path: wsgi.py\n  - path: wsgi.py\n    mount: /b\n", want: `:3:11: apps[1].path: app name "wsgi" is already used by apps[0] (line 2)`},
 		{name: "same host and mount", yaml: "apps:\n  - path: wsgi.py\n    host: a.com\n  - path: config.ru\n    host: A.com:80\n", want: ":4:5: apps[1]: apps[0] and apps[1] both serve a.com at mount /"},
 		{name: "same mount written two ways", yaml: "apps:\n  - path: wsgi.py\n    mount: /a\n  - path: config.ru\n    mount: /a/\n", want: ":5:12: apps[1].mount: apps[0] and apps[1] both serve any host at mount /a"},

@@ -70,9 +70,20 @@ type Listen struct {
 	FastCGI     Addr
 	Stats       Addr
 	ChmodSocket uint32 // mode for unix-socket listeners, default 0660
+	ChownSocket Owner  // owner of unix-socket listeners; zero = gw's
 	H2C         bool   // HTTP/2 without TLS on the HTTP listener
 	TLS         TLS    // certificate for HTTPS; both set whenever HTTPS is
 }
+
+// Owner is who a file should belong to: a user and a group, each a name or
+// a number, "" for unchanged. Names are looked up when the file is made, as
+// for --uid, so `gw check` on another machine does not need them.
+type Owner struct {
+	User, Group string
+}
+
+// IsZero reports whether o changes nothing.
+func (o Owner) IsZero() bool { return o == Owner{} }
 
 // TLS names the PEM files of the HTTPS listener. They are paths, not
 // contents, because they are re-read on SIGHUP.
