@@ -22,13 +22,15 @@ import (
 
 // Gateway serves every app of one Config.
 type Gateway struct {
-	cfg    *config.Config
-	log    *slog.Logger
-	rt     *runners.Runtime
-	routes atomic.Pointer[table]
-	srvs   []server
-	lns    []listener
-	wg     sync.WaitGroup // Serve loops
+	cfg     *config.Config
+	log     *slog.Logger
+	rt      *runners.Runtime
+	ownsRT  bool                                       // Start made rt, so Shutdown removes it
+	keyPair func() (certPEM, keyPEM []byte, err error) // nil: read the files
+	routes  atomic.Pointer[table]
+	srvs    []server
+	lns     []listener
+	wg      sync.WaitGroup // Serve loops
 
 	reloadMu sync.Mutex     // one reload (or the shutdown) at a time
 	draining sync.WaitGroup // old generations still draining after a reload
@@ -42,6 +44,21 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 		return nil, errors.New("no apps configured")
 	}
 	return &Gateway{cfg: cfg, log: log}, nil
+}
+
+// KeepPrivileged gives g what gw makes while root for a gateway that is to
+// serve after gw drops root (internal/cli; call it before Listen): rt, a
+// runtime directory made as root, which g uses and leaves for its maker to
+// remove, and keyPair, which reads the HTTPS certificate and key that only
+// root may read (internal/privsep), at Listen and at each reload.
+func (g *Gateway) KeepPrivileged(rt *runners.Runtime, keyPair func() (certPEM, keyPEM []byte, err error)) {
+	g.rt, g.ownsRT, g.keyPair = rt, false, keyPair
+}
+
+func (g *Gateway) removeRuntime() {
+	if g.rt != nil && g.ownsRT {
+		g.rt.Remove()
+	}
 }
 
 // Start binds the listeners, boots every app's runners (waiting until each is
@@ -58,13 +75,15 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 			g.closeListeners()
 		}
 	}()
-	g.rt, err = runners.NewRuntime()
-	if err != nil {
-		return err
+	if g.rt == nil {
+		if g.rt, err = runners.NewRuntime(nil); err != nil {
+			return err
+		}
+		g.ownsRT = true
 	}
 	t, err := g.boot(ctx, g.cfg)
 	if err != nil {
-		g.rt.Remove()
+		g.removeRuntime()
 		return err
 	}
 	g.routes.Store(t)
@@ -73,7 +92,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		t.drain(stopCtx, pool.ReasonShutdown)
-		g.rt.Remove()
+		g.removeRuntime()
 		return err
 	}
 	g.serve()
@@ -244,9 +263,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		defer cancel()
 		t.drain(stopCtx, pool.ReasonShutdown)
 	}
-	if g.rt != nil {
-		g.rt.Remove()
-	}
+	g.removeRuntime()
 	g.closeAdmin()
 	return errors.Join(errs...)
 }

@@ -67,9 +67,9 @@ func (g *Gateway) Listen(activated map[string]net.Listener) error {
 		}
 		lis := listener{Listener: ln, proto: c.proto}
 		if c.proto == "https" {
-			// Loaded now, while gw may still be root and the key readable
-			// only by root; a bad pair fails the start, not the first client.
-			certs, err := newCertStore(l.TLS.Cert, l.TLS.Key)
+			// Loaded now, so a bad pair fails the start, not the first
+			// client; through keyPair when gw is about to drop root.
+			certs, err := newCertStore(l.TLS.Cert, l.TLS.Key, g.keyPair)
 			if err != nil {
 				ln.Close()
 				g.closeListeners()

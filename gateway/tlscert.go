@@ -4,26 +4,45 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 )
 
-// certStore holds the HTTPS listener's certificate and re-reads it from its
-// files on demand, so a renewed certificate (certbot, cert-manager) takes
-// effect at SIGHUP without dropping a connection: each handshake asks for
-// the current one.
+// certStore holds the HTTPS listener's certificate and re-reads it on
+// demand, so a renewed certificate (certbot, cert-manager) takes effect at
+// SIGHUP without dropping a connection: each handshake asks for the current
+// one. When gw has dropped root, read gets the files' contents from the
+// helper that kept root (internal/privsep), as nginx's master re-reads
+// certificates for its unprivileged workers: the key stays readable to
+// root only, never to the app's user that gw now shares.
 type certStore struct {
 	certFile, keyFile string
+	read              func() (certPEM, keyPEM []byte, err error)
 	mu                sync.Mutex // one reload at a time
 	cur               atomic.Pointer[tls.Certificate]
 }
 
-func newCertStore(certFile, keyFile string) (*certStore, error) {
-	s := &certStore{certFile: certFile, keyFile: keyFile}
+// newCertStore loads the pair with read, or from the files when read is nil.
+func newCertStore(certFile, keyFile string, read func() (certPEM, keyPEM []byte, err error)) (*certStore, error) {
+	s := &certStore{certFile: certFile, keyFile: keyFile, read: read}
+	if s.read == nil {
+		s.read = s.readFiles
+	}
 	if err := s.reload(); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+func (s *certStore) readFiles() (certPEM, keyPEM []byte, err error) {
+	if certPEM, err = os.ReadFile(s.certFile); err != nil {
+		return nil, nil, err
+	}
+	if keyPEM, err = os.ReadFile(s.keyFile); err != nil {
+		return nil, nil, err
+	}
+	return certPEM, keyPEM, nil
 }
 
 // reload reads the pair again. A pair that does not load (a half-written
@@ -31,12 +50,15 @@ func newCertStore(certFile, keyFile string) (*certStore, error) {
 func (s *certStore) reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, err := tls.LoadX509KeyPair(s.certFile, s.keyFile)
-	if err != nil {
-		return fmt.Errorf("load certificate %s with key %s: %w", s.certFile, s.keyFile, err)
+	certPEM, keyPEM, err := s.read()
+	if err == nil {
+		var c tls.Certificate
+		if c, err = tls.X509KeyPair(certPEM, keyPEM); err == nil {
+			s.cur.Store(&c)
+			return nil
+		}
 	}
-	s.cur.Store(&c)
-	return nil
+	return fmt.Errorf("load certificate %s with key %s: %w", s.certFile, s.keyFile, err)
 }
 
 func (s *certStore) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {

@@ -49,7 +49,7 @@ func TestCertStoreReload(t *testing.T) {
 	dir := t.TempDir()
 	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
 	writePair(t, cert, key, 1)
-	s, err := newCertStore(cert, key)
+	s, err := newCertStore(cert, key, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestCertStoreReload(t *testing.T) {
 	if cfg := s.tlsConfig(); cfg.MinVersion != tls.VersionTLS12 || cfg.NextProtos[0] != "h2" {
 		t.Errorf("policy: min version %x, ALPN %v", cfg.MinVersion, cfg.NextProtos)
 	}
-	if _, err := newCertStore(filepath.Join(dir, "missing.pem"), key); err == nil {
+	if _, err := newCertStore(filepath.Join(dir, "missing.pem"), key, nil); err == nil {
 		t.Error("a missing certificate loaded")
 	}
 }

@@ -57,7 +57,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 			if app.lang == config.LangPHP {
 				path = dir
 			}
-			rt, err := NewRuntime()
+			rt, err := NewRuntime(nil)
 			if err != nil {
 				b.Fatal(err)
 			}

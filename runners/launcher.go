@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/gwhq/gw/internal/cgi"
@@ -21,54 +22,93 @@ import (
 	"github.com/gwhq/gw/runners/ruby"
 )
 
-// Runtime is gw's runtime directory: embedded shims are written there, once
-// per process, and PHP's sockets live in its private sock/ subdirectory.
+// Runtime is gw's runtime directory: the embedded shims, which runners run
+// from there, PHP's sockets in its private sock/ subdirectory, and the
+// socket directories of Go plugins in plugin/.
 //
-// Runners may run as other users than gw (--uid, per-app uid:), so they must
-// be able to read the shims: the directory is 0711 (enter, not list) and the
-// shims 0644. They are the public source embedded in the gw binary, so
-// nothing is disclosed. Handing the directory to the runner user (chown)
-// would instead let that user replace a shim that gw, possibly still root,
-// later writes or another app's runners execute. Sockets stay in a 0700
-// subdirectory: php-cgi receives its socket as an open descriptor and needs
-// no path, and nobody but gw may connect to it whatever the umask.
+// The directory and the shims belong to the user that makes it (root,
+// when gw starts as root) and are read-only: 0711 (enter, not list) and
+// 0444, since runners may run as other users and must read the shims. They
+// are the public source embedded in the gw binary, so nothing is
+// disclosed. Every shim is written when the directory is made, so a gw that
+// then drops to the runners' user (--uid) never writes one again, and that
+// user, the app's, can neither rewrite a shim nor swap the directory's
+// entries for code that later runners would execute (the directory, in
+// $TMPDIR, has a fresh random name, os.MkdirTemp). Such a directory is then
+// removed by root: internal/privsep's helper.
+//
+// sock/ (0700) and plugin/ (0711) belong to the user gw serves as, which
+// creates sockets there after any drop: php-cgi receives its socket as an
+// open descriptor, so nobody but gw needs sock/; go-plugin makes a
+// directory per plugin in plugin/, owned by the plugin's user.
 type Runtime struct {
 	Dir string
 }
 
-// NewRuntime creates the runtime directory.
-func NewRuntime() (*Runtime, error) {
+// NewRuntime creates the runtime directory and writes every shim into it.
+// owner, when set, is the user gw will run as once it drops root: sock/
+// and plugin/ become that user's.
+func NewRuntime(owner *syscall.Credential) (*Runtime, error) {
 	dir, err := os.MkdirTemp("", "gw-")
 	if err != nil {
 		return nil, fmt.Errorf("runtime dir: %w", err)
 	}
 	rt := &Runtime{Dir: dir}
-	if err := os.Chmod(dir, 0o711); err != nil {
-		rt.Remove()
-		return nil, fmt.Errorf("runtime dir: %w", err)
-	}
-	if err := os.Mkdir(rt.sockDir(), 0o700); err != nil {
+	if err := rt.fill(owner); err != nil {
 		rt.Remove()
 		return nil, fmt.Errorf("runtime dir: %w", err)
 	}
 	return rt, nil
 }
 
+func (rt *Runtime) fill(owner *syscall.Credential) error {
+	if err := os.Chmod(rt.Dir, 0o711); err != nil {
+		return err
+	}
+	for _, l := range []config.Lang{config.LangPython, config.LangRuby, config.LangPerl} {
+		lang, _ := bridgeLang(l)
+		if err := writeShim(rt.shim(lang.file), lang.src); err != nil {
+			return err
+		}
+	}
+	for _, sub := range []struct {
+		dir  string
+		mode os.FileMode
+	}{{rt.sockDir(), 0o700}, {rt.pluginDir(), 0o711}} {
+		if err := os.Mkdir(sub.dir, sub.mode); err != nil {
+			return err
+		}
+		if owner != nil {
+			if err := os.Chown(sub.dir, int(owner.Uid), int(owner.Gid)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Remove deletes the runtime directory.
 func (rt *Runtime) Remove() error { return os.RemoveAll(rt.Dir) }
 
-func (rt *Runtime) sockDir() string { return filepath.Join(rt.Dir, "sock") }
+func (rt *Runtime) sockDir() string   { return filepath.Join(rt.Dir, "sock") }
+func (rt *Runtime) pluginDir() string { return filepath.Join(rt.Dir, "plugin") }
+func (rt *Runtime) shim(file string) string {
+	return filepath.Join(rt.Dir, file)
+}
 
-// writeShim writes an embedded shim under its name, once.
-func (rt *Runtime) writeShim(name string, src []byte) (string, error) {
-	p := filepath.Join(rt.Dir, name)
-	if _, err := os.Stat(p); err == nil {
-		return p, nil
+// writeShim writes an embedded shim, read-only. O_EXCL and O_NOFOLLOW: the
+// directory is new, so anything already there is an error, not a file to
+// write through.
+func writeShim(path string, src []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o444)
+	if err != nil {
+		return fmt.Errorf("write shim: %w", err)
 	}
-	if err := os.WriteFile(p, src, 0o644); err != nil {
-		return "", fmt.Errorf("write shim: %w", err)
+	if _, err := f.Write(src); err != nil {
+		f.Close()
+		return fmt.Errorf("write shim: %w", err)
 	}
-	return p, nil
+	return f.Close()
 }
 
 // Tunables not (yet) exposed in config.
@@ -128,11 +168,7 @@ func New(app config.App, rt *Runtime, log *slog.Logger) (*App, error) {
 	if !ok {
 		return nil, fmt.Errorf("app %q: language %q is not supported yet", app.Name, app.Lang)
 	}
-	shim, err := rt.writeShim(lang.file, lang.src)
-	if err != nil {
-		return nil, err
-	}
-	spec, err := lang.spec(app, shim, os.Environ())
+	spec, err := lang.spec(app, rt.shim(lang.file), os.Environ())
 	if err == nil {
 		spec.Cred, err = proc.LookupCredential(app.User, app.Group)
 	}
@@ -188,6 +224,6 @@ func newGoPlugin(app config.App, rt *Runtime, log *slog.Logger) (*App, error) {
 	return &App{Launcher: &goplugin.Launcher{
 		App: app.Name, Path: app.Path, Env: proc.WithEnv(os.Environ(), app.Env), Slots: max(app.Threads, 32),
 		Checksum:  app.Checksum,
-		PingEvery: pingEvery, PingTimeout: pingTimeout, SockDir: rt.Dir, Dir: app.Dir, Cred: cred, Log: log,
+		PingEvery: pingEvery, PingTimeout: pingTimeout, SockDir: rt.pluginDir(), Dir: app.Dir, Cred: cred, Log: log,
 	}}, nil
 }

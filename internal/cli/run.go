@@ -18,7 +18,9 @@ import (
 	"github.com/gwhq/gw/gateway"
 	"github.com/gwhq/gw/gateway/accesslog"
 	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/internal/privsep"
 	"github.com/gwhq/gw/internal/systemd"
+	"github.com/gwhq/gw/runners"
 	"github.com/gwhq/gw/runners/proc"
 )
 
@@ -94,10 +96,14 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	if err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("gateway: %w", err)}
 	}
-	if err := listenAs(g, activated, drop, cfg, log); err != nil {
+	helper, err := listenAs(g, activated, drop, cfg, log)
+	if err != nil {
 		reportStart(e, err)
 		return &exitError{code: exitFailure}
 	}
+	// On return, so after the gateway's shutdown: the helper removes the
+	// runtime directory that gw, no longer root, may not.
+	defer closeHelper(helper, log)
 	if err := g.Start(ctx); err != nil {
 		// Shutdown releases whatever Start got up before it failed, so no
 		// runner outlives gw even if Start left one behind.
@@ -247,25 +253,64 @@ func activatedListeners(cfg *config.Config) (map[string]net.Listener, error) {
 }
 
 // listenAs binds g's listeners, then, when drop is set, makes gw that user
-// for good: after binding, so privileged ports work, and before Start
-// creates the runtime directory and the runners, so they belong to it.
+// for good: after binding, so privileged ports work, and before any runner
+// starts. Gw drops so that the code handling client bytes (HTTP parsing,
+// static files) never runs as root; nginx's workers drop for the same
+// reason. What gw still needs root for afterwards is prepared first: the
+// runtime directory with the shims, root's so the app's user (now gw's
+// too) cannot rewrite them, and the privileged helper that re-reads the
+// HTTPS key at SIGHUP and removes that directory at the end.
 func listenAs(g *gateway.Gateway, activated map[string]net.Listener, drop *syscall.Credential,
-	cfg *config.Config, log *slog.Logger) error {
+	cfg *config.Config, log *slog.Logger) (*privsep.Helper, error) {
+	var helper *privsep.Helper
+	if drop != nil {
+		var err error
+		if helper, err = keepPrivileged(g, drop, cfg); err != nil {
+			return nil, err
+		}
+	}
 	if err := g.Listen(activated); err != nil {
-		return err
+		closeHelper(helper, log)
+		return nil, err
 	}
 	if drop == nil {
 		if os.Geteuid() == 0 && cfg.User != "" {
 			log.Info("gw keeps root: not every app's runners run as --uid/--gid, and only root can start runners as other users")
 		}
-		return nil
+		return nil, nil
 	}
 	if err := proc.Drop(drop); err != nil {
 		g.CloseListeners()
-		return fmt.Errorf("run as %s: %w", cfg.User, err)
+		closeHelper(helper, log)
+		return nil, fmt.Errorf("run as %s: %w", cfg.User, err)
 	}
-	log.Info("gw dropped root", "uid", drop.Uid, "gid", drop.Gid)
-	return nil
+	log.Info("gw dropped root", "uid", drop.Uid, "gid", drop.Gid, "helper", helper.PID())
+	return helper, nil
+}
+
+// keepPrivileged makes, while gw is root, the runtime directory and the
+// helper that keeps root, and hands both to g.
+func keepPrivileged(g *gateway.Gateway, drop *syscall.Credential, cfg *config.Config) (*privsep.Helper, error) {
+	rt, err := runners.NewRuntime(drop)
+	if err != nil {
+		return nil, err
+	}
+	// The running binary, even if replaced on disk since it started.
+	helper, err := privsep.Start("/proc/self/exe", privsepCommand, privsep.Paths{
+		Cert: cfg.Listen.TLS.Cert, Key: cfg.Listen.TLS.Key, RuntimeDir: rt.Dir,
+	})
+	if err != nil {
+		rt.Remove()
+		return nil, err
+	}
+	g.KeepPrivileged(rt, helper.KeyPair)
+	return helper, nil
+}
+
+func closeHelper(h *privsep.Helper, log *slog.Logger) {
+	if err := h.Close(); err != nil {
+		log.Warn("privileged helper", "err", err)
+	}
 }
 
 // runnerUsers settles, in place, who each app's runners run as (an app

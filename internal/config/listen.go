@@ -1,6 +1,11 @@
 package config
 
-import "strings"
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"strings"
+)
 
 // listenerKeys are the keys of the listeners that serve apps; stats is not
 // one, so a stats listener alone still gets the default HTTP listener.
@@ -62,16 +67,27 @@ func (l *loader) listen(ls *Listen) {
 
 	cert, key := l.get("listen.tls.cert"), l.get("listen.tls.key")
 	if cert.text != "" {
-		ls.TLS.Cert = l.path(cert)
-		l.mustExist(cert, ls.TLS.Cert, false)
+		ls.TLS.Cert = l.tlsFile(cert)
 	}
 	if key.text != "" {
-		ls.TLS.Key = l.path(key)
-		l.mustExist(key, ls.TLS.Key, false)
+		ls.TLS.Key = l.tlsFile(key)
 	}
 	if https := l.get("listen.https"); https.text != "" && (cert.text == "" || key.text == "") {
 		l.c.of(https, "an HTTPS listener needs a certificate and key: set tls.cert and tls.key under listen:, or --cert and --key")
 	}
+}
+
+// tlsFile resolves a certificate or key path and checks it exists. One
+// this process may not even look at is left for the reader to judge: keys
+// live in root's 0700 directories (certbot's live/), which gw reads as root
+// at start and, once it has dropped root, at SIGHUP through its privileged
+// helper (internal/privsep); `gw check` is often run by another user too.
+func (l *loader) tlsFile(val value) string {
+	p := l.path(val)
+	if _, err := os.Stat(p); !errors.Is(err, fs.ErrPermission) {
+		l.mustExist(val, p, false)
+	}
+	return p
 }
 
 // anyListenerGiven reports whether the user set an app listener at all,

@@ -81,3 +81,109 @@ func connectAs(py string, uid, gid uint32, path string) error {
 	}
 	return nil
 }
+
+// TestShimsNotWritableByApp: under --uid, gw runs as the app's user too,
+// and the app used to own gw's runtime directory and the shim in it (gw
+// made them after dropping root), so it could rewrite the code every later
+// runner runs. Now the directory and shims are root's and read-only: the
+// app's user can neither write a shim nor add, rename or remove an entry.
+// When gw stops, its root helper removes the directory.
+func TestShimsNotWritableByApp(t *testing.T) {
+	requireRoot(t)
+	py := gwtest.RequirePython(t)
+	s := gwtest.Start(t, "--uid", "nobody", "--gid", "nogroup", "--workers", "1",
+		"--interpreter", py, suitePath("python/suite.py"))
+	kids := runners(t, s)
+	if len(kids) != 1 {
+		t.Fatalf("runners %v, want 1", kids)
+	}
+	shim := shimPath(t, kids[0])
+	dir := filepath.Dir(shim)
+	for path, want := range map[string]os.FileMode{dir: os.ModeDir | 0o711, shim: 0o444} {
+		fi, err := os.Lstat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 || fi.Mode() != want {
+			t.Errorf("%s: uid %d, %v; want root's, %v", path, st.Uid, fi.Mode(), want)
+		}
+	}
+	// Each line the app's user must not manage; the script prints the ones
+	// it did.
+	script := `
+import os, sys
+shim = sys.argv[1]
+d = os.path.dirname(shim)
+tries = {
+    "write the shim": lambda: open(shim, "ab").close(),
+    "chmod the shim": lambda: os.chmod(shim, 0o666),
+    "rename the shim": lambda: os.rename(shim, shim + ".old"),
+    "remove the shim": lambda: os.unlink(shim),
+    "create a file": lambda: open(os.path.join(d, "evil.py"), "x").close(),
+}
+for name, f in tries.items():
+    try:
+        f()
+        print(name)
+    except PermissionError:
+        pass
+`
+	cmd := exec.Command(py, "-c", script, shim)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(out) != 0 {
+		t.Errorf("as nobody (the app's user), managed to:\n%s(%v)", out, err)
+	}
+	s.Stop()
+	if _, err := os.Lstat(dir); err == nil {
+		t.Errorf("runtime dir %s left behind after gw stopped", dir)
+	}
+}
+
+// shimPath is the shim a runner runs: the argument of its command line
+// that names a gw_*.py/.rb/.pl file.
+func shimPath(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range strings.Split(string(b), "\x00") {
+		if strings.HasPrefix(filepath.Base(a), "gw_") {
+			return a
+		}
+	}
+	t.Fatalf("no shim in runner %d's command line %q", pid, b)
+	return ""
+}
+
+// TestTLSKeyRotationUnderUID: with --uid, gw drops root after binding, yet
+// SIGHUP still loads a renewed certificate whose key only root may read
+// (0600 in a 0700 directory, as certbot keeps them): gw's root helper reads
+// it. It used to fail with "permission denied" and keep the old
+// certificate until a restart.
+func TestTLSKeyRotationUnderUID(t *testing.T) {
+	requireRoot(t)
+	s, cert1, certFile, keyFile := startTLSSuite(t, "--uid", "nobody", "--gid", "nogroup", "--workers", "1")
+	if got := ids(t, s.PID(), "Uid"); got != "65534 65534 65534 65534" {
+		t.Fatalf("gw Uid %s, want nobody's: this test is about a gw that dropped root", got)
+	}
+	cert2 := writeCert(t, certFile, keyFile, 2)
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key %v %v, want 0600", fi, err)
+	}
+	c := tlsClient(h2, true, cert1, cert2)
+	if got := serial(t, c, s.HTTPS); got != 1 {
+		t.Fatalf("serial %d before SIGHUP, want 1", got)
+	}
+	syscall.Kill(s.PID(), syscall.SIGHUP)
+	defer func() {
+		if t.Failed() {
+			t.Logf("gw log:\n%s", s.Log())
+		}
+	}()
+	waitSerial(t, c, s.HTTPS, 2)
+	if strings.Contains(s.Log(), "certificate not reloaded") {
+		t.Errorf("reload logged an error:\n%s", s.Log())
+	}
+}
