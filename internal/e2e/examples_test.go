@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,6 +35,30 @@ func TestExampleConfigServes(t *testing.T) {
 		code, body := gwtest.Get(t, s.URL+mount+"/x")
 		if want := "Hello from gw! You asked for /x\n"; code != 200 || body != want {
 			t.Errorf("GET %s/x: %d %q, want 200 %q", mount, code, body, want)
+		}
+	}
+}
+
+// TestREADMEConfig: the README's config sample passes `gw check` but for
+// its /srv paths, which do not exist here: every key in it is one gw
+// knows, every value one it accepts.
+func TestREADMEConfig(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(gwtest.RepoRoot(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "```yaml\n")
+	sample, _, closed := strings.Cut(rest, "```")
+	if !ok || !closed {
+		t.Fatal("README.md has no ```yaml block")
+	}
+	code, out := gwtest.Run(t, 30*time.Second, "check", "-c", writeFile(t, "gw.yaml", sample))
+	if code != 1 {
+		t.Fatalf("gw check: exit %d, want 1 for the missing /srv paths:\n%s", code, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.Contains(line, ": /srv/") || !strings.HasSuffix(line, "no such file or directory") {
+			t.Errorf("README config problem other than a missing /srv path: %s", line)
 		}
 	}
 }
