@@ -187,3 +187,23 @@ func TestTLSKeyRotationUnderUID(t *testing.T) {
 		t.Errorf("reload logged an error:\n%s", s.Log())
 	}
 }
+
+// TestRuntimeDirRemovedAfterSIGKILL: a gw that dropped root cannot remove
+// its root-owned runtime directory; its helper does, and does so even when
+// gw is SIGKILLed (EOF on the helper's socket), then exits itself.
+func TestRuntimeDirRemovedAfterSIGKILL(t *testing.T) {
+	requireRoot(t)
+	s := gwtest.Start(t, "--uid", "nobody", "--gid", "nogroup", "--workers", "1",
+		"--interpreter", gwtest.RequirePython(t), suitePath("python/suite.py"))
+	kids := s.Children()
+	if len(kids) != 2 {
+		t.Fatalf("children %v, want a runner and the helper", kids)
+	}
+	dir := filepath.Dir(shimPath(t, runners(t, s)[0]))
+	syscall.Kill(s.PID(), syscall.SIGKILL)
+	<-s.Done()
+	gwtest.WaitGone(t, kids, 10*time.Second)
+	if _, err := os.Lstat(dir); err == nil {
+		t.Errorf("runtime dir %s left behind after gw was SIGKILLed", dir)
+	}
+}
