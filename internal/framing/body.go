@@ -27,19 +27,22 @@ type Body struct {
 // connection its own way; otherwise the body would reach the client chunked
 // twice. Go plugins write through an http.ResponseWriter, which does the
 // chunking, so they pass false and Transfer-Encoding is left to net/http.
-func Head(w http.ResponseWriter, method string, status int, dechunk bool) (*Body, error) {
+//
+// It returns a value, so a runner can keep it in its per-slot state and
+// send a response without allocating.
+func Head(w http.ResponseWriter, method string, status int, dechunk bool) (Body, error) {
 	if err := Status(status); err != nil {
-		return nil, err
+		return Body{}, err
 	}
 	h := w.Header()
 	if err := Fields(h); err != nil {
-		return nil, err
+		return Body{}, err
 	}
-	b := &Body{w: w, declared: -1}
+	b := Body{w: w, declared: -1}
 	if dechunk {
 		chunked, err := chunkedByApp(h)
 		if err != nil {
-			return nil, err
+			return Body{}, err
 		}
 		if chunked {
 			b.chunks = new(decoder)
@@ -47,7 +50,7 @@ func Head(w http.ResponseWriter, method string, status int, dechunk bool) (*Body
 	}
 	n, err := declaredLength(h)
 	if err != nil {
-		return nil, err
+		return Body{}, err
 	}
 	// RFC 9110 §6.4.1: no body for these, whatever the head says (a 304's
 	// or a HEAD's Content-Length describes the body a GET would get).
@@ -101,6 +104,9 @@ func (b *Body) emit(p []byte) error {
 // What went out is flushed first, so the declared bytes of a long body
 // reach the client before the cut.
 func (b *Body) Close() error {
+	if b.discard {
+		return nil // nothing was to go out: nothing can be wrong with it
+	}
 	if b.err == nil && b.chunks != nil && !b.chunks.done() {
 		b.err = errorf("chunked response body ended before its last chunk")
 	}
@@ -111,7 +117,7 @@ func (b *Body) Close() error {
 		b.err = errorf("response body of %d bytes is longer than its Content-Length %d; sent the first %d",
 			b.got, b.declared, b.declared)
 	}
-	if b.err != nil && !b.discard {
+	if b.err != nil {
 		http.NewResponseController(b.w).Flush()
 	}
 	return b.err
