@@ -80,6 +80,22 @@ func TestHostileFraming(t *testing.T) {
 	}
 }
 
+// TestLongStderrLine: a runner's 2 MiB stderr line used to end the reading
+// of its stderr for good (bufio.Scanner's 1 MiB cap), so the traceback right
+// after it never reached gw's log.
+func TestLongStderrLine(t *testing.T) {
+	s := gwtest.Start(t, "--workers", "1", "--interpreter", gwtest.RequirePython(t), suitePath("framing/app.py"))
+	if code, _ := gwtest.Get(t, s.URL+"/bigerr"); code != 500 {
+		t.Fatalf("status %d, want 500", code)
+	}
+	// The traceback reaches the log only through stderr (the 500 log line
+	// carries the exception line alone).
+	waitLog(t, s, "Traceback (most recent call last)")
+	if n := len(s.Log()); n > 1<<20 {
+		t.Errorf("gw logged %d bytes for one long line", n)
+	}
+}
+
 // checkLongBody: exactly the declared bytes reach the client (net/http used
 // to refuse the whole overflowing write: a head and no body), and the log
 // names the failure.

@@ -15,6 +15,11 @@ ROUTES = {
 
 
 def application(environ, start_response):
+    if environ['PATH_INFO'] == '/bigerr':
+        # One 2 MiB stderr line, then a traceback (the shim logs it).
+        environ['wsgi.errors'].write('x' * (2 << 20) + '\n')
+        environ['wsgi.errors'].flush()
+        raise ValueError('raised after a 2 MiB stderr line')
     status, headers, body = ROUTES.get(environ['PATH_INFO'], ROUTES['/ok'])
     start_response(status, headers)
     return body
