@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gwhq/gw/internal/framing"
 )
 
 // ErrRunnerGone means the runner's end of a slot closed or broke mid-request:
@@ -57,6 +59,7 @@ type Slot struct {
 	conn net.Conn
 	rd   *Reader
 	wbuf []byte
+	body framing.Body // the response being copied; here, not allocated per request
 	// Scheme is passed to the app as the URL scheme when the request itself
 	// has none.
 }
@@ -94,7 +97,7 @@ func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, bod
 		}
 		pump = startPump(s.conn, body)
 	}
-	res, err = s.readResponse(w)
+	res, err = s.readResponse(w, r.Method)
 	if pump != nil {
 		perr := pump.finish(w)
 		if err == nil || errors.As(err, new(*AppError)) {
@@ -110,9 +113,13 @@ func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, bod
 // ones whole before queueing); Bytes is all of it.
 type inlineBody interface{ Bytes() []byte }
 
-func (s *Slot) readResponse(w http.ResponseWriter) (res Result, err error) {
+func (s *Slot) readResponse(w http.ResponseWriter, method string) (res Result, err error) {
 	flusher, _ := w.(http.Flusher)
-	var dst io.Writer = w
+	var (
+		dst     io.Writer // s.body, until the client goes away
+		refused error     // the app's head broke HTTP's rules: drain, then report
+	)
+	defer func() { s.body = framing.Body{} }() // holds w
 	for {
 		if res.HeadSent && s.rd.Buffered() == 0 && dst != nil && flusher != nil {
 			// Nothing more is waiting from the runner: push what we
@@ -126,7 +133,7 @@ func (s *Slot) readResponse(w http.ResponseWriter) (res Result, err error) {
 		}
 		switch t {
 		case ResponseHead:
-			if res.HeadSent {
+			if res.HeadSent || refused != nil {
 				return res, fmt.Errorf("bridge: second RESPONSE_HEAD")
 			}
 			b, err := s.rd.Payload(n)
@@ -137,13 +144,15 @@ func (s *Slot) readResponse(w http.ResponseWriter) (res Result, err error) {
 			if err != nil {
 				return res, err
 			}
-			if status < 100 || status > 999 {
-				return res, fmt.Errorf("bridge: invalid status %d", status)
+			// WSGI, Rack and PSGI bodies are raw bytes: an app that
+			// chunked its own is de-chunked (framing.Head).
+			if s.body, refused = framing.Head(w, method, status, true); refused != nil {
+				continue
 			}
 			w.WriteHeader(status)
-			res.Status, res.HeadSent = status, true
+			res.Status, res.HeadSent, dst = status, true, &s.body
 		case ResponseBody:
-			if !res.HeadSent {
+			if !res.HeadSent && refused == nil {
 				return res, fmt.Errorf("bridge: RESPONSE_BODY before RESPONSE_HEAD")
 			}
 			if err := s.rd.CopyPayload(dst, n); err != nil {
@@ -156,29 +165,44 @@ func (s *Slot) readResponse(w http.ResponseWriter) (res Result, err error) {
 				res.BytesOut += int64(n)
 			}
 		case ResponseEnd:
-			b, err := s.rd.Payload(n)
-			if err != nil {
-				return res, fmt.Errorf("%w: %v", ErrRunnerGone, err)
-			}
-			msg, err := DecodeResponseEnd(b)
-			if err != nil {
-				return res, err
-			}
-			if msg != "" {
-				return res, &AppError{Msg: msg}
-			}
-			return res, nil
+			return res, s.end(n, res.HeadSent && dst != nil, refused)
 		default:
 			return res, fmt.Errorf("bridge: unexpected frame %v on a slot", t)
 		}
 	}
 }
 
+// end reads RESPONSE_END and says how the response ended: the app's own
+// error first, then a head the gateway refused, then a body that broke its
+// head's framing (checked only while the client is there to get it).
+func (s *Slot) end(n int, client bool, refused error) error {
+	b, err := s.rd.Payload(n)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrRunnerGone, err)
+	}
+	msg, err := DecodeResponseEnd(b)
+	switch {
+	case err != nil:
+		return err
+	case msg != "":
+		return &AppError{Msg: msg}
+	case refused != nil:
+		return &AppError{Msg: refused.Error()}
+	case client:
+		if err := s.body.Close(); err != nil {
+			return &AppError{Msg: err.Error()}
+		}
+	}
+	return nil
+}
+
 // hopHeaders are connection-specific (RFC 9110 §7.6.1) and never copied
 // from an app's response: the front end owns the client connection.
+// Transfer-Encoding is copied for framing.Head, which de-chunks a body the
+// app chunked itself and removes the field.
 var hopHeaders = map[string]bool{
 	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true,
-	"Transfer-Encoding": true, "Te": true, "Trailer": true, "Upgrade": true,
+	"Te": true, "Trailer": true, "Upgrade": true,
 }
 
 // commonHeaders are response header names apps send on most responses,

@@ -1,11 +1,17 @@
 package bridge
 
 import (
+	"bufio"
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/textproto"
 	"reflect"
+	"strings"
 	"testing"
 
+	"github.com/gwhq/gw/internal/cgi"
+	"github.com/gwhq/gw/internal/framing"
 	"github.com/gwhq/gw/proto/bridgepb"
 )
 
@@ -22,10 +28,15 @@ func TestCopyHeadDropsHopByHop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := http.Header{}
+	w := httptest.NewRecorder()
+	h := w.Header()
 	status, err := copyHead(h, frame[HeaderSize:])
 	if err != nil || status != 201 {
 		t.Fatalf("status %d err %v", status, err)
+	}
+	// Transfer-Encoding is framing.Head's to act on and remove.
+	if _, err := framing.Head(w, "GET", status, true); err != nil {
+		t.Fatal(err)
 	}
 	want := http.Header{"Content-Type": {"text/plain"}, "Set-Cookie": {"a=1", "b=2"}, "X-Kept": {"yes"}}
 	if !reflect.DeepEqual(h, want) {
@@ -48,4 +59,109 @@ func TestCommonHeadersCanonical(t *testing.T) {
 			t.Errorf("%q maps to %q, want %q", name, k, want)
 		}
 	}
+}
+
+// exchange runs one request through a slot whose runner answers with the
+// given frames, and returns what the client got and the error.
+func exchange(t *testing.T, method string, answer []byte) (*httptest.ResponseRecorder, Result, error) {
+	t.Helper()
+	gwSide, runnerSide, err := unixPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gwSide.Close()
+	defer runnerSide.Close()
+	go func() { // the fake runner: read the request to REQUEST_END, answer
+		rd := NewReader(bufio.NewReader(runnerSide))
+		for {
+			typ, n, err := rd.Header()
+			if err != nil || rd.Discard(n) != nil {
+				return
+			}
+			if typ == RequestEnd {
+				runnerSide.Write(answer)
+				return
+			}
+		}
+	}()
+	head := BeginHead(nil)
+	r := httptest.NewRequest(method, "/", nil)
+	cgi.Build(&head, r, cgi.Mount{})
+	w := httptest.NewRecorder()
+	res, err := NewSlot(gwSide).Exchange(w, r, head.Finish("http", ""), nil)
+	return w, res, err
+}
+
+// answer builds a runner's response: a head with headers, body frames, and
+// RESPONSE_END (with error msg if not empty).
+func answer(t *testing.T, status uint32, headers []string, body []string, msg string) []byte {
+	t.Helper()
+	b, err := AppendMessage(nil, ResponseHead, &bridgepb.ResponseHead{Status: status, Headers: bs(headers...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, chunk := range body {
+		b = AppendFrame(b, ResponseBody, []byte(chunk))
+	}
+	end, err := AppendMessage(nil, ResponseEnd, &bridgepb.ResponseEnd{Error: msg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, end...)
+}
+
+// TestExchangeFraming: what an app's head and body may be, as the gateway
+// enforces it for every bridge runner. Before, a 1xx went out as is
+// (net/http then made up a 200), a self-chunked body reached the client
+// chunked twice, and a body longer than its Content-Length was refused
+// whole by net/http with nothing logged.
+func TestExchangeFraming(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		method  string
+		status  uint32
+		headers []string
+		body    []string
+		want    string // body the client got
+		wantErr string // "" for none
+		sent    bool   // the head went out
+	}{
+		{"ok", "GET", 200, []string{"Content-Length", "5"}, []string{"hel", "lo"}, "hello", "", true},
+		{"101", "GET", 101, nil, []string{"x"}, "", "final status", false},
+		{"100", "GET", 100, nil, nil, "", "final status", false},
+		{"CR in value", "GET", 200, []string{"X-A", "a\rb"}, nil, "", "NUL, CR or LF", false},
+		{"self-chunked", "GET", 200, []string{"Transfer-Encoding", "chunked"}, []string{"5\r\nhel", "lo\r\n0\r\n\r\n"}, "hello", "", true},
+		{"long", "GET", 200, []string{"Content-Length", "3"}, []string{"hello"}, "hel", "longer than its Content-Length", true},
+		{"short", "GET", 200, []string{"Content-Length", "9"}, []string{"hello"}, "hello", "shorter than its Content-Length", true},
+		{"HEAD", "HEAD", 200, []string{"Content-Length", "9"}, nil, "", "", true},
+	} {
+		w, res, err := exchange(t, tc.method, answer(t, tc.status, tc.headers, tc.body, ""))
+		if !errMatches(err, tc.wantErr) || res.HeadSent != tc.sent {
+			t.Errorf("%s: err %v head sent %v, want %q, %v", tc.name, err, res.HeadSent, tc.wantErr, tc.sent)
+			continue
+		}
+		var ae *AppError
+		if err != nil && !errors.As(err, &ae) {
+			t.Errorf("%s: %T, want an *AppError (the runner is fine)", tc.name, err)
+		}
+		if tc.sent && w.Body.String() != tc.want {
+			t.Errorf("%s: client got %q, want %q", tc.name, w.Body.String(), tc.want)
+		}
+	}
+}
+
+// TestExchangeAppErrorWins: the app's own error, not the framing, names the
+// failure.
+func TestExchangeAppErrorWins(t *testing.T) {
+	_, _, err := exchange(t, "GET", answer(t, 200, []string{"Content-Length", "9"}, []string{"x"}, "boom"))
+	if !errMatches(err, "boom") {
+		t.Fatalf("err %v, want the app's", err)
+	}
+}
+
+func errMatches(err error, want string) bool {
+	if want == "" {
+		return err == nil
+	}
+	return err != nil && strings.Contains(err.Error(), want)
 }

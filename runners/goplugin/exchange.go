@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/gwhq/gw/internal/framing"
 	"github.com/gwhq/gw/proto/pluginpb"
 	"github.com/gwhq/gw/runners/goplugin/internal/wire"
 	"github.com/gwhq/gw/runners/pool"
@@ -53,7 +54,7 @@ func (w *worker) Serve(i int, rw http.ResponseWriter, r *http.Request) error {
 	if !hasBody {
 		stream, err := w.handler.ServeBodyless(ctx, head)
 		if err == nil {
-			err = copyResponse(rw, stream)
+			err = copyResponse(rw, stream, r.Method)
 		}
 		return classify(ctx, r, err)
 	}
@@ -66,7 +67,7 @@ func (w *worker) Serve(i int, rw http.ResponseWriter, r *http.Request) error {
 	if stream.Send(&pluginpb.Request{Head: head}) == nil {
 		pump = startPump(stream, r.Body, cancel)
 	}
-	err = copyResponse(rw, stream)
+	err = copyResponse(rw, stream, r.Method)
 	if pump != nil {
 		pump.finish(rw, cancel)
 	}
@@ -95,8 +96,9 @@ func classify(ctx context.Context, r *http.Request, err error) error {
 		return nil
 	}
 	var we *writeError
+	var ae *AppError
 	switch {
-	case errors.As(err, &we):
+	case errors.As(err, &we), errors.As(err, &ae):
 		return err
 	case ctx.Err() != nil:
 		var be *BodyError
@@ -158,16 +160,23 @@ type receiver interface {
 }
 
 // copyResponse writes the plugin's response messages to rw until the stream
-// ends: nil once the plugin completed its response.
-func copyResponse(rw http.ResponseWriter, stream receiver) error {
+// ends: nil once the plugin completed its response. Heads, trailers and the
+// body are held to framing's rules, as every runner's are: a NUL in a field
+// or a 101 (no upgrades yet) is an *AppError before the head goes out, and a
+// body longer or shorter than its Content-Length one after.
+func copyResponse(rw http.ResponseWriter, stream receiver, method string) error {
 	rc := http.NewResponseController(rw)
+	var body framing.Body
 	headSent := false
-	discard := false // rw refused the body (204, 304, past a declared Content-Length)
+	discard := false // rw refused the body (a status net/http keeps bodiless)
 	for {
 		m, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			if !headSent {
 				return fmt.Errorf("%w: response ended without a head", errProtocol)
+			}
+			if err := body.Close(); err != nil && !discard {
+				return &AppError{Msg: err.Error()}
 			}
 			return nil
 		}
@@ -178,23 +187,16 @@ func copyResponse(rw http.ResponseWriter, stream receiver) error {
 			if headSent {
 				return fmt.Errorf("%w: second response head", errProtocol)
 			}
-			status := int(h.Status)
-			switch {
-			case status < 100 || status > 999:
-				return fmt.Errorf("%w: status %d", errProtocol, status)
-			case status < 200 && status != http.StatusSwitchingProtocols:
-				informational(rw, status, h.Headers)
-			default:
-				wire.AddHeaders(rw.Header(), h.Headers)
-				rw.WriteHeader(status)
-				headSent = true
+			if err := sendHead(rw, h, method, &body); err != nil {
+				return err
 			}
+			headSent = h.Status >= 200
 		}
 		if len(m.Body) > 0 && !discard {
 			if !headSent {
 				return fmt.Errorf("%w: body before the response head", errProtocol)
 			}
-			if _, err := rw.Write(m.Body); err != nil {
+			if _, err := body.Write(m.Body); err != nil {
 				if !errors.Is(err, http.ErrBodyNotAllowed) && !errors.Is(err, http.ErrContentLength) {
 					return &writeError{err}
 				}
@@ -206,12 +208,44 @@ func copyResponse(rw http.ResponseWriter, stream receiver) error {
 			rc.Flush()
 		}
 		for _, t := range m.Trailers {
+			if err := framing.Field(t.Name, t.Value); err != nil {
+				return &AppError{Msg: "trailer: " + err.Error()}
+			}
 			// net/http sends TrailerPrefix keys as trailers, announced
 			// or not.
 			k := http.TrailerPrefix + textproto.CanonicalMIMEHeaderKey(string(t.Name))
 			rw.Header()[k] = append(rw.Header()[k], string(t.Value))
 		}
 	}
+}
+
+// sendHead sends one response head: a 1xx other than 101 as an interim
+// response (103 Early Hints, as net/http sends them), a final one after
+// framing.Head has accepted it, which sets up body.
+func sendHead(rw http.ResponseWriter, h *pluginpb.ResponseHead, method string, body *framing.Body) error {
+	status := int(h.Status)
+	if status < 100 || status > 999 {
+		return fmt.Errorf("%w: status %d", errProtocol, status)
+	}
+	for _, f := range h.Headers {
+		if err := framing.Field(f.Name, f.Value); err != nil {
+			return &AppError{Msg: err.Error()}
+		}
+	}
+	if status < 200 && status != http.StatusSwitchingProtocols {
+		informational(rw, status, h.Headers)
+		return nil
+	}
+	wire.AddHeaders(rw.Header(), h.Headers)
+	// A Go handler's body is not pre-chunked: net/http's
+	// ResponseWriter, in-process or the SDK's, does the framing.
+	b, err := framing.Head(rw, method, status, false)
+	if err != nil {
+		return &AppError{Msg: err.Error()}
+	}
+	*body = b
+	rw.WriteHeader(status)
+	return nil
 }
 
 // informational sends a 1xx head. net/http writes the current header map

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -84,7 +85,7 @@ func TestCopyResponse(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := &headsWriter{ResponseRecorder: httptest.NewRecorder()}
-			err := copyResponse(w, &replay{msgs: tc.msgs, err: tc.end})
+			err := copyResponse(w, &replay{msgs: tc.msgs, err: tc.end}, "GET")
 			if tc.protocol {
 				r := httptest.NewRequest("GET", "/", nil)
 				if !errors.Is(err, errProtocol) || !errors.Is(classify(context.Background(), r, err), pool.ErrWorkerGone) {
@@ -96,6 +97,55 @@ func TestCopyResponse(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.check(t, w)
+		})
+	}
+}
+
+// TestCopyResponseFraming: a plugin's response is held to the rules every
+// runner's is (internal/framing). Before, a NUL in a header value and a 101
+// went to the client as sent, and a body past its Content-Length was
+// dropped whole by net/http without a word.
+func TestCopyResponseFraming(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		method  string
+		msgs    []*pluginpb.Response
+		want    string // body the client got
+		wantErr string // an *AppError saying this; "" for none
+		sent    bool   // a final head went out
+	}{
+		{"NUL in a value", "GET", []*pluginpb.Response{{Head: head(200, "X-A", "a\x00b")}}, "", "NUL, CR or LF", false},
+		{"NUL in a 103", "GET", []*pluginpb.Response{{Head: head(103, "Link", "a\x00")}, {Head: head(200)}}, "", "NUL, CR or LF", false},
+		{"LF in a name", "GET", []*pluginpb.Response{{Head: head(200, "X-A\nB", "1")}}, "", "invalid response header name", false},
+		{"NUL in a trailer", "GET", []*pluginpb.Response{{Head: head(200), Body: []byte("x"),
+			Trailers: []*pluginpb.Header{{Name: []byte("X-T"), Value: []byte("\x00")}}}}, "x", "trailer", true},
+		{"101", "GET", []*pluginpb.Response{{Head: head(101, "Upgrade", "websocket")}}, "", "final status", false},
+		{"long", "GET", []*pluginpb.Response{{Head: head(200, "Content-Length", "3"), Body: []byte("hello")}}, "hel", "longer than its Content-Length", true},
+		{"short", "GET", []*pluginpb.Response{{Head: head(200, "Content-Length", "9"), Body: []byte("hello")}}, "hello", "shorter than its Content-Length", true},
+		{"HEAD", "HEAD", []*pluginpb.Response{{Head: head(200, "Content-Length", "9"), Body: []byte("hello")}}, "", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &headsWriter{ResponseRecorder: httptest.NewRecorder()}
+			err := copyResponse(w, &replay{msgs: tc.msgs, err: io.EOF}, tc.method)
+			var ae *AppError
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("error %v", err)
+			case tc.wantErr != "" && (!errors.As(err, &ae) || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("error %v, want an app error saying %q", err, tc.wantErr)
+			}
+			if err != nil {
+				r := httptest.NewRequest("GET", "/", nil)
+				if got := classify(context.Background(), r, err); !errors.As(got, &ae) {
+					t.Errorf("classified as %v, want the app error (the plugin is fine)", got)
+				}
+			}
+			if sent := w.Code != 200 || len(w.heads) > 0; sent != tc.sent {
+				t.Errorf("final head sent: %v, want %v (heads %q)", sent, tc.sent, w.heads)
+			}
+			if got := w.Body.String(); got != tc.want {
+				t.Errorf("client got %q, want %q", got, tc.want)
+			}
 		})
 	}
 }

@@ -668,7 +668,7 @@ sub queue_head {
 # app's string.
 sub add_body {
     my $resp = $_[0];
-    return unless defined $_[1];
+    return if !defined $_[1] || $resp->{head_only};
     my $chunk = \$_[1];
     if (ref $$chunk) {
         die sprintf("response body chunk is a %s reference, not a byte string\n", ref $$chunk)
@@ -724,7 +724,8 @@ sub send_response {
     } elsif (blessed($body) ? $body->can('getline') : ref $body eq 'GLOB' && *{$body}{IO}) {
         my $ok = eval {
             local $/ = \FILE_BLOCK;
-            while (defined(my $chunk = $body->getline)) {
+            # HEAD: the handle is closed unread, as Plack::Middleware::Head does.
+            while (!$resp->{head_only} && defined(my $chunk = $body->getline)) {
                 add_body($resp, $chunk);
                 flush($resp);
             }
@@ -787,7 +788,8 @@ sub handle_request {
     my ($app, $slot, $payload) = @_;
     my $env = build_env($slot, $payload);
     my $input = $env->{'psgi.input'};
-    my $resp = { fh => $slot->{fh}, pending => '' };
+    # head_only: HEAD gets no body (add_body drops it, a handle is not read).
+    my $resp = { fh => $slot->{fh}, pending => '', head_only => $env->{REQUEST_METHOD} eq 'HEAD' };
     if (!defined $env->{CONTENT_LENGTH} && !$input->{ended}) {
         # A body of unknown length (chunked) is buffered first: PSGI apps read
         # CONTENT_LENGTH bytes (Plack::Request, HTTP::Entity::Parser).

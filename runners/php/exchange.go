@@ -13,6 +13,7 @@ import (
 
 	"github.com/gwhq/gw/internal/cgi"
 	"github.com/gwhq/gw/internal/fcgi"
+	"github.com/gwhq/gw/internal/framing"
 	"github.com/gwhq/gw/runners/pool"
 )
 
@@ -114,7 +115,7 @@ func (w *worker) Serve(_ int, rw http.ResponseWriter, r *http.Request) error {
 			}
 		}()
 	}
-	err = w.readResponse(rw)
+	err = w.readResponse(rw, r.Method)
 	if pumped != nil {
 		select {
 		case perr := <-pumped:
@@ -206,10 +207,12 @@ func requestBody(r *http.Request) (io.Reader, int64, error) {
 
 // readResponse copies php-cgi's STDOUT to rw until END_REQUEST, logging
 // STDERR. Errors that leave the connection unusable wrap ErrWorkerGone.
-func (w *worker) readResponse(rw http.ResponseWriter) error {
+func (w *worker) readResponse(rw http.ResponseWriter, method string) error {
 	flusher, _ := rw.(http.Flusher)
 	var head cgiHead
-	var dst io.Writer = rw
+	var body framing.Body
+	var dst io.Writer // &body once the head is out, until the client goes away
+	var refused error // the head broke HTTP's rules: drain, then report
 	var stderr strings.Builder
 	defer func() {
 		if stderr.Len() > 0 {
@@ -241,7 +244,9 @@ func (w *worker) readResponse(rw http.ResponseWriter) error {
 				if !done {
 					continue
 				}
-				rw.WriteHeader(head.apply(rw))
+				if body, refused = head.start(rw, method); refused == nil {
+					dst = &body
+				}
 				content = rest
 			}
 			if dst != nil && len(content) > 0 {
@@ -252,10 +257,7 @@ func (w *worker) readResponse(rw http.ResponseWriter) error {
 		case fcgi.TypeStderr:
 			stderr.Write(content)
 		case fcgi.TypeEndRequest:
-			if !head.done {
-				return &AppError{Msg: "php-cgi ended the request without a response head"}
-			}
-			return nil
+			return end(&head, &body, dst != nil, refused)
 		}
 	}
 }

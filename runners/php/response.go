@@ -7,6 +7,8 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+
+	"github.com/gwhq/gw/internal/framing"
 )
 
 // maxHead bounds the CGI response head php-cgi may send.
@@ -60,8 +62,10 @@ func (h *cgiHead) apply(w http.ResponseWriter) int {
 				status = code
 			}
 			continue
-		case "Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Trailer", "Te", "Proxy-Connection":
+		case "Connection", "Keep-Alive", "Upgrade", "Trailer", "Te", "Proxy-Connection":
 			continue // hop-by-hop: the front end owns the client connection
+			// Transfer-Encoding stays, for framing.Head: a script that
+			// chunked its own output is de-chunked there.
 		}
 		hdr[name] = append(hdr[name], value)
 	}
@@ -72,4 +76,34 @@ func (h *cgiHead) apply(w http.ResponseWriter) int {
 		}
 	}
 	return status
+}
+
+// start applies the head to w and, if framing.Head accepts it (a final
+// status, clean fields, a usable Content-Length), sends it; the Body is
+// what the script's output then goes through.
+func (h *cgiHead) start(w http.ResponseWriter, method string) (framing.Body, error) {
+	status := h.apply(w)
+	body, err := framing.Head(w, method, status, true)
+	if err != nil {
+		return body, err
+	}
+	w.WriteHeader(status)
+	return body, nil
+}
+
+// end says how a response that reached END_REQUEST went: no head at all, a
+// head framing refused, or a body that broke its head's framing (checked
+// only while the client is there to get it) are app errors.
+func end(h *cgiHead, body *framing.Body, client bool, refused error) error {
+	switch {
+	case !h.done:
+		return &AppError{Msg: "php-cgi ended the request without a response head"}
+	case refused != nil:
+		return &AppError{Msg: refused.Error()}
+	case client:
+		if err := body.Close(); err != nil {
+			return &AppError{Msg: err.Error()}
+		}
+	}
+	return nil
 }

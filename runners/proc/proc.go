@@ -95,21 +95,59 @@ func Start(spec Spec, files Files, log *slog.Logger) (*Process, error) {
 	return p, nil
 }
 
+// maxLine bounds one logged line of runner output. A longer line is cut
+// there and the rest of it skipped, with its size noted, as nginx cuts error
+// log entries at NGX_MAX_ERROR_STR: a runner that dumps a multi-megabyte line
+// must neither flood the log nor silence the lines (a traceback) after it.
+const maxLine = 64 << 10
+
 func (p *Process) copyLines(r io.ReadCloser, log *slog.Logger, stream string) {
 	defer p.logs.Done()
 	defer r.Close()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		p.tail.add(line)
-		log.Info(line, "stream", stream)
+	br := bufio.NewReaderSize(r, 4096)
+	var buf []byte
+	for {
+		line, dropped, err := readLine(br, buf[:0], maxLine)
+		if err == nil || len(line) > 0 || dropped > 0 {
+			text := string(line)
+			p.tail.add(text)
+			if dropped > 0 {
+				log.Info(text, "stream", stream, "truncated_bytes", dropped)
+			} else {
+				log.Info(text, "stream", stream)
+			}
+		}
+		if err != nil {
+			// EOF, or a read error: drain the rest so the runner
+			// never blocks on a full pipe.
+			io.Copy(io.Discard, r)
+			return
+		}
+		buf = line[:0]
 	}
-	// A line longer than the buffer, or a read error: drain the rest so the
-	// runner never blocks on a full pipe.
-	io.Copy(io.Discard, r)
 }
 
+// readLine reads one line from br into buf without its "\n" or "\r\n",
+// keeping at most max bytes of it and reading past the rest; dropped counts
+// the bytes left out. err is non-nil only at the end of input, after the
+// last, unterminated line.
+func readLine(br *bufio.Reader, buf []byte, max int) (line []byte, dropped int, err error) {
+	for {
+		frag, err := br.ReadSlice('\n')
+		if err == nil {
+			frag = frag[:len(frag)-1]
+			if n := len(frag); n > 0 && frag[n-1] == '\r' {
+				frag = frag[:n-1]
+			}
+		}
+		keep := min(len(frag), max-len(buf))
+		buf = append(buf, frag[:keep]...)
+		dropped += len(frag) - keep
+		if err != bufio.ErrBufferFull {
+			return buf, dropped, err
+		}
+	}
+}
 func (p *Process) wait() {
 	p.err = p.cmd.Wait()
 	// Give the log readers a moment to pick up the last lines (a

@@ -826,10 +826,11 @@ class Response:
     """start_response, write() and the response frames of one request."""
 
     __slots__ = ('sock', 'called', 'head', 'headers', 'head_queued', 'on_wire',
-                 'broken', 'done', 'pending')
+                 'broken', 'done', 'pending', 'head_only')
 
-    def __init__(self, sock):
+    def __init__(self, sock, head_only=False):
         self.sock = sock
+        self.head_only = head_only  # HEAD: the body is never sent
         self.called = False       # start_response ran (even if it raised)
         self.head = None          # the RESPONSE_HEAD frame start_response made
         self.headers = None       # [name, value, ...] (str)
@@ -875,6 +876,8 @@ class Response:
                 raise AssertionError('start_response() must be called before the body')
             self.pending.append(self.head)
             self.head_queued = True
+        if self.head_only:  # write() in answer to HEAD
+            return
         size = len(data)
         if size <= MAX_BODY_FRAME:
             if size:
@@ -907,6 +910,16 @@ class Response:
         if isinstance(result, (str, bytes)):
             raise TypeError('the application returned %s; it must return an iterable'
                             ' of bytes, such as [body]' % type(result).__name__)
+        if self.head_only:
+            # HEAD: no body goes out, so none is produced (a file is not
+            # read); the caller still closes the iterable. Only a lazy app
+            # that calls start_response while iterated (PEP 3333 allows it
+            # up to the first non-empty chunk) is iterated, that far.
+            if self.head is None:
+                for _ in result:
+                    if self.head is not None:
+                        break
+            return
         if type(result) in (list, tuple):
             for chunk in result:
                 self.queue(chunk)
@@ -969,7 +982,7 @@ def handle_request(app, sock, reader, base, payload):
         environ, stream = build_environ(base, payload, reader)
     except ProtocolError as e:
         fatal(EXIT_PROTOCOL, 'slot: REQUEST_HEAD: %s' % e)
-    resp = Response(sock)
+    resp = Response(sock, environ.get('REQUEST_METHOD') == 'HEAD')
     result = None
     try:
         try:

@@ -868,7 +868,9 @@ module GwRack
     begin
       status, headers, body = app.call(env)
       resp.start(status, headers)
-      resp.send_body(body, input)
+      # HEAD: the body is closed (finish_request), never iterated or
+      # called, as Rack::Head does; Rack::Lint raises for a HEAD body that is.
+      resp.send_body(body, input) unless env['REQUEST_METHOD'] == 'HEAD'
       resp.finish
     rescue GatewayGone => e
       error = e

@@ -386,6 +386,25 @@ def getline_body():
         r.close()
 
 
+
+@check
+def head_not_read():
+    """HEAD: no body frames; a getline body is closed unread (getline 'DIE'
+    would fail the request) and a streaming writer's writes are dropped."""
+    r = apps()
+    try:
+        r.ready()
+        before = int(r.request(path='/close_count').body)
+        res = r.request(method='HEAD', path='/getline_die')
+        expect(res.status == 200 and res.body == b'' and res.error == '', res)
+        expect(int(r.request(path='/close_count').body) == before + 1, 'closed')
+        for path in ('/hello', '/stream'):
+            res = r.request(method='HEAD', path=path)
+            expect(res.status == 200 and res.body == b'' and res.error == '', (path, res))
+        expect(r.request(path='/hello').body == b'Hello, World!', 'GET after HEAD')
+    finally:
+        r.close()
+
 @check
 def app_errors():
     cases = {

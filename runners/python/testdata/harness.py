@@ -299,6 +299,27 @@ def lazy_start_response():
 
 
 @check
+def head_not_iterated():
+    """HEAD: no body frames, and the body is closed but not iterated (a
+    Rack::Lint-like body raises when a HEAD body is); write() sends none
+    either, and a lazy app is iterated just as far as start_response."""
+    r = apps('dispatch')
+    try:
+        r.ready()
+        res = r.request(method='HEAD', path='/head_body')
+        expect(res.status == 200 and res.body == b'' and res.error == '', res)
+        expect(('Content-Length', '4') in res.headers, res)
+        res = r.request(method='HEAD', path='/head_write')
+        expect(res.status == 200 and res.body == b'' and res.error == '', res)
+        res = r.request(method='HEAD', path='/lazy')
+        expect(res.status == 201 and res.body == b'' and res.error == '', res)
+        expect(r.request(path='/iterated').body == b'close', 'HEAD body was iterated')
+        expect(r.request(path='/head_body').body == b'body', 'GET')
+    finally:
+        r.close()
+
+
+@check
 def app_errors():
     cases = {
         'boom': (None, 'ValueError: boom before start_response'),

@@ -223,6 +223,10 @@ def lint_every_request():
         ok(r.request(path='/download', query='100000'), 'download')
         ok(r.request(path='/env'), 'env')
         ok(r.request(method='HEAD', path='/head'), 'HEAD')
+        res = r.request(method='HEAD', path='/head_body')
+        ok(res, 'HEAD with a body: not iterated')
+        expect(res.body == b'' and ('content-length', '5') in res.headers, res)
+        expect(r.request(path='/head_body').body == b'hello', 'GET with a body')
         ok(r.request(path='/finished'), 'finished')
         ok(r.request(path='/closed_ok'), 'closed_ok')
         if RACK3:

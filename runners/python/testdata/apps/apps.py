@@ -235,6 +235,35 @@ def stale_write(environ, start_response):
     return [b'not reached']
 
 
+ITERATED = []
+
+
+class _Counted:
+    """A body that records being iterated and closed."""
+
+    def __iter__(self):
+        ITERATED.append('iter')
+        yield b'body'
+
+    def close(self):
+        ITERATED.append('close')
+
+
+def head_body(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '4')])
+    return _Counted()
+
+
+def head_write(environ, start_response):
+    start_response('200 OK', [('Content-Length', '5')])(b'write')
+    return [b'']
+
+
+def iterated(environ, start_response):
+    start_response('200 OK', TEXT)
+    return [','.join(ITERATED).encode()]
+
+
 def dispatch(environ, start_response):
     """Routes /NAME to the app NAME, so several apps share one process."""
     return globals()[environ['PATH_INFO'][1:]](environ, start_response)

@@ -61,6 +61,9 @@ class TestApps
   def r_hello(_env) = text('Hello, World!')
 
   def r_head(_env) = [200, TEXT.merge('content-length' => '5'), []]
+  # A HEAD answered with the GET's body, as most frameworks do: Rack::Lint
+  # raises if the server iterates it.
+  def r_head_body(_env) = [200, TEXT.merge('content-length' => '5'), ['hello']]
 
   def r_env(env)
     out = { '_enc' => {}, '_types' => {} }
