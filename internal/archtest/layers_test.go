@@ -1,0 +1,96 @@
+// Package archtest holds the test that keeps the import layering that
+// docs/ARCHITECTURE.md describes: front ends know nothing of runners, the
+// supervisor knows nothing of protocols, codecs know nothing of servers,
+// and viper and cobra stay at the edge.
+package archtest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/gwhq/gw/"
+
+// rule: packages matching from may not import (directly or not) anything
+// matching any of deny.
+type rule struct {
+	from string // a package path below the module, or a prefix ending in "/"
+	deny []string
+	why  string
+}
+
+var rules = []rule{
+	{"gateway/uwsgi", []string{"runners", "bridge"}, "protocol servers hand an http.Request to a handler; they know no runner"},
+	{"gateway/fastcgi", []string{"runners", "bridge"}, "protocol servers hand an http.Request to a handler; they know no runner"},
+	{"gateway/h1", []string{"runners", "bridge", "gateway/"}, "the HTTP/1.1 server is a plain http.Handler server"},
+	{"gateway/cgireq", []string{"runners", "bridge"}, "CGI variables in, http.Request out"},
+	{"gateway/respbuf", []string{"runners", "bridge"}, "response buffering wraps a ResponseWriter, whatever serves it"},
+	{"runners/pool", []string{"gateway", "bridge", "runners/python", "runners/ruby", "runners/perl", "runners/php", "runners/goplugin", "internal/config"}, "the supervisor manages Workers, whatever they speak"},
+	{"runners/proc", []string{"gateway", "bridge", "runners/pool", "internal/config"}, "one OS process, nothing more"},
+	{"bridge", []string{"gateway", "runners"}, "the bridge codec and exchange serve any caller"},
+	{"internal/", []string{"gateway", "runners", "bridge"}, "shared internals sit below the gateway and the runners (cli, e2e and gwtest excepted)"},
+}
+
+// exempt packages sit above everything by design.
+var exempt = map[string]bool{"internal/cli": true, "internal/e2e": true, "internal/gwtest": true, "internal/archtest": true}
+
+func TestImportLayers(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, "github.com/gwhq/gw/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	seen := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		pkg := strings.TrimPrefix(f[0], mod)
+		for _, r := range rules {
+			if !matches(pkg, r.from) || exempt[pkg] {
+				continue
+			}
+			seen++
+			for _, dep := range f[1:] {
+				if !strings.HasPrefix(dep, mod) {
+					continue
+				}
+				dep = strings.TrimPrefix(dep, mod)
+				for _, d := range r.deny {
+					if matches(dep, d) {
+						t.Errorf("%s imports %s: %s", pkg, dep, r.why)
+					}
+				}
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no package matched any rule: is the module path right?")
+	}
+}
+
+// TestEdgeDependencies: viper only in internal/config, cobra only in
+// internal/cli (config is typed once, at the edge).
+func TestEdgeDependencies(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "github.com/gwhq/gw/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	owners := map[string]string{"github.com/spf13/viper": "internal/config", "github.com/spf13/cobra": "internal/cli"}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		pkg := strings.TrimPrefix(f[0], mod)
+		for _, imp := range f[1:] {
+			if owner, ok := owners[imp]; ok && pkg != owner {
+				t.Errorf("%s imports %s; only %s may", pkg, imp, owner)
+			}
+		}
+	}
+}
+
+// matches: an exact package, a package and its children for a plain
+// path, or everything below a prefix ending in "/".
+func matches(pkg, pattern string) bool {
+	if strings.HasSuffix(pattern, "/") {
+		return strings.HasPrefix(pkg, pattern)
+	}
+	return pkg == pattern || strings.HasPrefix(pkg, pattern+"/")
+}
