@@ -211,7 +211,11 @@ func (c *conn) runHandler(r *http.Request) (ok bool) {
 			}
 		}
 	}()
-	c.srv.handler().ServeHTTP(&c.w, r)
+	h := c.srv.handler()
+	if r.RequestURI == "*" && r.Method == "OPTIONS" {
+		h = optionsHandler{} // net/http's globalOptionsHandler
+	}
+	h.ServeHTTP(&c.w, r)
 	return true
 }
 
@@ -300,3 +304,11 @@ func (c *conn) bodyReading(buffered bool) {
 // bodyDone runs when the body has been read to its end: from now on the
 // connection can be watched for the client leaving.
 func (c *conn) bodyDone() { c.watch.arm() }
+
+// optionsHandler answers "OPTIONS *" (RFC 9110 §9.3.7) for the server as
+// a whole, as net/http does: 200 with an empty body, whatever the route.
+type optionsHandler struct{}
+
+func (optionsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Length", "0")
+}

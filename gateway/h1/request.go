@@ -274,8 +274,7 @@ func checkTE(te []string) error {
 }
 
 // contentLength checks every Content-Length value is the same 1*DIGIT
-// (RFC 9110 §8.6) that fits an int64. net/http treats an empty value as
-// absent; gw refuses it.
+// (RFC 9110 §8.6) that fits an int64, as net/http does.
 func contentLength(vals []string) (int64, error) {
 	for _, v := range vals[1:] {
 		if v != vals[0] {
