@@ -93,22 +93,22 @@ func TestParseRequest(t *testing.T) {
 			return ""
 		}},
 		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 200, nil},
-		{"GET / HTTP/1.1\r\n\r\n", 400, nil},                                     // no Host on 1.1
-		{"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400, nil},               // two Hosts, even equal
-		{"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", 400, nil},            // obs-fold
-		{"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400, nil},                         // space before colon
-		{"GET / HTTP/1.1\r\nHost: x\r\nX: \x00\r\n\r\n", 400, nil},               // NUL
-		{"GET / HTTP/1.1\nHost: x\n\n", 400, nil},                                // bare LF
-		{"GET / HTTP/1.1\r\nHost: x\r\nX: 1\n\r\n", 400, nil},                    // bare LF in a field
-		{"GET / HTTP/1.3\r\nHost: x\r\n\r\n", 505, nil},                          // version
-		{"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, nil},                          // version
-		{"GET / HTTP/1.10\r\nHost: x\r\n\r\n", 400, nil},                         // malformed version
-		{"GET / FTP/1.1\r\nHost: x\r\n\r\n", 400, nil},                           // not HTTP
-		{"G@T / HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil},                          // method token
-		{"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil},                       // space in target
-		{" GET / HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil},                         // leading space
-		{"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", 501, nil},              // no proxying
-		{"DELETE * HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil},                       // asterisk not for DELETE
+		{"GET / HTTP/1.1\r\n\r\n", 400, nil},                          // no Host on 1.1
+		{"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400, nil},    // two Hosts, even equal
+		{"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", 400, nil}, // obs-fold
+		{"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400, nil},              // space before colon
+		{"GET / HTTP/1.1\r\nHost: x\r\nX: \x00\r\n\r\n", 400, nil},    // NUL
+		{"GET / HTTP/1.1\nHost: x\n\n", 400, nil},                     // bare LF
+		{"GET / HTTP/1.1\r\nHost: x\r\nX: 1\n\r\n", 400, nil},         // bare LF in a field
+		{"GET / HTTP/1.3\r\nHost: x\r\n\r\n", 505, nil},               // version
+		{"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, nil},               // version
+		{"GET / HTTP/1.10\r\nHost: x\r\n\r\n", 400, nil},              // malformed version
+		{"GET / FTP/1.1\r\nHost: x\r\n\r\n", 400, nil},                // not HTTP
+		{"G@T / HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil},               // method token
+		{"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil},            // space in target
+		{" GET / HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil},              // leading space
+		{"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", 501, nil},   // no proxying
+		{"DELETE * HTTP/1.1\r\nHost: x\r\n\r\n", 400, nil},            // asterisk not for DELETE
 		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400, nil},
 		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1 2\r\n\r\n", 400, nil},
 		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9223372036854775808\r\n\r\n", 400, nil},
