@@ -103,6 +103,9 @@ func dial(t testing.TB, addr string) (net.Conn, *bufio.Reader) {
 func readResponse(t testing.TB, br *bufio.Reader, method string) (*http.Response, string) {
 	t.Helper()
 	resp, err := http.ReadResponse(br, &http.Request{Method: method})
+	for err == nil && resp.StatusCode < 200 && resp.StatusCode != 101 {
+		resp, err = http.ReadResponse(br, &http.Request{Method: method}) // skip 1xx
+	}
 	if err != nil {
 		t.Fatalf("read response: %v", err)
 	}
