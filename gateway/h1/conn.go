@@ -59,6 +59,7 @@ type conn struct {
 	now     time.Time // when the current request's head was read
 	dateSec int64
 	dateBuf []byte
+	scratch [24]byte // formatting numbers without an allocation
 }
 
 func newConn(s *Server, rwc net.Conn, st *connserve.State) *conn {

@@ -77,11 +77,10 @@ func (w *response) writeHead(final bool) {
 		bw.Write(c.date())
 		bw.WriteString("\r\n")
 	}
-	var num [20]byte
 	switch {
 	case autoCL >= 0:
 		bw.WriteString("Content-Length: ")
-		bw.Write(strconv.AppendInt(num[:0], autoCL, 10))
+		bw.Write(strconv.AppendInt(c.scratch[:0], autoCL, 10))
 		bw.WriteString("\r\n")
 	case w.chunking:
 		bw.WriteString("Transfer-Encoding: chunked\r\n")

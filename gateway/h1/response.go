@@ -175,8 +175,7 @@ func (w *response) body(a, b []byte) {
 	}
 	bw := w.o.bw
 	if w.chunking {
-		var size [18]byte
-		bw.Write(strconv.AppendInt(size[:0], int64(n), 16))
+		bw.Write(strconv.AppendInt(w.c.scratch[:0], int64(n), 16))
 		bw.WriteString("\r\n")
 	}
 	bw.Write(a)
