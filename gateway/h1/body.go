@@ -3,6 +3,7 @@ package h1
 import (
 	"io"
 	"net/http"
+	"sync/atomic"
 )
 
 // maxPostHandlerRead is how much of a body its handler left unread the
@@ -19,12 +20,14 @@ type body struct {
 	chunked bool
 	ch      chunked
 	eof     bool
-	closed  bool // the handler closed it; reads fail as net/http's do
+	left    atomic.Int64 // bytes left (-1: unknown, chunked), for the response writer
+	closed  bool         // the handler closed it; reads fail as net/http's do
 	err     error
 }
 
 func (b *body) reset(c *conn, fr framing) {
 	*b = body{c: c, n: fr.length, chunked: fr.chunked}
+	b.left.Store(fr.length)
 	if fr.chunked {
 		b.ch.reset(&c.r, c.srv.maxHeader())
 	}
@@ -55,6 +58,7 @@ func (b *body) read(p []byte) (int, error) {
 		}
 		n, err = b.c.r.Read(p)
 		b.n -= int64(n)
+		b.left.Store(b.n)
 		switch {
 		case b.n == 0:
 			err = io.EOF // with the last bytes, as net/http's body does
@@ -65,6 +69,7 @@ func (b *body) read(p []byte) (int, error) {
 	switch {
 	case err == io.EOF:
 		b.eof = true
+		b.left.Store(0)
 		b.c.bodyDone()
 	case err != nil:
 		b.err = err

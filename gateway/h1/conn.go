@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gwhq/gw/gateway/connserve"
@@ -51,7 +52,14 @@ type conn struct {
 	w     response
 	watch watcher
 
-	expect   bool // 100 Continue owed on the first body read
+	// A handler may read the body on another goroutine while it writes
+	// the answer (gw's body pump does), so what the two share is guarded:
+	// contMu orders a 100 Continue before the final head, and the body's
+	// left is atomic. Everything else the body reader touches is its own.
+	contMu   sync.Mutex
+	expect   bool       // 100 Continue owed on the first body read; under contMu
+	expected bool       // the request asked for 100-continue (fixed per request)
+	rdlMu    sync.Mutex // rdl and rdlSet while a handler runs
 	hijacked bool
 
 	rdl     time.Time // the read deadline last set on rwc; see idleWait
@@ -162,7 +170,7 @@ func (c *conn) serveRequest(fr framing) bool {
 	} else {
 		c.body = body{}
 	}
-	c.expect = fr.expect
+	c.expect, c.expected = fr.expect, fr.expect
 	ctx, cancel := context.WithCancelCause(c.ctx)
 	req := r.WithContext(ctx)
 	c.watch.cancel = cancel
@@ -291,14 +299,20 @@ func (c *conn) setReadDeadline(t time.Time) error {
 // deadline left over from the head when the read may reach the
 // connection (bodies have no deadline but the handler's).
 func (c *conn) bodyReading(buffered bool) {
-	if c.expect {
-		c.expect = false
-		if !c.w.headOut && c.w.err == nil {
+	if c.expected {
+		c.contMu.Lock()
+		if c.expect { // not yet sent, and no final head out
+			c.expect = false
 			c.rwc.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
 		}
+		c.contMu.Unlock()
 	}
-	if !buffered && (!c.rdlSet || !c.rdl.IsZero()) {
-		c.setReadDeadline(time.Time{})
+	if !buffered {
+		c.rdlMu.Lock()
+		if !c.rdlSet || !c.rdl.IsZero() {
+			c.setReadDeadline(time.Time{})
+		}
+		c.rdlMu.Unlock()
 	}
 }
 

@@ -44,12 +44,20 @@ func (w *response) writeHead(final bool) {
 	if !c.srv.keepAlives() || hasToken(h["Connection"], "close") {
 		w.keepAlive = false
 	}
-	if c.expect && c.body.unread() {
-		// 100 Continue was never sent: the client may or may not send
-		// its body now, so the connection cannot carry another request.
-		w.keepAlive = false
+	left := c.body.left.Load()
+	if c.expected {
+		c.contMu.Lock()
+		owed := c.expect
+		c.expect = false // no 100 Continue after a final head
+		c.contMu.Unlock()
+		if owed && left != 0 {
+			// 100 Continue was never sent: the client may or may not
+			// send its body now, so the connection cannot carry
+			// another request.
+			w.keepAlive = false
+		}
 	}
-	if c.body.unread() && !c.body.chunked && c.body.n > maxPostHandlerRead {
+	if left > maxPostHandlerRead {
 		w.keepAlive = false // too much left to drop; see maxPostHandlerRead
 	}
 	autoCL := int64(-1)

@@ -108,8 +108,10 @@ func (w *response) WriteHeader(code int) {
 }
 
 func (w *response) informational(code int) {
-	if code == http.StatusContinue {
-		w.c.expect = false // the handler sent it
+	if code == http.StatusContinue && w.c.expected {
+		w.c.contMu.Lock()
+		w.c.expect = false // the handler sends it
+		w.c.contMu.Unlock()
 	}
 	if w.minor == 0 {
 		return
@@ -313,7 +315,11 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // SetReadDeadline is for http.ResponseController.
-func (w *response) SetReadDeadline(t time.Time) error { return w.c.setReadDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error {
+	w.c.rdlMu.Lock()
+	defer w.c.rdlMu.Unlock()
+	return w.c.setReadDeadline(t)
+}
 
 // SetWriteDeadline is for http.ResponseController.
 func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }

@@ -233,3 +233,30 @@ func TestBodyKinds(t *testing.T) {
 		t.Fatalf("chunked body: %d bytes", len(body))
 	}
 }
+
+// TestBodyPumpConcurrent: a handler that reads the body on another
+// goroutine while it writes and flushes its answer (as gw's body pump
+// does) is race-free, also with a 100-continue owed: run with -race.
+func TestBodyPumpConcurrent(t *testing.T) {
+	addr := serve(t, &Server{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := make(chan int, 1)
+		go func() { // the handler waits for it below
+			b, _ := io.ReadAll(r.Body)
+			got <- len(b)
+		}()
+		io.WriteString(w, "head first\n")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, strings.Repeat("n", <-got))
+	}))
+	for _, expect := range []string{"", "Expect: 100-continue\r\n"} {
+		c, br := dial(t, addr)
+		io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\n"+expect+"Content-Length: 300000\r\n\r\n")
+		go func() { // ends when the body is written or the connection closes
+			io.WriteString(c, strings.Repeat("b", 300000))
+		}()
+		_, body := readResponse(t, br, "POST")
+		if body != "head first\n"+strings.Repeat("n", 300000) {
+			t.Fatalf("%q: got %d bytes", expect, len(body))
+		}
+	}
+}
