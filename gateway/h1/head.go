@@ -41,25 +41,7 @@ func statusLine(code int) []byte {
 func (w *response) writeHead(final bool) {
 	w.headOut = true
 	h, c := w.hdr, w.c
-	if !c.srv.keepAlives() || hasToken(h["Connection"], "close") {
-		w.keepAlive = false
-	}
-	left := c.body.left.Load()
-	if c.expected {
-		c.contMu.Lock()
-		owed := c.expect
-		c.expect = false // no 100 Continue after a final head
-		c.contMu.Unlock()
-		if owed && left != 0 {
-			// 100 Continue was never sent: the client may or may not
-			// send its body now, so the connection cannot carry
-			// another request.
-			w.keepAlive = false
-		}
-	}
-	if left > maxPostHandlerRead {
-		w.keepAlive = false // too much left to drop; see maxPostHandlerRead
-	}
+	w.settleKeepAlive()
 	autoCL := int64(-1)
 	hasTrailers := len(w.trailers) > 0 || hasPrefixKey(h)
 	switch {
@@ -100,6 +82,31 @@ func (w *response) writeHead(final bool) {
 		bw.WriteString("Connection: keep-alive\r\n")
 	}
 	bw.WriteString("\r\n")
+}
+
+// settleKeepAlive decides, as the head goes out, whether the connection
+// can carry another request.
+func (w *response) settleKeepAlive() {
+	c := w.c
+	if !c.srv.keepAlives() || hasToken(w.hdr["Connection"], "close") {
+		w.keepAlive = false
+	}
+	left := c.body.left.Load()
+	if c.expected {
+		c.contMu.Lock()
+		owed := c.expect
+		c.expect = false // no 100 Continue after a final head
+		c.contMu.Unlock()
+		if owed && left != 0 {
+			// 100 Continue was never sent: the client may or may not
+			// send its body now, so the connection cannot carry
+			// another request.
+			w.keepAlive = false
+		}
+	}
+	if left > maxPostHandlerRead {
+		w.keepAlive = false // too much left to drop; see maxPostHandlerRead
+	}
 }
 
 // writeFields writes the handler's header. Transfer-Encoding is the
