@@ -57,3 +57,17 @@ func benchHello(b *testing.B, addr string) {
 		}
 	}
 }
+
+// BenchmarkWatch is what the disconnect watch costs a request that ends
+// before watchAfter: arming and stopping the connection's timer.
+func BenchmarkWatch(b *testing.B) {
+	client, server := net.Pipe()
+	defer client.Close()
+	defer server.Close()
+	c := newConn(&Server{}, server, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		c.watch.arm()
+		c.watch.stop()
+	}
+}

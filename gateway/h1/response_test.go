@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -259,4 +260,20 @@ func TestBodyPumpConcurrent(t *testing.T) {
 			t.Fatalf("%q: got %d bytes", expect, len(body))
 		}
 	}
+}
+
+// TestContextEndsWithHandler: the request context is cancelled once the
+// handler returns, as net/http's is.
+func TestContextEndsWithHandler(t *testing.T) {
+	ctxs := make(chan context.Context, 1)
+	addr := serve(t, &Server{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Context().Err() != nil {
+			t.Error("context ended before the handler returned")
+		}
+		ctxs <- r.Context()
+	}))
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	readResponse(t, br, "GET")
+	waitCtx(t, <-ctxs)
 }
