@@ -23,7 +23,7 @@ type rule struct {
 var rules = []rule{
 	{"gateway/uwsgi", []string{"runners", "bridge"}, "protocol servers hand an http.Request to a handler; they know no runner"},
 	{"gateway/fastcgi", []string{"runners", "bridge"}, "protocol servers hand an http.Request to a handler; they know no runner"},
-	{"gateway/h1", []string{"runners", "bridge", "gateway/"}, "the HTTP/1.1 server is a plain http.Handler server"},
+	{"gateway/h1", []string{"runners", "bridge", "=gateway", "gateway/respbuf", "gateway/cgireq", "internal/config"}, "the HTTP/1.1 server is a plain http.Handler server"},
 	{"gateway/cgireq", []string{"runners", "bridge"}, "CGI variables in, http.Request out"},
 	{"gateway/respbuf", []string{"runners", "bridge"}, "response buffering wraps a ResponseWriter, whatever serves it"},
 	{"runners/pool", []string{"gateway", "bridge", "runners/python", "runners/ruby", "runners/perl", "runners/php", "runners/goplugin", "internal/config"}, "the supervisor manages Workers, whatever they speak"},
@@ -86,9 +86,12 @@ func TestEdgeDependencies(t *testing.T) {
 	}
 }
 
-// matches: an exact package, a package and its children for a plain
-// path, or everything below a prefix ending in "/".
+// matches: a package and its children for a plain path, everything
+// below a prefix ending in "/", or one package for "=path".
 func matches(pkg, pattern string) bool {
+	if exact, ok := strings.CutPrefix(pattern, "="); ok {
+		return pkg == exact
+	}
 	if strings.HasSuffix(pattern, "/") {
 		return strings.HasPrefix(pkg, pattern)
 	}
