@@ -84,6 +84,7 @@ func (l *loader) app(m *yaml.Node, ip string, pv value) App {
 	}
 	a.SlowAfter = l.durationOff(get("slow_after"))
 	a.ResponseBuffering = l.boolean(get("response_buffering"))
+	a.RequestBuffering = l.boolean(get("request_buffering"))
 	a.User, a.Group = get("uid").text, get("gid").text
 	if v := get("checksum"); v.text != "" {
 		sum, err := hex.DecodeString(v.text)

@@ -111,4 +111,8 @@ func (l *loader) limits(lm *Limits) {
 	lm.ResponseBuffer = l.size(l.get("limits.response_buffer"), 0)
 	lm.ResponseTempMax = l.size(l.get("limits.response_temp_max"), 0)
 	lm.SendTimeout = l.durationOff(l.get("limits.send_timeout"))
+	lm.BodyBufferSize = l.size(l.get("limits.body_buffer_size"), 1)
+	lm.BodyTimeout = l.duration(l.get("limits.body_timeout"))
+	lm.LingeringTime = l.durationOff(l.get("limits.lingering_time"))
+	lm.LingeringTimeout = l.duration(l.get("limits.lingering_timeout"))
 }

@@ -79,6 +79,7 @@ func TestLoadDefaults(t *testing.T) {
 			MaxHeader: 64 << 10, MaxBody: 1 << 30,
 			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 75 * time.Second, ShutdownTimeout: 30 * time.Second,
 			ResponseBuffer: 128 << 10, ResponseTempMax: 1 << 30, SendTimeout: time.Minute,
+			BodyBufferSize: 64 << 10, BodyTimeout: time.Minute, LingeringTime: 30 * time.Second, LingeringTimeout: 5 * time.Second,
 		},
 	}
 	if cfg.Listen != want.Listen || cfg.Limits != want.Limits || cfg.File != "" || cfg.User != "" || cfg.Group != "" {
@@ -90,7 +91,8 @@ func TestLoadDefaults(t *testing.T) {
 	a := cfg.Apps[0]
 	if a.Name != "wsgi" || a.Lang != LangPython || a.Path != filepath.Join(f.dir, "wsgi.py") || a.Mount != "/" ||
 		a.Workers != runtime.NumCPU() || a.Threads != 1 || a.Timeout != time.Minute || a.QueueWait != time.Minute ||
-		a.QueueSize != 1024 || a.MaxRequests != 0 || a.MaxRSS != 0 || a.Host != "" || a.Dir != "" || !a.ResponseBuffering {
+		a.QueueSize != 1024 || a.MaxRequests != 0 || a.MaxRSS != 0 || a.Host != "" || a.Dir != "" || !a.ResponseBuffering ||
+		!a.RequestBuffering {
 		t.Errorf("app defaults wrong: %+v", a)
 	}
 }
@@ -108,6 +110,8 @@ func TestLoadAppFromFlags(t *testing.T) {
 		"--chmod-socket", "0600", "--max-header", "8KiB", "--max-body", "10MB",
 		"--read-header-timeout", "1s", "--idle-timeout", "2s", "--shutdown-timeout", "3s",
 		"--response-buffer", "1MiB", "--response-temp-max", "0", "--send-timeout", "0", "--response-buffering=false",
+		"--body-buffer-size", "1MiB", "--body-timeout", "4s", "--lingering-time", "0s", "--lingering-timeout", "6s",
+		"--request-buffering=false",
 		"--uid", "www-data", "--gid", "www-data",
 		"blog.wsgi:application")
 	a := cfg.Apps[0]
@@ -115,7 +119,7 @@ func TestLoadAppFromFlags(t *testing.T) {
 	if a.Name != "blog" || a.Path != "blog.wsgi:application" || a.Workers != 3 || a.Threads != 2 ||
 		a.Timeout != 5*time.Second || a.QueueWait != 5*time.Second || a.MaxRequests != 100 || a.MaxRSS != 512<<20 ||
 		a.QueueSize != 10 || a.Callable != "app" || a.Mount != "/blog" || a.Dir != f.dir || a.Venv != f.dir ||
-		a.Interpreter != "python3" || a.ResponseBuffering {
+		a.Interpreter != "python3" || a.ResponseBuffering || a.RequestBuffering {
 		t.Errorf("app: %+v", a)
 	}
 	if !maps.Equal(a.Static, wantStatic) {
@@ -128,7 +132,8 @@ func TestLoadAppFromFlags(t *testing.T) {
 		t.Errorf("listen: %+v", l)
 	}
 	if cfg.Limits != (Limits{MaxHeader: 8 << 10, MaxBody: 10_000_000, ReadHeaderTimeout: time.Second,
-		IdleTimeout: 2 * time.Second, ShutdownTimeout: 3 * time.Second, ResponseBuffer: 1 << 20}) {
+		IdleTimeout: 2 * time.Second, ShutdownTimeout: 3 * time.Second, ResponseBuffer: 1 << 20,
+		BodyBufferSize: 1 << 20, BodyTimeout: 4 * time.Second, LingeringTimeout: 6 * time.Second}) {
 		t.Errorf("limits: %+v", cfg.Limits)
 	}
 	if cfg.User != "www-data" || cfg.Group != "www-data" {

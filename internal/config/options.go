@@ -84,6 +84,14 @@ var options = []option{
 	{key: "limits.max_body", flag: "max-body", env: "GW_MAX_BODY", def: "1GiB", help: "largest request body accepted (`SIZE`), 413 beyond"},
 	{key: "limits.read_header_timeout", flag: "read-header-timeout", env: "GW_READ_HEADER_TIMEOUT", def: "10s", help: "`DURATION` a client has to send the request head"},
 	{key: "limits.idle_timeout", flag: "idle-timeout", env: "GW_IDLE_TIMEOUT", def: "75s", help: "keep-alive idle `DURATION` before a connection is closed"},
+	// Request bodies (nginx's client_body_buffer_size, client_body_timeout,
+	// lingering_time and lingering_timeout; proxy_request_buffering per app).
+	{key: "limits.body_buffer_size", flag: "body-buffer-size", env: "GW_BODY_BUFFER_SIZE", def: "64KiB", help: "request body `SIZE` kept in memory; larger bodies are buffered in a temporary file"},
+	{key: "limits.body_timeout", flag: "body-timeout", env: "GW_BODY_TIMEOUT", def: "60s", help: "longest wait (`DURATION`) between two reads of a request body, 408 beyond"},
+	{key: "limits.lingering_time", flag: "lingering-time", env: "GW_LINGERING_TIME", def: "30s", help: "after answering, discard an unread request body for up to `DURATION` so the client reads the answer (0 = off)"},
+	{key: "limits.lingering_timeout", flag: "lingering-timeout", env: "GW_LINGERING_TIMEOUT", def: "5s", help: "longest wait (`DURATION`) for more of an unread body while discarding it"},
+	{key: "app.request_buffering", flag: "request-buffering", env: "GW_REQUEST_BUFFERING", def: "true", help: "read the whole request body before the app gets a runner; false streams it to the app as it arrives", kind: kindBool},
+
 	{key: "limits.shutdown_timeout", flag: "shutdown-timeout", env: "GW_SHUTDOWN_TIMEOUT", def: "30s", help: "`DURATION` in-flight requests get to finish at SIGTERM"},
 
 	// Response buffering (nginx proxy_buffering): the part of an answer a

@@ -105,6 +105,11 @@ type Limits struct {
 	ResponseBuffer  Size          // memory, default 128KiB; 0 = no buffering
 	ResponseTempMax Size          // temp file past the memory, default 1GiB; 0 = memory only
 	SendTimeout     time.Duration // a buffered answer's client idle this long is cut off; 0 = never
+	// Request bodies.
+	BodyBufferSize   Size          // kept in memory, the rest in a file; default 64KiB
+	BodyTimeout      time.Duration // between two body reads, 408 beyond; default 60s
+	LingeringTime    time.Duration // discarding an unread body after the answer; 0 = off, default 30s
+	LingeringTimeout time.Duration // between two reads while discarding; default 5s
 }
 
 // App is one hosted application.
@@ -132,4 +137,7 @@ type App struct {
 	Checksum    []byte            // sha256 a Go plugin binary must have (nil = unchecked)
 	// ResponseBuffering frees the runner from slow clients (default true).
 	ResponseBuffering bool
+	// RequestBuffering reads the whole body before the app gets a runner
+	// (default); false streams it (nginx's proxy_request_buffering off).
+	RequestBuffering bool
 }
