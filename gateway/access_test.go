@@ -110,7 +110,7 @@ func startGateway(t testing.TB, log *slog.Logger) *httptest.Server {
 		t.Fatal(err)
 	}
 	g := &Gateway{log: log}
-	g.routes.Store(&table{maxBody: 10, routes: []route{{
+	g.routes.Store(&table{body: testPolicy(t, 10, 64<<10), routes: []route{{
 		name: "fake", mount: "/app", pool: p, serve: p.Serve,
 		static: []staticDir{{"/app/static", http.StripPrefix("/app/static", http.FileServer(http.Dir(dir)))}},
 	}}})

@@ -1,46 +1,190 @@
 package gateway
 
 import (
-	"bytes"
 	"io"
+	"math"
 	"net/http"
+	"path/filepath"
+	"strconv"
 	"sync"
+	"time"
+
+	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/internal/spool"
 )
 
-// smallBody is the largest request body (with a Content-Length) the
-// gateway reads whole before the request queues for a runner. The runner
-// then gets head, body and end in one write, no pump goroutine runs, and a
-// slow upload never holds a runner: nginx buffers bodies the same way
-// (client_body_buffer_size). Larger and chunked bodies stream.
-const smallBody = 64 << 10
-
-var bodyBufs = sync.Pool{New: func() any { b := make([]byte, smallBody); return &b }}
-
-// bufferedBody is a request body already in memory. Bytes is the whole
-// body, for a runner that sends it inline before anything reads it.
-type bufferedBody struct {
-	bytes.Reader
-	b []byte
+// bodyPolicy is how one generation treats request bodies (limits:), after
+// nginx: the body is read whole before the request queues for a runner
+// (proxy_request_buffering), in memory up to client_body_buffer_size and in
+// a temporary file beyond; client_body_timeout bounds the wait between two
+// reads (408); after the answer, an unread body is discarded for a while
+// (lingering_close) so that a client still sending it reads the answer
+// instead of a connection reset.
+type bodyPolicy struct {
+	max       int64 // 413 beyond; 0 = unlimited
+	mem       int64 // body_buffer_size: kept in memory
+	spool     *spool.Spool
+	timeout   time.Duration // between two reads
+	lingerFor time.Duration // lingering_time; 0 = no lingering
+	lingerGap time.Duration // lingering_timeout: between two reads while lingering
 }
 
-func (b *bufferedBody) Bytes() []byte { return b.b }
-func (b *bufferedBody) Close() error  { return nil }
+// newBodyPolicy makes the policy of lim, spooling large bodies under dir
+// ("" = the system's temporary directory).
+func newBodyPolicy(lim config.Limits, dir string) (bodyPolicy, error) {
+	if dir != "" {
+		dir = filepath.Join(dir, "body")
+	}
+	sp, err := spool.New(dir, int(lim.BodyBufferSize))
+	if err != nil {
+		return bodyPolicy{}, err
+	}
+	return bodyPolicy{
+		max: int64(lim.MaxBody), mem: int64(lim.BodyBufferSize), spool: sp, timeout: lim.BodyTimeout,
+		lingerFor: lim.LingeringTime, lingerGap: lim.LingeringTimeout,
+	}, nil
+}
 
-// bufferBody reads r's body into memory when it is small and of known
-// length. release returns the buffer once nothing reads the body any more
-// (every worker kind waits for its body pump before Serve returns).
-func bufferBody(r *http.Request) (release func(), err error) {
-	n := r.ContentLength
-	if n <= 0 || n > smallBody || r.Body == nil || r.Body == http.NoBody {
+// reqBody is the client's request body while the gateway handles it: it
+// moves the read deadline ahead before every read and records whether the
+// body was read to its end (nothing left to linger on).
+type reqBody struct {
+	orig    io.ReadCloser // net/http's body, what lingering drains
+	src     io.Reader     // orig behind the max_body limit
+	rc      *http.ResponseController
+	timeout time.Duration // 0: the front end has no read deadlines
+	http1   bool
+
+	mu      sync.Mutex
+	stopped bool // a runner protocol stopped the reads (SetReadDeadline)
+	eof     bool
+}
+
+// newReqBody wraps r's body, or returns nil when r has none. On HTTP/1.x
+// it turns on full duplex: otherwise net/http, when the answer's head goes
+// out before the body was read, reads up to 256 KiB of the body itself
+// first, with no deadline; a client that waits for "100 Continue" then
+// waits for ever, and nothing is sent (RFC 9110 §10.1.1 lets it wait).
+// Lingering does that discarding, after the answer, bounded.
+func newReqBody(w http.ResponseWriter, r *http.Request, p *bodyPolicy) *reqBody {
+	if r.Body == nil || r.Body == http.NoBody || (r.ContentLength == 0 && len(r.TransferEncoding) == 0) {
+		return nil
+	}
+	b := &reqBody{orig: r.Body, src: r.Body, rc: http.NewResponseController(w), timeout: p.timeout, http1: r.ProtoMajor == 1}
+	if p.max > 0 {
+		b.src = http.MaxBytesReader(w, r.Body, p.max)
+	}
+	if b.http1 {
+		b.rc.EnableFullDuplex()
+	}
+	if b.rc.SetReadDeadline(time.Time{}) != nil {
+		b.timeout = 0 // uwsgi, FastCGI: nginx in front bounds the body
+	}
+	return b
+}
+
+func (b *reqBody) Read(p []byte) (int, error) {
+	if b.timeout > 0 {
+		b.setDeadline(time.Now().Add(b.timeout))
+	}
+	n, err := b.src.Read(p)
+	if err != nil {
+		b.mu.Lock()
+		b.eof = b.eof || err == io.EOF
+		b.mu.Unlock()
+		if b.timeout > 0 {
+			// Read to its end, net/http reads the connection in the
+			// background: an old deadline would cut the request off.
+			b.setDeadline(time.Time{})
+		}
+	}
+	return n, err
+}
+
+func (b *reqBody) Close() error { return nil } // net/http closes orig
+
+// setDeadline moves the read deadline unless a runner protocol has stopped
+// the reads: its deadline must win over the next per-read one.
+func (b *reqBody) setDeadline(t time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.stopped {
+		b.rc.SetReadDeadline(t)
+	}
+}
+
+// stop is a runner protocol ending a body pump that is blocked on the
+// client (http.ResponseController.SetReadDeadline on the handler's writer).
+func (b *reqBody) stop(t time.Time) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stopped = true
+	return b.rc.SetReadDeadline(t)
+}
+
+// buffer reads the whole body into the spool and makes it r's body, with
+// its length: a chunked body gets a Content-Length, which php-cgi needs and
+// WSGI wants (PEP 3333). A small body of known length is read even when
+// the app streams (streaming=true), so a slow client never holds a runner
+// over a few KiB and the runner gets the request in one write.
+func (b *reqBody) buffer(r *http.Request, p *bodyPolicy, streaming bool) (release func(), err error) {
+	if streaming && (r.ContentLength < 0 || r.ContentLength > p.mem) {
+		r.Body = b
 		return func() {}, nil
 	}
-	buf := bodyBufs.Get().(*[]byte)
-	if _, err := io.ReadFull(r.Body, (*buf)[:n]); err != nil {
-		bodyBufs.Put(buf)
+	body, err := p.spool.Fill(b, r.ContentLength)
+	if err != nil {
 		return func() {}, err
 	}
-	bb := &bufferedBody{b: (*buf)[:n]}
-	bb.Reset(bb.b)
-	r.Body = bb
-	return func() { bodyBufs.Put(buf) }, nil
+	if r.ContentLength < 0 {
+		r.ContentLength = body.Len()
+		r.TransferEncoding = nil
+		r.Header["Content-Length"] = []string{strconv.FormatInt(body.Len(), 10)}
+	}
+	r.Body = body
+	return body.Release, nil
+}
+
+// linger discards what the client still sends of an unread body once the
+// answer is out, so a client that writes its whole body before reading
+// (Python's http.client, requests) reads the answer instead of a
+// connection reset: nginx's lingering_close, bounded by lingering_time in
+// all, lingering_timeout between two reads and max_body in bytes. At the
+// end of the body the connection stays open; otherwise net/http closes it.
+// HTTP/2 needs none of this: the stream is reset, not the connection. A
+// chunked body whose reads were cut off by a runner protocol cannot be
+// resumed (net/http's chunked reader keeps its error) and is not drained.
+func (b *reqBody) linger(w http.ResponseWriter, p *bodyPolicy) {
+	if b == nil || !b.http1 || b.timeout == 0 || p.lingerFor <= 0 {
+		return
+	}
+	b.mu.Lock()
+	done := b.eof
+	b.mu.Unlock()
+	if done || http.NewResponseController(w).Flush() != nil {
+		return
+	}
+	end := time.Now().Add(p.lingerFor)
+	left := p.max
+	if left <= 0 {
+		left = math.MaxInt64
+	}
+	for left > 0 {
+		dl := time.Now().Add(p.lingerGap)
+		if dl.After(end) {
+			dl = end
+		}
+		b.rc.SetReadDeadline(dl)
+		n, err := io.CopyN(io.Discard, b.orig, min(left, 256<<10))
+		left -= n
+		if err == io.EOF {
+			b.rc.SetReadDeadline(time.Time{})
+			return
+		}
+		if err != nil || !time.Now().Before(end) {
+			break
+		}
+	}
+	// Given up: net/http's own discarding of the rest must not wait.
+	b.rc.SetReadDeadline(time.Now())
 }

@@ -103,6 +103,10 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 // If any app fails, the others are stopped and the first error (carrying
 // the traceback) is returned.
 func (g *Gateway) boot(ctx context.Context, cfg *config.Config) (*table, error) {
+	body, err := newBodyPolicy(cfg.Limits, g.rt.Dir)
+	if err != nil {
+		return nil, err
+	}
 	pools := make([]*pool.Pool, len(cfg.Apps))
 	apps := make([]*runners.App, len(cfg.Apps))
 	for i, app := range cfg.Apps {
@@ -141,7 +145,7 @@ func (g *Gateway) boot(ctx context.Context, cfg *config.Config) (*table, error) 
 	if err != nil {
 		return nil, err
 	}
-	t.maxBody = int64(cfg.Limits.MaxBody)
+	t.body = body
 	t.bufferAnswers(cfg, g.rt.Dir, g.log)
 	for i := range t.routes {
 		t.routes[i].stats = g.counters(t.routes[i].name)

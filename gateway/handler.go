@@ -3,7 +3,9 @@ package gateway
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/gwhq/gw/gateway/accesslog"
@@ -11,6 +13,7 @@ import (
 	"github.com/gwhq/gw/gateway/respbuf"
 	"github.com/gwhq/gw/internal/reqid"
 	"github.com/gwhq/gw/internal/reqinfo"
+	"github.com/gwhq/gw/internal/spool"
 	"github.com/gwhq/gw/runners/pool"
 )
 
@@ -43,31 +46,31 @@ func (g *Gateway) serveRoute(sw *statusWriter, r *http.Request, t *table, rt *ro
 			return
 		}
 	}
-	maxBody := t.maxBody
-	if maxBody > 0 {
-		if r.ContentLength > maxBody {
-			sw.Header().Set("Connection", "close")
-			http.Error(sw, "413 request body too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		if r.ContentLength != 0 {
-			r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
-		}
-	}
-	release, err := bufferBody(r)
-	if err != nil {
-		g.fail(sw, r, rt, &pool.BodyError{Err: err})
+	p := &t.body
+	sw.body = newReqBody(sw.ResponseWriter, r, p)
+	if p.max > 0 && r.ContentLength > p.max {
+		g.fail(sw, r, rt, &pool.BodyError{Err: &http.MaxBytesError{Limit: p.max}})
+		sw.body.linger(sw, p)
 		return
 	}
-	defer release()
+	if sw.body != nil {
+		release, err := sw.body.buffer(r, p, !rt.buffer)
+		if err != nil {
+			g.fail(sw, r, rt, &pool.BodyError{Err: err})
+			sw.body.linger(sw, p)
+			return
+		}
+		defer release()
+	}
 	// The runner's slot is freed when rt.serve returns; a client slower
 	// than the app gets the rest of the answer from bw's spool.
 	bw := respbuf.New(sw, r, rt.respbuf)
-	err = rt.serve(bw, r)
+	err := rt.serve(bw, r)
 	bw.Finish() // the client side is done: sw is ours again
 	if err != nil {
 		g.fail(sw, r, rt, err)
 	}
+	sw.body.linger(sw, p)
 	if rt.stats != nil {
 		rt.stats.record(sw.code(), max(r.ContentLength, 0), sw.bytes)
 	}
@@ -107,21 +110,25 @@ func (g *Gateway) acquireTable() *table {
 // fail is the one place that maps a failed request to what the client sees.
 func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 	var (
-		status int
-		msg    string
-		mbe    *http.MaxBytesError
-		be     *pool.BodyError
-		ae     *pool.AppError
+		status    int
+		msg       string
+		closeConn bool // the body's framing or timing failed: RFC 9112 §9.6
+		mbe       *http.MaxBytesError
+		be        *pool.BodyError
+		ae        *pool.AppError
 	)
 	switch {
 	case errors.As(err, &mbe):
-		status, msg = http.StatusRequestEntityTooLarge, "request body too large"
+		status, msg, closeConn = http.StatusRequestEntityTooLarge, "request body too large", true
 	case errors.Is(err, cgireq.ErrShortBody):
 		status, msg = http.StatusBadRequest, "request body shorter than its Content-Length"
 	case errors.As(err, &be):
-		// The client stopped sending its body; there is nobody to answer.
-		g.log.Info("client went away", "app", rt.name, "path", r.URL.Path, "err", err)
-		return
+		if status, msg = bodyStatus(be.Err); status == 0 {
+			// The client stopped sending its body; there is nobody to answer.
+			g.log.Info("client went away", "app", rt.name, "path", r.URL.Path, "err", err)
+			return
+		}
+		closeConn = true
 	case errors.Is(err, pool.ErrQueueFull), errors.Is(err, pool.ErrQueueTimeout), errors.Is(err, pool.ErrStopped):
 		status, msg = http.StatusServiceUnavailable, "no runner free, try again"
 		w.Header().Set("Retry-After", "1")
@@ -148,9 +155,12 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 	}
 	h := w.Header()
 	for k := range h {
-		if k != "Retry-After" {
+		if k != "Retry-After" && k != "Connection" { // gw's own, never an app's
 			delete(h, k)
 		}
+	}
+	if closeConn {
+		h.Set("Connection", "close")
 	}
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -158,10 +168,32 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 	w.Write([]byte(http.StatusText(status) + ": " + msg + "\n"))
 }
 
+// bodyStatus is fail's answer to a request body that could not be read,
+// 0 when the client left (nobody to answer): 408 when it stalled past the
+// body timeout (nginx's client_body_timeout), 500 when the spool could not
+// keep it, 400 for what net/http's body reader reports about the body's own
+// framing (a bad or overlong chunk size, a bare LF: RFC 9112 §7.1).
+func bodyStatus(err error) (int, string) {
+	var (
+		se *spool.Error
+		ne net.Error
+	)
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return http.StatusRequestTimeout, "the request body did not arrive in time"
+	case errors.As(err, &se):
+		return http.StatusInternalServerError, "could not buffer the request body"
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.As(err, &ne):
+		return 0, "" // cut short or reset by the client
+	}
+	return http.StatusBadRequest, "malformed request body"
+}
+
 // statusWriter records the response's status and body size, and whether
 // the head went out; it gives the head the request id.
 type statusWriter struct {
 	http.ResponseWriter
+	body      *reqBody // nil without a request body
 	requestID string
 	wrote     bool
 	status    int
@@ -228,6 +260,16 @@ func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// SetReadDeadline is how a runner protocol stops a body pump blocked on the
+// client (through http.ResponseController, which finds it before Unwrap);
+// the body's next per-read deadline must not undo that.
+func (w *statusWriter) SetReadDeadline(t time.Time) error {
+	if w.body != nil {
+		return w.body.stop(t)
+	}
+	return http.NewResponseController(w.ResponseWriter).SetReadDeadline(t)
 }
 
 // Unwrap lets http.ResponseController reach the connection.

@@ -26,6 +26,7 @@ type route struct {
 	stats  *appCounters
 	pool   *pool.Pool
 	serve  runners.ServeFunc // the pool, behind the app's front if it has one
+	buffer bool              // read the whole body before a runner (request_buffering)
 	static []staticDir
 	// respbuf buffers the app's answers for slow clients (nil: straight
 	// through); set by bufferAnswers.
@@ -41,9 +42,9 @@ type staticDir struct {
 // new one, swaps it in, and drains the old one once every request that saw
 // it is done (refs).
 type table struct {
-	routes  []route // host-specific first, then longest mount first
-	maxBody int64
-	refs    atomic.Int64 // requests that loaded this table and are not done
+	routes []route // host-specific first, then longest mount first
+	body   bodyPolicy
+	refs   atomic.Int64 // requests that loaded this table and are not done
 }
 
 func newTable(apps []config.App, run []*runners.App, pools []*pool.Pool) (*table, error) {
@@ -51,6 +52,7 @@ func newTable(apps []config.App, run []*runners.App, pools []*pool.Pool) (*table
 	for i, app := range apps {
 		mount := strings.TrimSuffix(app.Mount, "/")
 		r := route{host: app.Host, mount: mount, name: app.Name, lang: app.Lang, pool: pools[i]}
+		r.buffer = app.RequestBuffering
 		if p := pools[i]; p != nil {
 			r.serve = p.Serve
 			if front := run[i].Front; front != nil {

@@ -7,11 +7,17 @@ package spool
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"os"
 	"sync"
 )
+
+// Error is a failure of the spool itself (its directory, a full disk),
+// not of the body's source.
+type Error struct{ Err error }
+
+func (e *Error) Error() string { return "spool: " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
 
 // Spool fills bodies. It is safe for concurrent use.
 type Spool struct {
@@ -26,7 +32,7 @@ type Spool struct {
 func New(dir string, mem int) (*Spool, error) {
 	if dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("spool: %w", err)
+			return nil, &Error{err}
 		}
 	}
 	s := &Spool{dir: dir, mem: max(mem, 1)}
@@ -104,13 +110,15 @@ func readUpTo(src io.Reader, b []byte) (int, error) {
 func (s *Spool) spill(src io.Reader, head []byte, n int) (*fileBody, error) {
 	f, err := os.CreateTemp(s.dir, "body-")
 	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		return nil, &Error{err}
 	}
 	// Unlinked at once: the file goes away when closed, also if gw dies.
 	os.Remove(f.Name())
 	total, err := copyTo(f, src, head, n)
 	if err == nil {
-		_, err = f.Seek(0, io.SeekStart)
+		if _, serr := f.Seek(0, io.SeekStart); serr != nil {
+			err = &Error{serr}
+		}
 	}
 	if err != nil {
 		f.Close()
@@ -119,14 +127,14 @@ func (s *Spool) spill(src io.Reader, head []byte, n int) (*fileBody, error) {
 	return &fileBody{f: f, n: total}, nil
 }
 
-// copyTo writes buf[:n], then src through buf, to f. A write error is
-// wrapped as a spool error (the disk, not the client).
+// copyTo writes buf[:n], then src through buf, to f. A write error is an
+// *Error (the disk, not the client).
 func copyTo(f *os.File, src io.Reader, buf []byte, n int) (int64, error) {
 	var total int64
 	for done := false; ; {
 		if n > 0 {
 			if _, err := f.Write(buf[:n]); err != nil {
-				return total, fmt.Errorf("spool: %w", err)
+				return total, &Error{err}
 			}
 			total += int64(n)
 		}
