@@ -185,7 +185,7 @@ func (g *Gateway) newServer(ln listener) server {
 		maxHeader -= 4096
 	}
 	srv := &http.Server{
-		Handler:           g,
+		Handler:           closeHidden{g},
 		ReadHeaderTimeout: lim.ReadHeaderTimeout,
 		IdleTimeout:       lim.IdleTimeout,
 		// HTTP/2 advertises it as SETTINGS_MAX_HEADER_LIST_SIZE.
