@@ -52,12 +52,13 @@ type reqBody struct {
 	orig    io.ReadCloser // net/http's body, what lingering drains
 	src     io.Reader     // orig behind the max_body limit
 	rc      *http.ResponseController
-	timeout time.Duration // 0: the front end has no read deadlines
+	timeout time.Duration // 0 once the front end turned out to have no read deadlines
 	http1   bool
 
-	mu      sync.Mutex
-	stopped bool // a runner protocol stopped the reads (SetReadDeadline)
-	eof     bool
+	mu        sync.Mutex
+	streaming bool // r.Body is this reader (request_buffering off)
+	stopped   bool // a runner protocol stopped the reads (SetReadDeadline)
+	eof       bool
 }
 
 // newReqBody wraps r's body, or returns nil when r has none. On HTTP/1.x
@@ -77,15 +78,12 @@ func newReqBody(w http.ResponseWriter, r *http.Request, p *bodyPolicy) *reqBody 
 	if b.http1 {
 		b.rc.EnableFullDuplex()
 	}
-	if b.rc.SetReadDeadline(time.Time{}) != nil {
-		b.timeout = 0 // uwsgi, FastCGI: nginx in front bounds the body
-	}
 	return b
 }
 
 func (b *reqBody) Read(p []byte) (int, error) {
-	if b.timeout > 0 {
-		b.setDeadline(time.Now().Add(b.timeout))
+	if b.timeout > 0 && b.setDeadline(time.Now().Add(b.timeout)) != nil {
+		b.timeout = 0 // uwsgi, FastCGI: nginx in front bounds the body
 	}
 	n, err := b.src.Read(p)
 	if err != nil {
@@ -105,19 +103,24 @@ func (b *reqBody) Close() error { return nil } // net/http closes orig
 
 // setDeadline moves the read deadline unless a runner protocol has stopped
 // the reads: its deadline must win over the next per-read one.
-func (b *reqBody) setDeadline(t time.Time) {
+func (b *reqBody) setDeadline(t time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.stopped {
-		b.rc.SetReadDeadline(t)
+	if b.stopped {
+		return nil
 	}
+	return b.rc.SetReadDeadline(t)
 }
 
 // stop is a runner protocol ending a body pump that is blocked on the
 // client (http.ResponseController.SetReadDeadline on the handler's writer).
+// A buffered body's pump never reads the client: nothing to stop.
 func (b *reqBody) stop(t time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if !b.streaming {
+		return nil
+	}
 	b.stopped = true
 	return b.rc.SetReadDeadline(t)
 }
@@ -129,6 +132,9 @@ func (b *reqBody) stop(t time.Time) error {
 // over a few KiB and the runner gets the request in one write.
 func (b *reqBody) buffer(r *http.Request, p *bodyPolicy, streaming bool) (release func(), err error) {
 	if streaming && (r.ContentLength < 0 || r.ContentLength > p.mem) {
+		b.mu.Lock()
+		b.streaming = true
+		b.mu.Unlock()
 		r.Body = b
 		return func() {}, nil
 	}
@@ -155,14 +161,14 @@ func (b *reqBody) buffer(r *http.Request, p *bodyPolicy, streaming bool) (releas
 // chunked body whose reads were cut off by a runner protocol cannot be
 // resumed (net/http's chunked reader keeps its error) and is not drained.
 func (b *reqBody) linger(w http.ResponseWriter, p *bodyPolicy) {
-	if b == nil || !b.http1 || b.timeout == 0 || p.lingerFor <= 0 {
+	if b == nil || !b.http1 || p.lingerFor <= 0 {
 		return
 	}
 	b.mu.Lock()
 	done := b.eof
 	b.mu.Unlock()
-	if done || http.NewResponseController(w).Flush() != nil {
-		return
+	if done || b.rc.SetReadDeadline(time.Time{}) != nil || http.NewResponseController(w).Flush() != nil {
+		return // no deadlines: the front end has its own lingering
 	}
 	end := time.Now().Add(p.lingerFor)
 	left := p.max
