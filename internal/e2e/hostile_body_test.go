@@ -258,13 +258,13 @@ func TestHostileMalformedChunked(t *testing.T) {
 	}
 }
 
-// TestHostileFraming (item 16) pins the framing rules for what net/http
+// TestHostileRequestFraming (item 16) pins the framing rules for what net/http
 // parses but hides from handlers (RFC 9112 §6.1, §6.3): after a request
 // with both Content-Length and Transfer-Encoding, and after an HTTP/1.0
 // keep-alive request (whose Transfer-Encoding net/http ignores and drops),
 // the connection closes, so bytes that follow are never read as another
 // request.
-func TestHostileFraming(t *testing.T) {
+func TestHostileRequestFraming(t *testing.T) {
 	a := pythonApp()
 	s := a.start(t, "--workers", "1")
 	smuggled := "GET " + a.quick + " HTTP/1.1\r\nHost: x\r\n\r\n"
