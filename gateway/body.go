@@ -4,7 +4,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -29,12 +28,9 @@ type bodyPolicy struct {
 	lingerGap time.Duration // lingering_timeout: between two reads while lingering
 }
 
-// newBodyPolicy makes the policy of lim, spooling large bodies under dir
+// newBodyPolicy makes the policy of lim, spooling large bodies in dir
 // ("" = the system's temporary directory).
 func newBodyPolicy(lim config.Limits, dir string) (bodyPolicy, error) {
-	if dir != "" {
-		dir = filepath.Join(dir, "body")
-	}
 	sp, err := spool.New(dir, int(lim.BodyBufferSize))
 	if err != nil {
 		return bodyPolicy{}, err

@@ -103,7 +103,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 // If any app fails, the others are stopped and the first error (carrying
 // the traceback) is returned.
 func (g *Gateway) boot(ctx context.Context, cfg *config.Config) (*table, error) {
-	body, err := newBodyPolicy(cfg.Limits, g.rt.Dir)
+	body, err := newBodyPolicy(cfg.Limits, g.rt.BodyDir())
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func (g *Gateway) boot(ctx context.Context, cfg *config.Config) (*table, error) 
 		return nil, err
 	}
 	t.body = body
-	t.bufferAnswers(cfg, g.rt.Dir, g.log)
+	t.bufferAnswers(cfg, g.rt.AnswerDir(), g.log)
 	for i := range t.routes {
 		t.routes[i].stats = g.counters(t.routes[i].name)
 	}

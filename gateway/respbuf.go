@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"log/slog"
-	"path/filepath"
 
 	"github.com/gwhq/gw/gateway/respbuf"
 	"github.com/gwhq/gw/internal/config"
@@ -10,8 +9,8 @@ import (
 
 // bufferAnswers gives each route of t whose app buffers answers (the
 // default; nginx's proxy_buffering) the generation's response buffering,
-// with temp files in a private directory under the runtime directory.
-func (t *table) bufferAnswers(cfg *config.Config, runtimeDir string, log *slog.Logger) {
+// with temp files in dir, a private directory under the runtime directory.
+func (t *table) bufferAnswers(cfg *config.Config, dir string, log *slog.Logger) {
 	lim := cfg.Limits
 	if lim.ResponseBuffer <= 0 {
 		return // limits.response_buffer: 0 turns it off for every app
@@ -19,7 +18,7 @@ func (t *table) bufferAnswers(cfg *config.Config, runtimeDir string, log *slog.L
 	o := &respbuf.Options{
 		Memory:      int(lim.ResponseBuffer),
 		TempMax:     int64(lim.ResponseTempMax),
-		Dir:         filepath.Join(runtimeDir, "spool"),
+		Dir:         dir,
 		SendTimeout: lim.SendTimeout,
 		Log:         log,
 	}

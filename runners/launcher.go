@@ -37,10 +37,12 @@ import (
 // $TMPDIR, has a fresh random name, os.MkdirTemp). Such a directory is then
 // removed by root: internal/privsep's helper.
 //
-// sock/ (0700) and plugin/ (0711) belong to the user gw serves as, which
-// creates sockets there after any drop: php-cgi receives its socket as an
-// open descriptor, so nobody but gw needs sock/; go-plugin makes a
-// directory per plugin in plugin/, owned by the plugin's user.
+// sock/ (0700), plugin/ (0711), body/ and spool/ (0700) belong to the user
+// gw serves as, which creates sockets and temp files there after any
+// drop: php-cgi receives its socket as an open descriptor, so nobody but
+// gw needs sock/; go-plugin makes a directory per plugin in plugin/, owned
+// by the plugin's user; body/ and spool/ hold uploads and answers in
+// flight.
 type Runtime struct {
 	Dir string
 }
@@ -74,7 +76,7 @@ func (rt *Runtime) fill(owner *syscall.Credential) error {
 	for _, sub := range []struct {
 		dir  string
 		mode os.FileMode
-	}{{rt.sockDir(), 0o700}, {rt.pluginDir(), 0o711}} {
+	}{{rt.sockDir(), 0o700}, {rt.pluginDir(), 0o711}, {rt.BodyDir(), 0o700}, {rt.AnswerDir(), 0o700}} {
 		if err := os.Mkdir(sub.dir, sub.mode); err != nil {
 			return err
 		}
@@ -90,7 +92,13 @@ func (rt *Runtime) fill(owner *syscall.Credential) error {
 // Remove deletes the runtime directory.
 func (rt *Runtime) Remove() error { return os.RemoveAll(rt.Dir) }
 
-func (rt *Runtime) sockDir() string   { return filepath.Join(rt.Dir, "sock") }
+func (rt *Runtime) sockDir() string { return filepath.Join(rt.Dir, "sock") }
+
+// BodyDir holds request bodies too large for memory, and AnswerDir answers
+// a slow client cannot take yet: made here, before any drop, so they
+// belong to the user gw serves as; 0700, so no app reads another's upload.
+func (rt *Runtime) BodyDir() string   { return filepath.Join(rt.Dir, "body") }
+func (rt *Runtime) AnswerDir() string { return filepath.Join(rt.Dir, "spool") }
 func (rt *Runtime) pluginDir() string { return filepath.Join(rt.Dir, "plugin") }
 func (rt *Runtime) shim(file string) string {
 	return filepath.Join(rt.Dir, file)
