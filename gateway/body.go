@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gwhq/gw/gateway/h1"
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/internal/spool"
 )
@@ -45,11 +46,12 @@ func newBodyPolicy(lim config.Limits, dir string) (bodyPolicy, error) {
 // moves the read deadline ahead before every read and records whether the
 // body was read to its end (nothing left to linger on).
 type reqBody struct {
-	orig    io.ReadCloser // net/http's body, what lingering drains
-	src     io.Reader     // orig behind the max_body limit
-	rc      *http.ResponseController
-	timeout time.Duration // 0 once the front end turned out to have no read deadlines
-	http1   bool
+	orig         io.ReadCloser // net/http's body, what lingering drains
+	src          io.Reader     // orig behind the max_body limit
+	rc           *http.ResponseController
+	timeout      time.Duration // 0 once the front end turned out to have no read deadlines
+	http1        bool
+	frontLingers bool // the front end lingers itself (h1; net/http does not)
 
 	mu        sync.Mutex
 	streaming bool // r.Body is this reader (request_buffering off)
@@ -67,7 +69,10 @@ func newReqBody(w http.ResponseWriter, r *http.Request, p *bodyPolicy) *reqBody 
 	if r.Body == nil || r.Body == http.NoBody || (r.ContentLength == 0 && len(r.TransferEncoding) == 0) {
 		return nil
 	}
-	b := &reqBody{orig: r.Body, src: r.Body, rc: http.NewResponseController(w), timeout: p.timeout, http1: r.ProtoMajor == 1}
+	// h1 lingers itself, better than a handler can: after the handler
+	// returns, with the write side half-closed so the answer ends.
+	b := &reqBody{orig: r.Body, src: r.Body, rc: http.NewResponseController(w), timeout: p.timeout,
+		http1: r.ProtoMajor == 1, frontLingers: h1.Lingers(r.Context())}
 	if p.max > 0 {
 		b.src = http.MaxBytesReader(w, r.Body, p.max)
 	}
@@ -157,7 +162,7 @@ func (b *reqBody) buffer(r *http.Request, p *bodyPolicy, streaming bool) (releas
 // chunked body whose reads were cut off by a runner protocol cannot be
 // resumed (net/http's chunked reader keeps its error) and is not drained.
 func (b *reqBody) linger(w http.ResponseWriter, p *bodyPolicy) {
-	if b == nil || !b.http1 || p.lingerFor <= 0 {
+	if b == nil || !b.http1 || b.frontLingers || p.lingerFor <= 0 {
 		return
 	}
 	b.mu.Lock()

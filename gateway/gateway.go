@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gwhq/gw/gateway/fastcgi"
+	"github.com/gwhq/gw/gateway/h1"
 	"github.com/gwhq/gw/gateway/uwsgi"
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/runners"
@@ -178,6 +179,12 @@ func (g *Gateway) newServer(ln listener) server {
 		return &uwsgi.Server{Handler: g, Log: g.log, IdleTimeout: lim.IdleTimeout, MaxVars: int(min(lim.MaxHeader, 65535))}
 	case "fastcgi":
 		return &fastcgi.Server{Handler: g, Log: g.log, IdleTimeout: lim.IdleTimeout, MaxParams: int(lim.MaxHeader)}
+	}
+	if ln.proto == "http" && !g.cfg.Listen.H2C {
+		// gw's own HTTP/1.1 server: no background read, no per-request
+		// goroutine or deadline syscalls (docs/design/hop.md).
+		return &h1.Server{Handler: g, Log: g.log, MaxHeaderBytes: int(lim.MaxHeader),
+			ReadHeaderTimeout: lim.ReadHeaderTimeout, IdleTimeout: lim.IdleTimeout}
 	}
 	maxHeader := int(lim.MaxHeader)
 	if maxHeader > 4096 {

@@ -59,8 +59,11 @@ type conn struct {
 	contMu   sync.Mutex
 	expect   bool       // 100 Continue owed on the first body read; under contMu
 	expected bool       // the request asked for 100-continue (fixed per request)
-	rdlMu    sync.Mutex // rdl and rdlSet while a handler runs
-	hijacked bool
+	rdlMu    sync.Mutex // rdl, rdlSet and handlerRDL while a handler runs
+	// handlerRDL: the handler set a read deadline for this request
+	// (ResponseController); body reads keep it rather than clearing it.
+	handlerRDL bool
+	hijacked   bool
 
 	rdl     time.Time // the read deadline last set on rwc; see idleWait
 	rdlSet  bool      // rdl is what rwc has (false once unknown)
@@ -77,6 +80,7 @@ func newConn(s *Server, rwc net.Conn, st *connserve.State) *conn {
 		c.remote = a.String()
 	}
 	c.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, rwc.LocalAddr())
+	c.ctx = context.WithValue(c.ctx, lingersKey{}, true)
 	c.watch.c = c
 	return c
 }
@@ -171,6 +175,7 @@ func (c *conn) serveRequest(fr framing) bool {
 		c.body = body{}
 	}
 	c.expect, c.expected = fr.expect, fr.expect
+	c.handlerRDL = false
 	ctx, cancel := context.WithCancelCause(c.ctx)
 	req := r.WithContext(ctx)
 	c.watch.cancel = cancel
@@ -309,7 +314,7 @@ func (c *conn) bodyReading(buffered bool) {
 	}
 	if !buffered {
 		c.rdlMu.Lock()
-		if !c.rdlSet || !c.rdl.IsZero() {
+		if !c.handlerRDL && (!c.rdlSet || !c.rdl.IsZero()) {
 			c.setReadDeadline(time.Time{})
 		}
 		c.rdlMu.Unlock()
@@ -319,6 +324,16 @@ func (c *conn) bodyReading(buffered bool) {
 // bodyDone runs when the body has been read to its end: from now on the
 // connection can be watched for the client leaving.
 func (c *conn) bodyDone() { c.watch.arm() }
+
+type lingersKey struct{}
+
+// Lingers reports whether the server a request came through does its own
+// lingering close (this one: after the handler returns, half-closed, so
+// the client sees the answer end), which a handler then need not do.
+func Lingers(ctx context.Context) bool {
+	v, _ := ctx.Value(lingersKey{}).(bool)
+	return v
+}
 
 // optionsHandler answers "OPTIONS *" (RFC 9110 §9.3.7) for the server as
 // a whole, as net/http does: 200 with an empty body, whatever the route.

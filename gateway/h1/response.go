@@ -318,6 +318,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (w *response) SetReadDeadline(t time.Time) error {
 	w.c.rdlMu.Lock()
 	defer w.c.rdlMu.Unlock()
+	w.c.handlerRDL = true
 	return w.c.setReadDeadline(t)
 }
 

@@ -258,32 +258,32 @@ func TestHostileMalformedChunked(t *testing.T) {
 	}
 }
 
-// TestHostileRequestFraming (item 16) pins the framing rules for what net/http
-// parses but hides from handlers (RFC 9112 §6.1, §6.3): after a request
-// with both Content-Length and Transfer-Encoding, and after an HTTP/1.0
-// keep-alive request (whose Transfer-Encoding net/http ignores and drops),
-// the connection closes, so bytes that follow are never read as another
-// request.
+// TestHostileRequestFraming (item 16) pins the framing rules of RFC 9112
+// §6.1 and §6.3 on the HTTP listener (gw's own h1 server): a request with
+// both Content-Length and Transfer-Encoding, and an HTTP/1.0 request with
+// Transfer-Encoding, are refused with 400 and the connection closes, as
+// nginx does, so bytes that follow are never read as another request.
+// (The net/http listeners, HTTPS, close after such requests instead:
+// gateway/framing.go.)
 func TestHostileRequestFraming(t *testing.T) {
 	a := pythonApp()
 	s := a.start(t, "--workers", "1")
 	smuggled := "GET " + a.quick + " HTTP/1.1\r\nHost: x\r\n\r\n"
 	tests := []struct {
 		name, req string
-		want      string // the first answer's body
 	}{
 		{"CL and TE", "POST " + a.hash + " HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" +
-			"5\r\nhello\r\n0\r\n\r\n", "5 " + sha("hello")},
+			"5\r\nhello\r\n0\r\n\r\n"},
 		{"HTTP/1.0 with TE", "POST " + a.hash + " HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n" +
-			fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(smuggled), smuggled), ""},
+			fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(smuggled), smuggled)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := gwtest.Dial(t, s.URL)
 			c.Send(tc.req + smuggled)
 			resp, got := c.Response("POST")
-			if tc.want != "" && got != tc.want {
-				t.Errorf("answer %d %q, want %q", resp.StatusCode, got, tc.want)
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("answer %d %q, want 400", resp.StatusCode, got)
 			}
 			if rest := c.Rest(); !resp.Close || rest != "" {
 				t.Errorf("close %v, then %q; want the connection closed after the answer", resp.Close, rest)
