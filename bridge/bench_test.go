@@ -72,7 +72,7 @@ func BenchmarkExchange(b *testing.B) {
 			}
 		}
 	}()
-	s := NewSlot(gwSide)
+	s := NewSlot(gwSide, gwSide)
 	r := httptest.NewRequest("GET", "/", nil)
 	head := BeginHead(nil)
 	cgi.Build(&head, r, cgi.Mount{})

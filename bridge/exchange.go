@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/textproto"
 	"strings"
@@ -53,10 +52,12 @@ const unreadGrace = 50 * time.Millisecond
 
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, HeaderSize+bodyChunk); return &b }}
 
-// Slot is the gateway's end of one runner slot socket. A slot carries one
-// request at a time; it is not safe for concurrent use.
+// Slot is the gateway's end of one runner slot: a stream to the runner and
+// one back (two pipes, or one socket as both). A slot carries one request at
+// a time; it is not safe for concurrent use.
 type Slot struct {
-	conn net.Conn
+	r    io.ReadCloser  // the runner's frames
+	w    io.WriteCloser // frames to the runner
 	rd   *Reader
 	wbuf []byte
 	body framing.Body // the response being copied; here, not allocated per request
@@ -64,13 +65,26 @@ type Slot struct {
 	// has none.
 }
 
-// NewSlot wraps one end of a slot socketpair.
-func NewSlot(c net.Conn) *Slot {
-	return &Slot{conn: c, rd: NewReader(bufio.NewReaderSize(c, 64<<10))}
+// NewSlot wraps the gateway's ends of a slot: r reads the runner's frames,
+// w writes frames to it. Both must unblock when closed (an *os.File on Go's
+// poller, a net.Conn), so Close can end an exchange from another goroutine.
+// r and w may be the same socket.
+func NewSlot(r io.ReadCloser, w io.WriteCloser) *Slot {
+	return &Slot{r: r, w: w, rd: NewReader(bufio.NewReaderSize(r, 64<<10))}
 }
 
-// Close closes the slot; a runner thread blocked on it sees EOF.
-func (s *Slot) Close() error { return s.conn.Close() }
+// Close closes the slot; a runner thread blocked reading it sees EOF, one
+// writing it EPIPE, and an exchange blocked on it here returns at once.
+func (s *Slot) Close() error {
+	werr := s.w.Close()
+	if any(s.r) == any(s.w) {
+		return werr
+	}
+	if err := s.r.Close(); err != nil {
+		return err
+	}
+	return werr
+}
 
 // Exchange streams one request through the slot and its response back to w.
 // head must be a complete REQUEST_HEAD frame (BeginHead ... Finish); body may
@@ -88,14 +102,14 @@ func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, bod
 			s.wbuf = AppendFrame(s.wbuf, RequestBody, inline.Bytes())
 		}
 		s.wbuf = AppendRequestEnd(s.wbuf, false, "")
-		if _, err := s.conn.Write(s.wbuf); err != nil {
+		if _, err := s.w.Write(s.wbuf); err != nil {
 			return res, fmt.Errorf("%w: %w: write head: %v", ErrRunnerGone, ErrNotDelivered, err)
 		}
 	} else {
-		if _, err := s.conn.Write(head); err != nil {
+		if _, err := s.w.Write(head); err != nil {
 			return res, fmt.Errorf("%w: %w: write head: %v", ErrRunnerGone, ErrNotDelivered, err)
 		}
-		pump = startPump(s.conn, body)
+		pump = startPump(s.w, body)
 	}
 	res, err = s.readResponse(w, r.Method)
 	if pump != nil {
@@ -241,14 +255,14 @@ type bodyPump struct {
 	err      error // set before done closes
 }
 
-func startPump(c net.Conn, body io.Reader) *bodyPump {
+func startPump(c io.Writer, body io.Reader) *bodyPump {
 	p := &bodyPump{stopping: make(chan struct{}), done: make(chan struct{})}
 	// Stopped by the end of the body, a write error, or finish().
 	go p.run(c, body)
 	return p
 }
 
-func (p *bodyPump) run(c net.Conn, body io.Reader) {
+func (p *bodyPump) run(c io.Writer, body io.Reader) {
 	defer close(p.done)
 	bp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bp)
@@ -282,7 +296,7 @@ func (p *bodyPump) run(c net.Conn, body io.Reader) {
 	}
 }
 
-func (p *bodyPump) end(c net.Conn, buf []byte, aborted bool, reason string) {
+func (p *bodyPump) end(c io.Writer, buf []byte, aborted bool, reason string) {
 	if _, err := c.Write(AppendRequestEnd(buf[:0], aborted, reason)); err != nil && p.err == nil {
 		p.err = fmt.Errorf("%w: write end: %v", ErrRunnerGone, err)
 	}

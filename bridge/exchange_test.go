@@ -88,7 +88,7 @@ func exchange(t *testing.T, method string, answer []byte) (*httptest.ResponseRec
 	r := httptest.NewRequest(method, "/", nil)
 	cgi.Build(&head, r, cgi.Mount{})
 	w := httptest.NewRecorder()
-	res, err := NewSlot(gwSide).Exchange(w, r, head.Finish("http", ""), nil)
+	res, err := NewSlot(gwSide, gwSide).Exchange(w, r, head.Finish("http", ""), nil)
 	return w, res, err
 }
 

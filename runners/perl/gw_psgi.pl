@@ -4,10 +4,11 @@
 # gw starts it once per worker process:
 #
 #     perl gw_psgi.pl --app PATH/app.psgi [--dir DIR] [--name NAME]
-#                     --control-fd 3 --slot-fds 4
+#                     --control-fd 3 --slot-fds 4:5
 #
 # and talks to it over the bridge protocol (proto/bridge.proto, the authority
-# for framing and messages). Perl has no usable threads, so a Perl runner
+# for framing and messages). The slot is a pipe pair R:W (gw's form: requests
+# in on R, responses out on W) or one socket N (the test harnesses' form). Perl has no usable threads, so a Perl runner
 # serves exactly one slot: between requests one select() loop watches the
 # control socket (PING -> PONG; EOF -> exit at once) and the slot socket.
 # While a request runs nothing reads the control socket; a write that finds
@@ -58,7 +59,7 @@ use constant {
 use constant RESPONSE_END_OK => pack('CCvV', RESPONSE_END, 0, 0, 0);
 use constant REQUEST_END_OK => pack('CCvV', REQUEST_END, 0, 0, 0);
 use constant USAGE =>
-    "usage: gw_psgi.pl --app FILE.psgi [--dir DIR] [--name NAME] --control-fd FD --slot-fds FD\n"
+    "usage: gw_psgi.pl --app FILE.psgi [--dir DIR] [--name NAME] --control-fd FD --slot-fds R:W|FD\n"
   . "       gw_psgi.pl --selftest DIR\n";
 
 my %OPTIONS = map { $_ => 1 } qw(app callable dir name control-fd slot-fds selftest);
@@ -208,10 +209,11 @@ sub encode_frame {
 
 sub message_frame { encode_frame($_[0], encode_message(@_)) }
 
-# A buffered reader over one socket: sysread 64 KiB at a time, parse by offset.
+# A buffered reader over one socket or pipe: sysread 64 KiB at a time, parse
+# by offset. wfh: where answers go (the response pipe; else fh itself).
 sub new_reader {
-    my ($fh, $name) = @_;
-    return { fh => $fh, fd => fileno($fh), name => $name, buf => '', pos => 0 };
+    my ($fh, $name, $wfh) = @_;
+    return { fh => $fh, wfh => $wfh // $fh, fd => fileno($fh), name => $name, buf => '', pos => 0 };
 }
 
 sub has_frame {
@@ -383,12 +385,14 @@ sub parse_args {
     }
     return \%opts if defined $opts{selftest};
     die "--app is required\n" unless length($opts{app} // '');
-    die "--control-fd FD and --slot-fds FD[,FD...] are required\n"
-        unless ($opts{'control-fd'} // '') =~ /\A\d+\z/ && ($opts{'slot-fds'} // '') =~ /\A\d+(?:,\d+)*\z/;
-    my @fds = ($opts{'control-fd'}, split /,/, $opts{'slot-fds'});
+    die "--control-fd FD and --slot-fds R:W|FD[,...] are required\n"
+        unless ($opts{'control-fd'} // '') =~ /\A\d+\z/
+        && ($opts{'slot-fds'} // '') =~ /\A\d+(?::\d+)?(?:,\d+(?::\d+)?)*\z/;
+    my @fds = ($opts{'control-fd'}, split /[,:]/, $opts{'slot-fds'});
     my %distinct = map { ($_ + 0) => 1 } @fds;
     die "file descriptors must be distinct: @fds\n" if keys %distinct != @fds;
-    $opts{slots} = [map { $_ + 0 } split /,/, $opts{'slot-fds'}];
+    # Per slot: [R, W] (pipes) or [N] (a socket).
+    $opts{slots} = [map { [map { $_ + 0 } split /:/] } split /,/, $opts{'slot-fds'}];
     return \%opts;
 }
 
@@ -789,7 +793,7 @@ sub handle_request {
     my $env = build_env($slot, $payload);
     my $input = $env->{'psgi.input'};
     # head_only: HEAD gets no body (add_body drops it, a handle is not read).
-    my $resp = { fh => $slot->{fh}, pending => '', head_only => $env->{REQUEST_METHOD} eq 'HEAD' };
+    my $resp = { fh => $slot->{wfh}, pending => '', head_only => $env->{REQUEST_METHOD} eq 'HEAD' };
     if (!defined $env->{CONTENT_LENGTH} && !$input->{ended}) {
         # A body of unknown length (chunked) is buffered first: PSGI apps read
         # CONTENT_LENGTH bytes (Plack::Request, HTTP::Entity::Parser).
@@ -907,8 +911,8 @@ sub main {
     my @argv = @_;
     my $opts = eval { parse_args(@argv) } or fail_load(undef, \@argv, 'args', $@);
     return selftest($opts->{selftest}) if defined $opts->{selftest};
-    # A write to a closed socket fails with EPIPE (write_all exits then; the
-    # app sees an error) instead of killing the process. A handler, not
+    # A write to a closed socket or pipe fails with EPIPE (write_all exits
+    # then; the app sees an error) instead of killing the process. A handler, not
     # 'IGNORE': programs the app runs get the default SIGPIPE back on exec.
     $SIG{PIPE} = sub {};
     STDOUT->autoflush(1);
@@ -918,7 +922,11 @@ sub main {
         $stage = 'args';
         $ctl = adopt_fd($opts->{'control-fd'}, 'control');
         my ($first, @extra) = @{$opts->{slots}};
-        $slot = adopt_fd($first, 'slot');
+        # gw passes a pipe pair: a pipe has a wait queue per direction, so gw
+        # reading a response never wakes this process idle in select on the
+        # request pipe, as reading a socketpair does (gw issue 14).
+        $slot = [map { adopt_fd($_, 'slot') } @$first];
+        @extra = map { @$_ } @extra;
         if (@extra) {  # gw passes one; closing the rest fails their requests fast
             print STDERR "gw_psgi: a perl runner serves one slot: closing extra slot fds @extra\n";
             POSIX::close($_) for @extra;
@@ -937,7 +945,7 @@ sub main {
     install_signal_handlers();
     write_all($ctl, message_frame(READY, { protocol => PROTOCOL_VERSION, pid => $$,
                                             runtime => sprintf('perl %vd', $^V), slots => 1 }));
-    serve($app, new_reader($ctl, 'control'), new_reader($slot, 'slot'));
+    serve($app, new_reader($ctl, 'control'), new_reader($slot->[0], 'slot', $slot->[1]));
 }
 
 exit(main(@ARGV) // 0);

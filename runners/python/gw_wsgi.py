@@ -3,10 +3,12 @@
 gw starts it once per worker process:
 
     python3 -u gw_wsgi.py --app APP [--callable NAME] [--dir DIR] [--name NAME]
-                          --control-fd 3 --slot-fds 4,5,6
+                          --control-fd 3 --slot-fds 4:5,6:7
 
 and talks to it over the bridge protocol (proto/bridge.proto, the authority
-for framing and messages). Each slot socket gets one thread that serves its
+for framing and messages). A slot is a pipe pair R:W (gw's form: requests
+in on R, responses out on W) or one socket N (the test harnesses' form).
+Each slot gets one thread that serves its
 requests one at a time; the main thread answers PINGs on the control socket
 and exits the moment that socket reaches EOF (the gateway is gone).
 
@@ -65,7 +67,7 @@ EXIT_LOAD = 4      # LOAD_ERROR was sent: the app cannot be loaded
 DEFAULT_CALLABLES = ('application', 'app')
 OPTIONS = ('app', 'callable', 'dir', 'name', 'control-fd', 'slot-fds', 'selftest')
 USAGE = ('usage: gw_wsgi.py --app APP [--callable NAME] [--dir DIR] [--name NAME]'
-         ' --control-fd FD --slot-fds FD[,FD...]\n'
+         ' --control-fd FD --slot-fds R:W|FD[,...]\n'
          '       gw_wsgi.py --selftest DIR\n')
 
 # Field kinds of the flat schema. Varint kinds sort below length-delimited ones.
@@ -287,6 +289,65 @@ class SlotReader:
         return data
 
 
+class PipeSlot:
+    """A slot over two pipes, with the socket methods the slot code uses.
+    gw uses pipes because each has a wait queue per direction: reading a
+    response never wakes this slot's thread idle in read() on the request
+    pipe, as reading a socketpair does (gw issue 14)."""
+
+    __slots__ = ('rfd', 'wfd')
+
+    def __init__(self, rfd, wfd):
+        self.rfd, self.wfd = rfd, wfd
+
+    def recv(self, size, flags=0):
+        if not flags & socket.MSG_WAITALL:
+            return os.read(self.rfd, size)
+        buf = bytearray(size)  # MSG_WAITALL: all size bytes unless EOF
+        got = 0
+        with memoryview(buf) as view:
+            while got < size:
+                n = os.readv(self.rfd, [view[got:]])
+                if not n:
+                    break
+                got += n
+        del buf[got:]
+        return buf
+
+    def sendmsg(self, bufs):
+        return os.writev(self.wfd, bufs)
+
+    def sendall(self, data):
+        # EPIPE (gw closed the slot) raises BrokenPipeError: Python ignores SIGPIPE.
+        n = os.write(self.wfd, data)
+        if n < len(data):
+            with memoryview(data) as view:
+                while n < len(view):
+                    n += os.write(self.wfd, view[n:])
+
+    def close(self):
+        for fd in (self.rfd, self.wfd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def open_slot(spec):
+    """A slot from its --slot-fds entry: (R, W) pipe fds, or a socket fd."""
+    fds = spec if type(spec) is tuple else (spec,)
+    for fd in fds:
+        os.set_blocking(fd, True)  # an inherited fd may still be O_NONBLOCK
+        os.set_inheritable(fd, False)  # programs the app runs must not hold the slot
+    return PipeSlot(*spec) if type(spec) is tuple else socket.socket(fileno=spec)
+
+
+def parse_slot_fd(item):
+    """'R:W' -> (R, W); 'N' -> N."""
+    r, colon, w = item.partition(':')
+    return (int(r), int(w)) if colon else int(item)
+
+
 def selftest(directory):
     """Checks decode and encode against golden frames; returns the exit status."""
     import json
@@ -401,10 +462,12 @@ def parse_args(argv):
         raise UsageError('--app is required')
     try:
         opts['control_fd'] = int(opts['control_fd'])
-        opts['slot_fds'] = [int(fd) for fd in opts['slot_fds'].split(',')]
-    except (TypeError, ValueError):
-        raise UsageError('--control-fd FD and --slot-fds FD[,FD...] are required') from None
-    fds = [opts['control_fd']] + opts['slot_fds']
+        opts['slot_fds'] = [parse_slot_fd(item) for item in opts['slot_fds'].split(',')]
+    except (AttributeError, TypeError, ValueError):
+        raise UsageError('--control-fd FD and --slot-fds R:W|FD[,...] are required') from None
+    fds = [opts['control_fd']]
+    for spec in opts['slot_fds']:
+        fds += spec if type(spec) is tuple else (spec,)
     if len(set(fds)) != len(fds) or min(fds) < 0:
         raise UsageError('file descriptors must be distinct and >= 0: %r' % fds)
     return opts
@@ -1150,9 +1213,8 @@ def main(argv):
         return selftest(opts['selftest'])
     try:
         control = socket.socket(fileno=opts['control_fd'])
-        slots = [socket.socket(fileno=fd) for fd in opts['slot_fds']]
-        for sock in [control] + slots:
-            sock.setblocking(True)  # an inherited fd may still be O_NONBLOCK
+        control.setblocking(True)  # an inherited fd may still be O_NONBLOCK
+        slots = [open_slot(spec) for spec in opts['slot_fds']]
         if opts['dir']:
             os.chdir(opts['dir'])
         if opts['callable'] and ':' in opts['app']:

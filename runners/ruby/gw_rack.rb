@@ -5,10 +5,12 @@
 # gw starts it once per worker process:
 #
 #     ruby gw_rack.rb --app PATH/config.ru [--dir DIR] [--name NAME]
-#                     --control-fd 3 --slot-fds 4,5,6
+#                     --control-fd 3 --slot-fds 4:5,6:7
 #
 # and talks to it over the bridge protocol (proto/bridge.proto, the authority
-# for framing and messages). Each slot socket gets one thread that serves its
+# for framing and messages). A slot is a pipe pair R:W (gw's form: requests
+# in on R, responses out on W) or one socket N (the test harnesses' form).
+# Each slot gets one thread that serves its
 # requests one at a time; the main thread answers PINGs on the control socket
 # and exits the moment that socket reaches EOF (the gateway is gone).
 #
@@ -67,7 +69,7 @@ module GwRack
 
   OPTIONS = %w[app callable dir name control-fd slot-fds selftest].freeze
   USAGE = "usage: gw_rack.rb --app PATH/config.ru [--dir DIR] [--name NAME]" \
-          " --control-fd FD --slot-fds FD[,FD...]\n" \
+          " --control-fd FD --slot-fds R:W|FD[,...]\n" \
           "       gw_rack.rb --selftest DIR\n"
 
   # Field kinds of the flat schema. Varint kinds sort below length-delimited ones.
@@ -374,11 +376,14 @@ module GwRack
     raise UsageError, '--app is required' if opts[:app].to_s.empty?
     begin
       opts[:control_fd] = Integer(opts[:control_fd], 10)
-      opts[:slot_fds] = opts[:slot_fds].split(',').map { |fd| Integer(fd, 10) }
+      # 'R:W' -> [R, W] (pipes); 'N' -> N (a socket)
+      opts[:slot_fds] = opts[:slot_fds].split(',').map do |item|
+        item.include?(':') ? item.split(':', 2).map { |fd| Integer(fd, 10) } : Integer(item, 10)
+      end
     rescue ArgumentError, TypeError, NoMethodError
-      raise UsageError, '--control-fd FD and --slot-fds FD[,FD...] are required'
+      raise UsageError, '--control-fd FD and --slot-fds R:W|FD[,...] are required'
     end
-    fds = [opts[:control_fd]] + opts[:slot_fds]
+    fds = [opts[:control_fd]] + opts[:slot_fds].flatten
     if opts[:slot_fds].empty? || fds.uniq.size != fds.size || fds.min.negative?
       raise UsageError, "file descriptors must be distinct and >= 0: #{fds.inspect}"
     end
@@ -907,15 +912,16 @@ module GwRack
 
   # Serves requests on one slot until the gateway closes it (then returns).
   # counts: [requests done, busy], for PONG; only this thread writes them.
-  def self.serve_slot(sock, app, base, counts)
-    reader = FrameReader.new(sock)
+  # rio and wio: the request pipe and the response pipe, or one socket twice.
+  def self.serve_slot(rio, wio, app, base, counts)
+    reader = FrameReader.new(rio)
     loop do
       ftype, payload = reader.read_frame
       return if ftype.nil?
       fatal(EXIT_PROTOCOL, "slot: expected REQUEST_HEAD, got frame type #{ftype}") if ftype != REQUEST_HEAD
       counts[1] = true
       begin
-        more = handle_request(app, sock, reader, base, payload)
+        more = handle_request(app, wio, reader, base, payload)
       ensure
         counts[1] = false # before the count: a PONG never shows the request done and busy
         counts[0] += 1
@@ -927,16 +933,17 @@ module GwRack
   rescue Exception => e # rubocop:disable Lint/RescueException -- a shim bug: log it and close the slot, never hang it
     $stderr.write("gw_rack: slot thread failed:\n#{e.full_message(highlight: false, order: :top)}")
   ensure
-    sock.close unless sock.closed?
+    [rio, wio].each { |io| io.close unless io.closed? }
   end
 
-  def self.start_slots(socks, app, stats, name, rack3)
-    base = base_env(socks.size, rack3)
-    socks.each_with_index do |sock, i|
+  # slots: [rio, wio] per slot (open_slot).
+  def self.start_slots(slots, app, stats, name, rack3)
+    base = base_env(slots.size, rack3)
+    slots.each_with_index do |(rio, wio), i|
       # The process ends when the owner watcher calls exit!.
       Thread.new do
         Thread.current.name = "#{name}-slot-#{i}"
-        serve_slot(sock, app, base, stats[i])
+        serve_slot(rio, wio, app, base, stats[i])
       end
     end
   end
@@ -995,13 +1002,24 @@ module GwRack
   # (9) main
   # -------------------------------------------------------------------------
 
-  def self.open_socket(fd)
-    sock = Socket.for_fd(fd)
+  def self.open_socket(fd, klass = Socket)
+    sock = klass.for_fd(fd)
     sock.binmode
     sock.nonblock = false    # an inherited fd may be O_NONBLOCK; blocking reads are cheaper
     sock.close_on_exec = true # children the app spawns must not hold the gateway's sockets
     sock.sync = true
     sock
+  end
+
+  # A slot's [rio, wio]: its two pipes, or one socket for both. gw uses
+  # pipes: each has a wait queue per direction, so gw reading a response
+  # never wakes this slot's thread idle in read on the request pipe, as
+  # reading a socketpair does (gw issue 14). A write to a pipe gw closed
+  # raises Errno::EPIPE, as on a socket: Ruby ignores SIGPIPE.
+  def self.open_slot(spec)
+    return [open_socket(spec[0], IO), open_socket(spec[1], IO)] if spec.is_a?(Array)
+    sock = open_socket(spec)
+    [sock, sock]
   end
 
   # Reports exc as LOAD_ERROR on the control socket and stderr, then exits 4.
@@ -1026,7 +1044,7 @@ module GwRack
       opts = parse_args(argv)
       return selftest(opts[:selftest]) if opts[:selftest]
       control = open_socket(opts[:control_fd])
-      slots = opts[:slot_fds].map { |fd| open_socket(fd) }
+      slots = opts[:slot_fds].map { |spec| open_slot(spec) }
       Dir.chdir(opts[:dir]) if opts[:dir]
       path = File.expand_path(opts[:app]) # relative to DIR when given
       Dir.chdir(File.dirname(path)) unless opts[:dir]
