@@ -18,9 +18,13 @@
 // other payload is the protobuf encoding of the message the type names; an
 // empty payload is a message with every field at its default.
 //
-// Sockets. A runner gets, as inherited file descriptors, one control socket
-// and one slot socket per thread (each a SOCK_STREAM socketpair end). A slot
-// carries one request at a time:
+// Streams. A runner gets, as inherited file descriptors, one control socket
+// (a SOCK_STREAM socketpair end) and one slot per thread. gw makes each slot
+// two pipes, one per direction (--slot-fds R:W): a pipe has a wait queue per
+// direction, so neither side's read wakes the other side idle reading its own
+// stream, as reading a socketpair does. The shims also take a socket for a
+// slot (--slot-fds N: one fd for both directions). A slot carries one request
+// at a time:
 //
 //   gateway -> runner: REQUEST_HEAD, REQUEST_BODY*, REQUEST_END
 //   runner -> gateway: RESPONSE_HEAD, RESPONSE_BODY*, RESPONSE_END
