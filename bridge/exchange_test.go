@@ -3,12 +3,16 @@ package bridge
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
+	"os"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gwhq/gw/internal/cgi"
 	"github.com/gwhq/gw/internal/framing"
@@ -164,4 +168,70 @@ func errMatches(err error, want string) bool {
 		return err == nil
 	}
 	return err != nil && strings.Contains(err.Error(), want)
+}
+
+// TestCloseEndsPipeExchange: over a slot's two pipes (what gw gives a
+// runner), Close from another goroutine ends an exchange blocked waiting
+// for the answer (Abort), and the runner sees EOF on its request pipe and
+// EPIPE on its response pipe.
+func TestCloseEndsPipeExchange(t *testing.T) {
+	reqR, reqW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	respR, respW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reqR.Close()
+	defer respW.Close()
+	s := NewSlot(respR, reqW)
+	requestRead := make(chan struct{})
+	runnerSaw := make(chan error, 2)
+	go func() { // the fake runner: reads the request, never answers
+		rd := NewReader(bufio.NewReader(reqR))
+		for {
+			typ, n, err := rd.Header()
+			if err == nil {
+				err = rd.Discard(n)
+			}
+			if err != nil {
+				runnerSaw <- err
+				_, werr := respW.Write([]byte("late answer"))
+				runnerSaw <- werr
+				return
+			}
+			if typ == RequestEnd {
+				close(requestRead)
+			}
+		}
+	}()
+	done := make(chan error, 1)
+	go func() {
+		head := BeginHead(nil)
+		r := httptest.NewRequest("GET", "/", nil)
+		cgi.Build(&head, r, cgi.Mount{})
+		_, err := s.Exchange(httptest.NewRecorder(), r, head.Finish("http", ""), nil)
+		done <- err
+	}()
+	select {
+	case <-requestRead:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the runner never got the request")
+	}
+	s.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrRunnerGone) {
+			t.Errorf("Exchange after Close: %v, want ErrRunnerGone", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end the exchange")
+	}
+	if err := <-runnerSaw; !errors.Is(err, io.EOF) {
+		t.Errorf("runner's read after Close: %v, want EOF", err)
+	}
+	if err := <-runnerSaw; !errors.Is(err, syscall.EPIPE) {
+		t.Errorf("runner's write after Close: %v, want EPIPE", err)
+	}
 }
