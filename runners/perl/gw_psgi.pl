@@ -615,12 +615,12 @@ sub build_env {
     my $slot = $_[0];
     my ($pairs, $scheme, $rid, $blk) = eval { decode_head($_[1]) };
     fatal(EXIT_PROTOCOL, "slot: frame type 1: $@") unless $pairs;
-    my %env = (@$pairs, split(/\0/, $blk, -1), 'psgi.version' => [1, 1], 'psgi.errors' => \*STDERR,
+    # The defaults first: later pairs win (the gateway sends no undef values).
+    my %env = (%CGI_DEFAULTS, @$pairs, split(/\0/, $blk, -1), 'psgi.version' => [1, 1], 'psgi.errors' => \*STDERR,
                'psgi.url_scheme' => length $scheme ? $scheme : 'http', 'psgi.multithread' => '',
                'psgi.multiprocess' => 1, 'psgi.run_once' => '', 'psgi.nonblocking' => '', 'psgi.streaming' => 1,
                'psgix.input.buffered' => 1, 'psgix.cleanup' => 1, 'psgix.cleanup.handlers' => [],
                'psgix.harakiri' => 1, length $rid ? ('gw.request_id' => $rid) : ());
-    $env{$_} //= $CGI_DEFAULTS{$_} for keys %CGI_DEFAULTS;
     $env{SCRIPT_NAME} = '' if $env{SCRIPT_NAME} eq '/';
     $env{PATH_INFO} = "/$env{PATH_INFO}" if length $env{PATH_INFO} && $env{PATH_INFO} !~ m{\A/};
     if (!defined $env{REQUEST_URI}) {
@@ -637,6 +637,16 @@ sub build_env {
 }
 
 my %STATUS_FIELD;  # status -> its encoded ResponseHead.status field
+my %HEADER_BLOCKS; # header blocks the regex passed: an app sends the same few (profiled: the regex was the head's main cost)
+
+# Whether a NUL-joined header block is name NUL value pairs of RFC 9110
+# tokens and values without CTLs but HTAB; remembered for small blocks.
+sub header_block_ok {
+    return 0 unless $_[0] =~ /\A(?:[!#\$%&'*+\-.^_`|~0-9A-Za-z]+\0[^\x00-\x08\x0A-\x1F\x7F]*(?:\0|\z))+\z/;
+    $HEADER_BLOCKS{$_[0]} = 1 if keys %HEADER_BLOCKS < 1000 && length $_[0] < 1024;
+    return 1;
+}
+
 # Validates status and headers and queues the RESPONSE_HEAD frame: headers in
 # one NUL-joined block checked by one regex; the loop only names a culprit.
 sub queue_head {
@@ -650,8 +660,7 @@ sub queue_head {
         unless ref $headers eq 'ARRAY' && @$headers % 2 == 0;
     my $blk = '';
     if (@$headers && (grep(!defined, @$headers) || ($blk = join "\0", @$headers) =~ tr/\0// != $#$headers
-                      || $blk !~ /\A(?:[!#\$%&'*+\-.^_`|~0-9A-Za-z]+\0[^\x00-\x08\x0A-\x1F\x7F]*(?:\0|\z))+\z/
-                      || !utf8::downgrade($blk, 1))) {
+                      || !utf8::downgrade($blk, 1) || !($HEADER_BLOCKS{$blk} || header_block_ok($blk)))) {
         for (my $i = 0; $i < @$headers; $i += 2) {
             my ($name, $value) = @$headers[$i, $i + 1];
             die sprintf("response header %s has an undefined %s\n", $name // 'undef', defined $name ? 'value' : 'name')
