@@ -31,6 +31,29 @@ func TestParamsEncoderBytes(t *testing.T) {
 	}
 }
 
+// TestParamsEncoderAddBytes: a name given as bytes encodes as the same
+// string would, and costs no allocation once the buffer has room.
+func TestParamsEncoderAddBytes(t *testing.T) {
+	var a, b ParamsEncoder
+	a.Reset(nil, 1)
+	b.Reset(nil, 1)
+	a.Add("HTTP_USER_AGENT", "wrk")
+	b.AddBytes([]byte("HTTP_USER_AGENT"), "wrk")
+	wa, _ := a.Finish()
+	wb, _ := b.Finish()
+	if !bytes.Equal(wa, wb) {
+		t.Fatalf("AddBytes % x\nAdd      % x", wb, wa)
+	}
+	buf, name := make([]byte, 0, 256), []byte("HTTP_ACCEPT")
+	if n := testing.AllocsPerRun(100, func() {
+		b.Reset(buf[:0], 1)
+		b.AddBytes(name, "*/*")
+		b.Finish()
+	}); n != 0 {
+		t.Fatalf("AddBytes allocates %v times per run", n)
+	}
+}
+
 // TestParamsEncoderWholePairs is trap 5: php-cgi resets the connection when a
 // pair straddles two PARAMS records, so every record must parse on its own.
 func TestParamsEncoderWholePairs(t *testing.T) {

@@ -34,6 +34,10 @@ func ParamLen(name, value string) int {
 // AppendParam appends one encoded name-value pair. Lengths over 2^31-1 are
 // not representable; such a pair panics (no record could carry it anyway).
 func AppendParam(dst []byte, name, value string) []byte {
+	return appendParam(dst, name, value)
+}
+
+func appendParam[N ~string | ~[]byte](dst []byte, name N, value string) []byte {
 	if len(name) > maxLen || len(value) > maxLen {
 		panic("fcgi: name-value pair too long")
 	}
@@ -107,11 +111,17 @@ func (e *ParamsEncoder) Reset(dst []byte, id uint16) {
 }
 
 // Add appends one pair. The first error sticks and is returned by Finish.
-func (e *ParamsEncoder) Add(name, value string) {
+func (e *ParamsEncoder) Add(name, value string) { addParam(e, name, value) }
+
+// AddBytes is Add for a name built in a scratch buffer (cgi.AppendName):
+// no string conversion, no allocation per header.
+func (e *ParamsEncoder) AddBytes(name []byte, value string) { addParam(e, name, value) }
+
+func addParam[N ~string | ~[]byte](e *ParamsEncoder, name N, value string) {
 	if e.err != nil {
 		return
 	}
-	n := ParamLen(name, value)
+	n := lenLen(len(name)) + lenLen(len(value)) + len(name) + len(value)
 	if n > MaxContent {
 		e.err = fmt.Errorf("fcgi: param %.64q is %d bytes encoded; a pair must fit one %d-byte record (php-cgi cannot join split pairs)",
 			name, n, MaxContent)
@@ -124,7 +134,7 @@ func (e *ParamsEncoder) Add(name, value string) {
 		e.rec = len(e.buf)
 		e.buf = append(e.buf, zeros[:HeaderLen]...)
 	}
-	e.buf = AppendParam(e.buf, name, value)
+	e.buf = appendParam(e.buf, name, value)
 }
 
 func (e *ParamsEncoder) closeRecord() {

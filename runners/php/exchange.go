@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/gwhq/gw/internal/cgi"
 	"github.com/gwhq/gw/internal/fcgi"
@@ -33,7 +34,10 @@ type BodyError = pool.BodyError
 // document root rather than the front server's (a forwarded DOCUMENT_ROOT
 // or PATH_TRANSLATED from nginx names nginx's idea of the files). Each
 // name goes once: which of two php-cgi keeps is not ours to rely on.
-type params struct{ enc *fcgi.ParamsEncoder }
+type params struct {
+	enc     *fcgi.ParamsEncoder
+	scratch *[]byte // AddHeader builds HTTP_* names here
+}
 
 func (p params) Add(name, value string) {
 	switch name {
@@ -45,7 +49,8 @@ func (p params) Add(name, value string) {
 }
 
 func (p params) AddHeader(canonical, value string) {
-	p.enc.Add(string(cgi.AppendName(nil, canonical)), value)
+	*p.scratch = cgi.AppendName((*p.scratch)[:0], canonical)
+	p.enc.AddBytes(*p.scratch, value)
 }
 
 // Abort closes the connection, which ends the exchange at once (the
@@ -90,8 +95,11 @@ func (w *worker) Serve(_ int, rw http.ResponseWriter, r *http.Request) error {
 	}
 	if body == nil {
 		head = fcgi.AppendRecord(head, fcgi.TypeStdin, 1, nil)
+		err = w.sendAndAwait(head)
+	} else {
+		_, err = w.conn.Write(head)
 	}
-	if _, err := w.conn.Write(head); err != nil {
+	if err != nil {
 		w.drop()
 		return fmt.Errorf("%w: write: %v", pool.ErrWorkerGone, err)
 	}
@@ -141,9 +149,12 @@ func (w *worker) Serve(_ int, rw http.ResponseWriter, r *http.Request) error {
 // head builds BEGIN_REQUEST and the PARAMS stream: what nginx's
 // fastcgi_params plus SCRIPT_FILENAME give php-fpm.
 func (w *worker) head(r *http.Request, t Target, length int64) ([]byte, error) {
+	// The buffers are the worker's (it serves one request at a time, under
+	// w.mu): a hello's head is ~550 bytes that would otherwise be grown
+	// from nothing, and one name allocated per header, on every request.
 	var enc fcgi.ParamsEncoder
-	enc.Reset(fcgi.AppendBeginRequest(nil, 1, fcgi.RoleResponder, true), 1)
-	cgi.Build(params{&enc}, r, cgi.Mount{ScriptName: w.l.Mount})
+	enc.Reset(fcgi.AppendBeginRequest(w.headBuf[:0], 1, fcgi.RoleResponder, true), 1)
+	cgi.Build(params{&enc, &w.nameBuf}, r, cgi.Mount{ScriptName: w.l.Mount})
 	scriptName := w.l.Mount + t.ScriptName
 	enc.Add("SCRIPT_FILENAME", t.Script)
 	enc.Add("SCRIPT_NAME", scriptName)
@@ -168,8 +179,14 @@ func (w *worker) head(r *http.Request, t Target, length int64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("php: %w", err)
 	}
+	if cap(b) <= maxKeptHead {
+		w.headBuf = b[:0]
+	}
 	return b, nil
 }
+
+// maxKeptHead bounds the head buffer a worker keeps for the next request.
+const maxKeptHead = 64 << 10
 
 // requestBody returns the body to send as STDIN and its length (-1: none).
 // A body of unknown length is spooled first, in memory up to 1 MiB, then to
@@ -203,6 +220,47 @@ func requestBody(r *http.Request) (io.Reader, int64, error) {
 		return nil, 0, err
 	}
 	return f, m, nil
+}
+
+// sendAndAwait writes a whole request (no body to stream) and waits until
+// php-cgi's answer starts to arrive, without the read Go would try first:
+// php-cgi has not answered a microsecond after the request went out, so
+// that read is an EAGAIN, a syscall per request for nothing (a costly one
+// on a paravirtualised guest). The write is made inside the poller's read
+// wait, after it has reset the readiness it had seen, so an answer that
+// comes before the wait begins is not missed. A short write is finished
+// through conn; a failed wait (Abort's Close) is left for the read that
+// follows to report.
+func (w *worker) sendAndAwait(b []byte) error {
+	if w.raw == nil {
+		_, err := w.conn.Write(b)
+		return err
+	}
+	n, first := 0, true
+	var werr error
+	w.raw.Read(func(fd uintptr) bool {
+		if !first {
+			return true
+		}
+		first = false
+		for {
+			n, werr = syscall.Write(int(fd), b)
+			if werr != syscall.EINTR {
+				break
+			}
+		}
+		return werr != nil || n < len(b) // all sent: park until readable
+	})
+	if werr == syscall.EAGAIN {
+		werr = nil
+	}
+	if werr != nil {
+		return werr
+	}
+	if n = max(n, 0); n < len(b) {
+		_, werr = w.conn.Write(b[n:])
+	}
+	return werr
 }
 
 // readResponse copies php-cgi's STDOUT to rw until END_REQUEST, logging

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gwhq/gw/internal/fcgi"
@@ -98,8 +99,12 @@ type worker struct {
 	mu   sync.Mutex // the connection: one request or one ping at a time
 	conn net.Conn
 	br   *bufio.Reader
+	raw  syscall.RawConn // conn's, to wait for readability (awaitAnswer)
 	rd   *fcgi.Reader
 	busy atomic.Bool
+	// Kept between requests (under mu): the encoded head, and the scratch
+	// for HTTP_* names.
+	headBuf, nameBuf []byte
 	// The connection of the request being served, for Abort, which
 	// cannot take mu (Serve holds it).
 	curMu sync.Mutex
@@ -182,6 +187,10 @@ func (w *worker) dial() error {
 	}
 	w.conn, w.br = c, bufio.NewReaderSize(c, 64<<10)
 	w.rd = fcgi.NewReader(w.br)
+	w.raw = nil
+	if sc, ok := c.(syscall.Conn); ok {
+		w.raw, _ = sc.SyscallConn()
+	}
 	return nil
 }
 
@@ -189,7 +198,7 @@ func (w *worker) dial() error {
 func (w *worker) drop() {
 	if w.conn != nil {
 		w.conn.Close()
-		w.conn, w.br, w.rd = nil, nil, nil
+		w.conn, w.br, w.rd, w.raw = nil, nil, nil, nil
 	}
 }
 
