@@ -267,7 +267,12 @@ func (w *worker) sendAndAwait(b []byte) error {
 // STDERR. Errors that leave the connection unusable wrap ErrWorkerGone.
 func (w *worker) readResponse(rw http.ResponseWriter, method string) error {
 	flusher, _ := rw.(http.Flusher)
-	var head cgiHead
+	head := cgiHead{buf: w.respHead[:0]}
+	defer func() {
+		if cap(head.buf) <= maxHead+fcgi.MaxContent {
+			w.respHead = head.buf[:0]
+		}
+	}()
 	var body framing.Body
 	var dst io.Writer // &body once the head is out, until the client goes away
 	var refused error // the head broke HTTP's rules: drain, then report

@@ -102,9 +102,10 @@ type worker struct {
 	raw  syscall.RawConn // conn's, to wait for readability (awaitAnswer)
 	rd   *fcgi.Reader
 	busy atomic.Bool
-	// Kept between requests (under mu): the encoded head, and the scratch
-	// for HTTP_* names.
+	// Kept between requests (under mu): the encoded request head, the
+	// scratch for HTTP_* names, and the response head's buffer.
 	headBuf, nameBuf []byte
+	respHead         []byte // the CGI response head being collected
 	// The connection of the request being served, for Abort, which
 	// cannot take mu (Serve holds it).
 	curMu sync.Mutex

@@ -48,7 +48,11 @@ func (h *cgiHead) feed(b []byte) (body []byte, done bool, err error) {
 func (h *cgiHead) apply(w http.ResponseWriter) int {
 	status := 0
 	hdr := w.Header()
-	for _, line := range strings.Split(string(h.buf), "\n") {
+	// One copy of the head (the values kept are substrings of it: h.buf
+	// is reused for the next request), and no slice of lines.
+	for rest := string(h.buf); rest != ""; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
 		line = strings.TrimRight(line, "\r")
 		name, value, ok := strings.Cut(line, ":")
 		if !ok {
