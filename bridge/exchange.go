@@ -61,6 +61,7 @@ type Slot struct {
 	rd   *Reader
 	wbuf []byte
 	body framing.Body // the response being copied; here, not allocated per request
+	aw   *awaiter     // nil: write, then read (no descriptors)
 	// Scheme is passed to the app as the URL scheme when the request itself
 	// has none.
 }
@@ -70,7 +71,7 @@ type Slot struct {
 // poller, a net.Conn), so Close can end an exchange from another goroutine.
 // r and w may be the same socket.
 func NewSlot(r io.ReadCloser, w io.WriteCloser) *Slot {
-	return &Slot{r: r, w: w, rd: NewReader(bufio.NewReaderSize(r, 64<<10))}
+	return &Slot{r: r, w: w, rd: NewReader(bufio.NewReaderSize(r, 64<<10)), aw: newAwaiter(r, w)}
 }
 
 // Close closes the slot; a runner thread blocked reading it sees EOF, one
@@ -102,8 +103,8 @@ func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, bod
 			s.wbuf = AppendFrame(s.wbuf, RequestBody, inline.Bytes())
 		}
 		s.wbuf = AppendRequestEnd(s.wbuf, false, "")
-		if _, err := s.w.Write(s.wbuf); err != nil {
-			return res, fmt.Errorf("%w: %w: write head: %v", ErrRunnerGone, ErrNotDelivered, err)
+		if err := s.send(s.wbuf); err != nil {
+			return res, err
 		}
 	} else {
 		if _, err := s.w.Write(head); err != nil {
@@ -121,6 +122,25 @@ func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, bod
 		}
 	}
 	return res, err
+}
+
+// send writes a whole request and, where the slot has descriptors, returns
+// once the answer is readable (awaiter).
+func (s *Slot) send(b []byte) error {
+	if s.aw == nil {
+		if _, err := s.w.Write(b); err != nil {
+			return fmt.Errorf("%w: %w: write head: %v", ErrRunnerGone, ErrNotDelivered, err)
+		}
+		return nil
+	}
+	delivered, err := s.aw.send(b, s.w)
+	switch {
+	case err == nil:
+		return nil
+	case !delivered:
+		return fmt.Errorf("%w: %w: write head: %v", ErrRunnerGone, ErrNotDelivered, err)
+	}
+	return fmt.Errorf("%w: %v", ErrRunnerGone, err)
 }
 
 // inlineBody is a request body already in memory (the gateway reads small

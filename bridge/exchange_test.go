@@ -3,6 +3,7 @@ package bridge
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -233,5 +234,68 @@ func TestCloseEndsPipeExchange(t *testing.T) {
 	}
 	if err := <-runnerSaw; !errors.Is(err, syscall.EPIPE) {
 		t.Errorf("runner's write after Close: %v, want EPIPE", err)
+	}
+}
+
+// TestAnswerBeforeWait: over pipes, the slot writes the request inside its
+// wait for the answer (awaiter). A runner that answers at once, before
+// the gateway could possibly park, must never be missed: the bug this
+// guards against (write, then wait) hung within a few hundred requests.
+func TestAnswerBeforeWait(t *testing.T) {
+	reqR, reqW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	respR, respW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reqR.Close()
+	defer respW.Close()
+	s := NewSlot(respR, reqW)
+	defer s.Close()
+	if s.aw == nil {
+		t.Fatal("a slot over pipes does not await: the test tests nothing")
+	}
+	reply := answer(t, 200, []string{"Content-Length", "2"}, []string{"ok"}, "")
+	go func() { // the fake runner: answers each request the moment it ends
+		rd := NewReader(bufio.NewReader(reqR))
+		for {
+			typ, n, err := rd.Header()
+			if err == nil {
+				err = rd.Discard(n)
+			}
+			if err != nil {
+				return
+			}
+			if typ == RequestEnd {
+				if _, err := respW.Write(reply); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	r := httptest.NewRequest("GET", "/", nil)
+	head := BeginHead(nil)
+	cgi.Build(&head, r, cgi.Mount{})
+	frame := head.Finish("http", "")
+	done := make(chan error, 1)
+	go func() {
+		for range 3000 {
+			w := httptest.NewRecorder()
+			if _, err := s.Exchange(w, r, frame, nil); err != nil || w.Body.String() != "ok" {
+				done <- fmt.Errorf("exchange: %v, body %q", err, w.Body.String())
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("an exchange never saw its answer (lost wake-up)")
 	}
 }
