@@ -181,3 +181,20 @@ func (s *Server) closeConns(force bool) {
 		}
 	}
 }
+
+// Logger is l, or slog.Default() when l is nil: the servers' Log default.
+func Logger(l *slog.Logger) *slog.Logger {
+	if l != nil {
+		return l
+	}
+	return slog.Default()
+}
+
+// Handler is h, or http.NotFoundHandler() when h is nil: the servers'
+// Handler default, as http.Server's.
+func Handler(h http.Handler) http.Handler {
+	if h != nil {
+		return h
+	}
+	return http.NotFoundHandler()
+}

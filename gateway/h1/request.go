@@ -192,18 +192,7 @@ func validHost(h string) bool {
 	return true
 }
 
-var hostByte = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "!$%&'()*+,-.:;=[]_~" {
-		t[c] = true
-	}
-	return t
-}()
+var hostByte = alnumAnd("!$%&'()*+,-.:;=[]_~")
 
 // bodyFraming applies RFC 9112 §6: how long the body is, or a refusal.
 func bodyFraming(r *http.Request, hdr http.Header) (framing, error) {

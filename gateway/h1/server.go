@@ -42,19 +42,9 @@ type Server struct {
 	conns connserve.Server // listeners and connections: accept, shutdown
 }
 
-func (s *Server) log() *slog.Logger {
-	if s.Log != nil {
-		return s.Log
-	}
-	return slog.Default()
-}
+func (s *Server) log() *slog.Logger { return connserve.Logger(s.Log) }
 
-func (s *Server) handler() http.Handler {
-	if s.Handler != nil {
-		return s.Handler
-	}
-	return http.NotFoundHandler()
-}
+func (s *Server) handler() http.Handler { return connserve.Handler(s.Handler) }
 
 func (s *Server) maxHeader() int {
 	if s.MaxHeaderBytes > 0 {

@@ -34,19 +34,9 @@ type conn struct {
 	state *connserve.State
 }
 
-func (s *Server) log() *slog.Logger {
-	if s.Log != nil {
-		return s.Log
-	}
-	return slog.Default()
-}
+func (s *Server) log() *slog.Logger { return connserve.Logger(s.Log) }
 
-func (s *Server) handler() http.Handler {
-	if s.Handler != nil {
-		return s.Handler
-	}
-	return http.NotFoundHandler()
-}
+func (s *Server) handler() http.Handler { return connserve.Handler(s.Handler) }
 
 func (s *Server) maxVars() int {
 	if s.MaxVars <= 0 || s.MaxVars > MaxVarsSize {
