@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"syscall"
 
 	"github.com/gwhq/gw/internal/cgi"
 	"github.com/gwhq/gw/internal/fcgi"
@@ -223,44 +222,22 @@ func requestBody(r *http.Request) (io.Reader, int64, error) {
 }
 
 // sendAndAwait writes a whole request (no body to stream) and waits until
-// php-cgi's answer starts to arrive, without the read Go would try first:
-// php-cgi has not answered a microsecond after the request went out, so
-// that read is an EAGAIN, a syscall per request for nothing (a costly one
-// on a paravirtualised guest). The write is made inside the poller's read
-// wait, after it has reset the readiness it had seen, so an answer that
-// comes before the wait begins is not missed. A short write is finished
-// through conn; a failed wait (Abort's Close) is left for the read that
-// follows to report.
+// php-cgi's answer starts to arrive, skipping the read that would find
+// nothing yet (internal/sendwait). A short write is finished through conn;
+// a failed wait (Abort's Close) is left for the read that follows to report.
 func (w *worker) sendAndAwait(b []byte) error {
-	if w.raw == nil {
-		_, err := w.conn.Write(b)
+	var n int
+	if w.sw != nil {
+		var err error
+		if n, err = w.sw.Send(b); err != nil && n < len(b) {
+			return err
+		}
+	}
+	if n < len(b) {
+		_, err := w.conn.Write(b[n:])
 		return err
 	}
-	n, first := 0, true
-	var werr error
-	w.raw.Read(func(fd uintptr) bool {
-		if !first {
-			return true
-		}
-		first = false
-		for {
-			n, werr = syscall.Write(int(fd), b)
-			if werr != syscall.EINTR {
-				break
-			}
-		}
-		return werr != nil || n < len(b) // all sent: park until readable
-	})
-	if werr == syscall.EAGAIN {
-		werr = nil
-	}
-	if werr != nil {
-		return werr
-	}
-	if n = max(n, 0); n < len(b) {
-		_, werr = w.conn.Write(b[n:])
-	}
-	return werr
+	return nil
 }
 
 // readResponse copies php-cgi's STDOUT to rw until END_REQUEST, logging

@@ -11,10 +11,10 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gwhq/gw/internal/fcgi"
+	"github.com/gwhq/gw/internal/sendwait"
 	"github.com/gwhq/gw/runners/pool"
 	"github.com/gwhq/gw/runners/proc"
 )
@@ -99,7 +99,7 @@ type worker struct {
 	mu   sync.Mutex // the connection: one request or one ping at a time
 	conn net.Conn
 	br   *bufio.Reader
-	raw  syscall.RawConn // conn's, to wait for readability (awaitAnswer)
+	sw   *sendwait.Sender // conn's: writes a request from inside the wait for its answer
 	rd   *fcgi.Reader
 	busy atomic.Bool
 	// Kept between requests (under mu): the encoded request head, the
@@ -188,10 +188,7 @@ func (w *worker) dial() error {
 	}
 	w.conn, w.br = c, bufio.NewReaderSize(c, 64<<10)
 	w.rd = fcgi.NewReader(w.br)
-	w.raw = nil
-	if sc, ok := c.(syscall.Conn); ok {
-		w.raw, _ = sc.SyscallConn()
-	}
+	w.sw = sendwait.New(c, c)
 	return nil
 }
 
@@ -199,7 +196,7 @@ func (w *worker) dial() error {
 func (w *worker) drop() {
 	if w.conn != nil {
 		w.conn.Close()
-		w.conn, w.br, w.rd, w.raw = nil, nil, nil, nil
+		w.conn, w.br, w.rd, w.sw = nil, nil, nil, nil
 	}
 }
 
