@@ -6,28 +6,14 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/gwhq/gw/gateway/connserve"
 )
 
-// watchAfter is how long a handler runs, its body read, before the
-// connection is watched for the client leaving.
-//
-// net/http watches every request: a background goroutine reads from the
-// connection as soon as the body is done, which costs a goroutine wake-up,
-// a read that returns EAGAIN and a deadline to abort it, per request.
-// Most requests are over long before a client could be told apart from
-// one that left, and what gw needs the signal for (dropping a request
-// queued for a runner; a 499 in the access log) only matters to slow
-// ones. So a per-connection timer starts the same background read only
-// for a handler still running after watchAfter: a fast request pays a
-// timer reset and stop (no syscall, no goroutine), a slow one what
-// net/http pays, once.
-//
-// 1 ms was too short: under load most requests wait that long in the
-// runner queue (hello at 32 connections on 2 runners: ~1-3 ms), so the
-// watch armed for nearly every one and h1 made as many read(2) calls per
-// request as net/http (perf stat: 4.7 both). A client that left is
-// still noticed within 50 ms, long before a queue wait ends.
-const watchAfter = 50 * time.Millisecond
+// watchAfter: a handler still running this long after its body was read
+// gets the connection watched for the client leaving (connserve.WatchAfter
+// says why not every request).
+const watchAfter = connserve.WatchAfter
 
 // ErrClientGone is the cause (context.Cause) of a request context
 // cancelled because the client closed its connection (or half-closed it:

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gwhq/gw/gateway/cgireq"
+	"github.com/gwhq/gw/gateway/connserve"
 )
 
 // Request modifiers (protocols.md §1.2). nginx sends 0 unless told
@@ -250,9 +251,8 @@ type watcher struct {
 	done    chan struct{} // set once the watch runs; closed when it ends
 }
 
-// watchAfter is how long a request runs, its body read, before the
-// connection is watched (gateway/h1 uses the same delay).
-const watchAfter = 50 * time.Millisecond
+// watchAfter: see connserve.WatchAfter.
+const watchAfter = connserve.WatchAfter
 
 func (w *watcher) start() {
 	w.mu.Lock()
