@@ -1,14 +1,9 @@
 package runners
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,40 +38,7 @@ var helloApps = []struct {
 func BenchmarkRoundTrip(b *testing.B) {
 	for _, app := range helloApps {
 		b.Run(string(app.lang), func(b *testing.B) {
-			if _, err := exec.LookPath(app.bin); err != nil {
-				if os.Getenv("GW_REQUIRE_RUNTIMES") == "1" {
-					b.Fatalf("%s not installed", app.bin)
-				}
-				b.Skipf("%s not installed", app.bin)
-			}
-			dir := b.TempDir()
-			path := filepath.Join(dir, app.file)
-			if err := os.WriteFile(path, []byte(app.src), 0o644); err != nil {
-				b.Fatal(err)
-			}
-			if app.lang == config.LangPHP {
-				path = dir
-			}
-			rt, err := NewRuntime(nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer rt.Remove()
-			log := slog.New(slog.NewTextHandler(io.Discard, nil))
-			a, err := New(config.App{Name: "bench", Lang: app.lang, Path: path, Mount: "/", Workers: 1, Threads: 1}, rt, log)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx := context.Background()
-			w, err := a.Launcher.Launch(ctx, 1)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer func() {
-				stop, cancel := context.WithTimeout(ctx, 5*time.Second)
-				defer cancel()
-				w.Stop(stop)
-			}()
+			a, w := launchApp(b, app.lang, app.file, app.src, app.bin, 1)
 			serve := func(rw http.ResponseWriter, r *http.Request) error { return w.Serve(0, rw, r) }
 			if a.Front != nil {
 				inner := serve

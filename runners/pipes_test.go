@@ -50,7 +50,7 @@ var echoApps = []struct {
 func TestSlotsArePipes(t *testing.T) {
 	for _, app := range echoApps {
 		t.Run(string(app.lang), func(t *testing.T) {
-			w := launchEcho(t, app.lang, app.file, app.src, app.bin, app.threads)
+			_, w := launchApp(t, app.lang, app.file, app.src, app.bin, app.threads)
 			for fd := 4; fd < 4+2*app.threads; fd++ {
 				link, err := os.Readlink("/proc/" + strconv.Itoa(w.PID()) + "/fd/" + strconv.Itoa(fd))
 				if err != nil || !strings.HasPrefix(link, "pipe:") {
@@ -88,38 +88,45 @@ func TestSlotsArePipes(t *testing.T) {
 	}
 }
 
-func launchEcho(t *testing.T, lang config.Lang, file, src, bin string, threads int) pool.Worker {
-	t.Helper()
+// launchApp starts one runner of the app src (written as file) with
+// threads slots, or skips when bin is missing (fails under
+// GW_REQUIRE_RUNTIMES=1); the runner is killed at cleanup. A PHP app is
+// served from the directory it is written to.
+func launchApp(tb testing.TB, lang config.Lang, file, src, bin string, threads int) (*App, pool.Worker) {
+	tb.Helper()
 	if _, err := exec.LookPath(bin); err != nil {
 		if os.Getenv("GW_REQUIRE_RUNTIMES") == "1" {
-			t.Fatalf("%s not installed", bin)
+			tb.Fatalf("%s not installed", bin)
 		}
-		t.Skipf("%s not installed", bin)
+		tb.Skipf("%s not installed", bin)
 	}
-	dir := t.TempDir()
+	dir := tb.TempDir()
 	path := filepath.Join(dir, file)
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
+	}
+	if lang == config.LangPHP {
+		path = dir
 	}
 	rt, err := NewRuntime(nil)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { rt.Remove() })
+	tb.Cleanup(func() { rt.Remove() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := New(config.App{Name: "echo", Lang: lang, Path: path, Mount: "/", Workers: 1, Threads: threads}, rt, log)
+	a, err := New(config.App{Name: "test", Lang: lang, Path: path, Mount: "/", Workers: 1, Threads: threads}, rt, log)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	w, err := a.Launcher.Launch(ctx, 1)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		w.Kill()
 		<-w.Done()
 	})
-	return w
+	return a, w
 }
