@@ -176,17 +176,7 @@ func errMatches(err error, want string) bool {
 // for the answer (Abort), and the runner sees EOF on its request pipe and
 // EPIPE on its response pipe.
 func TestCloseEndsPipeExchange(t *testing.T) {
-	reqR, reqW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	respR, respW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reqR.Close()
-	defer respW.Close()
-	s := NewSlot(respR, reqW)
+	s, reqR, respW := pipeSlot(t)
 	requestRead := make(chan struct{})
 	runnerSaw := make(chan error, 2)
 	go func() { // the fake runner: reads the request, never answers
@@ -242,17 +232,7 @@ func TestCloseEndsPipeExchange(t *testing.T) {
 // the gateway could possibly park, must never be missed: the bug this
 // guards against (write, then wait) hung within a few hundred requests.
 func TestAnswerBeforeWait(t *testing.T) {
-	reqR, reqW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	respR, respW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reqR.Close()
-	defer respW.Close()
-	s := NewSlot(respR, reqW)
+	s, reqR, respW := pipeSlot(t)
 	defer s.Close()
 	if s.aw == nil {
 		t.Fatal("a slot over pipes does not await: the test tests nothing")
@@ -298,4 +278,21 @@ func TestAnswerBeforeWait(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("an exchange never saw its answer (lost wake-up)")
 	}
+}
+
+// pipeSlot is a slot over two pipes, as runners get them, with the fake
+// runner's ends: where it reads requests and writes answers. Those ends
+// are closed at cleanup.
+func pipeSlot(t *testing.T) (s *Slot, reqR, respW *os.File) {
+	t.Helper()
+	reqR, reqW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	respR, respW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reqR.Close(); respW.Close() })
+	return NewSlot(respR, reqW), reqR, respW
 }
