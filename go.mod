@@ -3,6 +3,7 @@ module github.com/gwhq/gw
 go 1.26.8
 
 require (
+	github.com/cloudflare/tableflip v1.2.3
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/go-plugin v1.8.0
 	github.com/prometheus/client_golang v1.25.0

@@ -25,24 +25,31 @@ type listener struct {
 // reports them (and matches systemd's unnamed sockets to them).
 func Protocols(l config.Listen) []string {
 	var out []string
-	for _, c := range listenAddrs(l) {
-		out = append(out, c.proto)
-	}
-	if !l.Stats.IsZero() {
-		out = append(out, "stats")
+	for _, c := range Addrs(l) {
+		out = append(out, c.Proto)
 	}
 	return out
 }
 
-type protoAddr struct {
-	proto string
-	addr  config.Addr
+// ProtoAddr is one configured listener: its name and its address.
+type ProtoAddr struct {
+	Proto string // "http", "https", "uwsgi", "fastcgi", "stats"
+	Addr  config.Addr
 }
 
-func listenAddrs(l config.Listen) []protoAddr {
-	var out []protoAddr
-	for _, c := range []protoAddr{{"http", l.HTTP}, {"https", l.HTTPS}, {"uwsgi", l.UWSGI}, {"fastcgi", l.FastCGI}} {
-		if !c.addr.IsZero() {
+// Addrs lists the listeners l configures, the stats listener last.
+func Addrs(l config.Listen) []ProtoAddr {
+	out := listenAddrs(l)
+	if !l.Stats.IsZero() {
+		out = append(out, ProtoAddr{"stats", l.Stats})
+	}
+	return out
+}
+
+func listenAddrs(l config.Listen) []ProtoAddr {
+	var out []ProtoAddr
+	for _, c := range []ProtoAddr{{"http", l.HTTP}, {"https", l.HTTPS}, {"uwsgi", l.UWSGI}, {"fastcgi", l.FastCGI}} {
+		if !c.Addr.IsZero() {
 			out = append(out, c)
 		}
 	}
@@ -50,23 +57,23 @@ func listenAddrs(l config.Listen) []protoAddr {
 }
 
 // Listen binds every configured listener, or takes the one of that
-// protocol from activated (sockets passed by systemd, by protocol name)
-// instead. Start calls it when the caller has not: calling it first lets
+// protocol from activated (sockets passed by systemd, or by the gw this
+// one upgrades, by protocol name) instead. Start calls it when the caller has not: calling it first lets
 // gw drop root after binding a privileged port and before any runner or
 // file of the runtime directory exists. On error nothing stays open.
 func (g *Gateway) Listen(activated map[string]net.Listener) error {
 	l := g.cfg.Listen
 	for _, c := range listenAddrs(l) {
-		ln := activated[c.proto]
+		ln := activated[c.Proto]
 		if ln == nil {
 			var err error
-			if ln, err = listen(c.addr, os.FileMode(l.ChmodSocket), l.ChownSocket); err != nil {
+			if ln, err = listen(c.Addr, os.FileMode(l.ChmodSocket), l.ChownSocket); err != nil {
 				g.closeListeners()
 				return err
 			}
 		}
-		lis := listener{Listener: ln, proto: c.proto}
-		if c.proto == "https" {
+		lis := listener{Listener: ln, proto: c.Proto}
+		if c.Proto == "https" {
 			// Loaded now, so a bad pair fails the start, not the first
 			// client; through keyPair when gw is about to drop root.
 			certs, err := newCertStore(l.TLS.Cert, l.TLS.Key, g.keyPair)
@@ -105,6 +112,32 @@ func (g *Gateway) listen() error {
 		return nil
 	}
 	return g.Listen(nil)
+}
+
+// Sockets returns the open listeners by protocol name (the stats listener
+// as "stats"), to hand to the gw of an upgrade.
+func (g *Gateway) Sockets() map[string]net.Listener {
+	out := make(map[string]net.Listener, len(g.lns)+1)
+	for _, ln := range g.lns {
+		out[ln.proto] = ln.Listener
+	}
+	if g.statsLn != nil {
+		out["stats"] = g.statsLn
+	}
+	return out
+}
+
+// HandOver keeps the paths of unix-socket listeners when they close: a new
+// gw (an upgrade) serves the same sockets, so the path must stay. Call it
+// before Shutdown. Without it, a socket gw bound itself is removed at
+// Shutdown (Go's UnixListener unlinks what it bound); one it was passed
+// (systemd, an upgrade) never is: its path is not this gw's to remove.
+func (g *Gateway) HandOver() {
+	for _, ln := range g.Sockets() {
+		if ul, ok := ln.(*net.UnixListener); ok {
+			ul.SetUnlinkOnClose(false)
+		}
+	}
 }
 
 // CloseListeners closes the listeners of a gateway that was never started

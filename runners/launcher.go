@@ -119,6 +119,10 @@ func writeShim(path string, src []byte) error {
 	return f.Close()
 }
 
+// ReadyTimeout is how long a runner may take to load its app and say
+// READY; an upgrade waits for a new gw's runners on the same bound.
+const ReadyTimeout = readyTimeout
+
 // Tunables not (yet) exposed in config.
 const (
 	readyTimeout = 60 * time.Second // Django apps can take a while to import

@@ -17,20 +17,33 @@ import (
 	"time"
 )
 
-// A connection is idle until a request starts, then active until it ends
-// (FastCGI keep-conn goes back to idle) or the connection closes.
+// A connection is new until its first request starts, then active until
+// it ends, idle between requests (h1 keep-alive, FastCGI keep-conn), until
+// it closes.
 const (
-	stateIdle int32 = iota
+	stateNew int32 = iota
+	stateIdle
 	stateActive
 	stateClosed
 )
 
-// State is one connection's idle/active state.
+// defaultNewGrace is how long Shutdown leaves a new connection to start
+// its request before closing it as idle: net/http's rule (server.go
+// closeIdleConns, golang/go#22682). A connection accepted just before
+// Shutdown has its request on the way, and a client on a fresh connection
+// does not retry it as it does on a reused keep-alive one (net/http
+// Transport shouldRetryRequest), so closing it at once fails that request:
+// one in a few thousand under load during an upgrade (TestUpgradeUnderLoad).
+const defaultNewGrace = 5 * time.Second
+
+// State is one connection's new/idle/active state.
 type State struct{ v atomic.Int32 }
 
 // Activate marks a request started; false means Shutdown closed the
 // connection first.
-func (s *State) Activate() bool { return s.v.CompareAndSwap(stateIdle, stateActive) }
+func (s *State) Activate() bool {
+	return s.v.CompareAndSwap(stateIdle, stateActive) || s.v.CompareAndSwap(stateNew, stateActive)
+}
 
 // SetIdle marks the connection idle again between requests.
 func (s *State) SetIdle() { s.v.Store(stateIdle) }
@@ -50,6 +63,10 @@ type Server struct {
 	lns      map[net.Listener]struct{}
 	conns    map[*entry]struct{}
 	wg       sync.WaitGroup // one per connection goroutine
+
+	// NewGrace is how long Shutdown waits for a connection accepted but
+	// not yet sending to start its request (0: 5 s, as net/http).
+	NewGrace time.Duration
 }
 
 // Serve accepts connections on ln and runs serve for each in its own
@@ -141,13 +158,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
+	grace := s.NewGrace
+	if grace <= 0 {
+		grace = defaultNewGrace
+	}
+	// Counted from here, not per connection: no clock read per accept.
+	graceEnd := time.Now().Add(grace)
 	for {
-		s.closeConns(false)
+		s.closeConns(false, time.Now().After(graceEnd))
 		select {
 		case <-done:
 			return nil
 		case <-ctx.Done():
-			s.closeConns(true)
+			s.closeConns(true, true)
 			return ctx.Err()
 		case <-tick.C:
 		}
@@ -158,7 +181,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // http.Server.Close.
 func (s *Server) Close() error {
 	s.beginShutdown()
-	s.closeConns(true)
+	s.closeConns(true, true)
 	return nil
 }
 
@@ -171,12 +194,14 @@ func (s *Server) beginShutdown() {
 	}
 }
 
-// closeConns closes idle connections, or all of them when force is set.
-func (s *Server) closeConns(force bool) {
+// closeConns closes idle connections, new ones too when newToo is set, or
+// all of them when force is set.
+func (s *Server) closeConns(force, newToo bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for e := range s.conns {
-		if e.st.v.CompareAndSwap(stateIdle, stateClosed) || force {
+		if e.st.v.CompareAndSwap(stateIdle, stateClosed) ||
+			(newToo && e.st.v.CompareAndSwap(stateNew, stateClosed)) || force {
 			e.rwc.Close()
 		}
 	}

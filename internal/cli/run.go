@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -60,8 +61,14 @@ func run(cmd *cobra.Command, a []string, e env) error {
 
 	// The first SIGTERM or SIGINT cancels ctx; stop() then restores the
 	// default action, so a second one kills gw if draining hangs.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	sigCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// A successful upgrade (SIGUSR2) ends this gw too: handOver records
+	// the new gw's pid and cancels ctx.
+	ctx, cancel := context.WithCancel(sigCtx)
+	defer cancel()
+	var handedTo atomic.Int64
+	handOver := func(pid int) { handedTo.Store(int64(pid)); cancel() }
 	// SIGHUP's default action would kill gw: catch it before any app
 	// starts, so no HUP can slip in between. It reloads once gw serves.
 	hup := make(chan os.Signal, 1)
@@ -79,6 +86,11 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	wg.Add(1)
 	// Ended by hupDone when run returns.
 	go func() { defer wg.Done(); reopenOnUSR1(hupCtx, usr1, access, log) }()
+	// SIGUSR2 (upgrade) would kill gw too: caught from the start, acted on
+	// once gw serves.
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	defer signal.Stop(usr2)
 
 	// version(), as `gw version` prints it, so /stats agrees with it.
 	gateway.Version = version()
@@ -87,6 +99,14 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	activated, err := activatedListeners(cfg)
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
+	}
+	// A gw started by an upgrade takes the old one's sockets instead.
+	upg, inherited, inheritedNotify, err := inherit(cfg)
+	if err != nil {
+		return &exitError{code: exitFailure, err: err}
+	}
+	if upg != nil {
+		activated, notify = inherited, inheritedNotify
 	}
 	drop, err := runnerUsers(cfg)
 	if err != nil {
@@ -122,8 +142,27 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		log.Warn("SIGHUP during start-up ignored: the config just loaded is the one serving")
 	default:
 	}
-	log.Info("gw serving", servingAttrs(cfg, g.Listeners())...)
-	notifyOrWarn(notify, log, systemd.Ready)
+	ups := &upgrades{u: upg, g: g, listen: cfg.Listen, notify: notify, log: log, pidFile: cfg.PIDFile}
+	if helper != nil {
+		ups.refuse = "gw dropped root (--uid) after binding; a new gw started by it could neither keep the " +
+			"runners' shims root's nor read the TLS key: restart gw instead (docs/design/upgrade.md)"
+	}
+	defer ups.stop()
+	log.Info("gw serving", append(servingAttrs(cfg, g.Listeners()), "pid", os.Getpid())...)
+	if err := ups.serving(); err != nil {
+		// Serving is fine; a pid file or handshake that failed is not:
+		// the old gw of an upgrade goes on serving when this one exits.
+		log.Error("gw cannot report it serves", "err", err)
+		shutdown(g, cfg, log)
+		return &exitError{code: exitFailure}
+	}
+	if upg == nil {
+		// After an upgrade the old gw tells systemd, with MAINPID.
+		notifyOrWarn(notify, log, systemd.Ready)
+	}
+	wg.Add(1)
+	// Ended by hupDone when run returns, or by a successful upgrade.
+	go func() { defer wg.Done(); ups.run(hupCtx, usr2, handOver) }()
 	wg.Add(1)
 	// Ended by hupDone when run returns.
 	go func() {
@@ -142,6 +181,19 @@ func run(cmd *cobra.Command, a []string, e env) error {
 
 	<-ctx.Done()
 	stop()
+	if pid := handedTo.Load(); pid != 0 {
+		// The new gw accepts on the same sockets already: no delay, no
+		// STOPPING (systemd follows the new main pid), and the unix
+		// socket paths and the pid file are the new gw's now.
+		g.HandOver()
+		log.Info("gw draining after the upgrade", "new_pid", pid, "timeout", cfg.Limits.ShutdownTimeout)
+		if err := shutdown(g, cfg, log); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return &exitError{code: exitFailure}
+		}
+		return nil
+	}
+	ups.stop()
+	defer ups.removePIDFile()
 	notifyOrWarn(notify, log, systemd.Stopping)
 	// Load balancers and Kubernetes take a while to notice /readyz; until
 	// they have, new requests still arrive and must be served.

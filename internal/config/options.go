@@ -105,6 +105,9 @@ var options = []option{
 	{key: "log.format", flag: "log-format", env: "GW_LOG_FORMAT", def: "text", help: "log `FORMAT`: text or json"},
 	{key: "log.access", flag: "access-log", env: "GW_ACCESS_LOG", def: "off", help: "access log `DEST`: off, - (stderr) or a file (reopened on SIGUSR1)"},
 	{key: "allow_root", flag: "allow-root", env: "GW_ALLOW_ROOT", def: "false", help: "let runners run as root when gw does and no --uid is given", kind: kindBool},
+	// nginx's pid, unicorn's pid: what `kill -USR2 $(cat FILE)` reads. At
+	// an upgrade (SIGUSR2) the new gw writes it once it serves.
+	{key: "pid_file", flag: "pid-file", env: "GW_PID_FILE", help: "write gw's process id to `FILE` once it serves (the new gw's, after a SIGUSR2 upgrade)"},
 	{key: "uid", flag: "uid", env: "GW_UID", help: "`USER` the runners (and, after binding, gw) run as"},
 	{key: "gid", flag: "gid", env: "GW_GID", help: "`GROUP` the runners (and, after binding, gw) run as"},
 }

@@ -53,6 +53,9 @@ type Config struct {
 	// otherwise gw refuses to start them as root.
 	AllowRoot bool
 	Log       Log
+	// PIDFile is where gw writes its process id once it serves ("" = no
+	// file); an upgrade's new gw writes it when it takes over.
+	PIDFile string
 }
 
 // Log says how gw logs.

@@ -36,6 +36,35 @@ func NewNotifier() *Notifier {
 	return &Notifier{addr: &net.UnixAddr{Name: path, Net: "unixgram"}}
 }
 
+// File is a socket connected to the service manager's notification
+// socket, for a gw this one starts to take its place (an upgrade): that gw
+// cannot read NOTIFY_SOCKET, gone from the environment so runners never
+// see it, and learns it from this socket's peer (NotifierFromFile).
+func (n *Notifier) File() (*os.File, error) {
+	c, err := net.DialUnix("unixgram", nil, n.addr)
+	if err != nil {
+		return nil, fmt.Errorf("sd_notify: %w", err)
+	}
+	defer c.Close()
+	return c.File()
+}
+
+// NotifierFromFile is the Notifier for the socket f (from File) is
+// connected to. It takes f.
+func NotifierFromFile(f *os.File) (*Notifier, error) {
+	defer f.Close()
+	c, err := net.FileConn(f)
+	if err != nil {
+		return nil, fmt.Errorf("sd_notify: %w", err)
+	}
+	defer c.Close()
+	addr, ok := c.RemoteAddr().(*net.UnixAddr)
+	if !ok || addr.Name == "" {
+		return nil, fmt.Errorf("sd_notify: %v is not a notification socket", c.RemoteAddr())
+	}
+	return &Notifier{addr: &net.UnixAddr{Name: addr.Name, Net: "unixgram"}}, nil
+}
+
 // Notify sends one message of newline-separated VAR=value assignments, as
 // sd_notify(3) does: one datagram per call, so systemd sees them atomically.
 func (n *Notifier) Notify(state ...string) error {
@@ -59,6 +88,10 @@ const (
 	Ready    = "READY=1"
 	Stopping = "STOPPING=1"
 )
+
+// MainPID says that pid is the service's main process from now on: sent by
+// the old gw at an upgrade, the one process NotifyAccess=main hears.
+func MainPID(pid int) string { return fmt.Sprintf("MAINPID=%d", pid) }
 
 // Reloading is the message for the start of a reload. Type=notify-reload
 // (systemd 253+) requires MONOTONIC_USEC with it, so systemd can tell this

@@ -50,6 +50,25 @@ func TestNotify(t *testing.T) {
 			if got := string(buf[:k]); got != "READY=1\n" {
 				t.Errorf("second message %q, want READY=1", got)
 			}
+			// Handed to the gw of an upgrade, it still reaches the same socket.
+			f, err := n.File()
+			if err != nil {
+				t.Fatal(err)
+			}
+			passed, err := NotifierFromFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := passed.Notify(MainPID(4711), Ready); err != nil {
+				t.Fatal(err)
+			}
+			k, err = conn.Read(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(buf[:k]); got != "MAINPID=4711\nREADY=1\n" {
+				t.Errorf("message through the passed socket %q", got)
+			}
 		})
 	}
 }

@@ -1,0 +1,204 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gwhq/gw/gateway"
+	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/internal/systemd"
+	"github.com/gwhq/gw/internal/upgrade"
+	"github.com/gwhq/gw/runners"
+)
+
+// upgradeTimeout bounds how long the old gw waits for the new one to be
+// ready: its runners' own bound plus time to load the config and bind.
+const upgradeTimeout = runners.ReadyTimeout + 30*time.Second
+
+// notifyKey is the name the systemd notification socket is passed under.
+const notifyKey = "systemd-notify"
+
+// upgrades carries out SIGUSR2 (docs/design/upgrade.md) for one gw. It
+// owns the process's Upgrader: made at start by a gw an upgrade started
+// (it holds the old gw's sockets), else at the first SIGUSR2.
+type upgrades struct {
+	u       *upgrade.Upgrader
+	g       *gateway.Gateway
+	listen  config.Listen // the addresses the sockets are known by
+	notify  *systemd.Notifier
+	log     *slog.Logger
+	pidFile string
+	refuse  string // why this gw cannot upgrade ("" = it can)
+}
+
+// inherit is the start of a gw an upgrade started: it takes the old gw's
+// sockets, by listener name and configured address, and its systemd
+// notification socket. It returns a nil Upgrader otherwise.
+func inherit(cfg *config.Config) (*upgrade.Upgrader, map[string]net.Listener, *systemd.Notifier, error) {
+	if !upgrade.Started() {
+		return nil, nil, nil, nil
+	}
+	u, err := upgrade.New(upgradeTimeout)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	lns := map[string]net.Listener{}
+	for _, a := range gateway.Addrs(cfg.Listen) {
+		ln, err := u.Listener(a.Proto, a.Addr.String())
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if ln != nil {
+			lns[a.Proto] = ln
+		}
+	}
+	var notify *systemd.Notifier
+	f, err := u.File(notifyKey)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if f != nil {
+		if notify, err = systemd.NotifierFromFile(f); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return u, lns, notify, nil
+}
+
+// serving is called once gw serves: it writes the pid file and, in a gw
+// an upgrade started, makes the sockets passable again and tells the old
+// gw to go.
+func (s *upgrades) serving() error {
+	if s.u != nil {
+		if err := s.pass(); err != nil {
+			return err
+		}
+	}
+	if s.pidFile != "" {
+		if err := writePIDFile(s.pidFile); err != nil {
+			return err
+		}
+	}
+	if s.u != nil {
+		return s.u.Ready()
+	}
+	return nil
+}
+
+// pass registers every socket (and the systemd one) for the next gw.
+func (s *upgrades) pass() error {
+	socks := s.g.Sockets()
+	for _, a := range gateway.Addrs(s.listen) {
+		if ln := socks[a.Proto]; ln != nil {
+			if err := s.u.Pass(a.Proto, a.Addr.String(), ln); err != nil {
+				return err
+			}
+		}
+	}
+	if s.notify == nil {
+		return nil
+	}
+	f, err := s.notify.File()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return s.u.PassFile(notifyKey, f)
+}
+
+// run upgrades gw at each SIGUSR2 until one succeeds (then it calls
+// handOver with the new gw's pid and returns) or ctx ends.
+func (s *upgrades) run(ctx context.Context, usr2 <-chan os.Signal, handOver func(pid int)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-usr2:
+		}
+		if s.refuse != "" {
+			s.log.Error("SIGUSR2: upgrade refused; this gw keeps serving", "reason", s.refuse)
+			continue
+		}
+		s.log.Info("SIGUSR2: upgrading: starting a new gw on the same sockets", "exe", os.Args[0])
+		pid, err := s.upgrade()
+		if err != nil {
+			s.log.Error("upgrade failed; this gw keeps serving", "err", err)
+			continue
+		}
+		s.log.Info("upgrade: the new gw serves; this one stops accepting and drains", "new_pid", pid)
+		handOver(pid)
+		return
+	}
+}
+
+func (s *upgrades) upgrade() (int, error) {
+	if s.u == nil {
+		u, err := upgrade.New(upgradeTimeout)
+		if err != nil {
+			return 0, err
+		}
+		s.u = u
+		if err := s.pass(); err != nil {
+			return 0, err
+		}
+		if err := s.u.Ready(); err != nil {
+			return 0, err
+		}
+	}
+	notifyOrWarn(s.notify, s.log, systemd.Reloading()...)
+	pid, err := s.u.Upgrade()
+	if err != nil {
+		notifyOrWarn(s.notify, s.log, systemd.Ready)
+		return 0, err
+	}
+	// Only the main process may say so (NotifyAccess=main); the new gw is
+	// main once systemd has this.
+	notifyOrWarn(s.notify, s.log, systemd.MainPID(pid), systemd.Ready)
+	return pid, nil
+}
+
+// stop abandons an upgrade in progress (its new gw is killed) at a stop.
+func (s *upgrades) stop() {
+	if s.u != nil {
+		s.u.Stop()
+	}
+}
+
+// removePIDFile removes the pid file at a stop, unless it names another
+// process by now.
+func (s *upgrades) removePIDFile() {
+	if s.pidFile == "" {
+		return
+	}
+	b, err := os.ReadFile(s.pidFile)
+	if err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
+		os.Remove(s.pidFile)
+	}
+}
+
+// writePIDFile writes this process's pid to path whole or not at all (a
+// temporary file renamed over it), so a reader never sees it half written.
+func writePIDFile(path string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-")
+	if err != nil {
+		return fmt.Errorf("pid file: %w", err)
+	}
+	defer os.Remove(f.Name()) // gone after the rename; left only on error
+	_, err = fmt.Fprintf(f, "%d\n", os.Getpid())
+	err = errors.Join(err, f.Chmod(0o644), f.Close())
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("pid file: %w", err)
+	}
+	return nil
+}
