@@ -60,8 +60,10 @@ type entry struct {
 type Server struct {
 	mu       sync.Mutex
 	shutting bool
+	forced   bool // Close: connections accepted from now on are closed
 	lns      map[net.Listener]struct{}
 	conns    map[*entry]struct{}
+	loops    sync.WaitGroup // one per Serve: Shutdown waits for them before wg
 	wg       sync.WaitGroup // one per connection goroutine
 
 	// NewGrace is how long Shutdown waits for a connection accepted but
@@ -83,7 +85,9 @@ func (s *Server) Serve(ln net.Listener, name string, log *slog.Logger, serve fun
 		s.lns, s.conns = map[net.Listener]struct{}{}, map[*entry]struct{}{}
 	}
 	s.lns[ln] = struct{}{}
+	s.loops.Add(1) // under mu, before shutting: never after Shutdown's Wait
 	s.mu.Unlock()
+	defer s.loops.Done()
 	defer func() {
 		s.mu.Lock()
 		delete(s.lns, ln)
@@ -106,13 +110,17 @@ func (s *Server) Serve(ln net.Listener, name string, log *slog.Logger, serve fun
 		delay = 0
 		e := &entry{rwc: rwc, st: &State{}}
 		s.mu.Lock()
-		if s.shutting {
+		if s.forced {
 			s.mu.Unlock()
 			rwc.Close()
 			return http.ErrServerClosed
 		}
+		// Accepted as Shutdown began: served like any new connection. Its
+		// client sent its request already; on a listener shared with the
+		// gw of an upgrade, closing it would fail a request the other gw
+		// would have served. Shutdown waits for this loop before wg.
 		s.conns[e] = struct{}{}
-		s.wg.Add(1) // under mu: never after Shutdown began waiting
+		s.wg.Add(1)
 		s.mu.Unlock()
 		// Ends when its connection closes; s.wg waits for it.
 		go func() {
@@ -150,7 +158,8 @@ func (s *Server) forget(e *entry) {
 // requests in flight to finish. When ctx ends first it closes every
 // connection and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.beginShutdown()
+	s.beginShutdown(false)
+	s.loops.Wait() // quick: their listeners are closed; no wg.Add after
 	done := make(chan struct{})
 	go func() { // ends when the last connection goroutine does
 		s.wg.Wait()
@@ -180,15 +189,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes the listeners and every connection now, like
 // http.Server.Close.
 func (s *Server) Close() error {
-	s.beginShutdown()
+	s.beginShutdown(true)
 	s.closeConns(true, true)
 	return nil
 }
 
-func (s *Server) beginShutdown() {
+func (s *Server) beginShutdown(force bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.shutting = true
+	s.forced = s.forced || force
 	for ln := range s.lns {
 		ln.Close()
 	}

@@ -148,7 +148,6 @@ func run(cmd *cobra.Command, a []string, e env) error {
 			"runners' shims root's nor read the TLS key: restart gw instead (docs/design/upgrade.md)"
 	}
 	defer ups.stop()
-	log.Info("gw serving", append(servingAttrs(cfg, g.Listeners()), "pid", os.Getpid())...)
 	if err := ups.serving(); err != nil {
 		// Serving is fine; a pid file or handshake that failed is not:
 		// the old gw of an upgrade goes on serving when this one exits.
@@ -156,6 +155,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		shutdown(g, cfg, log)
 		return &exitError{code: exitFailure}
 	}
+	log.Info("gw serving", append(servingAttrs(cfg, g.Listeners()), "pid", os.Getpid())...)
 	if upg == nil {
 		// After an upgrade the old gw tells systemd, with MAINPID.
 		notifyOrWarn(notify, log, systemd.Ready)

@@ -28,7 +28,7 @@ const notifyKey = "systemd-notify"
 
 // upgrades carries out SIGUSR2 (docs/design/upgrade.md) for one gw. It
 // owns the process's Upgrader: made at start by a gw an upgrade started
-// (it holds the old gw's sockets), else at the first SIGUSR2.
+// (it holds the old gw's sockets), else once gw serves.
 type upgrades struct {
 	u       *upgrade.Upgrader
 	g       *gateway.Gateway
@@ -73,10 +73,21 @@ func inherit(cfg *config.Config) (*upgrade.Upgrader, map[string]net.Listener, *s
 	return u, lns, notify, nil
 }
 
-// serving is called once gw serves: it writes the pid file and, in a gw
-// an upgrade started, makes the sockets passable again and tells the old
-// gw to go.
+// serving is called once gw serves: it makes the sockets passable to a
+// next gw, writes the pid file and, in a gw an upgrade started, tells the
+// old gw to go. Ready comes here, long before a SIGUSR2 can ask for an
+// Upgrade: tableflip refuses one that races its Ready.
 func (s *upgrades) serving() error {
+	if s.u == nil && s.refuse == "" {
+		u, err := upgrade.New(upgradeTimeout)
+		if err != nil {
+			// gw serves without; only a second gw run in one process
+			// (tests) gets here: tableflip allows one Upgrader per process.
+			s.refuse = err.Error()
+			s.log.Warn("upgrades (SIGUSR2) unavailable", "err", err)
+		}
+		s.u = u
+	}
 	if s.u != nil {
 		if err := s.pass(); err != nil {
 			return err
@@ -140,19 +151,6 @@ func (s *upgrades) run(ctx context.Context, usr2 <-chan os.Signal, handOver func
 }
 
 func (s *upgrades) upgrade() (int, error) {
-	if s.u == nil {
-		u, err := upgrade.New(upgradeTimeout)
-		if err != nil {
-			return 0, err
-		}
-		s.u = u
-		if err := s.pass(); err != nil {
-			return 0, err
-		}
-		if err := s.u.Ready(); err != nil {
-			return 0, err
-		}
-	}
 	notifyOrWarn(s.notify, s.log, systemd.Reloading()...)
 	pid, err := s.u.Upgrade()
 	if err != nil {

@@ -465,6 +465,7 @@ func TestUpgradeUnderLoad(t *testing.T) {
 // then the config no longer parses) leaves the old one serving every
 // request, with the reason in the log; once fixed, SIGUSR2 upgrades.
 func TestUpgradeFails(t *testing.T) {
+	asSubreaper(t)
 	st := newUpgradeSetup(t)
 	p := startGW(t, "-c", st.cfg)
 	base, pid, next := p.serving(t, 0, 0)
@@ -512,7 +513,14 @@ func TestUpgradeFails(t *testing.T) {
 	if res.failed.Load() != 0 || res.ok.Load() < 200 {
 		t.Errorf("load: %v; want no failed request", res)
 	}
-	syscall.Kill(pid2, syscall.SIGKILL) // not this test's child; the runners follow their gw
+	for _, want := range []string{"no_such_module_gw_upgrade", "no_such_key"} {
+		line, _ := p.log.await(t, 0, time.Second, want)
+		t.Logf("the failed new gw said: %s", line)
+	}
+	syscall.Kill(pid2, syscall.SIGTERM)
+	if code := waitOrphan(t, pid2, 30*time.Second); code != 0 {
+		t.Errorf("new gw exited %d at SIGTERM", code)
+	}
 }
 
 // TestRollingReloadsUnderLoad: five SIGHUP reloads, each awaited, while
