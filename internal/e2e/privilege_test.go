@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,6 +80,16 @@ func TestPrivilegeDropSingleUser(t *testing.T) {
 	}
 	if !strings.Contains(s.Log(), "gw dropped root") {
 		t.Errorf("no log line about dropping root:\n%s", s.Log())
+	}
+	// A gw that dropped root cannot start a new gw that would be root
+	// again: SIGUSR2 is refused, with the reason, and this gw serves on.
+	syscall.Kill(s.PID(), syscall.SIGUSR2)
+	waitFor(t, "upgrade refused", func() bool { return strings.Contains(s.Log(), "SIGUSR2: upgrade refused") })
+	if !strings.Contains(s.Log(), "gw dropped root (--uid)") {
+		t.Errorf("refusal without its reason:\n%s", s.Log())
+	}
+	if code, _ := gwtest.Get(t, s.URL+"/pid"); code != 200 {
+		t.Errorf("after a refused SIGUSR2: %d", code)
 	}
 }
 
