@@ -382,13 +382,14 @@ EMPTY_BODY = {'type': 'http.request', 'body': b'', 'more_body': False}
 class Exchange:
     """receive() and send() for one request on a slot."""
 
-    __slots__ = ('reader', 'writer', 'head_only', 'body_done', 'aborted', 'slot_eof',
-                 'head', 'started', 'complete', 'done', 'reading', 'on_wire')
+    __slots__ = ('reader', 'writer', 'head_only', 'body_done', 'last_given', 'aborted',
+                 'slot_eof', 'head', 'started', 'complete', 'done', 'reading', 'on_wire')
 
     def __init__(self, reader, writer, head_only, body_done):
         self.reader, self.writer = reader, writer
         self.head_only = head_only
         self.body_done = body_done  # REQUEST_END taken
+        self.last_given = False     # the app has the body's last http.request
         self.aborted = False        # the body stopped early: the client left
         self.slot_eof = False       # gw closed the slot mid-request
         self.head = None            # RESPONSE_HEAD frame, until sent
@@ -399,7 +400,10 @@ class Exchange:
         self.on_wire = False
 
     async def receive(self):
-        if self.body_done or self.reading:
+        if not self.last_given and self.body_done and not self.aborted and not self.slot_eof:
+            self.last_given = True
+            return EMPTY_BODY
+        if self.last_given or self.body_done or self.reading:
             if not self.aborted and not self.slot_eof and not self.complete:
                 # Nothing more will come until the client leaves or the
                 # answer is complete: wait for that.
@@ -426,7 +430,7 @@ class Exchange:
                     continue
                 last = reader.skip_empty_end()
                 if last:
-                    self.body_done = True
+                    self.body_done = self.last_given = True
                 return {'type': 'http.request', 'body': payload, 'more_body': not last}
             if ftype != gw.REQUEST_END:
                 gw.fatal(gw.EXIT_PROTOCOL, 'slot: frame type %d inside a request body' % ftype)
@@ -435,6 +439,7 @@ class Exchange:
                 self.aborted = True
                 self._finish()
                 return DISCONNECT
+            self.last_given = True
             return EMPTY_BODY
 
     def _finish(self):
@@ -652,13 +657,32 @@ class Control:
 # (8) Signals: SIGTERM drains (lifespan shutdown), SIGUSR1 dumps task stacks
 # ---------------------------------------------------------------------------
 
-def dump_tasks():
-    """gw's slowlog for ASGI: every task's stack, to stderr (gw's log)."""
-    tasks = asyncio.all_tasks()
-    sys.stderr.write('gw_asgi: %d tasks\n' % len(tasks))
+def await_chain(coro):
+    """The (frame, line) of coro and of everything it awaits, outermost
+    first: Task.print_stack shows only the outermost coroutine."""
+    frames = []
+    while coro is not None:
+        frame = getattr(coro, 'cr_frame', None) or getattr(coro, 'gi_frame', None) \
+            or getattr(coro, 'ag_frame', None)
+        if frame is None:
+            break
+        frames.append((frame, frame.f_lineno))
+        coro = getattr(coro, 'cr_await', None) or getattr(coro, 'gi_yieldfrom', None) \
+            or getattr(coro, 'ag_await', None)
+    return frames
+
+
+def dump_tasks(slot_tasks, stats):
+    """gw's slowlog for ASGI: the stack of every task but the idle slots',
+    to stderr (gw's log)."""
+    import traceback
+    idle = {t for i, t in enumerate(slot_tasks) if not stats.busy[i]}
+    tasks = [t for t in asyncio.all_tasks() if t not in idle]
+    out = ['gw_asgi: slow request: %d tasks besides %d idle slots\n' % (len(tasks), len(idle))]
     for task in tasks:
-        sys.stderr.write('--- %r\n' % task)
-        task.print_stack(file=sys.stderr)
+        out.append('Task %s (most recent call last):\n' % task.get_name())
+        out += traceback.StackSummary.extract(await_chain(task.get_coro())).format()
+    sys.stderr.write(''.join(out))
     sys.stderr.flush()
 
 
@@ -687,12 +711,12 @@ async def _serve(loop, app, control, slots, stats, fail_load):
     stopping = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: stopping.done() or stopping.set_result(None))
-    loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     # The threads' stacks too, from C: an async view that blocks the loop
     # (sync I/O) shows there, where no task dump can run.
     faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True, chain=True)
     tasks = [loop.create_task(serve_slot(app, r, w, stats, i, lifespan), name='slot-%d' % i)
-             for i, (r, w) in enumerate(pairs)]
+             for i, (r, w) in enumerate(pairs)]  # held here: the loop keeps only weak references
+    loop.add_signal_handler(signal.SIGUSR1, dump_tasks, tasks, stats)
     try:
         control.sendall(gw.message_frame(gw.READY, {
             'protocol': gw.PROTOCOL_VERSION, 'pid': os.getpid(), 'runtime': gw.runtime_name(),
