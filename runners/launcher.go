@@ -73,6 +73,9 @@ func (rt *Runtime) fill(owner *syscall.Credential) error {
 			return err
 		}
 	}
+	if err := writeShim(rt.shim(python.ASGIFile), python.ASGIShim); err != nil {
+		return err
+	}
 	for _, sub := range []struct {
 		dir  string
 		mode os.FileMode
@@ -188,6 +191,9 @@ func New(app config.App, rt *Runtime, log *slog.Logger) (*App, error) {
 		return nil, &proc.SpawnError{App: app.Name, Stage: proc.StageExec, Err: err}
 	}
 	threads := max(app.Threads, 1)
+	if app.Lang == config.LangPython {
+		threads = python.Slots(app) // ASGI: the requests in flight per runner
+	}
 	if !lang.threads && threads > 1 {
 		log.Warn("this language serves one request per runner; --threads ignored, use --workers",
 			"app", app.Name, "lang", app.Lang, "threads", threads)

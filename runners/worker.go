@@ -166,6 +166,15 @@ func (l *bridgeLauncher) Launch(ctx context.Context, id int) (pool.Worker, error
 		}
 		return nil, fail(proc.StageHandshake, err, p.Tail())
 	}
+	if n := w.served; n > 0 && n < len(w.slots) {
+		// The runner serves fewer slots than it was given (a WSGI app
+		// found by --interface auto gets one thread): it closed the
+		// rest, so do we.
+		for _, s := range w.slots[n:] {
+			s.Close()
+		}
+		w.slots = w.slots[:n]
+	}
 	// The health loop ends when the process exits.
 	go w.health(l.pingEvery, l.pingTimeout)
 	return w, nil
@@ -181,6 +190,7 @@ type bridgeWorker struct {
 	ctrl    *bridge.Reader
 	closed  sync.Once
 	busy    atomic.Int32 // slots serving a request now
+	served  int          // READY's slot count: the first served slots are used
 }
 
 func (w *bridgeWorker) handshake(ctx context.Context, timeout time.Duration) error {
@@ -235,6 +245,7 @@ func (w *bridgeWorker) handshake(ctx context.Context, timeout time.Duration) err
 		if r.Protocol != bridge.Protocol {
 			return &proc.SpawnError{Stage: proc.StageHandshake, Err: fmt.Errorf("runner speaks bridge protocol %d, gw speaks %d", r.Protocol, bridge.Protocol)}
 		}
+		w.served = int(r.Slots)
 		w.log.Info("runner ready", "pid", w.proc.PID(), "runtime", r.Runtime, "slots", r.Slots)
 		return nil
 	case bridge.LoadError:

@@ -82,6 +82,9 @@ func (l *loader) app(m *yaml.Node, ip string, pv value) App {
 		QueueSize:   l.integer(get("queue_size"), 0),
 		Env:         mapOf(m, "env"),
 	}
+	if !get("threads").set {
+		a.Threads = 0 // the language's default, which differs for ASGI
+	}
 	a.SlowAfter = l.durationOff(get("slow_after"))
 	a.ResponseBuffering = l.boolean(get("response_buffering"))
 	a.RequestBuffering = l.boolean(get("request_buffering"))
@@ -127,6 +130,8 @@ func (l *loader) app(m *yaml.Node, ip string, pv value) App {
 			}
 		}
 	}
+
+	a.Interface = l.iface(get("interface"), a.Lang)
 
 	if dv := get("dir"); dv.text != "" {
 		a.Dir = l.path(dv)
@@ -289,4 +294,21 @@ func lineOf(n *yaml.Node) string {
 		return ""
 	}
 	return fmt.Sprintf(" (line %d)", n.Line)
+}
+
+// iface reads interface:, which only a Python app may set.
+func (l *loader) iface(v value, lang Lang) Interface {
+	i := Interface(strings.ToLower(strings.TrimSpace(v.text)))
+	switch i {
+	case "":
+		i = InterfaceAuto
+	case InterfaceAuto, InterfaceWSGI, InterfaceASGI:
+	default:
+		l.c.of(v, "interface must be auto, wsgi or asgi, got %q", v.text)
+		return InterfaceAuto
+	}
+	if i != InterfaceAuto && lang != LangPython && lang != LangAuto {
+		l.c.of(v, "interface: %s is for python apps; this app's lang is %s", i, lang)
+	}
+	return i
 }

@@ -90,7 +90,7 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	a := cfg.Apps[0]
 	if a.Name != "wsgi" || a.Lang != LangPython || a.Path != filepath.Join(f.dir, "wsgi.py") || a.Mount != "/" ||
-		a.Workers != runtime.NumCPU() || a.Threads != 1 || a.Timeout != time.Minute || a.QueueWait != time.Minute ||
+		a.Workers != runtime.NumCPU() || a.Threads != 0 || a.Interface != InterfaceAuto || a.Timeout != time.Minute || a.QueueWait != time.Minute ||
 		a.QueueSize != 1024 || a.MaxRequests != 0 || a.MaxRSS != 0 || a.Host != "" || a.Dir != "" || !a.ResponseBuffering ||
 		!a.RequestBuffering {
 		t.Errorf("app defaults wrong: %+v", a)

@@ -78,6 +78,8 @@ func TestLoadProblems(t *testing.T) {
 		{name: "workers not a number", yaml: "apps:\n  - path: wsgi.py\n    workers: four\n", want: `apps[0].workers: "four" is not a whole number`},
 		{name: "workers env", environ: []string{"GW_WORKERS=0"}, args: []string{"wsgi.py"}, want: "GW_WORKERS: must be at least 1, got 0"},
 		{name: "threads flag", args: []string{"--threads", "0", "wsgi.py"}, want: "--threads: must be at least 1, got 0"},
+		{name: "bad interface", args: []string{"--interface", "wsgx", "wsgi.py"}, want: `--interface: interface must be auto, wsgi or asgi, got "wsgx"`},
+		{name: "interface on ruby", yaml: "apps:\n  - path: config.ru\n    interface: asgi\n", want: ":3:16: apps[0].interface: interface: asgi is for python apps; this app's lang is ruby"},
 		{name: "bad timeout", args: []string{"--timeout", "60", "wsgi.py"}, want: `--timeout: duration "60" has no unit`},
 		{name: "zero timeout", args: []string{"--timeout", "0s", "wsgi.py"}, want: "--timeout: must be more than zero"},
 		{name: "bad max body", environ: []string{"GW_MAX_BODY=lots"}, args: []string{"wsgi.py"}, want: `GW_MAX_BODY: size "lots"`},

@@ -17,6 +17,18 @@ const (
 	LangGo     Lang = "go"
 )
 
+// Interface is how a Python app is called: WSGI (PEP 3333) or ASGI 3.
+type Interface string
+
+// The interfaces of a Python app. InterfaceAuto lets the runner decide once
+// it has imported the app: a coroutine function, or an object whose
+// __call__ is one, is ASGI (NGINX Unit's rule); anything else is WSGI.
+const (
+	InterfaceAuto Interface = "auto"
+	InterfaceWSGI Interface = "wsgi"
+	InterfaceASGI Interface = "asgi"
+)
+
 // Size is a byte count parsed from "64KiB", "512MiB", "1GiB", "4096".
 type Size int64
 
@@ -120,12 +132,13 @@ type App struct {
 	Name        string
 	Lang        Lang // never LangAuto after Load
 	Path        string
-	Dir         string // import root for module:callable ("" = dir of Path or cwd)
-	Callable    string // "" = language default
-	Mount       string // "/" or "/prefix" without trailing slash
-	Host        string // "" = any host; lower-case, no port
-	Workers     int    // default: number of CPUs
-	Threads     int    // default 1
+	Dir         string    // import root for module:callable ("" = dir of Path or cwd)
+	Callable    string    // "" = language default
+	Mount       string    // "/" or "/prefix" without trailing slash
+	Host        string    // "" = any host; lower-case, no port
+	Workers     int       // default: number of CPUs
+	Threads     int       // 0 = not set: the language's default (1; ASGI 64; Go 32)
+	Interface   Interface // python only; InterfaceAuto unless set
 	Timeout     time.Duration
 	MaxRequests int
 	MaxRSS      Size // 0 = off

@@ -400,11 +400,14 @@ func (x *ResponseEnd) GetError() string {
 // Ready is the runner's first message: the app is loaded and every slot is
 // being served.
 type Ready struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Protocol      uint32                 `protobuf:"varint,1,opt,name=protocol,proto3" json:"protocol,omitempty"` // bridge protocol version; currently 2 (2 added the blocks)
-	Pid           uint32                 `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
-	Runtime       string                 `protobuf:"bytes,3,opt,name=runtime,proto3" json:"runtime,omitempty"` // e.g. "CPython 3.11.2"
-	Slots         uint32                 `protobuf:"varint,4,opt,name=slots,proto3" json:"slots,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Protocol uint32                 `protobuf:"varint,1,opt,name=protocol,proto3" json:"protocol,omitempty"` // bridge protocol version; currently 2 (2 added the blocks)
+	Pid      uint32                 `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	Runtime  string                 `protobuf:"bytes,3,opt,name=runtime,proto3" json:"runtime,omitempty"` // e.g. "CPython 3.11.2"
+	// The slots the runner serves: the first `slots` of those it was given.
+	// Fewer when it decided so once the app was loaded (a WSGI app under
+	// interface auto gets one thread); it closed the others, and gw does too.
+	Slots         uint32 `protobuf:"varint,4,opt,name=slots,proto3" json:"slots,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

@@ -65,8 +65,11 @@ EXIT_PROTOCOL = 3  # a slot or control stream is desynced
 EXIT_LOAD = 4      # LOAD_ERROR was sent: the app cannot be loaded
 
 DEFAULT_CALLABLES = ('application', 'app')
-OPTIONS = ('app', 'callable', 'dir', 'name', 'control-fd', 'slot-fds', 'selftest')
+OPTIONS = ('app', 'callable', 'dir', 'name', 'control-fd', 'slot-fds', 'selftest',
+           'interface', 'wsgi-threads')
+INTERFACES = ('auto', 'wsgi', 'asgi')
 USAGE = ('usage: gw_wsgi.py --app APP [--callable NAME] [--dir DIR] [--name NAME]'
+         ' [--interface auto|wsgi|asgi] [--wsgi-threads N]'
          ' --control-fd FD --slot-fds R:W|FD[,...]\n'
          '       gw_wsgi.py --selftest DIR\n')
 
@@ -465,6 +468,12 @@ def parse_args(argv):
         opts['slot_fds'] = [parse_slot_fd(item) for item in opts['slot_fds'].split(',')]
     except (AttributeError, TypeError, ValueError):
         raise UsageError('--control-fd FD and --slot-fds R:W|FD[,...] are required') from None
+    if (opts['interface'] or 'auto') not in INTERFACES:
+        raise UsageError('--interface must be auto, wsgi or asgi, not %r' % opts['interface'])
+    if opts['wsgi_threads'] is not None:
+        if not opts['wsgi_threads'].isdigit() or int(opts['wsgi_threads']) < 1:
+            raise UsageError('--wsgi-threads must be a whole number >= 1')
+        opts['wsgi_threads'] = int(opts['wsgi_threads'])
     fds = [opts['control_fd']]
     for spec in opts['slot_fds']:
         fds += spec if type(spec) is tuple else (spec,)
@@ -524,10 +533,10 @@ def find_callable(module, names):
         except AttributeError:
             continue
         if not callable(obj):
-            raise TypeError('%s in %s is a %s, not a WSGI callable'
+            raise TypeError('%s in %s is a %s, not a WSGI or ASGI callable'
                             % (name, _module_label(module), type(obj).__name__))
         return obj
-    raise AttributeError('no WSGI callable named %s in %s' % (
+    raise AttributeError('no WSGI or ASGI callable named %s in %s' % (
         ' or '.join(repr(n) for n in names), _module_label(module)))
 
 
@@ -1178,13 +1187,21 @@ def install_signal_handlers():
 def fail_load(control, argv, stage):
     """Reports the exception being handled as LOAD_ERROR, then exits 4."""
     exc = sys.exc_info()[1]
-    # The app's frames only: the shim's and importlib's own are noise here.
-    noise = (os.path.dirname(importlib.__file__) + os.sep, '<frozen importlib')
-    import traceback
-    report = traceback.TracebackException.from_exception(exc)
-    report.stack = traceback.StackSummary.from_list(
-        [f for f in report.stack if f.filename != __file__ and not f.filename.startswith(noise)])
-    detail = ''.join(report.format())
+    # The app's frames only: the shims', importlib's and asyncio's are noise here.
+    stdlib = os.path.dirname(os.__file__)
+    noise = (os.path.dirname(importlib.__file__) + os.sep, '<frozen importlib',
+             os.path.join(stdlib, 'asyncio') + os.sep)
+    shims = (__file__, os.path.join(os.path.dirname(__file__), 'gw_asgi.py'))
+    message = getattr(exc, 'load_message', None)  # gw_asgi: lifespan.startup.failed
+    if message is not None:
+        detail = message + '\n'
+    else:
+        import traceback
+        report = traceback.TracebackException.from_exception(exc)
+        report.stack = traceback.StackSummary.from_list(
+            [f for f in report.stack if f.filename not in shims and not f.filename.startswith(noise)])
+        detail = ''.join(report.format())
+        message = _exc_line(exc)
     sys.stderr.write(detail)
     if control is None:
         fd = control_fd_hint(argv)
@@ -1196,10 +1213,24 @@ def fail_load(control, argv, stage):
         try:
             control.setblocking(True)
             control.sendall(message_frame(LOAD_ERROR, {
-                'stage': stage, 'message': _exc_line(exc), 'detail': detail}))
+                'stage': stage, 'message': message, 'detail': detail}))
         except OSError:
             pass
     exit_now(EXIT_LOAD)
+
+
+def load_asgi():
+    """gw_asgi.py, from beside this file (never from the app's sys.path),
+    importing this running module as gw_wsgi."""
+    mod = sys.modules.get('gw_asgi')
+    if mod is None:
+        sys.modules.setdefault('gw_wsgi', sys.modules[__name__])
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'gw_asgi.py')
+        spec = importlib.util.spec_from_file_location('gw_asgi', path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules['gw_asgi'] = mod
+        spec.loader.exec_module(mod)
+    return mod
 
 
 def main(argv):
@@ -1225,8 +1256,19 @@ def main(argv):
         stage = 'callable'
         name = name or opts['callable']
         app = find_callable(module, [name] if name else DEFAULT_CALLABLES)
+        interface = opts['interface'] or 'auto'
+        asgi = interface == 'asgi' or (interface == 'auto' and load_asgi().is_asgi(app))
     except BaseException:  # SystemExit and KeyboardInterrupt from the app too
         fail_load(control, argv, stage)
+    if asgi:
+        load_asgi().serve(app, control, slots, Stats(len(slots)),
+                          lambda stage: fail_load(control, argv, stage))
+    if opts['wsgi_threads'] and opts['wsgi_threads'] < len(slots):
+        # gw offered more slots than a WSGI app gets threads (auto
+        # detection with threads unset): READY says how many are served.
+        for sock in slots[opts['wsgi_threads']:]:
+            sock.close()
+        del slots[opts['wsgi_threads']:]
     stats = Stats(len(slots))
     install_signal_handlers()
     start_slots(slots, app, stats, opts['name'] or 'gw')

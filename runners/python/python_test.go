@@ -37,13 +37,28 @@ func TestSpec(t *testing.T) {
 			name:     "file app with callable",
 			app:      config.App{Name: "blog", Path: "/srv/app.py", Callable: "wsgi", Interpreter: interp},
 			wantPath: interp,
-			wantArgs: []string{"-u", "/shim.py", "--app", "/srv/app.py", "--name", "blog", "--callable", "wsgi"},
+			wantArgs: []string{"-u", "/shim.py", "--app", "/srv/app.py", "--name", "blog", "--callable", "wsgi", "--interface", "auto", "--wsgi-threads", "1"},
 		},
 		{
 			name:     "module with dir",
 			app:      config.App{Name: "dj", Path: "proj.wsgi:application", Dir: "/srv/proj", Interpreter: interp},
 			wantPath: interp,
-			wantArgs: []string{"-u", "/shim.py", "--app", "proj.wsgi:application", "--name", "dj", "--dir", "/srv/proj"},
+			wantArgs: []string{"-u", "/shim.py", "--app", "proj.wsgi:application", "--name", "dj", "--dir", "/srv/proj", "--interface", "auto", "--wsgi-threads", "1"},
+		},
+		{
+			name:     "auto with threads set: every slot serves, WSGI or ASGI",
+			app:      config.App{Name: "t", Path: "/a.py", Threads: 4, Interface: config.InterfaceAuto, Interpreter: interp},
+			wantArgs: []string{"-u", "/shim.py", "--app", "/a.py", "--name", "t", "--interface", "auto"},
+		},
+		{
+			name:     "asgi",
+			app:      config.App{Name: "f", Path: "main:app", Interface: config.InterfaceASGI, Interpreter: interp},
+			wantArgs: []string{"-u", "/shim.py", "--app", "main:app", "--name", "f", "--interface", "asgi"},
+		},
+		{
+			name:     "wsgi",
+			app:      config.App{Name: "w", Path: "/a.py", Interface: config.InterfaceWSGI, Interpreter: interp},
+			wantArgs: []string{"-u", "/shim.py", "--app", "/a.py", "--name", "w", "--interface", "wsgi"},
 		},
 		{
 			name:     "venv",
@@ -94,6 +109,27 @@ func TestSpec(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSlots: threads wins when set; unset, WSGI gets one slot and ASGI
+// (or auto, which may turn out ASGI) the ASGI default.
+func TestSlots(t *testing.T) {
+	for _, tc := range []struct {
+		iface   config.Interface
+		threads int
+		want    int
+	}{
+		{config.InterfaceAuto, 0, ASGISlots},
+		{config.InterfaceASGI, 0, ASGISlots},
+		{config.InterfaceWSGI, 0, 1},
+		{config.InterfaceWSGI, 8, 8},
+		{config.InterfaceASGI, 3, 3},
+		{config.InterfaceAuto, 2, 2},
+	} {
+		if got := Slots(config.App{Interface: tc.iface, Threads: tc.threads}); got != tc.want {
+			t.Errorf("Slots(%s, threads %d) = %d, want %d", tc.iface, tc.threads, got, tc.want)
+		}
 	}
 }
 

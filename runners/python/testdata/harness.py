@@ -513,7 +513,7 @@ def load_errors():
         (('apps/bad_syntax.py',), 'import', 'SyntaxError: ', 'bad_syntax.py'),
         (('apps/raises.py',), 'import', 'RuntimeError: config missing: DATABASE_URL',
          'Traceback (most recent call last):\n  File "%s/raises.py", line 2' % APPS),
-        (('apps/apps.py', '--callable', 'nope'), 'callable', 'AttributeError: no WSGI callable', 'nope'),
+        (('apps/apps.py', '--callable', 'nope'), 'callable', 'AttributeError: no WSGI or ASGI callable', 'nope'),
         (('apps/apps.py', '--callable', 'TEXT'), 'callable', 'TypeError: TEXT', 'TEXT'),
         (('no_such_module:app',), 'import', "ModuleNotFoundError: No module named 'no_such_module'", ''),
         (('apps/missing.py',), 'import', 'FileNotFoundError', 'missing.py'),

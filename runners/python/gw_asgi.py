@@ -1,0 +1,734 @@
+"""gw_asgi: the gw runner loop for ASGI 3 applications (HTTP and lifespan).
+
+gw_wsgi.py is the entry point for every Python app: it parses argv, imports
+the app and decides whether it is WSGI or ASGI (--interface, or the
+detection of is_asgi below). For an ASGI app it loads this file next to it
+and calls serve(), which never returns. The bridge protocol, the slots and
+the control socket are the same as for WSGI (proto/bridge.proto), as is the
+frame codec, which this file takes from gw_wsgi.
+
+One asyncio event loop (stdlib only, no uvloop) serves every slot: one task
+per slot, one request at a time on each, so gw's queue, deadline and slowlog
+per slot work unchanged and the slot count is the runner's concurrency
+limit. A slot's pipes are asyncio pipe transports: reading pauses when the
+app does not take its body, and send() waits while gw cannot take more of
+the answer (the pipe and 64 KiB behind it are full).
+
+Sections, as in every gw shim where they apply: (1) constants; (2) frame
+streams; (4) app detection and lifespan; (5) per-request adapter (scope,
+receive, send); (6) slot loop; (7) control; (8) signals and exit; (9) serve.
+"""
+
+import asyncio
+import faulthandler
+import functools
+import os
+import signal
+import sys
+
+import gw_wsgi as gw  # the running entry module (gw_wsgi registers itself)
+
+# ---------------------------------------------------------------------------
+# (1) Constants
+# ---------------------------------------------------------------------------
+
+ASGI = {'version': '3.0', 'spec_version': '2.3'}
+READ_HIGH = 1 << 20       # request bytes buffered per slot before reading pauses
+WRITE_HIGH = 64 << 10     # answer bytes buffered per slot before send() waits
+FILE_BLOCK = 256 << 10    # pathsend read size
+SHUTDOWN_BOUND = 4.0      # lifespan.shutdown gets this long: gw kills 5 s after SIGTERM
+CO_COROUTINE = 0x80       # inspect.CO_COROUTINE, without importing inspect
+REQUEST_END_EMPTY = gw.REQUEST_END_EMPTY
+HEADER = gw.HEADER
+RESPONSE_BODY, RESPONSE_END = gw.RESPONSE_BODY, gw.RESPONSE_END
+
+
+# ---------------------------------------------------------------------------
+# (2) Frame streams over a slot's pipes
+# ---------------------------------------------------------------------------
+
+class FrameReader(asyncio.Protocol):
+    """The request pipe of a slot as frames. Bytes arrive in data_received;
+    frame() parses them. Reading pauses past READ_HIGH bytes not yet taken,
+    so an app that does not read its body holds gw's body pump, not memory."""
+
+    def __init__(self):
+        self.buf, self.pos = b'', 0
+        self.eof = False
+        self.paused = False
+        self.waiter = None
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        if self.pos >= len(self.buf):
+            self.buf, self.pos = data, 0
+        else:
+            self.buf, self.pos = self.buf[self.pos:] + data, 0
+        if len(self.buf) > READ_HIGH and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self):
+        self.eof = True
+        self._wake()
+
+    def connection_lost(self, exc):
+        self.eof = True
+        self._wake()
+
+    def _wake(self):
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def frame_nowait(self):
+        """The next whole frame (type, payload), or None."""
+        buf, pos = self.buf, self.pos
+        if len(buf) - pos < 8:
+            return None
+        ftype, _flags, _reserved, length = HEADER.unpack_from(buf, pos)
+        if length > gw.MAX_PAYLOAD:
+            raise gw.ProtocolError('frame of %d bytes exceeds 16 MiB' % length)
+        stop = pos + 8 + length
+        if len(buf) < stop:
+            return None
+        self.pos = stop
+        if self.paused and len(buf) - stop < READ_HIGH // 2:
+            self.paused = False
+            self.transport.resume_reading()
+        return ftype, buf[pos + 8:stop]
+
+    def skip_empty_end(self):
+        """Consumes a REQUEST_END with no payload if it is next: True if so."""
+        if self.buf.startswith(REQUEST_END_EMPTY, self.pos):
+            self.pos += 8
+            return True
+        return False
+
+    async def frame(self):
+        """The next frame; EOFError once gw closed the slot."""
+        while True:
+            f = self.frame_nowait()
+            if f is not None:
+                return f
+            if self.eof:
+                raise EOFError
+            if self.paused:  # one frame bigger than READ_HIGH: let it in
+                self.paused = False
+                self.transport.resume_reading()
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+
+
+class FrameWriter(asyncio.Protocol):
+    """The answer pipe of a slot: write() never blocks; drain() waits while
+    the transport holds more than WRITE_HIGH bytes gw has not taken yet."""
+
+    def __init__(self):
+        self.transport = None
+        self.paused = False
+        self.lost = False
+        self.waiter = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH)
+
+    def pause_writing(self):
+        self.paused = True
+
+    def resume_writing(self):
+        self.paused = False
+        self._wake()
+
+    def connection_lost(self, exc):
+        self.lost = True
+        self._wake()
+
+    def _wake(self):
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def write(self, data):
+        if self.lost:
+            raise gw.GatewayGone('slot pipe is closed')
+        self.transport.write(data)
+
+    async def drain(self):
+        while self.paused and not self.lost:
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        if self.lost:
+            raise gw.GatewayGone('slot pipe is closed')
+
+
+async def open_slot(loop, slot):
+    """Frame reader and writer for one of gw_wsgi's open slots: a PipeSlot
+    (gw's form) or a socket (the test harnesses' form)."""
+    if isinstance(slot, gw.PipeSlot):
+        _, reader = await loop.connect_read_pipe(FrameReader, os.fdopen(slot.rfd, 'rb', buffering=0))
+        _, writer = await loop.connect_write_pipe(FrameWriter, os.fdopen(slot.wfd, 'wb', buffering=0))
+        return reader, writer
+    reader, writer = FrameReader(), FrameWriter()
+
+    class Both(asyncio.Protocol):  # one socket, both directions
+        def connection_made(self, t):
+            reader.connection_made(t)
+            writer.connection_made(t)
+
+        def data_received(self, data):
+            reader.data_received(data)
+
+        def eof_received(self):
+            reader.eof_received()
+
+        def connection_lost(self, exc):
+            reader.connection_lost(exc)
+            writer.connection_lost(exc)
+
+        def pause_writing(self):
+            writer.pause_writing()
+
+        def resume_writing(self):
+            writer.resume_writing()
+
+    slot.setblocking(False)
+    await loop.connect_accepted_socket(Both, slot)
+    return reader, writer
+
+
+# ---------------------------------------------------------------------------
+# (4) App detection and lifespan
+# ---------------------------------------------------------------------------
+
+def is_coroutine_function(obj):
+    """inspect.iscoroutinefunction, unwrapping methods and partials as it
+    does, without importing inspect (tens of modules) into every runner."""
+    while True:
+        if getattr(obj, '_is_coroutine_marker', None) is not None:  # 3.12 markcoroutinefunction
+            return True
+        if isinstance(obj, functools.partial):
+            obj = obj.func
+        elif hasattr(obj, '__func__'):  # a bound method
+            obj = obj.__func__
+        else:
+            break
+    code = getattr(obj, '__code__', None)
+    return code is not None and bool(code.co_flags & CO_COROUTINE)
+
+
+def is_asgi(app):
+    """NGINX Unit's rule: a coroutine function, or an object whose __call__
+    is one, is an ASGI 3 app (FastAPI, Starlette, Quart, Django's
+    ASGIHandler); anything else callable is WSGI."""
+    return is_coroutine_function(app) or is_coroutine_function(getattr(app, '__call__', None))
+
+
+class LoadFailed(Exception):
+    """lifespan.startup.failed: load_message is what gw run prints."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.load_message = 'lifespan startup failed: ' + message
+
+
+class Lifespan:
+    """The app's lifespan scope, run as one task for the runner's life.
+
+    Whether the app supports lifespan is told by what it does: one that
+    raises or returns before asking for its first message (receive) does
+    not (Django 3.2 raises ValueError at once), and gw serves it without
+    lifespan, as the spec says. One that raises after taking
+    lifespan.startup, or answers lifespan.startup.failed, fails to boot."""
+
+    def __init__(self, app):
+        self.app = app
+        self.state = {}
+        self.supported = False
+        self.asked = False  # the app called receive()
+        self.inbox = asyncio.Queue()
+        self.outbox = asyncio.Queue()
+        self.task = None
+
+    async def receive(self):
+        self.asked = True
+        return await self.inbox.get()
+
+    async def send(self, message):
+        await self.outbox.put(message)
+
+    async def _run(self):
+        scope = {'type': 'lifespan', 'asgi': ASGI, 'state': self.state}
+        await self.app(scope, self.receive, self.send)
+
+    async def _step(self, event, timeout=None):
+        """Sends event and waits for the app's answer: the message, or None
+        when the app's lifespan task ended first."""
+        await self.inbox.put({'type': event})
+        got = asyncio.ensure_future(self.outbox.get())
+        done, _ = await asyncio.wait((got, self.task), timeout=timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if got in done:
+            return got.result()
+        got.cancel()
+        return None
+
+    async def startup(self):
+        self.task = asyncio.ensure_future(self._run())
+        msg = await self._step('lifespan.startup')
+        if msg is not None:
+            kind = msg.get('type')
+            if kind == 'lifespan.startup.complete':
+                self.supported = True
+                return
+            if kind == 'lifespan.startup.failed':
+                raise LoadFailed(msg.get('message') or 'lifespan.startup.failed')
+            raise LoadFailed('unexpected lifespan message %r' % kind)
+        exc = self.task.exception()
+        if exc is not None and self.asked:
+            raise exc
+        if exc is not None:
+            sys.stderr.write('gw_asgi: the app does not support lifespan (%s); serving without it\n'
+                             % gw._exc_line(exc))
+        # Returned, or raised before taking a message: lifespan unsupported.
+
+    async def shutdown(self):
+        if not self.supported or self.task.done():
+            return
+        try:
+            msg = await self._step('lifespan.shutdown', SHUTDOWN_BOUND)
+        except BaseException as e:
+            msg = {'type': 'lifespan.shutdown.failed', 'message': gw._exc_line(e)}
+        if msg is None:
+            exc = self.task.exception() if self.task.done() else None
+            why = gw._exc_line(exc) if exc else 'no answer within %gs' % SHUTDOWN_BOUND
+            msg = {'type': 'lifespan.shutdown.failed', 'message': why}
+        if msg.get('type') == 'lifespan.shutdown.failed':
+            sys.stderr.write('gw_asgi: lifespan shutdown failed: %s\n' % msg.get('message', ''))
+
+
+# ---------------------------------------------------------------------------
+# (5) Per-request adapter: scope, receive, send
+# ---------------------------------------------------------------------------
+
+HTTP_VERSIONS = {b'HTTP/1.1': '1.1', b'HTTP/1.0': '1.0', b'HTTP/2.0': '2', b'HTTP/2': '2',
+                 b'HTTP/3': '3'}
+EXTENSIONS = {'http.response.pathsend': {}}
+
+
+def build_scope(payload, state):
+    """The http scope for one REQUEST_HEAD payload, and its request id."""
+    env, scheme, rid, block = gw.decode_head(payload)
+    items = block.split(b'\0') if block else []
+    if env:
+        items += env
+    if len(items) & 1:
+        raise gw.ProtocolError('odd count of env items')
+    cgi, headers = {}, []
+    it = iter(items)
+    for name, value in zip(it, it):
+        if name.startswith(b'HTTP_'):
+            headers.append((name[5:].replace(b'_', b'-').lower(), value))
+        else:
+            cgi[name] = value
+    for name, header in ((b'CONTENT_TYPE', b'content-type'), (b'CONTENT_LENGTH', b'content-length')):
+        if cgi.get(name):
+            headers.append((header, cgi[name]))
+    root = cgi.get(b'SCRIPT_NAME', b'')
+    uri = cgi.get(b'REQUEST_URI', b'')
+    q = uri.find(b'?')
+    try:
+        client = (cgi[b'REMOTE_ADDR'].decode('latin-1'), int(cgi.get(b'REMOTE_PORT') or 0))
+    except KeyError:
+        client = None
+    scope = {
+        'type': 'http',
+        'asgi': ASGI,
+        'http_version': HTTP_VERSIONS.get(cgi.get(b'SERVER_PROTOCOL'), '1.1'),
+        'method': cgi.get(b'REQUEST_METHOD', b'GET').decode('latin-1'),
+        'scheme': scheme or 'http',
+        # path is the whole decoded path, root_path (the mount) included,
+        # as the ASGI spec reads today and uvicorn, hypercorn and Django do.
+        'path': (root + cgi.get(b'PATH_INFO', b'')).decode('utf-8', 'replace'),
+        'raw_path': uri[:q] if q >= 0 else uri,
+        'query_string': cgi.get(b'QUERY_STRING', b''),
+        'root_path': root.decode('utf-8', 'replace'),
+        'headers': headers,
+        'client': client,
+        'server': (cgi.get(b'SERVER_NAME', b'localhost').decode('latin-1'),
+                   int(cgi.get(b'SERVER_PORT') or 0)),
+        'extensions': EXTENSIONS,
+    }
+    if state is not None:
+        scope['state'] = state.copy()
+    return scope, rid
+
+
+DISCONNECT = {'type': 'http.disconnect'}
+EMPTY_BODY = {'type': 'http.request', 'body': b'', 'more_body': False}
+
+
+class Exchange:
+    """receive() and send() for one request on a slot."""
+
+    __slots__ = ('reader', 'writer', 'head_only', 'body_done', 'last_given', 'aborted',
+                 'slot_eof', 'head', 'started', 'complete', 'done', 'reading', 'on_wire')
+
+    def __init__(self, reader, writer, head_only, body_done):
+        self.reader, self.writer = reader, writer
+        self.head_only = head_only
+        self.body_done = body_done  # REQUEST_END taken
+        self.last_given = False     # the app has the body's last http.request
+        self.aborted = False        # the body stopped early: the client left
+        self.slot_eof = False       # gw closed the slot mid-request
+        self.head = None            # RESPONSE_HEAD frame, until sent
+        self.started = False        # http.response.start seen
+        self.complete = False       # the last body part went out
+        self.done = None            # future: the request is over (for receive)
+        self.reading = False
+        self.on_wire = False
+
+    async def receive(self):
+        if not self.last_given and self.body_done and not self.aborted and not self.slot_eof:
+            self.last_given = True
+            return EMPTY_BODY
+        if self.last_given or self.body_done or self.reading:
+            if not self.aborted and not self.slot_eof and not self.complete:
+                # Nothing more will come until the client leaves or the
+                # answer is complete: wait for that.
+                if self.done is None:
+                    self.done = asyncio.get_running_loop().create_future()
+                await asyncio.shield(self.done)
+            return DISCONNECT
+        self.reading = True
+        try:
+            return await self._next_body()
+        finally:
+            self.reading = False
+
+    async def _next_body(self):
+        reader = self.reader
+        while True:
+            try:
+                ftype, payload = await reader.frame()
+            except EOFError:
+                self.body_done = self.slot_eof = True
+                return DISCONNECT
+            if ftype == gw.REQUEST_BODY:
+                if not payload:
+                    continue
+                last = reader.skip_empty_end()
+                if last:
+                    self.body_done = self.last_given = True
+                return {'type': 'http.request', 'body': payload, 'more_body': not last}
+            if ftype != gw.REQUEST_END:
+                gw.fatal(gw.EXIT_PROTOCOL, 'slot: frame type %d inside a request body' % ftype)
+            self.body_done = True
+            if payload and gw.decode_message(gw.REQUEST_END, payload)['aborted']:
+                self.aborted = True
+                self._finish()
+                return DISCONNECT
+            self.last_given = True
+            return EMPTY_BODY
+
+    def _finish(self):
+        if self.done is not None and not self.done.done():
+            self.done.set_result(None)
+
+    async def send(self, message):
+        kind = message['type']
+        if kind == 'http.response.body':
+            if not self.started or self.complete:
+                raise RuntimeError('http.response.body %s' % (
+                    'before http.response.start' if not self.started else 'after the response completed'))
+            body = message.get('body', b'')
+            more = message.get('more_body', False)
+            await self._body(body, more)
+        elif kind == 'http.response.start':
+            if self.started:
+                raise RuntimeError('http.response.start sent twice')
+            self.started = True
+            self.head = response_head(message['status'], message.get('headers') or ())
+        elif kind == 'http.response.pathsend':
+            if not self.started or self.complete:
+                raise RuntimeError('http.response.pathsend without a started, open response')
+            await self._pathsend(message['path'])
+        elif kind == 'http.response.early_hint':
+            pass  # 103 does not cross the bridge (gw treats 1xx from apps as errors); allowed to be ignored
+        else:
+            raise RuntimeError('unexpected ASGI message %r in an http scope' % kind)
+
+    async def _body(self, body, more):
+        if type(body) is not bytes:
+            if not isinstance(body, (bytearray, memoryview)):
+                raise TypeError('http.response.body body must be bytes, not %s' % type(body).__name__)
+            body = bytes(body)
+        parts = []
+        if self.head is not None:
+            parts.append(self.head)
+            self.head = None
+        if body and not self.head_only:
+            if len(body) <= gw.MAX_BODY_FRAME:
+                parts += (HEADER.pack(RESPONSE_BODY, 0, 0, len(body)), body)
+            else:
+                view = memoryview(body)
+                for off in range(0, len(body), gw.MAX_BODY_FRAME):
+                    part = view[off:off + gw.MAX_BODY_FRAME]
+                    parts += (HEADER.pack(RESPONSE_BODY, 0, 0, len(part)), bytes(part))
+        if not more:
+            parts.append(gw.RESPONSE_END_OK)
+            self.complete = True
+        if parts:
+            self.writer.write(b''.join(parts) if len(parts) > 1 else parts[0])
+            self.on_wire = True
+        if not more:
+            self._finish()
+        await self.writer.drain()
+
+    async def _pathsend(self, path):
+        # The runner streams the file (gw has no file-sending frame yet);
+        # blocks are read on the loop: a local file read is short.
+        with open(path, 'rb') as f:
+            while True:
+                block = f.read(FILE_BLOCK)
+                if not block:
+                    break
+                await self._body(block, True)
+        await self._body(b'', False)
+
+    def fail(self, error):
+        """Ends the response with error: gw answers 500, or cuts the client
+        off when the head already went out."""
+        self.complete = True
+        self.head = None  # not sent yet: gw answers 500
+        self._finish()
+        self.writer.write(gw.message_frame(RESPONSE_END, {'error': error}))
+
+
+def response_head(status, headers):
+    """The RESPONSE_HEAD frame for an ASGI status and [(name, value), ...] of bytes."""
+    if type(status) is not int or not 100 <= status <= 999:
+        raise ValueError('invalid status %r' % (status,))
+    flat = []
+    for item in headers:
+        name, value = item
+        if type(name) is not bytes or type(value) is not bytes:
+            if not isinstance(name, (bytes, bytearray)) or not isinstance(value, (bytes, bytearray)):
+                raise TypeError('response header %r: name and value must be bytes' % (item,))
+            name, value = bytes(name), bytes(value)
+        flat += (name, value)
+    block = b'\0'.join(flat)
+    if block.count(b'\0') != max(len(flat) - 1, 0):
+        raise ValueError('a response header holds a NUL byte')
+    if not flat:
+        block = b''
+    return gw.response_head(b'\x08' + gw._varint_bytes(status), block)
+
+
+def log_app_error(exc, scope, rid):
+    import traceback
+    text = ''.join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    sys.stderr.write('gw_asgi: request %s %s%s failed:\n%s' % (
+        scope.get('method'), scope.get('path'), ' (id %s)' % rid if rid else '', text))
+    sys.stderr.flush()
+
+
+async def handle_request(app, reader, writer, payload, state):
+    """Serves one request; returns False when the slot is unusable afterwards."""
+    try:
+        scope, rid = build_scope(payload, state)
+    except (gw.ProtocolError, ValueError) as e:
+        gw.fatal(gw.EXIT_PROTOCOL, 'slot: REQUEST_HEAD: %s' % e)
+    ex = Exchange(reader, writer, scope['method'] == 'HEAD', reader.skip_empty_end())
+    try:
+        await app(scope, ex.receive, ex.send)
+        if not ex.complete:
+            ex.fail('the ASGI app returned without %s the response'
+                    % ('completing' if ex.started else 'starting'))
+    except gw.GatewayGone:
+        return False
+    except BaseException as e:
+        if writer.lost:
+            return False
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        log_app_error(e, scope, rid)
+        if not ex.complete:
+            ex.fail(gw._exc_line(e))
+    ex._finish()
+    if writer.lost:
+        return False
+    # Whatever of the body the app left unread goes, up to REQUEST_END.
+    while not ex.body_done:
+        try:
+            ftype, _ = await reader.frame()
+        except EOFError:
+            return False
+        if ftype == gw.REQUEST_END:
+            ex.body_done = True
+        elif ftype != gw.REQUEST_BODY:
+            gw.fatal(gw.EXIT_PROTOCOL, 'slot: frame type %d inside a request body' % ftype)
+    return not ex.slot_eof
+
+
+# ---------------------------------------------------------------------------
+# (6) Slot loop: one task per slot, one request at a time
+# ---------------------------------------------------------------------------
+
+async def serve_slot(app, reader, writer, stats, i, lifespan):
+    busy, requests = stats.busy, stats.requests
+    try:
+        while True:
+            try:
+                ftype, payload = await reader.frame()
+            except EOFError:
+                return
+            except gw.ProtocolError as e:
+                gw.fatal(gw.EXIT_PROTOCOL, 'slot: %s' % e)
+            if ftype != gw.REQUEST_HEAD:
+                gw.fatal(gw.EXIT_PROTOCOL, 'slot: expected REQUEST_HEAD, got frame type %d' % ftype)
+            busy[i] = 1
+            try:
+                more = await handle_request(app, reader, writer, payload,
+                                            lifespan.state if lifespan.supported else None)
+            finally:
+                busy[i] = 0
+                requests[i] += 1
+            if not more:
+                return
+    except asyncio.CancelledError:
+        raise
+    except BaseException:  # a shim bug: log it and close the slot, never hang it
+        import traceback
+        traceback.print_exc()
+    finally:
+        for t in (reader.transport, writer.transport):
+            if t is not None:
+                t.close()
+
+
+# ---------------------------------------------------------------------------
+# (7) Control: PING -> PONG; EOF ends the process at once
+# ---------------------------------------------------------------------------
+
+class Control:
+    def __init__(self, sock, stats):
+        self.sock, self.stats, self.buf = sock, stats, b''
+
+    def readable(self):
+        try:
+            data = self.sock.recv(gw.READ_BUFFER)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b''
+        if not data:
+            gw.exit_now(0)  # the gateway is gone
+        self.buf += data
+        while len(self.buf) >= 8:
+            ftype, _f, _r, length = HEADER.unpack_from(self.buf)
+            if length > gw.MAX_PAYLOAD:
+                gw.fatal(gw.EXIT_PROTOCOL, 'control: frame of %d bytes' % length)
+            if len(self.buf) < 8 + length:
+                return
+            payload, self.buf = self.buf[8:8 + length], self.buf[8 + length:]
+            if ftype == gw.PING:
+                seq = gw.decode_message(gw.PING, payload)['seq']
+                frame = gw.message_frame(gw.PONG, {'seq': seq, 'requests': sum(self.stats.requests),
+                                                   'busy': sum(self.stats.busy)})
+                try:
+                    self.sock.send(frame)  # a few bytes into an empty socket buffer
+                except OSError:
+                    pass
+
+
+# ---------------------------------------------------------------------------
+# (8) Signals: SIGTERM drains (lifespan shutdown), SIGUSR1 dumps task stacks
+# ---------------------------------------------------------------------------
+
+def await_chain(coro):
+    """The (frame, line) of coro and of everything it awaits, outermost
+    first: Task.print_stack shows only the outermost coroutine."""
+    frames = []
+    while coro is not None:
+        frame = getattr(coro, 'cr_frame', None) or getattr(coro, 'gi_frame', None) \
+            or getattr(coro, 'ag_frame', None)
+        if frame is None:
+            break
+        frames.append((frame, frame.f_lineno))
+        coro = getattr(coro, 'cr_await', None) or getattr(coro, 'gi_yieldfrom', None) \
+            or getattr(coro, 'ag_await', None)
+    return frames
+
+
+def dump_tasks(slot_tasks, stats):
+    """gw's slowlog for ASGI: the stack of every task but the idle slots',
+    to stderr (gw's log)."""
+    import traceback
+    idle = {t for i, t in enumerate(slot_tasks) if not stats.busy[i]}
+    tasks = [t for t in asyncio.all_tasks() if t not in idle]
+    out = ['gw_asgi: slow request: %d tasks besides %d idle slots\n' % (len(tasks), len(idle))]
+    for task in tasks:
+        out.append('Task %s (most recent call last):\n' % task.get_name())
+        out += traceback.StackSummary.extract(await_chain(task.get_coro())).format()
+    sys.stderr.write(''.join(out))
+    sys.stderr.flush()
+
+
+# ---------------------------------------------------------------------------
+# (9) serve
+# ---------------------------------------------------------------------------
+
+def serve(app, control, slots, stats, fail_load):
+    """Runs the ASGI app on slots (--slot-fds specs); never returns.
+    fail_load(stage) reports the exception being handled as LOAD_ERROR."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(_serve(loop, app, control, slots, stats, fail_load))
+    finally:
+        gw.exit_now(0)
+
+
+async def _serve(loop, app, control, slots, stats, fail_load):
+    lifespan = Lifespan(app)
+    try:
+        await lifespan.startup()
+    except BaseException:
+        fail_load('lifespan')
+    pairs = [await open_slot(loop, spec) for spec in slots]
+    stopping = loop.create_future()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: stopping.done() or stopping.set_result(None))
+    # The threads' stacks too, from C: an async view that blocks the loop
+    # (sync I/O) shows there, where no task dump can run.
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True, chain=True)
+    tasks = [loop.create_task(serve_slot(app, r, w, stats, i, lifespan), name='slot-%d' % i)
+             for i, (r, w) in enumerate(pairs)]  # held here: the loop keeps only weak references
+    loop.add_signal_handler(signal.SIGUSR1, dump_tasks, tasks, stats)
+    try:
+        control.sendall(gw.message_frame(gw.READY, {
+            'protocol': gw.PROTOCOL_VERSION, 'pid': os.getpid(), 'runtime': gw.runtime_name(),
+            'slots': len(slots)}))
+    except OSError:
+        gw.exit_now(0)
+    control.setblocking(False)
+    loop.add_reader(control.fileno(), Control(control, stats).readable)
+    await stopping
+    # gw stops a runner once its requests are done (or at its own
+    # shutdown, after draining): what is still running gets a bound.
+    deadline = loop.time() + SHUTDOWN_BOUND
+    while any(stats.busy) and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    await lifespan.shutdown()
