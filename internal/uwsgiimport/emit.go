@@ -122,7 +122,7 @@ func (m *mapper) apps() []outApp {
 	case a.path != "":
 		base.lang, base.path = a.lang, m.resolve(a.path)
 		m.setWhat("psgi", "rack", "php-docroot", "apps[0].path: "+base.path)
-	case a.module != "" && !isPyFile(a.module):
+	case a.module != "" && !isModuleFile(a.module):
 		base.path = m.modulePath(a.module)
 		base.dir = m.importRoot()
 		m.setWhat("module", "", "", ref0("path: "+base.path))
@@ -135,7 +135,7 @@ func (m *mapper) apps() []outApp {
 		}
 	case a.module != "" || a.file != "":
 		f := a.file
-		if a.module != "" && isPyFile(a.module) {
+		if a.module != "" {
 			f = a.module
 		}
 		base.path = m.resolve(f)
@@ -171,7 +171,7 @@ func (m *mapper) apps() []outApp {
 		m.lines[mt.line].What = fmt.Sprintf("apps[%d]: %s at %s", len(apps), app.path, prefix)
 		apps = append(apps, app)
 	}
-	m.pythonpathLines(base.path != "" && a.module != "" && !isPyFile(a.module))
+	m.pythonpathLines(base.path != "" && a.module != "" && !isModuleFile(a.module))
 	return apps
 }
 
@@ -187,7 +187,13 @@ func (m *mapper) setWhat(k1, k2, k3, what string) {
 	}
 }
 
+// isPyFile is how uWSGI's mount loader tells a file from a module
+// (pyloader.c uwsgi_mount_loader).
 func isPyFile(s string) bool { return strings.HasSuffix(s, ".py") || strings.HasSuffix(s, ".wsgi") }
+
+// isModuleFile tells a file given to module= from a module name: "cms.wsgi"
+// is a Django module, "/srv/app.py" a file.
+func isModuleFile(s string) bool { return strings.Contains(s, "/") || strings.HasSuffix(s, ".py") }
 
 // modulePath is the module:callable uWSGI's "uwsgi loader" would load
 // (callable: the callable option, else "application").
@@ -259,7 +265,7 @@ func (m *mapper) appName() string {
 			return s
 		}
 	}
-	if mod := m.app.module; mod != "" && !isPyFile(mod) {
+	if mod := m.app.module; mod != "" && !isModuleFile(mod) {
 		if s := slug(strings.Split(mod, ".")[0]); s != "" {
 			return s
 		}

@@ -147,6 +147,7 @@ func (m *mapper) option(key string, o Option, i int) (Kind, string) {
 	switch key {
 	case "processes":
 		if strings.TrimSpace(o.Raw) == "%k" {
+			m.app.workersCPU = true
 			return Default, "one runner per CPU is gw's default"
 		}
 		return m.count(key, o, i, 1, func(n int) { m.app.workers = n }, "{app}.workers: %d")

@@ -115,6 +115,7 @@ var unsupported = map[string]string{
 
 // prefixes give a reason to families of unsupported options.
 var prefixes = []struct{ prefix, why string }{
+	{"cheaper-busyness", "gw's scaler (min_workers, worker_idle) has no busyness tuning"},
 	{"log", "gw logs to stderr in one format (log.format: text or json) and has no log routing, encoders or filters"},
 	{"req-logger", "gw logs to stderr in one format (log.format: text or json) and has no log routing, encoders or filters"},
 	{"procname", "gw does not rename runner processes"},
