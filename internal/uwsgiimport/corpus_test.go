@@ -83,7 +83,7 @@ func TestCorpus(t *testing.T) {
 func pendingKeys(t *testing.T) map[string]bool {
 	t.Helper()
 	dir := writeFiles(t, map[string]string{
-		"app.py": "application = None\n",
+		"app.py":  "application = None\n",
 		"gw.yaml": "max_runners: 4\napps:\n  - path: app.py\n    workers: 2\n    min_workers: 1\n    worker_idle: 30s\n    weight: 1\n",
 	})
 	_, err := config.Load(config.Sources{File: filepath.Join(dir, "gw.yaml")})

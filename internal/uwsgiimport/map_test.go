@@ -81,9 +81,9 @@ func TestMapping(t *testing.T) {
 			not:   []string{"workers:"},
 		},
 		{
-			name:  "uWSGI's default of one worker is written out",
-			ini:   "[uwsgi]\nmodule = a.wsgi\n",
-			yaml:  []string{"    workers: 1 "},
+			name: "uWSGI's default of one worker is written out",
+			ini:  "[uwsgi]\nmodule = a.wsgi\n",
+			yaml: []string{"    workers: 1 "},
 		},
 		{
 			name:  "cheaper not below processes, harakiri 0, cheaper 0",
