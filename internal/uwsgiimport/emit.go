@@ -34,12 +34,10 @@ var ErrNoApp = errors.New("no app: the config has no module, wsgi-file, mount, p
 // Import reads in.File and maps it to a gw.yaml. With ErrNoApp the Lines
 // are still filled in.
 func Import(in Input) (*Result, error) {
-	r := newReader(in)
-	if err := r.include(in.File, ""); err != nil {
+	r, err := read(in)
+	if err != nil {
 		return nil, err
 	}
-	r.closeLogic("")
-	r.passes()
 	p, _ := splitSection(in.File)
 	m := &mapper{in: in, used: r.used, at: map[string]int{}, base: strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))}
 	for _, o := range r.opts {
@@ -243,8 +241,8 @@ func (m *mapper) pythonpathLines(moduleApp bool) {
 	}
 }
 
-// resolve makes a relative app file relative to chdir, as uWSGI loads it
-// after changing there.
+// resolve makes a relative file or directory relative to chdir, where
+// uWSGI's workers run.
 func (m *mapper) resolve(p string) string {
 	if filepath.IsAbs(p) || m.app.chdir == "" {
 		return p
@@ -303,15 +301,11 @@ func (m *mapper) placeStatic(apps []outApp) {
 			m.lines[i].What = "no app is mounted at or above " + url + ", and gw serves static: only below an app's mount"
 			continue
 		}
-		dir := m.resolveStatic(s.v)
+		dir := m.resolve(s.v)
 		apps[best].static = append(apps[best].static, kv{url, dir})
 		m.lines[i].What = fmt.Sprintf("apps[%d].static.%s: %s", best, url, dir)
 	}
 }
-
-// resolveStatic makes a relative directory relative to chdir, where
-// uWSGI's workers run.
-func (m *mapper) resolveStatic(dir string) string { return m.resolve(dir) }
 
 func underMount(p, mount string) bool {
 	mount = strings.TrimSuffix(mount, "/")

@@ -37,13 +37,23 @@ type reader struct {
 
 // Read returns the options of in.File as uWSGI would apply them.
 func Read(in Input) ([]Option, error) {
+	r, err := read(in)
+	if err != nil {
+		return nil, err
+	}
+	return r.opts, nil
+}
+
+// read reads in.File, its includes and config logic, then runs the late
+// passes.
+func read(in Input) (*reader, error) {
 	r := newReader(in)
 	if err := r.include(in.File, ""); err != nil {
 		return nil, err
 	}
-	r.closeLogic("")
+	r.closeLogic()
 	r.passes()
-	return r.opts, nil
+	return r, nil
 }
 
 func newReader(in Input) *reader {
@@ -126,7 +136,7 @@ var includeKeys = map[string]bool{"ini": true, "yaml": true, "yml": true, "json"
 func (r *reader) add(o Option, file string) error {
 	switch {
 	case endKeys[o.Key]:
-		r.closeLogic(o.Pos)
+		r.closeLogic()
 		o.note = "end of a config logic block"
 		r.opts = append(r.opts, o)
 		return nil
@@ -136,7 +146,7 @@ func (r *reader) add(o Option, file string) error {
 			r.opts = append(r.opts, o)
 			return nil
 		}
-		r.closeLogic(o.Pos)
+		r.closeLogic()
 		r.logic, r.logicAt, r.arg = "else", len(r.opts), ""
 		o.note = "else: the options up to endif apply"
 		if !r.failed {
@@ -257,7 +267,7 @@ func (r *reader) test(kind, arg string) (bool, string) {
 }
 
 // closeLogic ends the open block and says on its directive what it did.
-func (r *reader) closeLogic(at string) {
+func (r *reader) closeLogic() {
 	if r.logic == "" {
 		return
 	}
