@@ -123,7 +123,7 @@ func (m *mapper) apps() []outApp {
 	case a.module != "" && !isModuleFile(a.module):
 		base.path = m.modulePath(a.module)
 		base.dir = m.importRoot()
-		m.setWhat("module", "", "", ref0("path: "+base.path))
+		m.setWhat("module", "", "", ref0("path: "+base.path)+fromHere(base.dir == ""))
 		if i, ok := m.at["callable"]; ok {
 			m.lines[i].What = ref0("path: " + base.path + " (the callable part)")
 		}
@@ -139,7 +139,7 @@ func (m *mapper) apps() []outApp {
 		base.path = m.resolve(f)
 		base.dir = a.chdir
 		base.callable = a.callable
-		m.setWhat("module", "wsgi-file", "", ref0("path: "+base.path))
+		m.setWhat("module", "wsgi-file", "", ref0("path: "+base.path)+fromHere(!filepath.IsAbs(base.path)))
 		if i, ok := m.at["callable"]; ok {
 			m.lines[i].What = ref0("callable: " + a.callable)
 		}
@@ -174,6 +174,15 @@ func (m *mapper) apps() []outApp {
 }
 
 func ref0(s string) string { return "apps[0]." + s }
+
+// fromHere warns where a relative app lands: gw takes it from the
+// gw.yaml's directory, uWSGI from the directory it was started in.
+func fromHere(relative bool) string {
+	if !relative {
+		return ""
+	}
+	return " (relative: gw takes it from the gw.yaml's directory, uWSGI from where it was started; keep them together or set chdir)"
+}
 
 // setWhat sets the What of the first of keys present.
 func (m *mapper) setWhat(k1, k2, k3, what string) {
@@ -431,7 +440,7 @@ func (m *mapper) writeApp(b *strings.Builder, a outApp) {
 		fmt.Fprintf(b, "    max_rss: %s\n", s.maxRSS)
 	}
 	if s.venv != "" {
-		fmt.Fprintf(b, "    venv: %s\n", q(s.venv))
+		fmt.Fprintf(b, "    venv: %s\n", q(m.resolve(s.venv)))
 	}
 	writeMap(b, "env", dedupe(s.env))
 	writeMap(b, "static", a.static)
