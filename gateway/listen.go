@@ -96,8 +96,23 @@ func (g *Gateway) Listen(activated map[string]net.Listener) error {
 		}
 		g.statsLn = ln
 	}
+	// The control socket: mode 0600, gw's owner, never --chown-socket (it
+	// reloads and drains gw; the web server has no business there). A live
+	// socket at the path is another gw's: refused, as any listener's is.
+	if a := l.Control; !a.IsZero() {
+		ln, err := listen(a, 0o600, config.Owner{})
+		if err != nil {
+			g.closeListeners()
+			return fmt.Errorf("control socket: %w", err)
+		}
+		g.controlLn = ln
+	}
 	return nil
 }
+
+// ControlListener is the bound control socket (listen.control), nil when
+// none is configured; the caller serves it (gateway/control) and closes it.
+func (g *Gateway) ControlListener() net.Listener { return g.controlLn }
 
 // listen binds the listeners unless Listen already has.
 func (g *Gateway) listen() error {
@@ -119,6 +134,10 @@ func (g *Gateway) closeListeners() {
 	if g.statsLn != nil {
 		g.statsLn.Close()
 		g.statsLn = nil
+	}
+	if g.controlLn != nil {
+		g.controlLn.Close()
+		g.controlLn = nil
 	}
 }
 
