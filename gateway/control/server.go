@@ -24,12 +24,14 @@ type Server struct {
 }
 
 // New makes a server for ctl. version is gw's, for /v1/ping. Only root and
-// the uid gw runs as now may use it: the socket's mode 0600 says so already,
-// and the peer's credentials (SO_PEERCRED) are checked again per
-// connection, so a socket whose mode was changed, or a connection made in
-// the moment between bind and chmod, grants nothing.
-func New(ctl Controller, version string, log *slog.Logger) *Server {
-	s := &Server{ctl: ctl, log: log, version: version, owner: os.Geteuid()}
+// owner may use it: the socket's mode 0600 says so already (owner is the
+// uid that bound it), and the peer's credentials (SO_PEERCRED) are checked
+// again per connection, so a socket whose mode was changed, or a
+// connection made in the moment between bind and chmod, grants nothing.
+// gw passes the uid it started as, not the one it may have dropped to:
+// that one is the apps' user, and app code must not drive gw.
+func New(ctl Controller, owner int, version string, log *slog.Logger) *Server {
+	s := &Server{ctl: ctl, log: log, version: version, owner: owner}
 	s.srv = &http.Server{
 		Handler:           s.handler(),
 		ReadHeaderTimeout: 5 * time.Second,

@@ -56,7 +56,7 @@ func serve(t *testing.T, ctl Controller) (string, *http.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(ctl, "test", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv := New(ctl, os.Geteuid(), "test", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Serve(ln) }()
 	t.Cleanup(func() {

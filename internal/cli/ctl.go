@@ -56,13 +56,14 @@ func (c controlled) ReloadApp(ctx context.Context, name string) error {
 var _ control.Controller = controlled{}
 
 // serveControl serves g's control socket, if it has one, until
-// stopControl; wg waits for it.
-func serveControl(g *gateway.Gateway, rl *reloader, log *slog.Logger, wg *sync.WaitGroup) *control.Server {
+// stopControl; wg waits for it. owner is the uid gw started as, which
+// bound the socket: with root it may use it, not the user gw dropped to.
+func serveControl(g *gateway.Gateway, rl *reloader, owner int, log *slog.Logger, wg *sync.WaitGroup) *control.Server {
 	ln := g.ControlListener()
 	if ln == nil {
 		return nil
 	}
-	srv := control.New(controlled{g, rl}, gateway.Version, log)
+	srv := control.New(controlled{g, rl}, owner, gateway.Version, log)
 	wg.Add(1)
 	// Serve returns at stopControl.
 	go func() {

@@ -88,6 +88,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
+	starter := os.Geteuid() // before any drop: who may use the control socket
 	drop, err := runnerUsers(cfg)
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
@@ -132,7 +133,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		}
 		return cfg, nil
 	}}
-	ctl := serveControl(g, rl, log, &wg)
+	ctl := serveControl(g, rl, starter, log, &wg)
 	log.Info("gw serving", servingAttrs(cfg, g.Listeners())...)
 	notifyOrWarn(notify, log, systemd.Ready)
 	wg.Add(1)
