@@ -33,9 +33,10 @@ type Gateway struct {
 	lns     []listener
 	wg      sync.WaitGroup // Serve loops
 
-	reloadMu sync.Mutex     // one reload (or the shutdown) at a time
-	draining sync.WaitGroup // old generations still draining after a reload
-	notReady atomic.Bool    // /readyz answers 503 (SetUnready)
+	reloadMu  sync.Mutex     // one reload (or the shutdown) at a time
+	draining  sync.WaitGroup // old generations still draining after a reload
+	notReady  atomic.Bool    // /readyz answers 503 (SetUnready)
+	controlLn net.Listener   // listen.control, served by the caller (ControlListener)
 	adminFields
 }
 
@@ -87,6 +88,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		g.removeRuntime()
 		return err
 	}
+	t.gen = 1
 	g.routes.Store(t)
 	g.started = time.Now()
 	if err := g.serveAdmin(); err != nil {
@@ -108,9 +110,21 @@ func (g *Gateway) boot(ctx context.Context, cfg *config.Config) (*table, error) 
 	if err != nil {
 		return nil, err
 	}
-	pools := make([]*pool.Pool, len(cfg.Apps))
-	apps := make([]*runners.App, len(cfg.Apps))
-	for i, app := range cfg.Apps {
+	t, err := g.bootApps(ctx, cfg, cfg.Apps)
+	if err != nil {
+		return nil, err
+	}
+	t.body = body
+	return t, nil
+}
+
+// bootApps starts apps (entries of cfg, whose limits they get) concurrently
+// and builds a table of their routes alone, without a body policy: boot's
+// for a whole generation, ReloadApp's for the one route it replaces.
+func (g *Gateway) bootApps(ctx context.Context, cfg *config.Config, appCfgs []config.App) (*table, error) {
+	pools := make([]*pool.Pool, len(appCfgs))
+	apps := make([]*runners.App, len(appCfgs))
+	for i, app := range appCfgs {
 		a, err := runners.New(app, g.rt, g.log)
 		if err != nil {
 			return nil, err
@@ -142,11 +156,10 @@ func (g *Gateway) boot(ctx context.Context, cfg *config.Config) (*table, error) 
 			}
 		}
 	}
-	t, err := newTable(cfg.Apps, apps, pools)
+	t, err := newTable(appCfgs, apps, pools)
 	if err != nil {
 		return nil, err
 	}
-	t.body = body
 	t.bufferAnswers(cfg, g.rt.AnswerDir(), g.log)
 	for i := range t.routes {
 		t.routes[i].stats = g.counters(t.routes[i].name)
@@ -250,6 +263,9 @@ func (g *Gateway) Listeners() []Bound {
 	}
 	if g.adminAddr != nil {
 		out = append(out, Bound{Proto: "stats", Addr: g.adminAddr})
+	}
+	if g.controlLn != nil {
+		out = append(out, Bound{Proto: "control", Addr: g.controlLn.Addr()})
 	}
 	return out
 }

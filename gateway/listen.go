@@ -37,11 +37,15 @@ type ProtoAddr struct {
 	Addr  config.Addr
 }
 
-// Addrs lists the listeners l configures, the stats listener last.
+// Addrs lists the listeners l configures, the stats and control
+// listeners last.
 func Addrs(l config.Listen) []ProtoAddr {
 	out := listenAddrs(l)
 	if !l.Stats.IsZero() {
 		out = append(out, ProtoAddr{"stats", l.Stats})
+	}
+	if !l.Control.IsZero() {
+		out = append(out, ProtoAddr{"control", l.Control})
 	}
 	return out
 }
@@ -103,8 +107,28 @@ func (g *Gateway) Listen(activated map[string]net.Listener) error {
 		}
 		g.statsLn = ln
 	}
+	// The control socket: mode 0600, gw's owner, never --chown-socket (it
+	// reloads and drains gw; the web server has no business there). A live
+	// socket at the path is another gw's: refused, as any listener's is.
+	// After an upgrade it is the old gw's socket, passed on: the path
+	// stays the same for gw ctl.
+	if a := l.Control; !a.IsZero() {
+		ln := activated["control"]
+		if ln == nil {
+			var err error
+			if ln, err = listen(a, 0o600, config.Owner{}); err != nil {
+				g.closeListeners()
+				return fmt.Errorf("control socket: %w", err)
+			}
+		}
+		g.controlLn = ln
+	}
 	return nil
 }
+
+// ControlListener is the bound control socket (listen.control), nil when
+// none is configured; the caller serves it (gateway/control) and closes it.
+func (g *Gateway) ControlListener() net.Listener { return g.controlLn }
 
 // listen binds the listeners unless Listen already has.
 func (g *Gateway) listen() error {
@@ -123,6 +147,9 @@ func (g *Gateway) Sockets() map[string]net.Listener {
 	}
 	if g.statsLn != nil {
 		out["stats"] = g.statsLn
+	}
+	if g.controlLn != nil {
+		out["control"] = g.controlLn
 	}
 	return out
 }
@@ -152,6 +179,10 @@ func (g *Gateway) closeListeners() {
 	if g.statsLn != nil {
 		g.statsLn.Close()
 		g.statsLn = nil
+	}
+	if g.controlLn != nil {
+		g.controlLn.Close()
+		g.controlLn = nil
 	}
 }
 

@@ -188,3 +188,87 @@ func writeTestFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestListenControl: the control socket is bound with the listeners, mode
+// 0600 whatever the umask, reported by Listeners; a live socket at its path
+// (another gw) and a file that is not a socket are refused and left as
+// they are, a stale one is replaced.
+func TestListenControl(t *testing.T) {
+	old := syscall.Umask(0) // the widest umask: the mode must not come from it
+	defer syscall.Umask(old)
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, path string)
+		err   string // "" = bound
+	}{
+		{name: "nothing there", setup: func(*testing.T, string) {}},
+		{name: "stale socket", setup: func(t *testing.T, path string) {
+			ln, err := net.Listen("unix", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln.(*net.UnixListener).SetUnlinkOnClose(false)
+			ln.Close()
+		}},
+		{name: "another gw", err: "control socket: listen unix:%s: another process is serving on it", setup: func(t *testing.T, path string) {
+			ln, err := net.Listen("unix", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+		}},
+		{name: "regular file", err: "exists and is not a socket", setup: func(t *testing.T, path string) {
+			writeTestFile(t, path, "precious")
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "control.sock")
+			tc.setup(t, path)
+			before, _ := os.Lstat(path)
+			cfg := &config.Config{Listen: config.Listen{
+				HTTP:    config.Addr{Network: "tcp", Address: "127.0.0.1:0"},
+				Control: config.Addr{Network: "unix", Address: path},
+			}}
+			g := &Gateway{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			err := g.Listen(nil)
+			if tc.err != "" {
+				if err == nil {
+					g.CloseListeners()
+					t.Fatalf("bound over %s", tc.name)
+				}
+				if want := strings.ReplaceAll(tc.err, "%s", path); !strings.Contains(err.Error(), want) {
+					t.Errorf("err = %v, want %q", err, want)
+				}
+				if after, aerr := os.Lstat(path); aerr != nil || !os.SameFile(before, after) {
+					t.Errorf("%s at the path was replaced or removed (%v)", tc.name, aerr)
+				}
+				if len(g.lns) != 0 || g.ControlListener() != nil {
+					t.Error("listeners left open after the refusal")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.CloseListeners()
+			fi, err := os.Lstat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o600 {
+				t.Errorf("control socket mode %v, want a socket of mode 0600", fi.Mode())
+			}
+			if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != os.Geteuid() {
+				t.Errorf("owned by uid %d, want gw's %d", st.Uid, os.Geteuid())
+			}
+			got := g.Listeners()
+			if last := got[len(got)-1]; last.Proto != "control" || last.Addr.String() != path {
+				t.Errorf("listeners %v, want control at %s last", got, path)
+			}
+			if g.ControlListener() == nil {
+				t.Error("ControlListener is nil")
+			}
+		})
+	}
+}

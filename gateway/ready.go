@@ -15,7 +15,9 @@ func (g *Gateway) Ready() (bool, string) {
 		return false, "starting"
 	}
 	for _, r := range t.routes {
-		if r.pool != nil && len(r.pool.PIDs()) == 0 {
+		// A drained app has no runner on purpose (gw ctl drain): the
+		// other apps still want traffic.
+		if r.pool != nil && !r.drained && len(r.pool.PIDs()) == 0 {
 			return false, "app " + r.name + " has no ready runner"
 		}
 	}

@@ -31,24 +31,34 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("reload: new generation failed to start, the running one keeps serving: %w", err)
 	}
+	t.gen = g.routes.Load().gen + 1
 	old := g.routes.Swap(t)
 	g.cfg = cfg
 	g.log.Info("reload: new generation serving", "apps", len(cfg.Apps), "took", time.Since(start).Round(time.Millisecond))
+	g.drainLater(old, func(ctx context.Context) { old.drain(ctx, pool.ReasonReload) })
+	return nil
+}
+
+// drainLater runs drain in the background once every request that loaded
+// old (a table no longer current) is done, within the drain bound;
+// Shutdown waits for it. drain stops what old alone holds: all of it after
+// a reload, one pool after ReloadApp.
+func (g *Gateway) drainLater(old *table, drain func(context.Context)) {
+	bound := g.cfg.Limits.ShutdownTimeout
 	g.draining.Add(1)
-	// Drains the old generation; Shutdown waits for it.
+	// Ends once drain returns, at the latest at the bound.
 	go func() {
 		defer g.draining.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), bound)
 		defer cancel()
 		// Requests that loaded the old table may still be on their way to
 		// its pools: wait until they are done (bounded by the drain time).
 		for old.refs.Load() > 0 && ctx.Err() == nil {
 			time.Sleep(5 * time.Millisecond)
 		}
-		old.drain(ctx, pool.ReasonReload)
+		drain(ctx)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			g.log.Warn("reload: old generation drained at its time bound", "bound", cfg.Limits.ShutdownTimeout)
+			g.log.Warn("reload: old runners drained at their time bound", "bound", bound)
 		}
 	}()
-	return nil
 }

@@ -31,6 +31,7 @@ type route struct {
 	// respbuf buffers the app's answers for slow clients (nil: straight
 	// through); set by bufferAnswers.
 	respbuf *respbuf.Options
+	drained bool // gw ctl drain stopped pool; restart or reload boots a new one
 }
 
 type staticDir struct {
@@ -45,6 +46,7 @@ type table struct {
 	routes []route // host-specific first, then longest mount first
 	body   bodyPolicy
 	refs   atomic.Int64 // requests that loaded this table and are not done
+	gen    int64        // 1 for the first table, +1 for each that replaced one
 }
 
 func newTable(apps []config.App, run []*runners.App, pools []*pool.Pool) (*table, error) {

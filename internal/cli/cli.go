@@ -95,7 +95,7 @@ func newRoot(e env) *cobra.Command {
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
-	root.AddCommand(newRun(e), newCheck(e), newStats(e), newVersion(e), newPrivsep(), newImport(e))
+	root.AddCommand(newRun(e), newCheck(e), newStats(e), newCtl(e), newVersion(e), newPrivsep(), newImport(e))
 	return root
 }
 

@@ -108,6 +108,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	if upg != nil {
 		activated, notify = inherited, inheritedNotify
 	}
+	starter := os.Geteuid() // before any drop: who may use the control socket
 	drop, err := runnerUsers(cfg)
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
@@ -142,6 +143,17 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		log.Warn("SIGHUP during start-up ignored: the config just loaded is the one serving")
 	default:
 	}
+	rl := &reloader{g: g, log: log, notify: notify, load: func() (*config.Config, error) {
+		cfg, err := config.Load(config.Sources{Flags: cmd.Flags(), Environ: e.environ, File: file, Args: a})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := runnerUsers(cfg); err != nil {
+			return nil, err
+		}
+		return cfg, nil
+	}}
+	ctl := serveControl(g, rl, starter, log, &wg)
 	ups := &upgrades{u: upg, g: g, listen: cfg.Listen, notify: notify, log: log, pidFile: cfg.PIDFile}
 	if helper != nil {
 		ups.refuse = "gw dropped root (--uid) after binding; a new gw started by it could neither keep the " +
@@ -165,19 +177,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	go func() { defer wg.Done(); ups.run(hupCtx, usr2, handOver) }()
 	wg.Add(1)
 	// Ended by hupDone when run returns.
-	go func() {
-		defer wg.Done()
-		reloadOnHUP(hupCtx, hup, g, log, notify, func() (*config.Config, error) {
-			cfg, err := config.Load(config.Sources{Flags: cmd.Flags(), Environ: e.environ, File: file, Args: a})
-			if err != nil {
-				return nil, err
-			}
-			if _, err := runnerUsers(cfg); err != nil {
-				return nil, err
-			}
-			return cfg, nil
-		})
-	}()
+	go func() { defer wg.Done(); reloadOnHUP(hupCtx, hup, rl) }()
 
 	<-ctx.Done()
 	stop()
@@ -186,6 +186,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		// STOPPING (systemd follows the new main pid), and the unix
 		// socket paths and the pid file are the new gw's now.
 		g.HandOver()
+		stopControl(ctl, log)
 		log.Info("gw draining after the upgrade", "new_pid", pid, "timeout", cfg.Limits.ShutdownTimeout)
 		if err := shutdown(g, cfg, log); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return &exitError{code: exitFailure}
@@ -194,6 +195,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	}
 	ups.stop()
 	defer ups.removePIDFile()
+	stopControl(ctl, log)
 	notifyOrWarn(notify, log, systemd.Stopping)
 	// Load balancers and Kubernetes take a while to notice /readyz; until
 	// they have, new requests still arrive and must be served.
@@ -249,41 +251,51 @@ func shutdown(g *gateway.Gateway, cfg *config.Config, log *slog.Logger) error {
 	return err
 }
 
-// reloadOnHUP reloads gw at each SIGHUP until ctx ends: the config is read
-// again from the same sources; one with problems is rejected and the
-// running generation keeps serving, as it does when the new generation
-// fails to start.
-func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, g *gateway.Gateway, log *slog.Logger,
-	notify *systemd.Notifier, load func() (*config.Config, error)) {
+// reloadOnHUP reloads gw at each SIGHUP until ctx ends.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, rl *reloader) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
 		}
-		log.Info("SIGHUP: reloading")
-		notifyOrWarn(notify, log, systemd.Reloading()...)
-		reload(ctx, g, log, load)
-		// Ready again either way: a failed reload leaves the running
-		// generation serving.
-		notifyOrWarn(notify, log, systemd.Ready)
+		rl.log.Info("SIGHUP: reloading")
+		rl.reload(ctx)
 	}
 }
 
-func reload(ctx context.Context, g *gateway.Gateway, log *slog.Logger, load func() (*config.Config, error)) {
-	cfg, err := load()
+// reloader reloads gw: at SIGHUP and at gw ctl reload, the same way.
+type reloader struct {
+	g      *gateway.Gateway
+	log    *slog.Logger
+	notify *systemd.Notifier
+	load   func() (*config.Config, error) // the config, read again from the same sources
+}
+
+// reload reads the config again and boots a new generation from it. A
+// config with problems is rejected and the running generation keeps
+// serving, as it does when the new generation fails to start; the error
+// says why.
+func (rl *reloader) reload(ctx context.Context) error {
+	notifyOrWarn(rl.notify, rl.log, systemd.Reloading()...)
+	// Ready again either way: a failed reload leaves the running
+	// generation serving.
+	defer notifyOrWarn(rl.notify, rl.log, systemd.Ready)
+	cfg, err := rl.load()
 	if err != nil {
-		log.Error("reload: config rejected; the running generation keeps serving", "err", err)
-		return
+		rl.log.Error("reload: config rejected; the running generation keeps serving", "err", err)
+		return fmt.Errorf("config rejected, the running generation keeps serving: %w", err)
 	}
-	if err := g.Reload(ctx, cfg); err != nil {
+	if err := rl.g.Reload(ctx, cfg); err != nil {
 		attrs := []any{"err", err}
 		var se *proc.SpawnError
 		if errors.As(err, &se) && se.Detail != "" {
 			attrs = append(attrs, "detail", se.Detail)
 		}
-		log.Error("reload failed", attrs...)
+		rl.log.Error("reload failed", attrs...)
+		return err
 	}
+	return nil
 }
 
 // notifyOrWarn tells systemd (when gw runs under it) about a state change.

@@ -21,9 +21,10 @@ func (l *loader) listen(ls *Listen) {
 		"listen.uwsgi":   &ls.UWSGI,
 		"listen.fastcgi": &ls.FastCGI,
 		"listen.stats":   &ls.Stats,
+		"listen.control": &ls.Control,
 	}
 	byAddr := map[Addr]value{}
-	for _, key := range append(listenerKeys, "listen.stats") {
+	for _, key := range append(listenerKeys, "listen.stats", "listen.control") {
 		val := l.get(key)
 		if val.text == "" {
 			continue
@@ -31,6 +32,12 @@ func (l *loader) listen(ls *Listen) {
 		a, err := ParseAddr(val.text)
 		if err != nil {
 			l.c.of(val, "%v", err)
+			continue
+		}
+		if key == "listen.control" && a.Network != "unix" {
+			// Only a socket file has an owner and a mode to guard it; a TCP
+			// port would let any local user reload or drain gw.
+			l.c.of(val, "control socket %q: want unix:/path (the control socket is a unix socket only)", val.text)
 			continue
 		}
 		// Two listeners on one address would fail at bind time with a

@@ -106,7 +106,7 @@ func TestLoadAppFromFlags(t *testing.T) {
 		"--mount", "/blog/", "--dir", f.dir, "--venv", f.dir, "--interpreter", "python3",
 		"--static", "/blog/static="+filepath.Join(f.dir, "static"), "--static", "/Favicon/=static/",
 		"--https", ":8443", "--cert", filepath.Join(f.dir, "cert.pem"), "--key", filepath.Join(f.dir, "key.pem"),
-		"--uwsgi", "unix:/tmp/gw.sock", "--fastcgi", "127.0.0.1:9000", "--stats", "127.0.0.1:9191",
+		"--uwsgi", "unix:/tmp/gw.sock", "--fastcgi", "127.0.0.1:9000", "--stats", "127.0.0.1:9191", "--control", "unix:/tmp/gw-ctl.sock",
 		"--chmod-socket", "0600", "--max-header", "8KiB", "--max-body", "10MB",
 		"--read-header-timeout", "1s", "--idle-timeout", "2s", "--shutdown-timeout", "3s",
 		"--response-buffer", "1MiB", "--response-temp-max", "0", "--send-timeout", "0", "--response-buffering=false",
@@ -127,7 +127,7 @@ func TestLoadAppFromFlags(t *testing.T) {
 	}
 	l := cfg.Listen
 	if l.HTTP != (Addr{}) || l.HTTPS != (Addr{"tcp", ":8443"}) || l.UWSGI != (Addr{"unix", "/tmp/gw.sock"}) ||
-		l.FastCGI != (Addr{"tcp", "127.0.0.1:9000"}) || l.Stats != (Addr{"tcp", "127.0.0.1:9191"}) || l.ChmodSocket != 0o600 ||
+		l.FastCGI != (Addr{"tcp", "127.0.0.1:9000"}) || l.Stats != (Addr{"tcp", "127.0.0.1:9191"}) || l.Control != (Addr{"unix", "/tmp/gw-ctl.sock"}) || l.ChmodSocket != 0o600 ||
 		l.TLS.Cert != filepath.Join(f.dir, "cert.pem") || l.TLS.Key != filepath.Join(f.dir, "key.pem") {
 		t.Errorf("listen: %+v", l)
 	}

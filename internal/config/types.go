@@ -84,6 +84,7 @@ type Listen struct {
 	UWSGI       Addr
 	FastCGI     Addr
 	Stats       Addr
+	Control     Addr   // gw ctl's socket: always unix (Network "unix") or zero
 	ChmodSocket uint32 // mode for unix-socket listeners, default 0660
 	ChownSocket Owner  // owner of unix-socket listeners; zero = gw's
 	H2C         bool   // HTTP/2 without TLS on the HTTP listener
