@@ -84,6 +84,10 @@ const (
 	ReasonRestart     Reason = "restart"     // gw ctl restart
 )
 
+// Reasons lists every Reason, for metrics that show each one.
+var Reasons = []Reason{ReasonCrash, ReasonDeadline, ReasonMaxRequests, ReasonMaxRSS, ReasonHealth,
+	ReasonReload, ReasonShutdown, ReasonScaleDown, ReasonFailedBoot, ReasonRestart}
+
 // OnDemand as Options.MinWorkers keeps no runner while the app is idle:
 // the first request starts one (php-fpm's ondemand).
 const OnDemand = -1
