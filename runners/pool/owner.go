@@ -10,15 +10,16 @@ import (
 
 // ownerState is what only the owner goroutine touches.
 type ownerState struct {
-	nextID     int
-	slotsPer   int // slots of the newest runner: how many waiters a launch serves
-	launches   int // launches under way
-	fills      int // of those, the ones that fill a place (not replacements)
-	growing    int // places taken to grow whose runner has not started yet
-	growWhy    string
-	failures   int // crashes and failed launches in a row, for backoff
-	bootFails  int // failed launches in a row, for FailAfter
-	retryAt    time.Time
+	nextID   int
+	slotsPer int // slots of the newest runner: how many waiters a launch serves
+	launches int // launches under way
+	fills    int // of those, the ones that fill a place (not replacements)
+	growing  int // places taken to grow whose runner has not started yet
+	growWhy  string
+	// pending are places whose runner crashed or failed to start, each
+	// waiting out its own backoff: a place's failures are its own, as
+	// when one goroutine per place retried.
+	pending    []retry
 	retry      *time.Timer
 	wanting    bool // the Share owes us places (Acquire said no)
 	reclaims   int  // reclaims not yet served
@@ -36,6 +37,13 @@ func (o *ownerState) newID() int {
 	return id
 }
 
+// retry is a place to fill again after a crash or a failed launch.
+type retry struct {
+	at     time.Time // not before
+	n      int       // crashes and failed launches in a row, for the backoff
+	failed int       // of those, failed launches, for FailAfter
+}
+
 // launched is a launch's outcome, sent to the owner.
 type launched struct {
 	id       int
@@ -43,6 +51,7 @@ type launched struct {
 	err      error
 	replaces *member // nil: it fills a place
 	restart  bool
+	retry    retry // the place's history before this launch
 }
 
 // run is the owner: gunicorn's arbiter loop. It waits for one event,
@@ -145,10 +154,10 @@ func (p *Pool) replace(m *member, restart bool) {
 	if restart {
 		p.own.restarting = true
 	}
-	p.startLaunch(m, restart)
+	p.startLaunch(m, restart, retry{})
 }
 
-func (p *Pool) startLaunch(replaces *member, restart bool) {
+func (p *Pool) startLaunch(replaces *member, restart bool, history retry) {
 	o := &p.own
 	id := o.newID()
 	o.launches++
@@ -163,7 +172,7 @@ func (p *Pool) startLaunch(replaces *member, restart bool) {
 	go func() {
 		defer p.wg.Done()
 		w, err := p.launch(p.ctx, id)
-		p.launched <- launched{id: id, w: w, err: err, replaces: replaces, restart: restart}
+		p.launched <- launched{id: id, w: w, err: err, replaces: replaces, restart: restart, retry: history}
 	}()
 }
 
@@ -173,12 +182,19 @@ func (p *Pool) onLaunched(r launched) {
 	p.mu.Lock()
 	p.starting--
 	p.mu.Unlock()
-	// A replacement whose predecessor died meanwhile fills its place.
-	fill := r.replaces == nil || r.replaces.exited
-	if fill {
+	var fill bool
+	switch old := r.replaces; {
+	case old == nil:
+		fill = true
 		o.fills--
-	} else {
-		r.replaces.replacing = false
+	case old.exited: // onExit counted it a fill
+		fill = true
+		o.fills--
+	default:
+		old.replacing = false
+		// Its predecessor stopped taking requests meanwhile (it broke, or
+		// hit a deadline): the new runner fills a place, if one is free.
+		fill = old.gone.Load()
 	}
 	if r.restart {
 		o.restarting = false
@@ -196,7 +212,6 @@ func (p *Pool) onLaunched(r launched) {
 		r.w.Kill()
 		return
 	}
-	o.failures, o.bootFails = 0, 0
 	m := p.add(r.id, r.w)
 	switch {
 	case !fill:
@@ -229,10 +244,10 @@ func (p *Pool) launchFailed(r launched, fill bool) {
 	if o.draining || o.stopping {
 		return
 	}
-	o.failures++
-	o.bootFails++
-	d := p.opts.Backoff.Delay(o.failures)
-	o.retryAt = time.Now().Add(d)
+	h := r.retry
+	h.n++
+	h.failed++
+	h.at = time.Now().Add(p.opts.Backoff.Delay(h.n))
 	if !fill {
 		// Today's rule: the old runner goes anyway; its place is filled
 		// with backoff like any other.
@@ -241,15 +256,18 @@ func (p *Pool) launchFailed(r launched, fill bool) {
 			"replacing", old.id, "err", r.err)
 		p.slots.markGone(old)
 		old.reason = *old.want.Load()
+		o.pending = append(o.pending, h)
 		return
 	}
-	p.log.Error("runner start failed", "worker", r.id, "attempt", o.bootFails, "err", r.err)
+	p.log.Error("runner start failed", "worker", r.id, "attempt", h.failed, "err", r.err)
 	live := p.nonGone()
 	if live > 0 && p.target > p.floor && p.slots.waiting() == 0 {
 		p.dropPlace()
 		o.growing = max(o.growing-1, 0)
+	} else {
+		o.pending = append(o.pending, h)
 	}
-	if o.bootFails >= p.opts.FailAfter && live == 0 && p.failed.CompareAndSwap(false, true) {
+	if h.failed >= p.opts.FailAfter && live == 0 && p.failed.CompareAndSwap(false, true) {
 		p.log.Error("app failed: its runners keep crashing at start; answering 503 while retrying",
 			"retry_every", p.opts.Backoff.maxDelay(), "err", r.err)
 		p.slots.setErr(ErrAppFailed)
@@ -286,28 +304,41 @@ func (p *Pool) onExit(m *member) {
 		return
 	}
 	if life >= p.opts.Backoff.stableAfter() {
-		o.failures = 0 // a long-lived runner's exit is no crash loop
-		o.retryAt = time.Time{}
-		return
+		return // a long-lived runner's exit is no crash loop: refill at once
 	}
-	o.failures++
-	o.retryAt = time.Now().Add(p.opts.Backoff.Delay(o.failures))
+	o.pending = append(o.pending, retry{n: 1, at: time.Now().Add(p.opts.Backoff.Delay(1))})
 }
 
-// fill launches a runner for every place that has none, once the backoff
-// allows.
+// fill launches a runner for every place that has none: at once for a
+// new place, after its backoff for one whose runner crashed young or
+// failed to start.
 func (p *Pool) fill() {
 	o := &p.own
-	need := p.target - p.nonGone() - o.fills
-	if need <= 0 {
-		return
+	need := max(p.target-p.nonGone()-o.fills, 0)
+	if len(o.pending) > need {
+		// Filled meanwhile (a runner that broke was replaced before its
+		// exit came in) or given back: forget the oldest.
+		o.pending = o.pending[len(o.pending)-need:]
 	}
-	if wait := time.Until(o.retryAt); wait > 0 {
-		o.retry.Reset(wait)
-		return
+	for range need - len(o.pending) {
+		p.startLaunch(nil, false, retry{})
 	}
-	for range need {
-		p.startLaunch(nil, false)
+	now := time.Now()
+	var next time.Time
+	keep := o.pending[:0]
+	for _, r := range o.pending {
+		if r.at.After(now) {
+			keep = append(keep, r)
+			if next.IsZero() || r.at.Before(next) {
+				next = r.at
+			}
+			continue
+		}
+		p.startLaunch(nil, false, r)
+	}
+	o.pending = keep
+	if !next.IsZero() {
+		o.retry.Reset(next.Sub(now))
 	}
 }
 
