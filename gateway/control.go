@@ -31,9 +31,7 @@ func (g *Gateway) Status() control.Status {
 			State: "serving", Exits: map[string]int{}, Runners: []control.Runner{}}
 		if r.pool != nil {
 			st := r.pool.Stats()
-			// The pool keeps a fixed count for now: floor, ceiling and
-			// target are that count.
-			a.MinWorkers, a.MaxWorkers, a.Target = st.Workers, st.Workers, st.Workers
+			a.MinWorkers, a.MaxWorkers, a.Target = st.Min, st.Max, st.Target
 			a.Failed, a.Queue = st.Failed, st.Queue
 			for reason, n := range st.Exits {
 				a.Exits[string(reason)] = n
@@ -133,8 +131,7 @@ func (g *Gateway) RestartApp(ctx context.Context, name string) error {
 		return err
 	}
 	if r := t.routes[i]; !r.drained && r.pool != nil {
-		r.pool.Restart()
-		return nil
+		return r.pool.Restart()
 	}
 	return g.replaceApp(ctx, g.cfg, t, i)
 }

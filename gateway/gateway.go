@@ -168,11 +168,15 @@ func (g *Gateway) bootApps(ctx context.Context, cfg *config.Config, appCfgs []co
 }
 
 func poolOptions(app config.App) pool.Options {
-	return pool.Options{
-		Name: app.Name, Workers: app.Workers, QueueSize: app.QueueSize,
-		QueueWait: app.QueueWait, Timeout: app.Timeout, SlowAfter: app.SlowAfter,
+	opts := pool.Options{
+		Name: app.Name, Workers: app.Workers, MinWorkers: app.MinWorkers, WorkerIdle: app.WorkerIdle,
+		QueueSize: app.QueueSize, QueueWait: app.QueueWait, Timeout: app.Timeout, SlowAfter: app.SlowAfter,
 		MaxRequests: app.MaxRequests, MaxRSS: int64(app.MaxRSS),
 	}
+	if app.MinWorkers == 0 {
+		opts.MinWorkers = pool.OnDemand // the pool's 0 means fixed, its zero value
+	}
+	return opts
 }
 
 // server is what every front end protocol provides: http.Server's shape.

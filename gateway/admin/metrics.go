@@ -26,11 +26,13 @@ var (
 	descBytesIn   = prometheus.NewDesc("gw_received_bytes_total", "Request body bytes received.", []string{"app"}, nil)
 	descBytesOut  = prometheus.NewDesc("gw_sent_bytes_total", "Response body bytes sent.", []string{"app"}, nil)
 	descFailed    = prometheus.NewDesc("gw_app_failed", "1 while an app's runners keep crashing at start.", []string{"app"}, nil)
+	descScale     = prometheus.NewDesc("gw_scale_events_total", "Runners added (up) or retired (down) as demand changed.", []string{"app", "direction"}, nil)
+	descTarget    = prometheus.NewDesc("gw_runners_target", "Runners the app means to have now, between its floor and ceiling.", []string{"app"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descLatency, descQueueWait, descSpawn, descQueue, descInFlight,
-		descBusyRatio, descRunners, descExits, descRSS, descBytesIn, descBytesOut, descFailed} {
+		descBusyRatio, descRunners, descExits, descRSS, descBytesIn, descBytesOut, descFailed, descScale, descTarget} {
 		ch <- d
 	}
 }
@@ -61,9 +63,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for state, n := range a.States {
 			ch <- prometheus.MustNewConstMetric(descRunners, prometheus.GaugeValue, float64(n), a.Name, state)
 		}
-		for reason, n := range a.Exits {
-			ch <- prometheus.MustNewConstMetric(descExits, prometheus.CounterValue, float64(n), a.Name, string(reason))
+		for _, reason := range pool.Reasons {
+			// Every reason, zeros too, so rate() sees a counter's first rise.
+			ch <- prometheus.MustNewConstMetric(descExits, prometheus.CounterValue, float64(a.Exits[reason]), a.Name, string(reason))
 		}
+		ch <- prometheus.MustNewConstMetric(descScale, prometheus.CounterValue, float64(a.ScaleUps), a.Name, "up")
+		ch <- prometheus.MustNewConstMetric(descScale, prometheus.CounterValue, float64(a.ScaleDowns), a.Name, "down")
+		ch <- prometheus.MustNewConstMetric(descTarget, prometheus.GaugeValue, float64(a.Target), a.Name)
 		ch <- prometheus.MustNewConstMetric(descBytesIn, prometheus.CounterValue, float64(a.BytesIn), a.Name)
 		ch <- prometheus.MustNewConstMetric(descBytesOut, prometheus.CounterValue, float64(a.BytesOut), a.Name)
 		failed := 0.0

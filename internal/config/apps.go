@@ -86,6 +86,15 @@ func (l *loader) app(m *yaml.Node, ip string, pv value) App {
 		a.Threads = 0 // the language's default, which differs for ASGI
 	}
 	a.SlowAfter = l.durationOff(get("slow_after"))
+	a.MinWorkers = a.Workers
+	if v := get("min_workers"); v.text != "" {
+		a.MinWorkers = l.integer(v, 0)
+		if a.MinWorkers > a.Workers {
+			l.c.of(v, "min_workers must be at most workers (%d), got %d", a.Workers, a.MinWorkers)
+		}
+	}
+	a.WorkerIdle = l.duration(get("worker_idle"))
+	a.Weight = l.integer(get("weight"), 1)
 	a.ResponseBuffering = l.boolean(get("response_buffering"))
 	a.RequestBuffering = l.boolean(get("request_buffering"))
 	a.User, a.Group = get("uid").text, get("gid").text

@@ -133,13 +133,16 @@ type App struct {
 	Name        string
 	Lang        Lang // never LangAuto after Load
 	Path        string
-	Dir         string    // import root for module:callable ("" = dir of Path or cwd)
-	Callable    string    // "" = language default
-	Mount       string    // "/" or "/prefix" without trailing slash
-	Host        string    // "" = any host; lower-case, no port
-	Workers     int       // default: number of CPUs
-	Threads     int       // 0 = not set: the language's default (1; ASGI 64; Go 32)
-	Interface   Interface // python only; InterfaceAuto unless set
+	Dir         string        // import root for module:callable ("" = dir of Path or cwd)
+	Callable    string        // "" = language default
+	Mount       string        // "/" or "/prefix" without trailing slash
+	Host        string        // "" = any host; lower-case, no port
+	Workers     int           // the ceiling; default: number of CPUs
+	MinWorkers  int           // the floor, in [0, Workers]; default Workers (fixed); 0 = on demand
+	WorkerIdle  time.Duration // retire a runner above the floor idle this long (default 30s)
+	Weight      int           // share of max_runners against other apps (default 1)
+	Threads     int           // 0 = not set: the language's default (1; ASGI 64; Go 32)
+	Interface   Interface     // python only; InterfaceAuto unless set
 	Timeout     time.Duration
 	MaxRequests int
 	MaxRSS      Size // 0 = off

@@ -8,65 +8,37 @@ import (
 	"time"
 )
 
-// monitor checks every runner's RSS once a second and recycles the ones
-// over MaxRSS. gw reads /proc itself, so a runner wedged in a request is
-// measured too (and its request deadline ends it).
-func (p *Pool) monitor() {
-	defer p.wg.Done()
-	if p.opts.MaxRSS <= 0 {
-		return
-	}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-tick.C:
-		}
-		for _, m := range p.appendMembers(nil, false) {
-			if m.retiring.Load() {
-				continue
-			}
-			rss, err := p.opts.RSS(m.w.PID())
-			if err != nil || rss <= p.opts.MaxRSS {
-				continue
-			}
-			p.log.Warn("runner over max_rss", "worker", m.id, "pid", m.w.PID(), "rss", rss, "max_rss", p.opts.MaxRSS)
-			p.retire(m, ReasonMaxRSS, false)
-		}
-	}
+// housePeriod is how often the owner checks RSS and idle runners: once a
+// second, or a quarter of worker_idle if that is shorter, so a runner
+// idle too long retires within a quarter of worker_idle of its time.
+func (p *Pool) housePeriod() time.Duration {
+	return max(min(time.Second, p.opts.WorkerIdle/4), 10*time.Millisecond)
 }
 
-// watchdog enforces the request deadline and the slowlog by scanning the
-// slots' start times a few times per period, where a timer per request
-// would sit on the hot path (uWSGI's harakiri is checked the same way, once
-// a second). A deadline is thus met within a tenth of it (5 ms to 250 ms).
-func (p *Pool) watchdog() {
-	defer p.wg.Done()
+// watchPeriod is how often the watchdog scans the slots (0 = never). It
+// enforces the request deadline and the slowlog by scanning the slots'
+// start times a few times per period, where a timer per request would sit
+// on the hot path (uWSGI's harakiri is checked the same way, once a
+// second). A deadline is thus met within a tenth of it (5 ms to 250 ms).
+func (p *Pool) watchPeriod() time.Duration {
 	period := p.opts.Timeout
 	if s := p.opts.SlowAfter; s > 0 && (period <= 0 || s < period) {
 		period = s
 	}
 	if period <= 0 {
-		return
+		return 0
 	}
-	tick := time.NewTicker(min(max(period/10, 5*time.Millisecond), 250*time.Millisecond))
-	defer tick.Stop()
-	var ms []*member
-	for {
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-tick.C:
-		}
-		ms = p.appendMembers(ms[:0], true) // a draining runner's requests have deadlines too
-		now := time.Now().UnixNano()
-		for _, m := range ms {
-			for i := range m.slots {
-				if since := m.slots[i].since.Load(); since != 0 {
-					p.check(m, i, time.Duration(now-since))
-				}
+	return min(max(period/10, 5*time.Millisecond), 250*time.Millisecond)
+}
+
+// scan is one watchdog pass over every runner's slots, a draining
+// runner's too: its requests have deadlines as well.
+func (p *Pool) scan() {
+	now := time.Now().UnixNano()
+	for m := range p.members {
+		for i := range m.slots {
+			if since := m.slots[i].since.Load(); since != 0 {
+				p.check(m, i, time.Duration(now-since))
 			}
 		}
 	}
@@ -94,19 +66,6 @@ func (p *Pool) check(m *member, i int, age time.Duration) {
 		st.abortSeq = st.seq
 		m.w.Abort(i)
 	}
-}
-
-// appendMembers appends the runners not yet exited to ms: all of them, or
-// only those still taking requests.
-func (p *Pool) appendMembers(ms []*member, all bool) []*member {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for m := range p.members {
-		if all || !m.gone.Load() {
-			ms = append(ms, m)
-		}
-	}
-	return ms
 }
 
 // procRSS reads VmRSS from /proc/PID/status.

@@ -1,12 +1,17 @@
 // Package pool supervises one app's runner processes: it starts them, hands
 // each request to a free slot (waiting in a bounded queue when none is
 // free), enforces the request deadline, recycles runners (max requests, max
-// RSS) with their replacement ready first, and replaces runners that die.
+// RSS) with their replacement ready first, replaces runners that die, and
+// grows and shrinks the set between a floor and a ceiling with demand.
+//
+// One goroutine per pool, the owner (owner.go), holds the set of runners
+// and every decision about it; requests reach it only through events.
 package pool
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -61,7 +66,8 @@ var (
 	ErrNotDelivered = errors.New("request not delivered")
 )
 
-// Reason says why a runner left the pool.
+// Reason says why a runner left the pool (or, for ReasonFailedBoot, never
+// joined it).
 type Reason string
 
 // Exit reasons, recorded for every runner that leaves.
@@ -73,12 +79,31 @@ const (
 	ReasonHealth      Reason = "health"
 	ReasonReload      Reason = "reload"
 	ReasonShutdown    Reason = "shutdown"
+	ReasonScaleDown   Reason = "scale_down"  // idle above the floor, or reclaimed by the budget
+	ReasonFailedBoot  Reason = "failed_boot" // a launch that failed: no process joined
+	ReasonRestart     Reason = "restart"     // gw ctl restart
 )
+
+// Reasons lists every Reason, for metrics that show each one.
+var Reasons = []Reason{ReasonCrash, ReasonDeadline, ReasonMaxRequests, ReasonMaxRSS, ReasonHealth,
+	ReasonReload, ReasonShutdown, ReasonScaleDown, ReasonFailedBoot, ReasonRestart}
+
+// OnDemand as Options.MinWorkers keeps no runner while the app is idle:
+// the first request starts one (php-fpm's ondemand).
+const OnDemand = -1
 
 // Options configure a Pool.
 type Options struct {
-	Name        string
-	Workers     int
+	Name    string
+	Workers int // the ceiling: at most this many runners
+	// MinWorkers is the floor: runners kept however idle. 0 means equal to
+	// Workers (a fixed pool, so the zero value keeps its old meaning);
+	// OnDemand means none.
+	MinWorkers int
+	// WorkerIdle is how long a runner above the floor may stay idle before
+	// it is retired (default 30s).
+	WorkerIdle  time.Duration
+	Share       Share         // the app's part of a shared runner budget; nil = unlimited
 	QueueSize   int           // requests that may wait for a free slot
 	QueueWait   time.Duration // how long one may wait
 	Timeout     time.Duration // per-request deadline; 0 = none
@@ -103,26 +128,48 @@ type Options struct {
 // Pool is one app's set of workers.
 type Pool struct {
 	opts     Options
+	share    Share
 	launcher Launcher
 	log      *slog.Logger
 	slots    slotQueue
 
-	ctx    context.Context // ends when the pool drains: stops respawns
+	ctx    context.Context // ends when the pool drains: cancels launches
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // member watchers and retirements
+	wg     sync.WaitGroup // the owner, launches, exit watchers, stops
 
-	mu      sync.Mutex
-	members map[*member]struct{} // every process not yet exited
-	nextID  int
-	exits   map[Reason]int
+	// Events for the owner (owner.go). slots.kick, which never blocks its
+	// sender, says "look again"; the others carry one event each.
+	exited   chan *member
+	launched chan launched
+	cmds     chan func()
+	stopNow  chan struct{} // closed by Drain once requests are done or its ctx ended
+	quiet    chan struct{} // closed by the owner once a drain has nothing left to serve
+	done     chan struct{} // closed when the owner returns
+	running  atomic.Bool   // the owner was started
+	drainOne sync.Once
+	stopOne  sync.Once
 
+	// wantIdle asks Serve for a kick whenever a runner goes idle (a
+	// drain or a reclaim is waiting for one).
+	wantIdle atomic.Bool
 	failed   atomic.Bool
 	inflight atomic.Int64
 
-	// Counters for Stats; recorded with atomics only.
-	starting  atomic.Int32 // launches under way
-	respawns  atomic.Int64
-	lastExit  Reason // under mu
+	// What Stats and PIDs read; only the owner writes, under mu.
+	mu       sync.Mutex
+	members  map[*member]struct{} // every process not yet exited
+	exits    map[Reason]int
+	lastExit Reason
+	floor    int // MinWorkers, as resolved (Scale moves it)
+	ceiling  int // Workers (Scale may raise it)
+	target   int // places held: the runners the pool means to have
+	starting int // launches under way
+	respawns int64
+	ups      int64
+	downs    int64
+
+	own ownerState // the owner goroutine's alone
+
 	queueWait Histogram
 	latency   Histogram
 	spawn     Histogram
@@ -136,10 +183,17 @@ type member struct {
 	requests atomic.Int64
 	busy     atomic.Int32
 	stuck    atomic.Int32 // slots abandoned at a deadline
+	idle     atomic.Int64 // when busy last fell to 0 (unix ns)
 	gone     atomic.Bool  // takes no new requests (dead or retiring)
-	retiring atomic.Bool  // a retirement is under way
-	reason   atomic.Pointer[Reason]
-	slots    []slotState
+	// want is a retirement Serve or the RSS check asks of the owner.
+	want  atomic.Pointer[Reason]
+	slots []slotState
+
+	// The owner's alone.
+	reason    Reason // why it leaves; "" = it crashed
+	replacing bool   // its replacement is starting
+	stopping  bool   // Stop was called
+	exited    bool
 }
 
 // slotState is one slot's current request, as the watchdog sees it.
@@ -162,6 +216,17 @@ type slotRef struct {
 // New makes a pool; Start launches its workers.
 func New(opts Options, l Launcher, log *slog.Logger) *Pool {
 	opts.Workers = max(opts.Workers, 1)
+	floor := opts.MinWorkers
+	switch {
+	case floor == 0:
+		floor = opts.Workers
+	case floor < 0:
+		floor = 0
+	}
+	floor = min(floor, opts.Workers)
+	if opts.WorkerIdle <= 0 {
+		opts.WorkerIdle = 30 * time.Second
+	}
 	if opts.KillGrace <= 0 {
 		opts.KillGrace = 5 * time.Second
 	}
@@ -171,60 +236,91 @@ func New(opts Options, l Launcher, log *slog.Logger) *Pool {
 	if opts.RSS == nil {
 		opts.RSS = procRSS
 	}
+	share := opts.Share
+	if share == nil {
+		share = unlimited{}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Pool{opts: opts, launcher: l, log: log.With("app", opts.Name), ctx: ctx, cancel: cancel,
-		members: map[*member]struct{}{}, exits: map[Reason]int{}, slots: slotQueue{max: opts.QueueSize}}
+	return &Pool{opts: opts, share: share, launcher: l, log: log.With("app", opts.Name), ctx: ctx, cancel: cancel,
+		slots:  slotQueue{max: opts.QueueSize, kick: make(chan struct{}, 1)},
+		exited: make(chan *member), launched: make(chan launched), cmds: make(chan func()),
+		stopNow: make(chan struct{}), quiet: make(chan struct{}), done: make(chan struct{}),
+		members: map[*member]struct{}{}, exits: map[Reason]int{}, floor: floor, ceiling: opts.Workers}
 }
 
-// Start launches every worker concurrently and returns once all are ready.
-// If any fails, the others are stopped and the first error is returned.
+// Start launches the floor's runners concurrently, returns once all are
+// ready, and starts the owner. If any fails, the others are stopped and
+// the first error is returned.
 func (p *Pool) Start(ctx context.Context) error {
+	n := p.floor
+	for i := range n {
+		if !p.share.Acquire() {
+			for range i {
+				p.share.Release()
+			}
+			return fmt.Errorf("start %s: its %d runners do not fit in max_runners", p.opts.Name, n)
+		}
+	}
 	type result struct {
+		id  int
 		w   Worker
 		err error
 	}
-	results := make(chan result, p.opts.Workers)
-	for range p.opts.Workers {
-		id := p.newID()
+	results := make(chan result, n)
+	for range n {
+		id := p.own.newID()
 		// Each launch reports exactly once on results.
 		go func() {
 			w, err := p.launch(ctx, id)
-			results <- result{w, err}
+			results <- result{id, w, err}
 		}()
 	}
 	var first error
-	var ok []Worker
-	for range p.opts.Workers {
+	ok := make([]Worker, n) // by id: ids are launch order, not ready order
+	for range n {
 		r := <-results
 		switch {
-		case r.err != nil && first == nil:
-			first = r.err
-		case r.err == nil:
-			ok = append(ok, r.w)
+		case r.err != nil:
+			p.countExit(ReasonFailedBoot)
+			if first == nil {
+				first = r.err
+			}
+		default:
+			ok[r.id] = r.w
 		}
 	}
 	if first != nil {
 		stopCtx, cancel := context.WithTimeout(context.Background(), p.opts.KillGrace)
 		defer cancel()
 		for _, w := range ok {
-			w.Stop(stopCtx)
+			if w != nil {
+				w.Stop(stopCtx)
+			}
 		}
+		for range n {
+			p.share.Release()
+		}
+		p.cancel()
 		return first
 	}
-	for i, w := range ok {
-		p.add(i, w)
+	p.mu.Lock()
+	p.target = n
+	p.mu.Unlock()
+	for id, w := range ok {
+		p.add(id, w)
 	}
-	p.wg.Add(2)
-	// The monitor and the watchdog end when the pool drains.
-	go p.monitor()
-	go p.watchdog()
+	if n == 0 {
+		p.log.Info("runners start on demand", "max", p.ceiling)
+	}
+	p.running.Store(true)
+	p.wg.Add(1)
+	// The owner returns once Drain has stopped every runner.
+	go p.run()
 	return nil
 }
 
-// launch starts one runner, counting it as starting meanwhile and timing it.
+// launch starts one runner and times it.
 func (p *Pool) launch(ctx context.Context, id int) (Worker, error) {
-	p.starting.Add(1)
-	defer p.starting.Add(-1)
 	start := time.Now()
 	w, err := p.launcher.Launch(ctx, id)
 	if err == nil {
@@ -233,32 +329,20 @@ func (p *Pool) launch(ctx context.Context, id int) (Worker, error) {
 	return w, err
 }
 
-func (p *Pool) newID() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	id := p.nextID
-	p.nextID++
-	return id
-}
-
 // add puts a ready worker in service and watches for its exit.
 func (p *Pool) add(id int, w Worker) *member {
-	m := &member{id: id, w: w, started: time.Now(), slots: make([]slotState, w.Slots())}
+	now := time.Now()
+	m := &member{id: id, w: w, started: now, slots: make([]slotState, w.Slots())}
+	m.idle.Store(now.UnixNano())
 	if n := p.opts.MaxRequests; n > 0 {
 		// Up to 10% early, so runners started together do not all
 		// recycle together (uWSGI's max-requests-delta).
 		m.limit = int64(n - rand.IntN(n/10+1))
 	}
 	p.mu.Lock()
-	if p.ctx.Err() != nil {
-		// Draining: Drain has taken its list of members to stop; this one
-		// arrived too late to be on it.
-		p.mu.Unlock()
-		w.Kill()
-		return nil
-	}
 	p.members[m] = struct{}{}
 	p.mu.Unlock()
+	p.own.slotsPer = w.Slots()
 	if p.failed.CompareAndSwap(true, false) {
 		p.slots.setErr(nil)
 		p.log.Warn("app recovered: a runner started again")
@@ -267,90 +351,13 @@ func (p *Pool) add(id int, w Worker) *member {
 		p.slots.release(slotRef{m, i})
 	}
 	p.wg.Add(1)
-	// Ends when the worker exits.
-	go p.watch(m)
+	// Ends when the worker exits: the owner receives until none is left.
+	go func() {
+		defer p.wg.Done()
+		<-m.w.Done()
+		p.exited <- m
+	}()
 	return m
-}
-
-// watch waits for m's exit, records why, and replaces it when nothing
-// planned its exit (a crash or a failed health check).
-func (p *Pool) watch(m *member) {
-	defer p.wg.Done()
-	<-m.w.Done()
-	m.gone.Store(true)
-	reason := ReasonCrash
-	if r := m.reason.Load(); r != nil {
-		reason = *r
-	}
-	p.mu.Lock()
-	delete(p.members, m)
-	p.exits[reason]++
-	p.lastExit = reason
-	p.mu.Unlock()
-	life := time.Since(m.started).Round(time.Millisecond)
-	level := slog.LevelInfo
-	if reason == ReasonCrash || reason == ReasonHealth || reason == ReasonDeadline {
-		level = slog.LevelWarn
-	}
-	p.log.Log(context.Background(), level, "runner exited", "worker", m.id, "pid", m.w.PID(),
-		"reason", reason, "exit", m.w.Exit(), "requests", m.requests.Load(), "uptime", life)
-	if m.retiring.Load() || p.ctx.Err() != nil {
-		return // its replacement is already arranged, or we are stopping
-	}
-	p.respawn(life >= p.opts.Backoff.stableAfter())
-}
-
-// respawn starts a replacement, backing off while launches keep failing.
-// After FailAfter failures with no runner alive, the app answers 503 at
-// once instead of queueing requests nobody will serve.
-func (p *Pool) respawn(stable bool) {
-	failures := 0
-	if stable {
-		failures = -1 // a long-lived runner's exit is no crash loop
-	}
-	for {
-		failures++
-		if d := p.opts.Backoff.Delay(failures); d > 0 {
-			select {
-			case <-time.After(d):
-			case <-p.ctx.Done():
-				return
-			}
-		}
-		id := p.newID()
-		w, err := p.launch(p.ctx, id)
-		if err == nil {
-			if p.ctx.Err() != nil {
-				w.Kill()
-				return
-			}
-			p.respawns.Add(1)
-			p.log.Info("runner respawned", "worker", id, "pid", w.PID())
-			p.add(id, w)
-			return
-		}
-		if p.ctx.Err() != nil {
-			return
-		}
-		p.log.Error("runner respawn failed", "worker", id, "attempt", failures, "err", err)
-		if failures >= p.opts.FailAfter && p.live() == 0 && p.failed.CompareAndSwap(false, true) {
-			p.log.Error("app failed: its runners keep crashing at start; answering 503 while retrying",
-				"retry_every", p.opts.Backoff.maxDelay(), "err", err)
-			p.slots.setErr(ErrAppFailed)
-		}
-	}
-}
-
-// busy counts slots serving a request (abandoned ones excluded). Slots are
-// counted busy the moment the queue hands them out, before Serve runs.
-func (p *Pool) busy() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	for m := range p.members {
-		n += int(m.busy.Load())
-	}
-	return n
 }
 
 // live counts members that take requests.
@@ -394,7 +401,6 @@ func (p *Pool) serveOnce(w http.ResponseWriter, r *http.Request) error {
 	start := time.Now()
 	p.queueWait.Observe(start.Sub(queued))
 	m := s.m // counted busy by the slot queue
-	defer func() { p.latency.Observe(time.Since(start)) }()
 	st := &m.slots[s.i]
 	st.mu.Lock()
 	st.seq++
@@ -406,8 +412,10 @@ func (p *Pool) serveOnce(w http.ResponseWriter, r *http.Request) error {
 	// The deadline and the slowlog are the watchdog's: no timer or context
 	// per request on the hot path.
 	err = m.w.Serve(s.i, w, r)
+	end := time.Now()
+	p.latency.Observe(end.Sub(start))
 	if timing != nil {
-		timing.QueueWait, timing.AppTime, timing.PID = start.Sub(queued), time.Since(start), m.w.PID()
+		timing.QueueWait, timing.AppTime, timing.PID = start.Sub(queued), end.Sub(start), m.w.PID()
 	}
 	st.mu.Lock()
 	st.since.Store(0)
@@ -420,17 +428,17 @@ func (p *Pool) serveOnce(w http.ResponseWriter, r *http.Request) error {
 		// requests before the runner is stopped (the deadline is the
 		// request's, not the worker's).
 		m.stuck.Add(1)
-		m.busy.Add(-1)
 		p.log.Error("request deadline exceeded: answering 504 and replacing the runner", "worker", m.id,
 			"pid", m.w.PID(), "timeout", p.opts.Timeout, "method", r.Method, "path", r.URL.Path)
 		p.retire(m, ReasonDeadline, true)
+		p.idled(m, end)
 		return ErrTimeout
 	}
-	m.busy.Add(-1)
 	if errors.Is(err, ErrWorkerGone) {
-		// Dead or desynced: kill it so the watcher replaces it.
+		// Dead or desynced: kill it, and the owner replaces it.
 		p.slots.markGone(m)
 		m.w.Kill()
+		p.idled(m, end)
 		return err
 	}
 	if hard := int64(p.opts.HardMaxRequests); hard > 0 && n >= hard {
@@ -439,58 +447,35 @@ func (p *Pool) serveOnce(w http.ResponseWriter, r *http.Request) error {
 		// It keeps serving until its replacement is ready.
 		p.retire(m, ReasonMaxRequests, false)
 	}
+	p.idled(m, end)
 	p.slots.release(s)
 	return err
 }
 
-// retire replaces m: the replacement is started and ready first, so
-// capacity never dips; then m takes no new requests, finishes the ones it
-// has and is stopped. now means m takes no new requests from this moment
-// (it is compromised or at its hard limit).
+// idled ends one busy count of m. When m goes idle and someone waits for
+// that (a runner retiring, a drain, a reclaim), the owner is told.
+func (p *Pool) idled(m *member, now time.Time) {
+	if m.busy.Add(-1) != 0 {
+		return
+	}
+	m.idle.Store(now.UnixNano())
+	if m.gone.Load() || p.wantIdle.Load() {
+		p.slots.signal()
+	}
+}
+
+// retire asks the owner to replace m: the replacement is started and
+// ready first, so capacity never dips; then m takes no new requests,
+// finishes the ones it has and is stopped. now means m takes no new
+// requests from this moment (it is compromised or at its hard limit).
 func (p *Pool) retire(m *member, reason Reason, now bool) {
 	if now {
 		p.slots.markGone(m)
 	}
-	if !m.retiring.CompareAndSwap(false, true) {
-		return
+	if m.want.CompareAndSwap(nil, &reason) {
+		p.log.Info("recycling runner", "worker", m.id, "pid", m.w.PID(), "reason", reason, "requests", m.requests.Load())
+		p.slots.signal()
 	}
-	m.reason.Store(&reason)
-	p.log.Info("recycling runner", "worker", m.id, "pid", m.w.PID(), "reason", reason, "requests", m.requests.Load())
-	p.wg.Add(1)
-	// Ends once m has exited (or the pool is draining, which stops it).
-	go func() {
-		defer p.wg.Done()
-		if p.ctx.Err() == nil {
-			id := p.newID()
-			if w, err := p.launch(p.ctx, id); err == nil {
-				p.add(id, w)
-			} else if p.ctx.Err() == nil {
-				p.log.Error("replacement runner failed to start; respawning with backoff", "worker", id, "err", err)
-				// m.retiring stays set, so its exit does not respawn:
-				// this goroutine does, with backoff.
-				defer p.respawn(false)
-			}
-		}
-		p.slots.markGone(m)
-		p.stopWhenIdle(m)
-	}()
-}
-
-// stopWhenIdle waits until m's only busy slots are abandoned ones, then
-// stops it: SIGTERM, SIGKILL after the grace.
-func (p *Pool) stopWhenIdle(m *member) {
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for m.busy.Load() > 0 {
-		select {
-		case <-tick.C:
-		case <-m.w.Done():
-			return
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.opts.KillGrace)
-	defer cancel()
-	m.w.Stop(ctx)
 }
 
 func (p *Pool) acquire(ctx context.Context) (slotRef, error) {
@@ -500,50 +485,74 @@ func (p *Pool) acquire(ctx context.Context) (slotRef, error) {
 	return p.slots.acquire(ctx, p.opts.QueueWait)
 }
 
+// do runs f on the owner goroutine and waits for it; false if the owner
+// has returned.
+func (p *Pool) do(f func()) bool {
+	if !p.running.Load() {
+		return false
+	}
+	ran := make(chan struct{})
+	select {
+	case p.cmds <- func() { f(); close(ran) }:
+		<-ran
+		return true
+	case <-p.done:
+		return false
+	}
+}
+
 // Drain stops the pool: no respawns; requests already queued or running
 // finish (no new ones arrive once the route table no longer points here)
 // until ctx ends; then every runner is stopped (SIGTERM, SIGKILL after the
-// grace) with reason as its exit reason.
+// grace) with reason as its exit reason, and every budget place returned.
 func (p *Pool) Drain(ctx context.Context, reason Reason) {
-	p.mu.Lock()
-	p.cancel() // under mu: add() sees it before adding anyone
-	p.mu.Unlock()
-	tick := time.NewTicker(5 * time.Millisecond)
-	for ctx.Err() == nil && (p.busy() > 0 || p.slots.waiting() > 0) {
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-		}
+	p.cancel() // new requests get ErrStopped; launches under way end
+	if !p.running.Load() {
+		return
 	}
-	tick.Stop()
-	p.slots.setErr(ErrStopped)
-	p.mu.Lock()
-	ms := make([]*member, 0, len(p.members))
-	for m := range p.members {
-		ms = append(ms, m)
+	p.drainOne.Do(func() { p.do(func() { p.startDrain(reason) }) })
+	select {
+	case <-p.quiet:
+	case <-ctx.Done():
+	case <-p.done:
 	}
-	p.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, m := range ms {
-		p.slots.markGone(m)
-		if m.retiring.CompareAndSwap(false, true) {
-			m.reason.Store(&reason)
-		}
-		wg.Add(1)
-		// Each stop returns once its process is gone.
-		go func() {
-			defer wg.Done()
-			stopCtx, cancel := context.WithTimeout(context.Background(), p.opts.KillGrace)
-			defer cancel()
-			m.w.Stop(stopCtx)
-		}()
-	}
-	wg.Wait()
+	p.stopOne.Do(func() { close(p.stopNow) })
+	<-p.done
 	p.wg.Wait()
 }
 
 // Shutdown is Drain for gw's own exit.
 func (p *Pool) Shutdown(ctx context.Context) { p.Drain(ctx, ReasonShutdown) }
+
+// Scale sets the floor and the current target to n (a ceiling below n is
+// raised to n). Growing needs places from the budget: if they cannot all
+// be had now, nothing changes and the error says so.
+func (p *Pool) Scale(n int) error {
+	if n < 0 {
+		return fmt.Errorf("scale %s to %d: want 0 or more runners", p.opts.Name, n)
+	}
+	var err error
+	if !p.do(func() { err = p.scale(n) }) {
+		return ErrStopped
+	}
+	return err
+}
+
+// Restart replaces every runner, one at a time, each replacement ready
+// before its predecessor stops taking requests (exit reason restart).
+func (p *Pool) Restart() error {
+	if !p.do(p.restart) {
+		return ErrStopped
+	}
+	return nil
+}
+
+// Floor returns the pool's floor and ceiling.
+func (p *Pool) Floor() (minimum, maximum int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.floor, p.ceiling
+}
 
 // PIDs lists the live workers' process ids (for tests and stats).
 func (p *Pool) PIDs() []int {
@@ -558,7 +567,8 @@ func (p *Pool) PIDs() []int {
 	return pids
 }
 
-// Exits counts the runners that left, by reason.
+// Exits counts the runners that left, by reason (and failed launches as
+// failed_boot).
 func (p *Pool) Exits() map[Reason]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()

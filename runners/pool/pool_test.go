@@ -199,12 +199,14 @@ func TestQueueWaitTimeout(t *testing.T) {
 // fired for one request must not cut short the next one's wait.
 func TestQueueWaitTimerReuse(t *testing.T) {
 	l := &fakeLauncher{behave: byPath}
-	p := newPool(t, Options{Workers: 1, QueueSize: 10, QueueWait: 60 * time.Millisecond}, l)
+	// Margins wide enough for a loaded machine under -race: the slow
+	// request outlasts the wait by 450ms, the quick one is 130ms inside it.
+	p := newPool(t, Options{Workers: 1, QueueSize: 10, QueueWait: 150 * time.Millisecond}, l)
 	for range 5 {
-		go serve(p, "/slow?100ms")
+		go serve(p, "/slow?600ms")
 		waitFor(t, "busy", func() bool { return p.inflight.Load() == 1 })
 		if err := serve(p, "/"); !errors.Is(err, ErrQueueTimeout) {
-			t.Fatalf("behind a 100ms request: %v, want ErrQueueTimeout", err)
+			t.Fatalf("behind a 600ms request: %v, want ErrQueueTimeout", err)
 		}
 		waitFor(t, "idle", func() bool { return p.inflight.Load() == 0 })
 		go serve(p, "/slow?20ms")

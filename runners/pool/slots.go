@@ -14,6 +14,17 @@ type slotQueue struct {
 	waiters []chan slotRef
 	max     int   // waiters allowed; 0 = unbounded
 	err     error // when set, requests that find no free slot fail with it
+	// kick tells the pool's owner to look again (cap 1: a send never
+	// blocks, and kicks that pile up are one).
+	kick chan struct{}
+}
+
+// signal kicks the owner without waiting.
+func (q *slotQueue) signal() {
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
 }
 
 // waiter is what a queued request receives: a slot, or why there is none.
@@ -64,6 +75,41 @@ func (q *slotQueue) popLocked() (slotRef, bool) {
 	return slotRef{}, false
 }
 
+// unbusy ends one busy count of a slot never used, kicking the owner if
+// m is retiring and now idle.
+func (q *slotQueue) unbusy(m *member) {
+	if m.busy.Add(-1) == 0 && m.gone.Load() {
+		q.signal()
+	}
+}
+
+// retireIdle stops handing out m's slots if none is busy, and says whether
+// it did: under q.mu, so no request takes a slot of m meanwhile.
+func (q *slotQueue) retireIdle(m *member) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if m.busy.Load() != 0 || m.gone.Load() {
+		return false
+	}
+	m.gone.Store(true)
+	return true
+}
+
+// quiet says whether no request is queued or running on any of ms.
+func (q *slotQueue) quiet(ms map[*member]struct{}) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.waiters) > 0 {
+		return false
+	}
+	for m := range ms {
+		if m.busy.Load() > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // markGone stops handing out m's slots.
 func (q *slotQueue) markGone(m *member) {
 	q.mu.Lock()
@@ -99,6 +145,7 @@ func (q *slotQueue) acquire(ctx context.Context, wait time.Duration) (slotRef, e
 	ch := make(waiter, 1)
 	q.waiters = append(q.waiters, ch)
 	q.mu.Unlock()
+	q.signal() // a request waits: the owner may add a runner
 	var expired <-chan time.Time
 	if wait > 0 {
 		t := timers.Get().(*time.Timer)
@@ -131,13 +178,14 @@ func (q *slotQueue) acquire(ctx context.Context, wait time.Duration) (slotRef, e
 		if w == ch {
 			q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
 			q.mu.Unlock()
+			q.signal() // demand changed: a drain may be done, a grant unneeded
 			return slotRef{}, cause
 		}
 	}
 	q.mu.Unlock()
 	// A slot was handed to us as we gave up: pass it on.
 	if s, ok := <-ch; ok {
-		s.m.busy.Add(-1)
+		q.unbusy(s.m)
 		q.release(s)
 	}
 	return slotRef{}, cause

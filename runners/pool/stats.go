@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"slices"
 	"time"
 )
 
@@ -17,36 +18,51 @@ type RunnerStats struct {
 	Started    time.Time `json:"started"`
 }
 
+// Runner states, as Stats reports them. A runner is starting until it is
+// ready, idle or busy while it takes requests, draining once it takes no
+// more (retiring: finishing its requests); its exit is counted by Reason.
+const (
+	StateStarting = "starting"
+	StateIdle     = "idle"
+	StateBusy     = "busy"
+	StateDraining = "draining"
+)
+
 // Stats is a pool's state at a moment.
 type Stats struct {
-	Workers   int              `json:"workers"` // configured
-	Starting  int              `json:"starting"`
-	Failed    bool             `json:"failed"`
-	Queue     int              `json:"queue"`
-	InFlight  int64            `json:"inflight"`
-	Requests  uint64           `json:"requests"`
-	Respawns  int64            `json:"respawns"`
-	Exits     map[Reason]int   `json:"exits"`
-	LastExit  Reason           `json:"last_exit,omitempty"`
-	Runners   []RunnerStats    `json:"runners"`
-	QueueWait Snapshot         `json:"-"`
-	Latency   Snapshot         `json:"-"`
-	Spawn     Snapshot         `json:"-"`
-	States    map[string]int   `json:"-"` // runners by state, starting included
-	Extra     map[string]int64 `json:"-"`
+	Workers    int              `json:"workers"` // the ceiling
+	Min        int              `json:"min_workers"`
+	Max        int              `json:"max_workers"` // = Workers
+	Target     int              `json:"target"`      // runners the pool means to have now
+	Starting   int              `json:"starting"`
+	Failed     bool             `json:"failed"`
+	Queue      int              `json:"queue"`
+	InFlight   int64            `json:"inflight"`
+	Requests   uint64           `json:"requests"`
+	Respawns   int64            `json:"respawns"`
+	ScaleUps   int64            `json:"scale_ups"`
+	ScaleDowns int64            `json:"scale_downs"`
+	Exits      map[Reason]int   `json:"exits"`
+	LastExit   Reason           `json:"last_exit,omitempty"`
+	Runners    []RunnerStats    `json:"runners"`
+	QueueWait  Snapshot         `json:"-"`
+	Latency    Snapshot         `json:"-"`
+	Spawn      Snapshot         `json:"-"`
+	States     map[string]int   `json:"-"` // runners by state, starting included
+	Extra      map[string]int64 `json:"-"`
 }
 
 // Stats reads the pool's counters and every runner's state (RSS from /proc).
 func (p *Pool) Stats() Stats {
 	now := time.Now()
 	s := Stats{
-		Workers: p.opts.Workers, Starting: int(p.starting.Load()), Failed: p.failed.Load(),
-		Queue: p.slots.waiting(), InFlight: p.inflight.Load(), Respawns: p.respawns.Load(),
+		Failed: p.failed.Load(), Queue: p.slots.waiting(), InFlight: p.inflight.Load(),
 		QueueWait: p.queueWait.Snapshot(), Latency: p.latency.Snapshot(), Spawn: p.spawn.Snapshot(),
-		States: map[string]int{"idle": 0, "busy": 0, "draining": 0, "starting": int(p.starting.Load())},
 	}
 	s.Requests = s.Latency.Count
 	p.mu.Lock()
+	s.Workers, s.Min, s.Max, s.Target = p.ceiling, p.floor, p.ceiling, p.target
+	s.Starting, s.Respawns, s.ScaleUps, s.ScaleDowns = p.starting, p.respawns, p.ups, p.downs
 	s.Exits = make(map[Reason]int, len(p.exits))
 	for k, v := range p.exits {
 		s.Exits[k] = v
@@ -57,16 +73,17 @@ func (p *Pool) Stats() Stats {
 		ms = append(ms, m)
 	}
 	p.mu.Unlock()
+	s.States = map[string]int{StateIdle: 0, StateBusy: 0, StateDraining: 0, StateStarting: s.Starting}
 	for _, m := range ms {
 		r := RunnerStats{ID: m.id, PID: m.w.PID(), Requests: m.requests.Load(), Busy: int(m.busy.Load()),
 			Slots: m.w.Slots(), Started: m.started}
 		switch {
-		case m.gone.Load() || m.retiring.Load():
-			r.State = "draining"
+		case m.gone.Load():
+			r.State = StateDraining
 		case r.Busy > 0:
-			r.State = "busy"
+			r.State = StateBusy
 		default:
-			r.State = "idle"
+			r.State = StateIdle
 		}
 		s.States[r.State]++
 		for i := range m.slots {
@@ -81,5 +98,6 @@ func (p *Pool) Stats() Stats {
 		}
 		s.Runners = append(s.Runners, r)
 	}
+	slices.SortFunc(s.Runners, func(a, b RunnerStats) int { return a.ID - b.ID })
 	return s
 }
