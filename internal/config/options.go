@@ -109,6 +109,8 @@ var options = []option{
 	{key: "limits.shutdown_delay", flag: "shutdown-delay", env: "GW_SHUTDOWN_DELAY", def: "0s", help: "at SIGTERM, answer /readyz with 503 and keep serving for `DURATION` before draining, so load balancers stop sending"},
 	{key: "log.format", flag: "log-format", env: "GW_LOG_FORMAT", def: "text", help: "log `FORMAT`: text or json"},
 	{key: "log.access", flag: "access-log", env: "GW_ACCESS_LOG", def: "off", help: "access log `DEST`: off, - (stderr) or a file (reopened on SIGUSR1)"},
+	// A cap across apps, shared by weight (runners/budget).
+	{key: "max_runners", flag: "max-runners", env: "GW_MAX_RUNNERS", def: "0", help: "`N` runner processes at most across all apps, shared by each app's weight when they contend (0 = no cap)", kind: kindInt},
 	{key: "allow_root", flag: "allow-root", env: "GW_ALLOW_ROOT", def: "false", help: "let runners run as root when gw does and no --uid is given", kind: kindBool},
 	// nginx's pid, unicorn's pid: what `kill -USR2 $(cat FILE)` reads. At
 	// an upgrade (SIGUSR2) the new gw writes it once it serves.

@@ -64,7 +64,10 @@ type Config struct {
 	// AllowRoot lets runners run as root when gw does and no User is set;
 	// otherwise gw refuses to start them as root.
 	AllowRoot bool
-	Log       Log
+	// MaxRunners caps runner processes across all apps (0 = no cap); apps
+	// share it by Weight when they contend.
+	MaxRunners int
+	Log        Log
 	// PIDFile is where gw writes its process id once it serves ("" = no
 	// file); an upgrade's new gw writes it when it takes over.
 	PIDFile string
