@@ -100,7 +100,7 @@ func (g *Gateway) replaceApp(ctx context.Context, cfg *config.Config, t *table, 
 	old := t.routes[i]
 	k := slices.IndexFunc(cfg.Apps, func(a config.App) bool { return a.Name == old.name })
 	start := time.Now()
-	one, err := g.bootApps(ctx, cfg, cfg.Apps[k:k+1])
+	one, err := g.bootApps(ctx, cfg, cfg.Apps[k:k+1], t.budget)
 	if err != nil {
 		return fmt.Errorf("app %q: new runners failed to start, the running ones keep serving: %w", old.name, err)
 	}
@@ -108,14 +108,14 @@ func (g *Gateway) replaceApp(ctx context.Context, cfg *config.Config, t *table, 
 	g.cfg = cfg
 	g.log.Info("reload: app serving from new runners", "app", old.name, "took", time.Since(start).Round(time.Millisecond))
 	if !old.drained && old.pool != nil {
-		g.drainLater(t, func(ctx context.Context) { old.pool.Drain(ctx, pool.ReasonReload) })
+		g.drainLater(t, func(ctx context.Context) { old.drain(ctx, pool.ReasonReload) })
 	}
 	return nil
 }
 
 // with is a copy of t with route i replaced by r: the next table.
 func (t *table) with(i int, r route) *table {
-	nt := &table{routes: slices.Clone(t.routes), body: t.body, gen: t.gen + 1}
+	nt := &table{routes: slices.Clone(t.routes), body: t.body, gen: t.gen + 1, budget: t.budget}
 	nt.routes[i] = r
 	return nt
 }
@@ -171,7 +171,7 @@ func (g *Gateway) DrainApp(ctx context.Context, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.Limits.ShutdownTimeout)
 	defer cancel()
 	start := time.Now()
-	r.pool.Drain(ctx, pool.ReasonShutdown)
+	r.drain(ctx, pool.ReasonShutdown)
 	g.log.Info("app drained", "app", name, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }

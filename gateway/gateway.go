@@ -18,6 +18,7 @@ import (
 	"github.com/gwhq/gw/gateway/uwsgi"
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/runners"
+	"github.com/gwhq/gw/runners/budget"
 	"github.com/gwhq/gw/runners/pool"
 )
 
@@ -110,19 +111,30 @@ func (g *Gateway) boot(ctx context.Context, cfg *config.Config) (*table, error) 
 	if err != nil {
 		return nil, err
 	}
-	t, err := g.bootApps(ctx, cfg, cfg.Apps)
+	var bud *budget.Budget
+	if cfg.MaxRunners > 0 {
+		bud = budget.New(cfg.MaxRunners)
+	}
+	t, err := g.bootApps(ctx, cfg, cfg.Apps, bud)
 	if err != nil {
 		return nil, err
 	}
 	t.body = body
+	t.budget = bud
 	return t, nil
 }
 
 // bootApps starts apps (entries of cfg, whose limits they get) concurrently
 // and builds a table of their routes alone, without a body policy: boot's
 // for a whole generation, ReloadApp's for the one route it replaces.
-func (g *Gateway) bootApps(ctx context.Context, cfg *config.Config, appCfgs []config.App) (*table, error) {
+func (g *Gateway) bootApps(ctx context.Context, cfg *config.Config, appCfgs []config.App, bud *budget.Budget) (*table, error) {
 	pools := make([]*pool.Pool, len(appCfgs))
+	shares := map[string]*budget.Share{}
+	leave := func() {
+		for _, s := range shares {
+			s.Leave()
+		}
+	}
 	apps := make([]*runners.App, len(appCfgs))
 	for i, app := range appCfgs {
 		a, err := runners.New(app, g.rt, g.log)
@@ -132,6 +144,10 @@ func (g *Gateway) bootApps(ctx context.Context, cfg *config.Config, appCfgs []co
 		apps[i] = a
 		opts := poolOptions(app)
 		opts.HardMaxRequests = a.HardMaxRequests
+		if bud != nil {
+			s := bud.Join(app.Name, app.Weight, app.MinWorkers)
+			shares[app.Name], opts.Share = s, s
+		}
 		pools[i] = pool.New(opts, a.Launcher, g.log)
 	}
 	errs := make([]error, len(pools))
@@ -150,6 +166,7 @@ func (g *Gateway) bootApps(ctx context.Context, cfg *config.Config, appCfgs []co
 				p.Shutdown(stopCtx)
 			}
 		}
+		leave()
 		for _, e := range errs {
 			if e != nil {
 				return nil, e
@@ -158,7 +175,11 @@ func (g *Gateway) bootApps(ctx context.Context, cfg *config.Config, appCfgs []co
 	}
 	t, err := newTable(appCfgs, apps, pools)
 	if err != nil {
+		leave()
 		return nil, err
+	}
+	for i := range t.routes {
+		t.routes[i].share = shares[t.routes[i].name]
 	}
 	t.bufferAnswers(cfg, g.rt.AnswerDir(), g.log)
 	for i := range t.routes {

@@ -14,6 +14,7 @@ import (
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/internal/files"
 	"github.com/gwhq/gw/runners"
+	"github.com/gwhq/gw/runners/budget"
 	"github.com/gwhq/gw/runners/pool"
 )
 
@@ -25,6 +26,7 @@ type route struct {
 	lang   config.Lang
 	stats  *appCounters
 	pool   *pool.Pool
+	share  *budget.Share // the pool's part of max_runners; nil without a cap
 	serve  runners.ServeFunc // the pool, behind the app's front if it has one
 	buffer bool              // read the whole body before a runner (request_buffering)
 	static []staticDir
@@ -47,6 +49,10 @@ type table struct {
 	body   bodyPolicy
 	refs   atomic.Int64 // requests that loaded this table and are not done
 	gen    int64        // 1 for the first table, +1 for each that replaced one
+	// budget is max_runners for this generation's apps (nil: no cap). A
+	// full reload makes a new one: the old generation's runners drain
+	// beside the new one's, as in any reload.
+	budget *budget.Budget
 }
 
 func newTable(apps []config.App, run []*runners.App, pools []*pool.Pool) (*table, error) {
@@ -125,7 +131,16 @@ func (t *table) drain(ctx context.Context, reason pool.Reason) {
 		}
 		wg.Add(1)
 		// Drain returns once the pool's runners are gone.
-		go func() { defer wg.Done(); r.pool.Drain(ctx, reason) }()
+		go func() { defer wg.Done(); r.drain(ctx, reason) }()
 	}
 	wg.Wait()
+}
+
+// drain stops r's pool and takes its share out of the budget, so a
+// drained or replaced app no longer counts among those contending.
+func (r route) drain(ctx context.Context, reason pool.Reason) {
+	r.pool.Drain(ctx, reason)
+	if r.share != nil {
+		r.share.Leave()
+	}
 }

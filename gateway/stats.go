@@ -71,6 +71,10 @@ func (g *Gateway) Snapshot() admin.Snapshot {
 		s.BytesOut += a.BytesOut
 		s.Apps = append(s.Apps, a)
 	}
+	if t.budget != nil {
+		b := t.budget.Stats()
+		s.Budget = &b
+	}
 	return s
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/gwhq/gw/runners/budget"
 	"github.com/gwhq/gw/runners/pool"
 )
 
@@ -27,6 +28,8 @@ type Snapshot struct {
 	BytesIn  uint64     `json:"bytes_in"`
 	BytesOut uint64     `json:"bytes_out"`
 	Apps     []AppStats `json:"apps"`
+	// Budget is max_runners and each app's part of it (nil: no cap).
+	Budget *budget.Stats `json:"budget,omitempty"`
 }
 
 // AppStats is one app's part of a Snapshot.

@@ -80,6 +80,7 @@ func Load(src Sources) (*Config, error) {
 		}
 	}
 	cfg.Apps = l.apps()
+	l.checkBudget(cfg)
 	if len(l.c.probs) > 0 {
 		return nil, l.c.sorted()
 	}
@@ -311,4 +312,21 @@ func lookupFlag(flag string) option {
 		}
 	}
 	panic("config: no flag " + flag) // programmer error: flags are literals
+}
+
+// checkBudget: every app's floor (min_workers, by default its workers) is
+// held whatever the others do, so the floors must fit in max_runners.
+func (l *loader) checkBudget(cfg *Config) {
+	if cfg.MaxRunners <= 0 {
+		return
+	}
+	sum, parts := 0, []string{}
+	for _, a := range cfg.Apps {
+		sum += a.MinWorkers
+		parts = append(parts, fmt.Sprintf("%s %d", a.Name, a.MinWorkers))
+	}
+	if sum > cfg.MaxRunners {
+		l.c.of(l.get("max_runners"), "max_runners %d is less than the apps' min_workers together (%s = %d): "+
+			"lower min_workers (it defaults to workers) or raise max_runners", cfg.MaxRunners, strings.Join(parts, " + "), sum)
+	}
 }

@@ -33,6 +33,10 @@ func TestScaleOptions(t *testing.T) {
 			problem: "apps[0].min_workers: min_workers must be at most workers (2), got 3"},
 		{name: "negative min", args: []string{"--min-workers", "-1", app}, problem: "--min-workers: must be at least 0"},
 		{name: "zero idle", args: []string{"--worker-idle", "0s", app}, problem: "--worker-idle: must be more than zero"},
+		{name: "floors fit max_runners", yaml: "max_runners: 3\napps:\n  - {path: wsgi.py, workers: 8, min_workers: 3}\n",
+			min: 3, idle: 30 * time.Second, weight: 1},
+		{name: "floors over max_runners", yaml: "max_runners: 2\napps:\n  - {path: wsgi.py, workers: 3}\n",
+			problem: "max_runners: max_runners 2 is less than the apps' min_workers together (wsgi 3 = 3)"},
 		{name: "zero weight", yaml: "apps:\n  - {path: wsgi.py, weight: 0}\n", problem: "apps[0].weight: must be at least 1"},
 	}
 	for _, tc := range tests {

@@ -63,6 +63,32 @@ func (b *Budget) Join(name string, weight, floor int) *Share {
 	return s
 }
 
+// Leave removes a drained app's share (its places are all released) so
+// it no longer counts among the contending apps or in Stats.
+func (s *Share) Leave() {
+	b := s.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.held -= s.held
+	s.held, s.wants, s.owed = 0, 0, 0
+	for i, o := range b.shares {
+		if o == s {
+			b.shares = append(b.shares[:i], b.shares[i+1:]...)
+			break
+		}
+	}
+	for b.held < b.max || b.max == 0 {
+		w := b.neediest()
+		if w == nil {
+			break
+		}
+		w.wants--
+		w.held++
+		b.held++
+		w.grants <- struct{}{}
+	}
+}
+
 // Grants receives once per place handed to the app while it waited.
 func (s *Share) Grants() <-chan struct{} { return s.grants }
 
@@ -83,7 +109,10 @@ func (s *Share) Acquire() bool {
 	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.max == 0 || b.held < b.max {
+	// A floor is always granted, past the cap if it must be: the config
+	// makes the floors fit, and the cap is passed only while a reloaded
+	// app's new runners start beside its old ones (gw ctl reload APP).
+	if b.max == 0 || b.held < b.max || s.held < s.floor {
 		b.held++
 		s.held++
 		return true

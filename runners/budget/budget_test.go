@@ -90,27 +90,29 @@ func TestReclaimToFairShare(t *testing.T) {
 }
 
 // TestReleaseGoesToNeediest: a freed place goes to the waiter furthest
-// below its share, and below-floor waiters come first.
+// below its fair share, by weight.
 func TestReleaseGoesToNeediest(t *testing.T) {
 	bud := New(4)
 	a := bud.Join("a", 1, 0)
 	b := bud.Join("b", 1, 0)
-	c := bud.Join("c", 1, 1)
+	c := bud.Join("c", 3, 0)
 	acquireN(t, a, 3)
 	acquireN(t, b, 1)
 	if b.Acquire() || c.Acquire() {
 		t.Fatal("Acquire succeeded past the cap")
 	}
+	// Shares: a and b 0.8, c 2.4. c is furthest below.
 	a.Release()
 	if g, _ := got(c); g != 1 {
-		t.Fatalf("c (below its floor) got %d grants, want the freed place", g)
+		t.Fatalf("c (weight 3, no place) got %d grants, want the freed place", g)
 	}
 	if g, _ := got(b); g != 0 {
 		t.Fatalf("b got %d grants, want 0", g)
 	}
+	c.Acquire()
 	a.Release()
-	if g, _ := got(b); g != 1 {
-		t.Fatalf("b got %d grants after the second release, want 1", g)
+	if g, _ := got(c); g != 1 {
+		t.Fatalf("c got %d grants after the second release, want 1 (still furthest below)", g)
 	}
 }
 
@@ -199,5 +201,33 @@ func TestConcurrentNeverOverCap(t *testing.T) {
 	wg.Wait()
 	if st := bud.Stats(); st.Held < 0 || st.Held > max {
 		t.Fatalf("held %d at the end", st.Held)
+	}
+}
+
+// TestFloorAlwaysGranted: an app below its floor gets a place even at the
+// cap (a reloaded app's new runners start beside its old ones); Leave
+// takes the old share's places away and hands them to waiters.
+func TestFloorAlwaysGranted(t *testing.T) {
+	bud := New(2)
+	old := bud.Join("app", 1, 2)
+	acquireN(t, old, 2)
+	other := bud.Join("other", 1, 0)
+	if other.Acquire() {
+		t.Fatal("other got a place past the cap")
+	}
+	neu := bud.Join("app", 1, 2)
+	acquireN(t, neu, 2)
+	if st := bud.Stats(); st.Held != 4 {
+		t.Fatalf("held %d, want 4 (two floors)", st.Held)
+	}
+	old.Leave()
+	if st := bud.Stats(); st.Held != 2 || len(st.Apps) != 2 {
+		t.Fatalf("after Leave: %+v", st)
+	}
+	if g, _ := got(other); g != 0 {
+		t.Fatalf("other got %d grants while the cap is full", g)
+	}
+	if neu.Acquire() {
+		t.Fatal("a place above the floor past the cap")
 	}
 }
