@@ -26,7 +26,7 @@ type route struct {
 	lang   config.Lang
 	stats  *appCounters
 	pool   *pool.Pool
-	share  *budget.Share // the pool's part of max_runners; nil without a cap
+	share  *budget.Share     // the pool's part of max_runners; nil without a cap
 	serve  runners.ServeFunc // the pool, behind the app's front if it has one
 	buffer bool              // read the whole body before a runner (request_buffering)
 	static []staticDir
