@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gwhq/gw/gateway/respbuf"
 	"github.com/gwhq/gw/internal/config"
@@ -31,6 +32,7 @@ type route struct {
 	// respbuf buffers the app's answers for slow clients (nil: straight
 	// through); set by bufferAnswers.
 	respbuf *respbuf.Options
+	maxWS   int64 // max_websockets, 0 = no limit
 }
 
 type staticDir struct {
@@ -45,6 +47,10 @@ type table struct {
 	routes []route // host-specific first, then longest mount first
 	body   bodyPolicy
 	refs   atomic.Int64 // requests that loaded this table and are not done
+	// WebSockets: the open sessions (closed with 1001 at drain) and limits.
+	ws           wsSet
+	wsMaxMessage int64
+	wsPing       time.Duration
 }
 
 func newTable(apps []config.App, run []*runners.App, pools []*pool.Pool) (*table, error) {
@@ -53,6 +59,7 @@ func newTable(apps []config.App, run []*runners.App, pools []*pool.Pool) (*table
 		mount := strings.TrimSuffix(app.Mount, "/")
 		r := route{host: app.Host, mount: mount, name: app.Name, lang: app.Lang, pool: pools[i]}
 		r.buffer = app.RequestBuffering
+		r.maxWS = int64(app.MaxWebSockets)
 		if p := pools[i]; p != nil {
 			r.serve = p.Serve
 			if front := run[i].Front; front != nil {
@@ -116,6 +123,7 @@ func underMount(path, mount string) bool {
 // drain stops every app of this generation, in parallel; each pool
 // finishes what it has queued and running first, until ctx ends.
 func (t *table) drain(ctx context.Context, reason pool.Reason) {
+	t.ws.closeAll() // before the runners stop: 1001, not 1011
 	var wg sync.WaitGroup
 	for _, r := range t.routes {
 		if r.pool == nil {

@@ -23,6 +23,7 @@ type appCounters struct {
 	status   [6]atomic.Uint64 // by status class: 1xx..5xx at 1..5
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64
+	ws       wsCounters
 }
 
 func (g *Gateway) counters(app string) *appCounters {
