@@ -400,7 +400,7 @@ def _check_golden(case, frame):
         got = decode_message(ftype, frame[8:])
         problems += ['decode: %s = %r, want %r' % (k, got[k], want[k]) for k in want if got[k] != want[k]]
         fast = ftype == REQUEST_HEAD and decode_head(frame[8:])  # the slot loop's own codec
-        if fast and (list(fast[0]),) + fast[1:] != tuple(got.values()):
+        if fast and (list(fast[0]),) + fast[1:] != tuple(got.values())[:4]:
             problems.append('decode_head: %r' % (fast,))
         if ftype == RESPONSE_HEAD and want['status'] and not want['headers'] and frame != \
                 response_head(b'\x08' + _varint_bytes(want['status']), want['header_block']):
