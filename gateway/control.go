@@ -115,7 +115,9 @@ func (g *Gateway) replaceApp(ctx context.Context, cfg *config.Config, t *table, 
 
 // with is a copy of t with route i replaced by r: the next table.
 func (t *table) with(i int, r route) *table {
-	nt := &table{routes: slices.Clone(t.routes), body: t.body, gen: t.gen + 1, budget: t.budget}
+	// The open WebSockets stay the generation's: a drain of nt closes them.
+	nt := &table{routes: slices.Clone(t.routes), body: t.body, gen: t.gen + 1, budget: t.budget,
+		ws: t.ws, wsMaxMessage: t.wsMaxMessage, wsPing: t.wsPing}
 	nt.routes[i] = r
 	return nt
 }

@@ -121,6 +121,7 @@ func (g *Gateway) boot(ctx context.Context, cfg *config.Config) (*table, error) 
 	}
 	t.body = body
 	t.budget = bud
+	t.wsMaxMessage, t.wsPing = int64(cfg.Limits.WebSocketMaxMessage), cfg.Limits.WebSocketPing
 	return t, nil
 }
 
@@ -300,6 +301,11 @@ func (g *Gateway) Listeners() []Bound {
 // reload) and removes the runtime directory.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	var errs []error
+	if t := g.routes.Load(); t != nil {
+		// Open WebSockets get 1001 now: h1 counts them in flight, so
+		// they would hold the drain to its bound.
+		t.ws.closeAll()
+	}
 	for _, srv := range g.srvs {
 		if err := srv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("drain: %w", err))

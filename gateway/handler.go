@@ -46,6 +46,10 @@ func (g *Gateway) serveRoute(sw *statusWriter, r *http.Request, t *table, rt *ro
 			return
 		}
 	}
+	if r.Header["Upgrade"] != nil && isWebSocket(r) { // one map miss for other requests
+		g.serveWebSocket(sw, r, t, rt)
+		return
+	}
 	p := &t.body
 	sw.body = newReqBody(sw.ResponseWriter, r, p)
 	if p.max > 0 && r.ContentLength > p.max {
@@ -131,6 +135,9 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 		closeConn = true
 	case errors.Is(err, pool.ErrQueueFull), errors.Is(err, pool.ErrQueueTimeout), errors.Is(err, pool.ErrStopped):
 		status, msg = http.StatusServiceUnavailable, "no runner free, try again"
+		w.Header().Set("Retry-After", "1")
+	case errors.Is(err, errTooManyWebSockets):
+		status, msg = http.StatusServiceUnavailable, err.Error()
 		w.Header().Set("Retry-After", "1")
 	case errors.Is(err, pool.ErrAppFailed):
 		status, msg = http.StatusServiceUnavailable, "the app is failing to start; see the gw log"

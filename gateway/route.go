@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gwhq/gw/gateway/respbuf"
 	"github.com/gwhq/gw/internal/config"
@@ -33,7 +34,8 @@ type route struct {
 	// respbuf buffers the app's answers for slow clients (nil: straight
 	// through); set by bufferAnswers.
 	respbuf *respbuf.Options
-	drained bool // gw ctl drain stopped pool; restart or reload boots a new one
+	drained bool  // gw ctl drain stopped pool; restart or reload boots a new one
+	maxWS   int64 // max_websockets, 0 = no limit
 }
 
 type staticDir struct {
@@ -53,14 +55,19 @@ type table struct {
 	// full reload makes a new one: the old generation's runners drain
 	// beside the new one's, as in any reload.
 	budget *budget.Budget
+	// WebSockets: the open sessions (closed with 1001 at drain) and limits.
+	ws           *wsSet
+	wsMaxMessage int64
+	wsPing       time.Duration
 }
 
 func newTable(apps []config.App, run []*runners.App, pools []*pool.Pool) (*table, error) {
-	t := &table{}
+	t := &table{ws: &wsSet{}}
 	for i, app := range apps {
 		mount := strings.TrimSuffix(app.Mount, "/")
 		r := route{host: app.Host, mount: mount, name: app.Name, lang: app.Lang, pool: pools[i]}
 		r.buffer = app.RequestBuffering
+		r.maxWS = int64(app.MaxWebSockets)
 		if p := pools[i]; p != nil {
 			r.serve = p.Serve
 			if front := run[i].Front; front != nil {
@@ -124,6 +131,7 @@ func underMount(path, mount string) bool {
 // drain stops every app of this generation, in parallel; each pool
 // finishes what it has queued and running first, until ctx ends.
 func (t *table) drain(ctx context.Context, reason pool.Reason) {
+	t.ws.closeAll() // before the runners stop: 1001, not 1011
 	var wg sync.WaitGroup
 	for _, r := range t.routes {
 		if r.pool == nil {

@@ -23,6 +23,7 @@ type appCounters struct {
 	status   [6]atomic.Uint64 // by status class: 1xx..5xx at 1..5
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64
+	ws       wsCounters
 }
 
 func (g *Gateway) counters(app string) *appCounters {
@@ -52,7 +53,9 @@ func (g *Gateway) Snapshot() admin.Snapshot {
 	for _, r := range t.routes {
 		c := g.counters(r.name)
 		a := admin.AppStats{Name: r.name, Lang: string(r.lang), Mount: r.mount, Host: r.host,
-			Status: map[string]uint64{}, BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load()}
+			Status: map[string]uint64{}, BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
+			WebSockets: admin.WebSocketStats{Open: c.ws.open.Load(), Total: c.ws.total.Load(), Refused: c.ws.refused.Load(),
+				MessagesIn: c.ws.msgsIn.Load(), MessagesOut: c.ws.msgsOut.Load()}}
 		for class := 1; class <= 5; class++ {
 			if n := c.status[class].Load(); n > 0 {
 				a.Status[string(rune('0'+class))+"xx"] = n

@@ -202,6 +202,7 @@ func New(app config.App, rt *Runtime, log *slog.Logger) (*App, error) {
 	return &App{Launcher: &bridgeLauncher{
 		app: app.Name, spec: spec, threads: threads, mount: cgi.Mount{ScriptName: mount},
 		readyTimeout: readyTimeout, pingEvery: pingEvery, pingTimeout: pingTimeout, log: log,
+		sessions: app.Lang == config.LangPython, // gw_asgi serves WebSockets
 	}}, nil
 }
 

@@ -36,6 +36,7 @@ type bridgeLauncher struct {
 	threads      int
 	mount        cgi.Mount
 	readyTimeout time.Duration
+	sessions     bool // give the runner a WebSocket session channel (websocket.go)
 	pingEvery    time.Duration
 	pingTimeout  time.Duration
 	log          *slog.Logger
@@ -142,6 +143,11 @@ func (l *bridgeLauncher) Launch(ctx context.Context, id int) (pool.Worker, error
 	}
 	spec := l.spec
 	spec.Args = append(append([]string(nil), spec.Args...), "--control-fd", "3", "--slot-fds", strings.Join(fds, ","))
+	sessions, err := l.sessionChannel(&spec, &files, &ours)
+	if err != nil {
+		closeAll()
+		return nil, fail(proc.StageExec, err, "")
+	}
 	log := l.log.With("app", l.app, "worker", id)
 	p, err := proc.Start(spec, proc.Files{Extra: files}, log)
 	if err != nil {
@@ -149,6 +155,7 @@ func (l *bridgeLauncher) Launch(ctx context.Context, id int) (pool.Worker, error
 		return nil, fail(proc.StageExec, fmt.Errorf("start %s: %w", spec.Path, err), "")
 	}
 	w := &bridgeWorker{proc: p, control: control, mount: l.mount, log: log}
+	w.sessionConn = sessions
 	for _, sp := range pipes {
 		w.slots = append(w.slots, bridge.NewSlot(sp.resp, sp.req))
 	}
@@ -175,6 +182,7 @@ func (l *bridgeLauncher) Launch(ctx context.Context, id int) (pool.Worker, error
 		}
 		w.slots = w.slots[:n]
 	}
+	w.startSessions()
 	// The health loop ends when the process exits.
 	go w.health(l.pingEvery, l.pingTimeout)
 	return w, nil
@@ -191,6 +199,7 @@ type bridgeWorker struct {
 	closed  sync.Once
 	busy    atomic.Int32 // slots serving a request now
 	served  int          // READY's slot count: the first served slots are used
+	webSockets
 }
 
 func (w *bridgeWorker) handshake(ctx context.Context, timeout time.Duration) error {
@@ -245,7 +254,7 @@ func (w *bridgeWorker) handshake(ctx context.Context, timeout time.Duration) err
 		if r.Protocol != bridge.Protocol {
 			return &proc.SpawnError{Stage: proc.StageHandshake, Err: fmt.Errorf("runner speaks bridge protocol %d, gw speaks %d", r.Protocol, bridge.Protocol)}
 		}
-		w.served = int(r.Slots)
+		w.served, w.wsReady = int(r.Slots), r.Websocket
 		w.log.Info("runner ready", "pid", w.proc.PID(), "runtime", r.Runtime, "slots", r.Slots)
 		return nil
 	case bridge.LoadError:
@@ -315,6 +324,7 @@ func (w *bridgeWorker) health(every, timeout time.Duration) {
 func (w *bridgeWorker) closeConns() {
 	w.closed.Do(func() {
 		w.control.Close()
+		w.closeSessions()
 		for _, s := range w.slots {
 			s.Close()
 		}
@@ -341,6 +351,9 @@ func (w *bridgeWorker) Abort(i int) { w.slots[i].Close() }
 
 // Serve streams r through slot i.
 func (w *bridgeWorker) Serve(i int, rw http.ResponseWriter, r *http.Request) error {
+	if u, ok := rw.(bridge.Upgrader); ok && w.mux != nil {
+		return w.upgrade(i, u, r) // websocket.go
+	}
 	slot := w.slots[i]
 	w.busy.Add(1)
 	defer w.busy.Add(-1)

@@ -34,15 +34,18 @@ type Snapshot struct {
 
 // AppStats is one app's part of a Snapshot.
 type AppStats struct {
-	Name      string            `json:"name"`
-	Lang      string            `json:"lang"`
-	Mount     string            `json:"mount"`
-	Host      string            `json:"host,omitempty"`
-	Status    map[string]uint64 `json:"status"` // requests by status class: 2xx, 4xx...
-	BytesIn   uint64            `json:"bytes_in"`
-	BytesOut  uint64            `json:"bytes_out"`
-	QueueWait Percentiles       `json:"queue_wait_ms"`
-	Latency   Percentiles       `json:"latency_ms"`
+	Name     string            `json:"name"`
+	Lang     string            `json:"lang"`
+	Mount    string            `json:"mount"`
+	Host     string            `json:"host,omitempty"`
+	Status   map[string]uint64 `json:"status"` // requests by status class: 2xx, 4xx...
+	BytesIn  uint64            `json:"bytes_in"`
+	BytesOut uint64            `json:"bytes_out"`
+	// WebSockets: open now, accepted since start, refused (max_websockets),
+	// messages client to app (in) and app to client (out).
+	WebSockets WebSocketStats `json:"websockets"`
+	QueueWait  Percentiles    `json:"queue_wait_ms"`
+	Latency    Percentiles    `json:"latency_ms"`
 	pool.Stats
 }
 
@@ -94,4 +97,13 @@ func Handler(src Source) http.Handler {
 		w.Write([]byte("ready\n"))
 	})
 	return mux
+}
+
+// WebSocketStats are an app's WebSocket counts.
+type WebSocketStats struct {
+	Open        int64  `json:"open"`
+	Total       uint64 `json:"total"`
+	Refused     uint64 `json:"refused"`
+	MessagesIn  uint64 `json:"messages_in"`
+	MessagesOut uint64 `json:"messages_out"`
 }

@@ -25,6 +25,10 @@ var (
 	descRSS       = prometheus.NewDesc("gw_runner_rss_bytes", "Resident set size of each runner.", []string{"app", "worker"}, nil)
 	descBytesIn   = prometheus.NewDesc("gw_received_bytes_total", "Request body bytes received.", []string{"app"}, nil)
 	descBytesOut  = prometheus.NewDesc("gw_sent_bytes_total", "Response body bytes sent.", []string{"app"}, nil)
+	descWSOpen    = prometheus.NewDesc("gw_websockets_open", "WebSockets open now.", []string{"app"}, nil)
+	descWSTotal   = prometheus.NewDesc("gw_websockets_total", "WebSockets accepted.", []string{"app"}, nil)
+	descWSRefused = prometheus.NewDesc("gw_websockets_refused_total", "WebSocket handshakes refused beyond max_websockets.", []string{"app"}, nil)
+	descWSMsgs    = prometheus.NewDesc("gw_websocket_messages_total", "WebSocket messages, by direction (in: client to app).", []string{"app", "direction"}, nil)
 	descFailed    = prometheus.NewDesc("gw_app_failed", "1 while an app's runners keep crashing at start.", []string{"app"}, nil)
 	descScale     = prometheus.NewDesc("gw_scale_events_total", "Runners added (up) or retired (down) as demand changed.", []string{"app", "direction"}, nil)
 	descTarget    = prometheus.NewDesc("gw_runners_target", "Runners the app means to have now, between its floor and ceiling.", []string{"app"}, nil)
@@ -32,7 +36,8 @@ var (
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descLatency, descQueueWait, descSpawn, descQueue, descInFlight,
-		descBusyRatio, descRunners, descExits, descRSS, descBytesIn, descBytesOut, descFailed, descScale, descTarget} {
+		descBusyRatio, descRunners, descExits, descRSS, descBytesIn, descBytesOut, descFailed, descScale, descTarget,
+		descWSOpen, descWSTotal, descWSRefused, descWSMsgs} {
 		ch <- d
 	}
 }
@@ -72,6 +77,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descTarget, prometheus.GaugeValue, float64(a.Target), a.Name)
 		ch <- prometheus.MustNewConstMetric(descBytesIn, prometheus.CounterValue, float64(a.BytesIn), a.Name)
 		ch <- prometheus.MustNewConstMetric(descBytesOut, prometheus.CounterValue, float64(a.BytesOut), a.Name)
+		ws := a.WebSockets
+		ch <- prometheus.MustNewConstMetric(descWSOpen, prometheus.GaugeValue, float64(ws.Open), a.Name)
+		ch <- prometheus.MustNewConstMetric(descWSTotal, prometheus.CounterValue, float64(ws.Total), a.Name)
+		ch <- prometheus.MustNewConstMetric(descWSRefused, prometheus.CounterValue, float64(ws.Refused), a.Name)
+		ch <- prometheus.MustNewConstMetric(descWSMsgs, prometheus.CounterValue, float64(ws.MessagesIn), a.Name, "in")
+		ch <- prometheus.MustNewConstMetric(descWSMsgs, prometheus.CounterValue, float64(ws.MessagesOut), a.Name, "out")
 		failed := 0.0
 		if a.Failed {
 			failed = 1

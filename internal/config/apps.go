@@ -73,14 +73,15 @@ func (l *loader) appGet(m *yaml.Node, ip, key string) value {
 func (l *loader) app(m *yaml.Node, ip string, pv value) App {
 	get := func(key string) value { return l.appGet(m, ip, key) }
 	a := App{
-		Callable:    get("callable").text,
-		Workers:     l.integer(get("workers"), 1),
-		Threads:     l.integer(get("threads"), 1),
-		Timeout:     l.duration(get("timeout")),
-		MaxRequests: l.integer(get("max_requests"), 0),
-		MaxRSS:      l.size(get("max_rss"), 0),
-		QueueSize:   l.integer(get("queue_size"), 0),
-		Env:         mapOf(m, "env"),
+		Callable:      get("callable").text,
+		Workers:       l.integer(get("workers"), 1),
+		Threads:       l.integer(get("threads"), 1),
+		Timeout:       l.duration(get("timeout")),
+		MaxRequests:   l.integer(get("max_requests"), 0),
+		MaxRSS:        l.size(get("max_rss"), 0),
+		QueueSize:     l.integer(get("queue_size"), 0),
+		MaxWebSockets: l.integer(get("max_websockets"), 0),
+		Env:           mapOf(m, "env"),
 	}
 	if !get("threads").set {
 		a.Threads = 0 // the language's default, which differs for ASGI

@@ -122,4 +122,6 @@ func (l *loader) limits(lm *Limits) {
 	lm.BodyTimeout = l.duration(l.get("limits.body_timeout"))
 	lm.LingeringTime = l.durationOff(l.get("limits.lingering_time"))
 	lm.LingeringTimeout = l.duration(l.get("limits.lingering_timeout"))
+	lm.WebSocketMaxMessage = l.size(l.get("limits.websocket_max_message"), 1)
+	lm.WebSocketPing = l.durationOff(l.get("limits.websocket_ping"))
 }

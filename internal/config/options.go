@@ -97,6 +97,11 @@ var options = []option{
 	{key: "limits.lingering_timeout", flag: "lingering-timeout", env: "GW_LINGERING_TIMEOUT", def: "5s", help: "longest wait (`DURATION`) for more of an unread body while discarding it"},
 	{key: "app.request_buffering", flag: "request-buffering", env: "GW_REQUEST_BUFFERING", def: "true", help: "read the whole request body before the app gets a runner; false streams it to the app as it arrives", kind: kindBool},
 
+	// WebSockets (docs/design/websocket.md).
+	{key: "limits.websocket_max_message", flag: "websocket-max-message", env: "GW_WEBSOCKET_MAX_MESSAGE", def: "1MiB", help: "largest WebSocket message a client may send (`SIZE`); beyond it gw closes with 1009"},
+	{key: "limits.websocket_ping", flag: "websocket-ping", env: "GW_WEBSOCKET_PING", def: "30s", help: "ping idle WebSocket clients every `DURATION` and close those that do not answer within it (0 = off)"},
+	{key: "app.max_websockets", flag: "max-websockets", env: "GW_MAX_WEBSOCKETS", def: "10000", help: "`N` open WebSockets per app; beyond it the handshake gets 503 (0 = no limit)", kind: kindInt},
+
 	{key: "limits.shutdown_timeout", flag: "shutdown-timeout", env: "GW_SHUTDOWN_TIMEOUT", def: "30s", help: "`DURATION` in-flight requests get to finish at SIGTERM"},
 
 	// Response buffering (nginx proxy_buffering): the part of an answer a

@@ -129,35 +129,39 @@ type Limits struct {
 	BodyTimeout      time.Duration // between two body reads, 408 beyond; default 60s
 	LingeringTime    time.Duration // discarding an unread body after the answer; 0 = off, default 30s
 	LingeringTimeout time.Duration // between two reads while discarding; default 5s
+	// WebSockets.
+	WebSocketMaxMessage Size          // largest client message, 1009 beyond; default 1MiB
+	WebSocketPing       time.Duration // keep-alive ping interval and pong wait; 0 = off, default 30s
 }
 
 // App is one hosted application.
 type App struct {
-	Name        string
-	Lang        Lang // never LangAuto after Load
-	Path        string
-	Dir         string        // import root for module:callable ("" = dir of Path or cwd)
-	Callable    string        // "" = language default
-	Mount       string        // "/" or "/prefix" without trailing slash
-	Host        string        // "" = any host; lower-case, no port
-	Workers     int           // the ceiling; default: number of CPUs
-	MinWorkers  int           // the floor, in [0, Workers]; default Workers (fixed); 0 = on demand
-	WorkerIdle  time.Duration // retire a runner above the floor idle this long (default 30s)
-	Weight      int           // share of max_runners against other apps (default 1)
-	Threads     int           // 0 = not set: the language's default (1; ASGI 64; Go 32)
-	Interface   Interface     // python only; InterfaceAuto unless set
-	Timeout     time.Duration
-	MaxRequests int
-	MaxRSS      Size // 0 = off
-	QueueSize   int  // requests that may wait for a free runner, default 1024
-	QueueWait   time.Duration
-	SlowAfter   time.Duration     // log the runner's stacks past this; 0 = off
-	Env         map[string]string // case preserved
-	Interpreter string
-	Venv        string
-	Static      map[string]string // URL prefix -> directory, case preserved
-	User, Group string            // what the runners run as ("" = Config's)
-	Checksum    []byte            // sha256 a Go plugin binary must have (nil = unchecked)
+	Name          string
+	Lang          Lang // never LangAuto after Load
+	Path          string
+	Dir           string        // import root for module:callable ("" = dir of Path or cwd)
+	Callable      string        // "" = language default
+	Mount         string        // "/" or "/prefix" without trailing slash
+	Host          string        // "" = any host; lower-case, no port
+	Workers       int           // the ceiling; default: number of CPUs
+	MinWorkers    int           // the floor, in [0, Workers]; default Workers (fixed); 0 = on demand
+	WorkerIdle    time.Duration // retire a runner above the floor idle this long (default 30s)
+	Weight        int           // share of max_runners against other apps (default 1)
+	Threads       int           // 0 = not set: the language's default (1; ASGI 64; Go 32)
+	Interface     Interface     // python only; InterfaceAuto unless set
+	Timeout       time.Duration
+	MaxRequests   int
+	MaxRSS        Size // 0 = off
+	QueueSize     int  // requests that may wait for a free runner, default 1024
+	MaxWebSockets int  // open WebSockets, 503 beyond; 0 = no limit; default 10000
+	QueueWait     time.Duration
+	SlowAfter     time.Duration     // log the runner's stacks past this; 0 = off
+	Env           map[string]string // case preserved
+	Interpreter   string
+	Venv          string
+	Static        map[string]string // URL prefix -> directory, case preserved
+	User, Group   string            // what the runners run as ("" = Config's)
+	Checksum      []byte            // sha256 a Go plugin binary must have (nil = unchecked)
 	// ResponseBuffering frees the runner from slow clients (default true).
 	ResponseBuffering bool
 	// RequestBuffering reads the whole body before the app gets a runner

@@ -16,14 +16,18 @@ the answer (the pipe and 64 KiB behind it are full).
 
 Sections, as in every gw shim where they apply: (1) constants; (2) frame
 streams; (4) app detection and lifespan; (5) per-request adapter (scope,
-receive, send); (6) slot loop; (7) control; (8) signals and exit; (9) serve.
+receive, send); (6) slot loop; (7) control; (8) signals and exit; (9) serve;
+(10) WebSockets (the websocket scope, on the session channel).
 """
 
 import asyncio
+import collections
 import faulthandler
 import functools
 import os
 import signal
+import socket
+import struct
 import sys
 
 import gw_wsgi as gw  # the running entry module (gw_wsgi registers itself)
@@ -586,7 +590,7 @@ async def handle_request(app, reader, writer, payload, state):
 # (6) Slot loop: one task per slot, one request at a time
 # ---------------------------------------------------------------------------
 
-async def serve_slot(app, reader, writer, stats, i, lifespan):
+async def serve_slot(app, reader, writer, stats, i, lifespan, ws=None):
     busy, requests = stats.busy, stats.requests
     try:
         while True:
@@ -596,6 +600,16 @@ async def serve_slot(app, reader, writer, stats, i, lifespan):
                 return
             except gw.ProtocolError as e:
                 gw.fatal(gw.EXIT_PROTOCOL, 'slot: %s' % e)
+            if ftype == gw.WS_CONNECT and ws is not None:  # section (10)
+                busy[i] = 1
+                try:
+                    more = await ws.connect(payload, writer)
+                finally:
+                    busy[i] = 0
+                    requests[i] += 1
+                if not more:
+                    return
+                continue
             if ftype != gw.REQUEST_HEAD:
                 gw.fatal(gw.EXIT_PROTOCOL, 'slot: expected REQUEST_HEAD, got frame type %d' % ftype)
             busy[i] = 1
@@ -690,18 +704,18 @@ def dump_tasks(slot_tasks, stats):
 # (9) serve
 # ---------------------------------------------------------------------------
 
-def serve(app, control, slots, stats, fail_load):
+def serve(app, control, slots, stats, fail_load, sessions=None):
     """Runs the ASGI app on slots (--slot-fds specs); never returns.
     fail_load(stage) reports the exception being handled as LOAD_ERROR."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(_serve(loop, app, control, slots, stats, fail_load))
+        loop.run_until_complete(_serve(loop, app, control, slots, stats, fail_load, sessions))
     finally:
         gw.exit_now(0)
 
 
-async def _serve(loop, app, control, slots, stats, fail_load):
+async def _serve(loop, app, control, slots, stats, fail_load, sessions=None):
     lifespan = Lifespan(app)
     try:
         await lifespan.startup()
@@ -714,13 +728,14 @@ async def _serve(loop, app, control, slots, stats, fail_load):
     # The threads' stacks too, from C: an async view that blocks the loop
     # (sync I/O) shows there, where no task dump can run.
     faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True, chain=True)
-    tasks = [loop.create_task(serve_slot(app, r, w, stats, i, lifespan), name='slot-%d' % i)
+    ws = await open_sessions(loop, sessions, app, lifespan) if sessions is not None else None
+    tasks = [loop.create_task(serve_slot(app, r, w, stats, i, lifespan, ws), name='slot-%d' % i)
              for i, (r, w) in enumerate(pairs)]  # held here: the loop keeps only weak references
     loop.add_signal_handler(signal.SIGUSR1, dump_tasks, tasks, stats)
     try:
         control.sendall(gw.message_frame(gw.READY, {
             'protocol': gw.PROTOCOL_VERSION, 'pid': os.getpid(), 'runtime': gw.runtime_name(),
-            'slots': len(slots)}))
+            'slots': len(slots), 'websocket': ws is not None}))
     except OSError:
         gw.exit_now(0)
     control.setblocking(False)
@@ -732,3 +747,260 @@ async def _serve(loop, app, control, slots, stats, fail_load):
     while any(stats.busy) and loop.time() < deadline:
         await asyncio.sleep(0.05)
     await lifespan.shutdown()
+
+
+# ---------------------------------------------------------------------------
+# (10) WebSockets: gw terminates the protocol (RFC 6455 framing, ping/pong,
+# the close handshake, the size limit) and hands messages over. A session
+# starts on a slot (WS_CONNECT), which is free again once the app accepted
+# (WS_ACCEPT) or refused (an HTTP answer); its messages then travel on the
+# session channel, one per runner, each frame naming its session
+# (proto/bridge.proto, docs/design/websocket.md).
+# ---------------------------------------------------------------------------
+
+WS_WRITE_HIGH = 1 << 20  # session-channel bytes gw has not taken before send() waits
+WS_ID = struct.Struct('<I')
+WS_CONNECTING, WS_DENYING, WS_OPEN, WS_CLOSED = range(4)
+WS_EXTENSIONS = {'websocket.http.response': {}}
+
+
+class WebSocketClosed(OSError):
+    """send() on a WebSocket that is closed (ASGI: an IOError subclass)."""
+
+
+async def open_sessions(loop, fd, app, lifespan):
+    sock = socket.socket(fileno=fd)
+    sock.setblocking(False)
+    channel = SessionChannel(app, lifespan)
+    await loop.connect_accepted_socket(lambda: channel, sock)
+    return channel
+
+
+class SessionChannel(asyncio.Protocol):
+    """The session channel: routes gw's frames to their sessions, writes theirs."""
+
+    def __init__(self, app, lifespan):
+        self.app, self.lifespan = app, lifespan
+        self.sessions = {}
+        self.tasks = set()  # strong references: the loop keeps weak ones
+        self.buf = bytearray()
+        self.transport = None
+        self.paused = self.lost = False
+        self.waiters = []
+
+    # asyncio.Protocol
+    def connection_made(self, transport):
+        self.transport = transport
+        transport.set_write_buffer_limits(high=WS_WRITE_HIGH)
+
+    def data_received(self, data):
+        buf = self.buf
+        buf += data
+        pos, end = 0, len(buf)
+        while end - pos >= 8:
+            ftype, _f, _r, length = HEADER.unpack_from(buf, pos)
+            if length > gw.MAX_PAYLOAD:
+                gw.fatal(gw.EXIT_PROTOCOL, 'session channel: frame of %d bytes' % length)
+            stop = pos + 8 + length
+            if stop > end:
+                break
+            self.dispatch(ftype, bytes(buf[pos + 8:stop]))
+            pos = stop
+        del buf[:pos]
+
+    def connection_lost(self, exc):
+        self.lost = True
+        for s in list(self.sessions.values()):
+            s.disconnected(1006, '')
+        self.sessions.clear()
+        self.resume_writing()
+
+    def pause_writing(self):
+        self.paused = True
+
+    def resume_writing(self):
+        self.paused = False
+        waiters, self.waiters = self.waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    async def drain(self):
+        while self.paused and not self.lost:
+            w = asyncio.get_running_loop().create_future()
+            self.waiters.append(w)
+            await w
+        if self.lost:
+            raise WebSocketClosed('gw closed the session channel')
+
+    def dispatch(self, ftype, payload):
+        if ftype == gw.WS_TEXT or ftype == gw.WS_BINARY:
+            if len(payload) < 4:
+                gw.fatal(gw.EXIT_PROTOCOL, 'session channel: short message frame')
+            s = self.sessions.get(WS_ID.unpack_from(payload)[0])
+            if s is None:
+                return  # it crossed our WS_CLOSE
+            if ftype == gw.WS_TEXT:  # gw checked it is UTF-8 (RFC 6455 8.1)
+                s.deliver({'type': 'websocket.receive', 'text': payload[4:].decode('utf-8', 'replace')})
+            else:
+                s.deliver({'type': 'websocket.receive', 'bytes': payload[4:]})
+        elif ftype == gw.WS_CLOSE:
+            msg = gw.decode_message(gw.WS_CLOSE, payload)
+            s = self.sessions.pop(msg['session'], None)
+            if s is not None:
+                s.disconnected(msg['code'] or 1005, msg['reason'])
+        else:
+            gw.fatal(gw.EXIT_PROTOCOL, 'session channel: unexpected frame type %d' % ftype)
+
+    def write(self, *parts):
+        if self.lost:
+            raise WebSocketClosed('gw closed the session channel')
+        self.transport.writelines(parts)
+
+    async def connect(self, payload, writer):
+        """WS_CONNECT on a slot: starts the app's session and returns once the
+        slot's part is over (accepted or refused); False when the slot broke."""
+        try:
+            scope, rid = build_scope(payload, self.lifespan.state if self.lifespan.supported else None)
+            sid = gw.decode_message(gw.WS_CONNECT, payload)['websocket_session']
+        except (gw.ProtocolError, ValueError) as e:
+            gw.fatal(gw.EXIT_PROTOCOL, 'slot: WS_CONNECT: %s' % e)
+        del scope['method']
+        scope['type'] = 'websocket'
+        scope['scheme'] = 'wss' if scope['scheme'] == 'https' else 'ws'
+        scope['subprotocols'] = [p.strip().decode('latin-1') for name, value in scope['headers']
+                                 if name == b'sec-websocket-protocol' for p in value.split(b',') if p.strip()]
+        scope['extensions'] = WS_EXTENSIONS
+        s = WebSocketSession(self, sid, scope, rid, writer)
+        self.sessions[sid] = s
+        task = asyncio.get_running_loop().create_task(s.run(self.app), name='websocket-%d' % sid)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        await s.decided
+        return not writer.lost
+
+
+class WebSocketSession:
+    """receive() and send() for one WebSocket (ASGI websocket scope)."""
+
+    def __init__(self, channel, sid, scope, rid, writer):
+        self.ch, self.sid, self.scope, self.rid, self.writer = channel, sid, scope, rid, writer
+        self.state = WS_CONNECTING
+        self.inbox = collections.deque([{'type': 'websocket.connect'}])
+        self.waiter = None
+        self.gone = None  # the websocket.disconnect message, once gw ended the session
+        self.decided = asyncio.get_running_loop().create_future()
+
+    def deliver(self, msg):
+        self.inbox.append(msg)
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def disconnected(self, code, reason):
+        self.gone = {'type': 'websocket.disconnect', 'code': code, 'reason': reason}
+        self.deliver(self.gone)
+
+    def decide(self):
+        if not self.decided.done():
+            self.decided.set_result(None)
+
+    async def receive(self):
+        while not self.inbox:
+            if self.gone is not None or self.state == WS_CLOSED:
+                return self.gone or {'type': 'websocket.disconnect', 'code': 1000, 'reason': ''}
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        return self.inbox.popleft()
+
+    def _slot(self, data):
+        try:
+            self.writer.write(data)
+        except gw.GatewayGone:
+            pass  # gw closed the slot: the session is over for it too
+
+    async def send(self, message):
+        t = message['type']
+        if self.state == WS_OPEN:
+            if self.gone is not None:
+                raise WebSocketClosed('the client went away (%s)' % self.gone['code'])
+            if t == 'websocket.send':
+                data = message.get('bytes')
+                if data is not None:
+                    ftype = gw.WS_BINARY
+                else:
+                    ftype, data = gw.WS_TEXT, message['text'].encode('utf-8')
+                if len(data) > gw.MAX_PAYLOAD - 4:
+                    raise ValueError('WebSocket message of %d bytes: gw carries up to 16 MiB' % len(data))
+                self.ch.write(HEADER.pack(ftype, 0, 0, 4 + len(data)) + WS_ID.pack(self.sid), data)
+                await self.ch.drain()
+            elif t == 'websocket.close':
+                self._close(message.get('code') or 1000, message.get('reason') or '')
+            else:
+                raise RuntimeError('unexpected ASGI message %r on an open WebSocket' % t)
+        elif self.state == WS_CONNECTING:
+            if t == 'websocket.accept':
+                headers = [b for h in (message.get('headers') or ()) for b in (bytes(h[0]), bytes(h[1]))]
+                self.state = WS_OPEN
+                self._slot(gw.message_frame(gw.WS_ACCEPT, {'subprotocol': message.get('subprotocol') or '',
+                                                          'headers': headers}))
+                self.decide()
+            elif t == 'websocket.close':  # refused before accepting: 403 (ASGI spec)
+                self.state = WS_CLOSED
+                self._deny(403)
+            elif t == 'websocket.http.response.start':
+                self.state = WS_DENYING
+                self._slot(response_head(message['status'], message.get('headers') or ()))
+            else:
+                raise RuntimeError('unexpected ASGI message %r before websocket.accept' % t)
+        elif self.state == WS_DENYING and t == 'websocket.http.response.body':
+            body = message.get('body') or b''
+            if body:
+                self._slot(HEADER.pack(RESPONSE_BODY, 0, 0, len(body)) + body)
+            if not message.get('more_body'):
+                self.state = WS_CLOSED
+                self._slot(gw.RESPONSE_END_OK)
+                self.decide()
+        else:
+            raise WebSocketClosed('unexpected ASGI message %r: the WebSocket is closed' % t)
+
+    def _deny(self, status):
+        self._slot(response_head(status, [(b'content-length', b'0')]) + gw.RESPONSE_END_OK)
+        self.decide()
+
+    def _close(self, code, reason):
+        self.state = WS_CLOSED
+        if self.ch.sessions.pop(self.sid, None) is not None and not self.ch.lost:
+            self.ch.write(gw.message_frame(gw.WS_CLOSE, {'session': self.sid, 'code': code, 'reason': reason}))
+
+    async def run(self, app):
+        failed = None
+        try:
+            await app(self.scope, self.receive, self.send)
+        except WebSocketClosed:
+            pass
+        except BaseException as e:
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                raise
+            log_app_error(e, self.scope, self.rid)
+            failed = e
+        finally:
+            if self.state == WS_CONNECTING:
+                self.state = WS_CLOSED
+                if failed is not None:
+                    self._slot(gw.message_frame(RESPONSE_END, {'error': gw._exc_line(failed)}))
+                    self.decide()
+                else:
+                    self._deny(403)
+            elif self.state == WS_DENYING:
+                self.state = WS_CLOSED
+                self._slot(gw.message_frame(RESPONSE_END, {'error': 'the ASGI app did not finish its denial response'}))
+            elif self.state == WS_OPEN:
+                if self.gone is None:
+                    self._close(1011 if failed is not None else 1000, '')
+                self.state = WS_CLOSED
+            self.ch.sessions.pop(self.sid, None)
+            self.decide()

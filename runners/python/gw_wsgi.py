@@ -45,6 +45,11 @@ REQUEST_END = 3
 RESPONSE_HEAD = 4
 RESPONSE_BODY = 5
 RESPONSE_END = 6
+WS_CONNECT = 7    # WebSockets (gw_asgi.py section 10; docs/design/websocket.md)
+WS_ACCEPT = 8
+WS_TEXT = 9
+WS_BINARY = 10
+WS_CLOSE = 11
 READY = 16
 LOAD_ERROR = 17
 PING = 18
@@ -66,11 +71,11 @@ EXIT_LOAD = 4      # LOAD_ERROR was sent: the app cannot be loaded
 
 DEFAULT_CALLABLES = ('application', 'app')
 OPTIONS = ('app', 'callable', 'dir', 'name', 'control-fd', 'slot-fds', 'selftest',
-           'interface', 'wsgi-threads')
+           'interface', 'wsgi-threads', 'session-fd')
 INTERFACES = ('auto', 'wsgi', 'asgi')
 USAGE = ('usage: gw_wsgi.py --app APP [--callable NAME] [--dir DIR] [--name NAME]'
          ' [--interface auto|wsgi|asgi] [--wsgi-threads N]'
-         ' --control-fd FD --slot-fds R:W|FD[,...]\n'
+         ' --control-fd FD --slot-fds R:W|FD[,...] [--session-fd FD]\n'
          '       gw_wsgi.py --selftest DIR\n')
 
 # Field kinds of the flat schema. Varint kinds sort below length-delimited ones.
@@ -80,17 +85,21 @@ KIND_DEFAULTS = {UINT32: 0, UINT64: 0, BOOL: False, STRING: '', BYTES: b''}
 # Every message in bridge.proto: frame type -> fields in field-number order.
 SCHEMAS = {
     REQUEST_HEAD: ((1, 'env', REPEATED_BYTES), (2, 'url_scheme', STRING),
-                   (3, 'request_id', STRING), (4, 'env_block', BYTES)),
+                   (3, 'request_id', STRING), (4, 'env_block', BYTES),
+                   (5, 'websocket_session', UINT32)),
     REQUEST_END: ((1, 'aborted', BOOL), (2, 'reason', STRING)),
     RESPONSE_HEAD: ((1, 'status', UINT32), (2, 'headers', REPEATED_BYTES),
                     (3, 'header_block', BYTES)),
     RESPONSE_END: ((1, 'error', STRING),),
     READY: ((1, 'protocol', UINT32), (2, 'pid', UINT32), (3, 'runtime', STRING),
-            (4, 'slots', UINT32)),
+            (4, 'slots', UINT32), (5, 'websocket', BOOL)),
     LOAD_ERROR: ((1, 'stage', STRING), (2, 'message', STRING), (3, 'detail', STRING)),
     PING: ((1, 'seq', UINT64),),
     PONG: ((1, 'seq', UINT64), (2, 'requests', UINT64), (3, 'busy', UINT32)),
+    WS_ACCEPT: ((1, 'subprotocol', STRING), (2, 'headers', REPEATED_BYTES)),
+    WS_CLOSE: ((1, 'session', UINT32), (2, 'code', UINT32), (3, 'reason', STRING)),
 }
+SCHEMAS[WS_CONNECT] = SCHEMAS[REQUEST_HEAD]
 # frame type -> {field tag (number << 3 | the wire type its kind uses): (name, kind)}
 DECODE_TAGS = {t: {num << 3 | (2 if kind >= STRING else 0): (name, kind)
                    for num, name, kind in fields} for t, fields in SCHEMAS.items()}
@@ -391,7 +400,7 @@ def _check_golden(case, frame):
         got = decode_message(ftype, frame[8:])
         problems += ['decode: %s = %r, want %r' % (k, got[k], want[k]) for k in want if got[k] != want[k]]
         fast = ftype == REQUEST_HEAD and decode_head(frame[8:])  # the slot loop's own codec
-        if fast and (list(fast[0]),) + fast[1:] != tuple(got.values()):
+        if fast and (list(fast[0]),) + fast[1:] != tuple(got.values())[:4]:
             problems.append('decode_head: %r' % (fast,))
         if ftype == RESPONSE_HEAD and want['status'] and not want['headers'] and frame != \
                 response_head(b'\x08' + _varint_bytes(want['status']), want['header_block']):
@@ -474,7 +483,11 @@ def parse_args(argv):
         if not opts['wsgi_threads'].isdigit() or int(opts['wsgi_threads']) < 1:
             raise UsageError('--wsgi-threads must be a whole number >= 1')
         opts['wsgi_threads'] = int(opts['wsgi_threads'])
-    fds = [opts['control_fd']]
+    if opts['session_fd'] is not None:
+        if not opts['session_fd'].isdigit():
+            raise UsageError('--session-fd must be a file descriptor number')
+        opts['session_fd'] = int(opts['session_fd'])
+    fds = [opts['control_fd']] + ([opts['session_fd']] if opts['session_fd'] is not None else [])
     for spec in opts['slot_fds']:
         fds += spec if type(spec) is tuple else (spec,)
     if len(set(fds)) != len(fds) or min(fds) < 0:
@@ -1262,7 +1275,9 @@ def main(argv):
         fail_load(control, argv, stage)
     if asgi:
         load_asgi().serve(app, control, slots, Stats(len(slots)),
-                          lambda stage: fail_load(control, argv, stage))
+                          lambda stage: fail_load(control, argv, stage), sessions=opts['session_fd'])
+    if opts['session_fd'] is not None:
+        os.close(opts['session_fd'])  # WebSockets are ASGI's: READY says websocket=false
     if opts['wsgi_threads'] and opts['wsgi_threads'] < len(slots):
         # gw offered more slots than a WSGI app gets threads (auto
         # detection with threads unset): READY says how many are served.

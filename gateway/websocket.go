@@ -1,0 +1,276 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+
+	"github.com/gwhq/gw/bridge"
+)
+
+// WebSockets are terminated here (docs/design/websocket.md): gw speaks RFC
+// 6455 to the client with github.com/coder/websocket and hands the app
+// whole messages over its runner's session channel (bridge.Mux).
+
+// errTooManyWebSockets: the app has max_websockets open already (fail: 503).
+var errTooManyWebSockets = errors.New("too many open WebSockets for this app (max_websockets)")
+
+// wsCounters are an app's WebSocket figures for /stats and /metrics.
+type wsCounters struct {
+	open    atomic.Int64 // sessions open now (handshakes under way included)
+	total   atomic.Uint64
+	refused atomic.Uint64 // beyond max_websockets
+	msgsIn  atomic.Uint64 // client to app
+	msgsOut atomic.Uint64 // app to client
+}
+
+// isWebSocket reports whether r is a WebSocket handshake (RFC 6455
+// §4.2.1); anything else, odd ones included, is an ordinary request.
+func isWebSocket(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.ProtoMajor == 1 && r.ProtoMinor >= 1 &&
+		hasToken(r.Header["Upgrade"], "websocket") && hasToken(r.Header["Connection"], "upgrade") &&
+		r.Header.Get("Sec-Websocket-Version") == "13" && r.Header.Get("Sec-Websocket-Key") != "" &&
+		r.ContentLength <= 0 && len(r.TransferEncoding) == 0
+}
+
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// wsSet is a generation's open sessions, closed with 1001 when it drains.
+type wsSet struct {
+	mu      sync.Mutex
+	m       map[*wsSession]struct{}
+	closing bool
+}
+
+type wsSession struct{ goingAway chan struct{} }
+
+func (s *wsSet) add(ws *wsSession) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	if s.m == nil {
+		s.m = map[*wsSession]struct{}{}
+	}
+	s.m[ws] = struct{}{}
+	return true
+}
+
+func (s *wsSet) remove(ws *wsSession) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, ws)
+}
+
+// closeAll tells every session to close with 1001 (going away), and
+// refuses new ones.
+func (s *wsSet) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return
+	}
+	s.closing = true
+	for ws := range s.m {
+		close(ws.goingAway)
+	}
+}
+
+// wsUpgrade is the ResponseWriter the pool gets for a handshake: the
+// worker calls Upgrade when the app accepted (bridge.Upgrader); a refusal
+// is written to it as any answer.
+type wsUpgrade struct {
+	*statusWriter
+	r    *http.Request
+	conn *websocket.Conn
+	sess *bridge.Session
+}
+
+func (u *wsUpgrade) Upgrade(s *bridge.Session, subprotocol string, h http.Header) error {
+	for k, v := range h {
+		u.Header()[k] = v
+	}
+	// Origin checks are the app's (it sees Origin in its scope), as with
+	// uvicorn; coder/websocket's same-origin default would refuse every
+	// cross-origin app.
+	opts := &websocket.AcceptOptions{InsecureSkipVerify: true}
+	if subprotocol != "" {
+		opts.Subprotocols = []string{subprotocol}
+	}
+	c, err := websocket.Accept(u.statusWriter, u.r, opts)
+	if err != nil {
+		return err
+	}
+	u.wrote, u.status = true, http.StatusSwitchingProtocols
+	u.conn, u.sess = c, s
+	return nil
+}
+
+// serveWebSocket offers r's handshake to the app through its pool and, if
+// the app accepts, relays the session until one side ends it.
+func (g *Gateway) serveWebSocket(sw *statusWriter, r *http.Request, t *table, rt *route) {
+	c := &rt.stats.ws
+	if max := rt.maxWS; c.open.Add(1) > max && max > 0 {
+		c.open.Add(-1)
+		c.refused.Add(1)
+		g.fail(sw, r, rt, errTooManyWebSockets)
+		return
+	}
+	defer c.open.Add(-1)
+	u := &wsUpgrade{statusWriter: sw, r: r}
+	err := rt.serve(u, r)
+	if u.conn == nil {
+		if err != nil {
+			g.fail(sw, r, rt, err)
+		}
+		rt.stats.record(sw.code(), 0, sw.bytes)
+		return
+	}
+	c.total.Add(1)
+	// An open session holds no slot and does not pin its generation:
+	// the generation's drain closes it with 1001 instead (t.ws).
+	t.refs.Add(-1)
+	defer t.refs.Add(1)
+	g.relay(u.conn, u.sess, c, t)
+	rt.stats.record(http.StatusSwitchingProtocols, 0, 0)
+}
+
+// relay copies messages both ways until the client or the app ends the
+// session, or the generation drains.
+func (g *Gateway) relay(conn *websocket.Conn, s *bridge.Session, c *wsCounters, t *table) {
+	set, ping := t.ws, t.wsPing
+	ws := &wsSession{goingAway: make(chan struct{})}
+	if !set.add(ws) {
+		s.Close(bridge.CloseGoingAway, "gw is stopping")
+		conn.Close(websocket.StatusGoingAway, "server going away")
+		return
+	}
+	defer set.remove(ws)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	conn.SetReadLimit(t.wsMaxMessage)
+	readDone := make(chan struct{})
+	// Client to app; ends when the client's side ends (close, error,
+	// CloseNow from here).
+	go func() {
+		defer close(readDone)
+		for {
+			typ, p, err := conn.Read(ctx)
+			if err != nil {
+				code, reason := bridge.CloseAbnormal, "client went away"
+				var ce websocket.CloseError
+				switch {
+				case errors.As(err, &ce):
+					code, reason = int(ce.Code), ce.Reason
+				case errors.Is(err, websocket.ErrMessageTooBig):
+					code, reason = bridge.CloseTooBig, "message too big"
+				}
+				s.Close(code, reason)
+				return
+			}
+			if typ == websocket.MessageText && !utf8.Valid(p) {
+				// RFC 6455 §8.1: fail the connection.
+				s.Close(int(websocket.StatusInvalidFramePayloadData), "invalid UTF-8")
+				conn.Close(websocket.StatusInvalidFramePayloadData, "invalid UTF-8")
+				return
+			}
+			if err := s.Send(bridge.Message{Binary: typ == websocket.MessageBinary, Data: p}); err != nil {
+				conn.Close(websocket.StatusInternalError, "the app's runner went away")
+				return
+			}
+			c.msgsIn.Add(1)
+		}
+	}()
+	var tick <-chan time.Time
+	if ping > 0 {
+		tk := time.NewTicker(ping)
+		defer tk.Stop()
+		tick = tk.C
+	}
+	write := func(m bridge.Message) bool {
+		typ := websocket.MessageText
+		if m.Binary {
+			typ = websocket.MessageBinary
+		}
+		if conn.Write(ctx, typ, m.Data) != nil {
+			return false
+		}
+		c.msgsOut.Add(1)
+		return true
+	}
+	for {
+		select {
+		case m := <-s.Messages():
+			if !write(m) {
+				conn.CloseNow()
+				s.Close(bridge.CloseAbnormal, "client went away")
+				<-readDone
+				return
+			}
+		case <-s.Done():
+			// What the app sent before it closed goes out first.
+			for flushed := false; !flushed; {
+				select {
+				case m := <-s.Messages():
+					write(m)
+				default:
+					flushed = true
+				}
+			}
+			code, reason := s.End()
+			conn.Close(clientCode(code), reason)
+			<-readDone
+			return
+		case <-readDone:
+			conn.CloseNow()
+			return
+		case <-ws.goingAway:
+			s.Close(bridge.CloseGoingAway, "gw is stopping")
+			conn.Close(websocket.StatusGoingAway, "server going away")
+			<-readDone
+			return
+		case <-tick:
+			// Ping waits for the pong, which the reader takes in.
+			go func() {
+				pctx, cancel := context.WithTimeout(ctx, ping)
+				defer cancel()
+				if conn.Ping(pctx) != nil && ctx.Err() == nil {
+					conn.CloseNow() // the reader then ends the session
+				}
+			}()
+		}
+	}
+}
+
+// clientCode is the close code to send for the app's: codes that must
+// not go on the wire (RFC 6455 §7.4.1: 1005, 1006, 1015; out of range)
+// become 1000 or 1011.
+func clientCode(code int) websocket.StatusCode {
+	switch {
+	case code == 1005 || code == 1006 || code == 1015:
+		if code == 1006 {
+			return websocket.StatusInternalError
+		}
+		return websocket.StatusNormalClosure
+	case code >= 1000 && code < 5000:
+		return websocket.StatusCode(code)
+	}
+	return websocket.StatusNormalClosure
+}

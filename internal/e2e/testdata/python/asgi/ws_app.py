@@ -1,0 +1,46 @@
+"""FastAPI app for the WebSocket tests (internal/e2e/websocket_test.go)."""
+import os
+
+from fastapi import FastAPI, WebSocket
+from fastapi.responses import PlainTextResponse
+
+app = FastAPI()
+LOG = os.environ.get('LOG')
+
+
+def log(line):
+    if LOG:
+        with open(LOG, 'a') as f:
+            f.write(line + '\n')
+
+
+@app.get('/http')
+def plain():
+    return PlainTextResponse('ok %d' % os.getpid())
+
+
+@app.websocket('/echo')
+async def echo(ws: WebSocket):
+    offered = ws.scope.get('subprotocols') or []
+    await ws.accept(subprotocol='echo.v1' if 'echo.v1' in offered else None)
+    while True:
+        msg = await ws.receive()
+        if msg['type'] == 'websocket.disconnect':
+            log('disconnect %s %s' % (ws.scope['path'], msg.get('code')))
+            return
+        if msg.get('text') is not None:
+            await ws.send_text(msg['text'])
+        else:
+            await ws.send_bytes(msg['bytes'])
+
+
+@app.websocket('/deny')
+async def deny(ws: WebSocket):
+    await ws.close()
+
+
+@app.websocket('/bye')
+async def bye(ws: WebSocket):
+    await ws.accept()
+    await ws.send_text('bye')
+    await ws.close(code=4000, reason='done')

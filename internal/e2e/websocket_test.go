@@ -1,0 +1,230 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/gwhq/gw/internal/gwtest"
+)
+
+// startWS serves testdata/python/asgi/ws_app.py (FastAPI) with the YAML
+// app keys in extra; LOG is where the app writes what it saw.
+func startWS(t *testing.T, workers int, extra, top string) (*gwtest.Server, string, string) {
+	py := requireModules(t, "fastapi")
+	logPath := writeFile(t, "events.log", "")
+	cfg := fmt.Sprintf(`
+listen:
+  http: "127.0.0.1:0"
+  stats: "127.0.0.1:0"
+%s
+apps:
+  - name: ws
+    path: asgi.ws_app:app
+    dir: %s
+    interpreter: %s
+    workers: %d
+    env: { LOG: %s }
+%s`, top, testdataDir(t), py, workers, logPath, extra)
+	s := gwtest.Start(t, "-c", writeFile(t, "gw.yaml", cfg))
+	return s, "ws://" + s.Addr("http"), logPath
+}
+
+func dialWS(t *testing.T, ctx context.Context, url string) *websocket.Conn {
+	t.Helper()
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"echo.v1"}})
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	c.SetReadLimit(4 << 20)
+	return c
+}
+
+// waitLog waits until the app's log holds want.
+func waitAppLog(t *testing.T, path, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if b, _ := os.ReadFile(path); strings.Contains(string(b), want) {
+			return
+		}
+	}
+	b, _ := os.ReadFile(path)
+	t.Fatalf("app log never showed %q:\n%s", want, b)
+}
+
+// TestWebSocketEcho: 1,000 messages, text and binary, up to 1 MiB, come
+// back whole (sha256), with the subprotocol the app chose; then a client
+// close reaches the app as websocket.disconnect with its code.
+func TestWebSocketEcho(t *testing.T) {
+	s, base, logPath := startWS(t, 1, "", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := dialWS(t, ctx, base+"/echo")
+	if c.Subprotocol() != "echo.v1" {
+		t.Errorf("subprotocol %q, want echo.v1", c.Subprotocol())
+	}
+	sizes := []int{0, 1, 125, 126, 65535, 65536, 100_000, 1 << 20}
+	for i := range 1000 {
+		n := sizes[i%len(sizes)]
+		if i%97 != 0 && n > 100_000 {
+			n = i // 1 MiB now and then keeps the test quick
+		}
+		typ := websocket.MessageBinary
+		msg := make([]byte, n)
+		rand.Read(msg)
+		if i%2 == 0 {
+			typ = websocket.MessageText
+			msg = []byte(strings.Repeat("é", n/2))
+		}
+		if err := c.Write(ctx, typ, msg); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		gt, got, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("read %d: %v\n%s", i, err, s.Log())
+		}
+		if gt != typ || sha256.Sum256(got) != sha256.Sum256(msg) {
+			t.Fatalf("message %d (%v, %d bytes) came back as %v, %d bytes", i, typ, len(msg), gt, len(got))
+		}
+	}
+	c.Close(4001, "bye")
+	waitAppLog(t, logPath, "disconnect /echo 4001")
+}
+
+// TestWebSocketLimits: a message over limits.websocket_max_message gets
+// 1009 and the app hears it; a client that vanishes mid-session is a
+// disconnect for the app and the slot serves on; a refusal before accept
+// is 403; the app's own close code reaches the client; max_websockets
+// refuses with 503; open sessions show in /metrics.
+func TestWebSocketLimits(t *testing.T) {
+	s, base, logPath := startWS(t, 1, "    threads: 1\n    max_websockets: 2", "limits:\n  websocket_max_message: 64KiB")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	c := dialWS(t, ctx, base+"/echo")
+	c.Write(ctx, websocket.MessageBinary, make([]byte, 64<<10+1))
+	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+		t.Errorf("over the limit: %v, want close 1009", err)
+	}
+	waitAppLog(t, logPath, "disconnect /echo 1009")
+
+	// Vanish: close the TCP connection under the WebSocket.
+	c2 := dialWS(t, ctx, base+"/echo")
+	c2.Write(ctx, websocket.MessageText, []byte("x"))
+	c2.Read(ctx)
+	c2.CloseNow()
+	waitAppLog(t, logPath, "disconnect /echo 1006")
+	// One slot (threads: 1): it must be free for plain requests.
+	if code, body := gwtest.Get(t, "http://"+s.Addr("http")+"/http"); code != 200 || !strings.HasPrefix(body, "ok") {
+		t.Errorf("GET /http after a vanished client: %d %q", code, body)
+	}
+
+	if _, resp, err := websocket.Dial(ctx, base+"/deny", nil); err == nil || resp == nil || resp.StatusCode != 403 {
+		t.Errorf("denied handshake: %v %v, want 403", err, resp)
+	}
+	c3 := dialWS(t, ctx, base+"/bye")
+	if _, p, _ := c3.Read(ctx); string(p) != "bye" {
+		t.Errorf("bye: got %q", p)
+	}
+	if _, _, err := c3.Read(ctx); websocket.CloseStatus(err) != 4000 {
+		t.Errorf("app's close: %v, want 4000", err)
+	}
+
+	a, b := dialWS(t, ctx, base+"/echo"), dialWS(t, ctx, base+"/echo")
+	_, resp, err := websocket.Dial(ctx, base+"/echo", nil)
+	if err == nil || resp == nil || resp.StatusCode != 503 {
+		t.Errorf("third WebSocket with max_websockets 2: %v %v, want 503", err, resp)
+	}
+	_, metrics := gwtest.Get(t, "http://"+s.Addr("stats")+"/metrics")
+	if !strings.Contains(metrics, `gw_websockets_open{app="ws"} 2`) || !strings.Contains(metrics, `gw_websockets_refused_total{app="ws"} 1`) {
+		t.Errorf("metrics lack the WebSocket counts:\n%s", grepLines(metrics, "websocket"))
+	}
+	// SIGTERM: open sessions get 1001 (going away) at once.
+	done := make(chan error, 2)
+	for _, c := range []*websocket.Conn{a, b} {
+		go func() { _, _, err := c.Read(ctx); done <- err }()
+	}
+	s.Stop()
+	for range 2 {
+		if err := <-done; websocket.CloseStatus(err) != websocket.StatusGoingAway {
+			t.Errorf("at SIGTERM: %v, want close 1001", err)
+		}
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestWebSocketIdleThousand: 1,000 open, idle WebSockets on two runners
+// take no slot: plain requests are still served, and a message still
+// echoes. Logs gw's and the runners' RSS with them open.
+func TestWebSocketIdleThousand(t *testing.T) {
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); lim.Cur < 2500 {
+		t.Skipf("needs 2,500 open files (client and gw in this test), have %d", lim.Cur)
+	}
+	s, base, _ := startWS(t, 2, "", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	conns := make([]*websocket.Conn, 0, 1000)
+	defer func() {
+		for _, c := range conns {
+			c.CloseNow()
+		}
+	}()
+	for range 1000 {
+		conns = append(conns, dialWS(t, ctx, base+"/echo"))
+	}
+	for i := range 20 {
+		if code, body := gwtest.Get(t, "http://"+s.Addr("http")+"/http"); code != 200 || !strings.HasPrefix(body, "ok") {
+			t.Fatalf("GET %d with 1,000 WebSockets open: %d %q", i, code, body)
+		}
+	}
+	last := conns[len(conns)-1]
+	if err := last.Write(ctx, websocket.MessageText, []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := last.Read(ctx); err != nil || string(p) != "still here" {
+		t.Fatalf("echo on the 1,000th: %q %v", p, err)
+	}
+	t.Logf("with 1,000 idle WebSockets: gw RSS %s; runners %s", rss(s.PID()), runnersRSS(s))
+}
+
+func rss(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "?"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
+func runnersRSS(s *gwtest.Server) string {
+	var out []string
+	for _, pid := range s.Children() {
+		out = append(out, rss(pid))
+	}
+	return strings.Join(out, ", ")
+}
+
+var _ = errors.Is

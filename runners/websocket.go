@@ -1,0 +1,107 @@
+package runners
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+
+	"github.com/gwhq/gw/bridge"
+	"github.com/gwhq/gw/internal/cgi"
+	"github.com/gwhq/gw/internal/reqid"
+	"github.com/gwhq/gw/runners/pool"
+	"github.com/gwhq/gw/runners/proc"
+)
+
+// webSockets is a bridge worker's WebSocket side (docs/design/websocket.md):
+// one session channel per runner carries all its sessions, so a session
+// holds no slot once the app accepted it.
+type webSockets struct {
+	sessionConn net.Conn    // gw's end of the session channel; nil: none
+	wsReady     bool        // READY said the runner serves sessions
+	mux         *bridge.Mux // nil unless both
+}
+
+// sessionChannel adds the session channel to a runner's start: a
+// socketpair, the runner's end as the next inherited fd (--session-fd).
+func (l *bridgeLauncher) sessionChannel(spec *proc.Spec, files *[]*os.File, ours *[]io.Closer) (net.Conn, error) {
+	if !l.sessions {
+		return nil, nil
+	}
+	c, f, err := socketpair()
+	if err != nil {
+		return nil, err
+	}
+	fd := 3 + len(*files) // proc.Files.Extra start at fd 3
+	*files, *ours = append(*files, f), append(*ours, c)
+	spec.Args = append(spec.Args, "--session-fd", strconv.Itoa(fd))
+	return c, nil
+}
+
+// startSessions serves the session channel once READY said the runner
+// speaks it; a runner that does not (a WSGI app) gets plain HTTP upgrade
+// requests, as before.
+func (w *bridgeWorker) startSessions() {
+	if w.sessionConn == nil {
+		return
+	}
+	if !w.wsReady {
+		w.sessionConn.Close()
+		return
+	}
+	w.mux = bridge.NewMux(w.sessionConn)
+	// Run returns when the channel closes: the runner exited or closeConns.
+	go w.mux.Run()
+}
+
+func (w *bridgeWorker) closeSessions() {
+	if w.sessionConn != nil {
+		w.sessionConn.Close()
+	}
+}
+
+// upgrade offers a WebSocket handshake to the app on slot i: the slot is
+// busy until the app accepted or refused; then the session lives on the
+// session channel and the slot is free.
+func (w *bridgeWorker) upgrade(i int, u bridge.Upgrader, r *http.Request) error {
+	sess, err := w.mux.Open()
+	if err != nil {
+		return fmt.Errorf("%w: %w: %v", pool.ErrWorkerGone, pool.ErrNotDelivered, err)
+	}
+	w.busy.Add(1)
+	defer w.busy.Add(-1)
+	h := bridge.BeginHead(nil)
+	cgi.Build(&h, r, w.mount)
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	frame := bridge.ConnectFrame(h.Finish(scheme, r.Header.Get(reqid.Header)), sess.ID)
+	_, accepted, err := w.slots[i].Upgrade(u, frame, sess)
+	if !accepted {
+		sess.Forget()
+	}
+	if accepted && err != nil {
+		// The client's side of the handshake failed: the app hears it left.
+		sess.Close(bridge.CloseAbnormal, "handshake failed")
+		return nil
+	}
+	return poolError(err)
+}
+
+// poolError maps an exchange's error as bridgeWorker.Serve does.
+func poolError(err error) error {
+	var ae *bridge.AppError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, bridge.ErrNotDelivered):
+		return fmt.Errorf("%w: %w: %v", pool.ErrWorkerGone, pool.ErrNotDelivered, err)
+	case errors.As(err, &ae):
+		return &pool.AppError{Msg: ae.Msg}
+	}
+	return fmt.Errorf("%w: %v", pool.ErrWorkerGone, err)
+}
