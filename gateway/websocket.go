@@ -82,6 +82,9 @@ func (s *wsSet) remove(ws *wsSession) {
 // closeAll tells every session to close with 1001 (going away), and
 // refuses new ones.
 func (s *wsSet) closeAll() {
+	if s == nil {
+		return // a table built by hand (tests) has none
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
