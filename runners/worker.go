@@ -114,13 +114,11 @@ func newSlotPipes() (sp slotPipes, err error) {
 // --slot-fds 4:5,6:7 (its read fd, then its write fd).
 func (l *bridgeLauncher) Launch(ctx context.Context, id int) (pool.Worker, error) {
 	t := &bridgeTransport{pongs: make(chan uint64, 1)}
-	var files []*os.File
-	defer func() {
-		for _, f := range files {
-			f.Close() // the child has its copies
-		}
-	}()
+	var files []*os.File // the runner's ends: lifecycle.Start closes them
 	fail := func(err error) error {
+		for _, f := range files {
+			f.Close()
+		}
 		t.Close()
 		return &proc.SpawnError{App: l.app, Worker: id, Stage: proc.StageExec, Err: err}
 	}

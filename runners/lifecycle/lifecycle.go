@@ -97,10 +97,17 @@ type Runner struct {
 }
 
 // Start starts spec with files inherited, waits until t says it is ready
-// and supervises it from then on. t's Close releases gw's ends if anything
+// and supervises it from then on. It closes files once the child has its
+// copies: gw must not hold the runner's ends, or a runner's exit would not
+// show as EOF on the transport. t's Close releases gw's ends if anything
 // fails. Failures are *proc.SpawnError.
 func Start(ctx context.Context, o Options, spec proc.Spec, files proc.Files, t Transport) (*Runner, error) {
 	p, err := proc.Start(spec, files, o.Log)
+	for _, f := range append(files.Extra, files.Stdin) {
+		if f != nil {
+			f.Close()
+		}
+	}
 	if err != nil {
 		t.Close()
 		return nil, o.spawnError(proc.StageExec, fmt.Errorf("start %s: %w", spec.Path, err))

@@ -26,9 +26,10 @@ import (
 
 // fake is a Transport whose behaviour each test picks.
 type fake struct {
-	ready  func(ctx context.Context) error
-	ping   func(ctx context.Context) error
-	closes atomic.Int32
+	ready   func(ctx context.Context) error
+	ping    func(ctx context.Context) error
+	onClose func()
+	closes  atomic.Int32
 }
 
 func (f *fake) Ready(ctx context.Context) error {
@@ -45,7 +46,12 @@ func (f *fake) Ping(ctx context.Context) error {
 	return f.ping(ctx)
 }
 
-func (f *fake) Close() { f.closes.Add(1) }
+func (f *fake) Close() {
+	f.closes.Add(1)
+	if f.onClose != nil {
+		f.onClose()
+	}
+}
 
 // quitter is a fake with its own part in Stop.
 type quitter struct {
@@ -112,7 +118,6 @@ func readyPipe(t *testing.T, pids ...chan int) (proc.Files, func(ctx context.Con
 		lines <- err
 	}()
 	return proc.Files{Extra: []*os.File{w}}, func(ctx context.Context) error {
-		defer w.Close() // the child has its copy
 		select {
 		case err := <-lines:
 			return err
@@ -146,6 +151,7 @@ func TestStartFailureStages(t *testing.T) {
 		detail  string // Detail, exactly
 		took    time.Duration
 		killed  bool // the pid the script writes to fd 3 first must be gone
+		eof     bool // Ready reads fd 3 and reports its EOF, fast
 		isCause error
 	}{
 		{name: "exec", spec: proc.Spec{Path: "/nonexistent/interpreter"}, stage: proc.StageExec,
@@ -175,6 +181,8 @@ func TestStartFailureStages(t *testing.T) {
 		{name: "transport lost the runner", spec: sh("echo 'bye' >&2; exit 3"),
 			ready: func(context.Context) error { return io.EOF },
 			stage: proc.StageLoad, want: "exit status 3", detail: "bye"},
+		{name: "EOF at the exit", spec: sh("echo 'boom' >&2; exit 4"), eof: true,
+			stage: proc.StageLoad, want: "runner exited during its start (exit status 4)", detail: "boom"},
 		{name: "canceled", spec: sh("echo $$ >&3; exec sleep 30"), ready: blockUntil, cancel: true,
 			stage: proc.StageHandshake, want: "launch canceled", killed: true, isCause: context.Canceled},
 		{name: "notes", spec: sh("echo 'half a line' >&2; exec sleep 30"), ready: blockUntil, notes: true,
@@ -204,7 +212,22 @@ func TestStartFailureStages(t *testing.T) {
 					return then(ctx)
 				}
 			}
-			f := &fake{ready: tc.ready}
+			var onClose func()
+			if tc.eof {
+				// Only if Start closed gw's copy of the script's
+				// end does EOF come at the exit.
+				r, w, err := os.Pipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				files, onClose = proc.Files{Extra: []*os.File{w}}, func() { r.Close() }
+				// As bridge's: ignores ctx, ends at EOF or Close.
+				tc.ready = func(context.Context) error {
+					_, err := r.Read(make([]byte, 1))
+					return err
+				}
+			}
+			f := &fake{ready: tc.ready, onClose: onClose}
 			var tr Transport = f
 			if tc.notes {
 				tr = noter{f}
@@ -237,6 +260,9 @@ func TestStartFailureStages(t *testing.T) {
 			}
 			if took < tc.took || took > tc.took+3*time.Second {
 				t.Errorf("took %v, want %v and a little", took, tc.took)
+			}
+			if tc.eof && took >= exitGrace {
+				t.Errorf("took %v: the transport saw no EOF at the exit", took)
 			}
 			if tc.killed {
 				select {
@@ -411,7 +437,6 @@ func TestDumpStacks(t *testing.T) {
 	// steps.
 	script := "trap 'echo dumped >&4' USR1; echo ok >&3; exec 3>&-; while :; do sleep 0.05; done"
 	r, err := Start(context.Background(), options(nil, 5*time.Second), sh(script), files, &fake{ready: ready})
-	w.Close()
 	if err != nil {
 		t.Fatal(err)
 	}

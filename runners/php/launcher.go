@@ -69,7 +69,6 @@ func (l *Launcher) Launch(ctx context.Context, id int) (pool.Worker, error) {
 		App: l.App, Worker: id, Kind: "php-cgi", Awaits: "FastCGI answer",
 		ReadyTimeout: l.ReadyTimeout, PingEvery: l.PingEvery, PingTimeout: l.PingTimeout, Log: log,
 	}, l.Spec, proc.Files{Stdin: f}, w)
-	f.Close()
 	if err != nil {
 		return nil, err
 	}
