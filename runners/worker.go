@@ -133,9 +133,10 @@ func (l *bridgeLauncher) Launch(ctx context.Context, id int) (pool.Worker, error
 		if err != nil {
 			return nil, fail(err)
 		}
-		t.slots, files = append(t.slots, bridge.NewSlot(sp.resp, sp.req)), append(files, sp.child[0], sp.child[1])
+		t.all, files = append(t.all, bridge.NewSlot(sp.resp, sp.req)), append(files, sp.child[0], sp.child[1])
 		fds[i] = fmt.Sprintf("%d:%d", 4+2*i, 5+2*i)
 	}
+	t.slots = t.all
 	spec := l.spec
 	spec.Args = append(append([]string(nil), spec.Args...), "--control-fd", "3", "--slot-fds", strings.Join(fds, ","))
 	log := l.log.With("app", l.app, "worker", id)
@@ -155,8 +156,9 @@ func (l *bridgeLauncher) Launch(ctx context.Context, id int) (pool.Worker, error
 type bridgeTransport struct {
 	control net.Conn
 	ctrl    *bridge.Reader
-	slots   []*bridge.Slot
-	busy    atomic.Int32 // slots serving a request now
+	all     []*bridge.Slot // every slot the runner was given
+	slots   []*bridge.Slot // the ones it serves (READY's count); Ready's until it returns
+	busy    atomic.Int32   // slots serving a request now
 
 	runtime     string // from READY
 	runnerSlots uint32
@@ -192,6 +194,14 @@ func (t *bridgeTransport) Ready(context.Context) error {
 			return &proc.SpawnError{Stage: proc.StageHandshake, Err: fmt.Errorf("runner speaks bridge protocol %d, gw speaks %d", r.Protocol, bridge.Protocol)}
 		}
 		t.runtime, t.runnerSlots = r.Runtime, r.Slots
+		if n := int(r.Slots); n > 0 && n < len(t.slots) {
+			// The runner serves fewer slots than it was given: it
+			// closed the rest, so do we.
+			for _, s := range t.slots[n:] {
+				s.Close()
+			}
+			t.slots = t.slots[:n]
+		}
 		return nil
 	case bridge.LoadError:
 		var le bridgepb.LoadError
@@ -254,7 +264,7 @@ func (t *bridgeTransport) Close() {
 		if t.control != nil {
 			t.control.Close()
 		}
-		for _, s := range t.slots {
+		for _, s := range t.all {
 			s.Close()
 		}
 	})

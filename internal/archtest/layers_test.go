@@ -27,6 +27,8 @@ var rules = []rule{
 	{"gateway/cgireq", []string{"runners", "bridge"}, "CGI variables in, http.Request out"},
 	{"gateway/respbuf", []string{"runners", "bridge"}, "response buffering wraps a ResponseWriter, whatever serves it"},
 	{"runners/pool", []string{"gateway", "bridge", "runners/python", "runners/ruby", "runners/perl", "runners/php", "runners/goplugin", "internal/config"}, "the supervisor manages Workers, whatever they speak"},
+	{"runners/lifecycle", []string{"gateway", "bridge", "runners/pool", "runners/python", "runners/ruby", "runners/perl", "runners/php", "runners/goplugin", "=runners", "internal/config"},
+		"one runner's life, whatever it speaks: the kinds' transports plug into it"},
 	{"runners/proc", []string{"gateway", "bridge", "runners/pool", "internal/config"}, "one OS process, nothing more"},
 	{"bridge", []string{"gateway", "runners"}, "the bridge codec and exchange serve any caller"},
 	{"internal/", []string{"gateway", "runners", "bridge"}, "shared internals sit below the gateway and the runners (cli, e2e and gwtest excepted)"},
