@@ -241,6 +241,9 @@ func (r *Runner) run() {
 			return // the check failed because the runner is exiting
 		case <-time.After(exitGrace):
 		}
+		if r.stopping.Load() {
+			continue // Stop began meanwhile: it ends the runner
+		}
 		r.o.Log.Error(r.o.Kind+" failed its health check, killing it", "pid", r.PID(), "timeout", r.o.PingTimeout, "err", err)
 		r.Kill()
 	}
