@@ -3,7 +3,6 @@ package runners
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -27,7 +26,7 @@ type webSockets struct {
 
 // sessionChannel adds the session channel to a runner's start: a
 // socketpair, the runner's end as the next inherited fd (--session-fd).
-func (l *bridgeLauncher) sessionChannel(spec *proc.Spec, files *[]*os.File, ours *[]io.Closer) (net.Conn, error) {
+func (l *bridgeLauncher) sessionChannel(spec *proc.Spec, files *[]*os.File) (net.Conn, error) {
 	if !l.sessions {
 		return nil, nil
 	}
@@ -35,8 +34,8 @@ func (l *bridgeLauncher) sessionChannel(spec *proc.Spec, files *[]*os.File, ours
 	if err != nil {
 		return nil, err
 	}
-	fd := 3 + len(*files) // proc.Files.Extra start at fd 3
-	*files, *ours = append(*files, f), append(*ours, c)
+	fd := 3 + len(*files)      // proc.Files.Extra start at fd 3
+	*files = append(*files, f) // the transport's Close closes c
 	spec.Args = append(spec.Args, "--session-fd", strconv.Itoa(fd))
 	return c, nil
 }
@@ -44,7 +43,7 @@ func (l *bridgeLauncher) sessionChannel(spec *proc.Spec, files *[]*os.File, ours
 // startSessions serves the session channel once READY said the runner
 // speaks it; a runner that does not (a WSGI app) gets plain HTTP upgrade
 // requests, as before.
-func (w *bridgeWorker) startSessions() {
+func (w *webSockets) startSessions() {
 	if w.sessionConn == nil {
 		return
 	}
@@ -53,11 +52,11 @@ func (w *bridgeWorker) startSessions() {
 		return
 	}
 	w.mux = bridge.NewMux(w.sessionConn)
-	// Run returns when the channel closes: the runner exited or closeConns.
+	// Run returns when the channel closes: the runner exited or Close.
 	go w.mux.Run()
 }
 
-func (w *bridgeWorker) closeSessions() {
+func (w *webSockets) closeSessions() {
 	if w.sessionConn != nil {
 		w.sessionConn.Close()
 	}
@@ -67,12 +66,12 @@ func (w *bridgeWorker) closeSessions() {
 // busy until the app accepted or refused; then the session lives on the
 // session channel and the slot is free.
 func (w *bridgeWorker) upgrade(i int, u bridge.Upgrader, r *http.Request) error {
-	sess, err := w.mux.Open()
+	sess, err := w.t.mux.Open()
 	if err != nil {
 		return fmt.Errorf("%w: %w: %v", pool.ErrWorkerGone, pool.ErrNotDelivered, err)
 	}
-	w.busy.Add(1)
-	defer w.busy.Add(-1)
+	w.t.busy.Add(1)
+	defer w.t.busy.Add(-1)
 	h := bridge.BeginHead(nil)
 	cgi.Build(&h, r, w.mount)
 	scheme := "http"
@@ -80,7 +79,7 @@ func (w *bridgeWorker) upgrade(i int, u bridge.Upgrader, r *http.Request) error 
 		scheme = "https"
 	}
 	frame := bridge.ConnectFrame(h.Finish(scheme, r.Header.Get(reqid.Header)), sess.ID)
-	_, accepted, err := w.slots[i].Upgrade(u, frame, sess)
+	_, accepted, err := w.t.slots[i].Upgrade(u, frame, sess)
 	if !accepted {
 		sess.Forget()
 	}

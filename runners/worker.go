@@ -24,6 +24,7 @@ import (
 	"github.com/gwhq/gw/internal/cgi"
 	"github.com/gwhq/gw/internal/reqid"
 	"github.com/gwhq/gw/proto/bridgepb"
+	"github.com/gwhq/gw/runners/lifecycle"
 	"github.com/gwhq/gw/runners/pool"
 	"github.com/gwhq/gw/runners/proc"
 )
@@ -42,8 +43,12 @@ type bridgeLauncher struct {
 	log          *slog.Logger
 }
 
-var _ pool.Launcher = (*bridgeLauncher)(nil)
-var _ pool.Worker = (*bridgeWorker)(nil)
+var (
+	_ pool.Launcher       = (*bridgeLauncher)(nil)
+	_ pool.Worker         = (*bridgeWorker)(nil)
+	_ pool.StackDumper    = (*bridgeWorker)(nil)
+	_ lifecycle.Transport = (*bridgeTransport)(nil)
+)
 
 // socketpair returns our end as a net.Conn and the runner's end as a file.
 func socketpair() (net.Conn, *os.File, error) {
@@ -109,254 +114,194 @@ func newSlotPipes() (sp slotPipes, err error) {
 // control socketpair as fd 3 and each slot's pipe pair as the next two fds:
 // --slot-fds 4:5,6:7 (its read fd, then its write fd).
 func (l *bridgeLauncher) Launch(ctx context.Context, id int) (pool.Worker, error) {
-	fail := func(stage proc.Stage, err error, detail string) error {
-		return &proc.SpawnError{App: l.app, Worker: id, Stage: stage, Err: err, Detail: detail}
-	}
-	var ours []io.Closer
-	var files []*os.File
-	closeAll := func() {
-		for _, c := range ours {
-			c.Close()
-		}
-	}
-	defer func() {
+	t := &bridgeTransport{pongs: make(chan uint64, 1)}
+	var files []*os.File // the runner's ends: lifecycle.Start closes them
+	fail := func(err error) error {
 		for _, f := range files {
-			f.Close() // the child has its copies
+			f.Close()
 		}
-	}()
+		t.Close()
+		return &proc.SpawnError{App: l.app, Worker: id, Stage: proc.StageExec, Err: err}
+	}
 	control, cf, err := socketpair()
 	if err != nil {
-		return nil, fail(proc.StageExec, err, "")
+		return nil, fail(err)
 	}
-	ours, files = append(ours, control), append(files, cf)
-	pipes := make([]slotPipes, l.threads)
+	t.control, t.ctrl, files = control, bridge.NewReader(bufio.NewReader(control)), append(files, cf)
 	fds := make([]string, l.threads)
-	for i := range pipes {
+	for i := range fds {
 		sp, err := newSlotPipes()
 		if err != nil {
-			closeAll()
-			return nil, fail(proc.StageExec, err, "")
+			return nil, fail(err)
 		}
-		pipes[i] = sp
-		ours, files = append(ours, sp.req, sp.resp), append(files, sp.child[0], sp.child[1])
+		t.all, files = append(t.all, bridge.NewSlot(sp.resp, sp.req)), append(files, sp.child[0], sp.child[1])
 		fds[i] = fmt.Sprintf("%d:%d", 4+2*i, 5+2*i)
 	}
+	t.slots = t.all
 	spec := l.spec
 	spec.Args = append(append([]string(nil), spec.Args...), "--control-fd", "3", "--slot-fds", strings.Join(fds, ","))
-	sessions, err := l.sessionChannel(&spec, &files, &ours)
-	if err != nil {
-		closeAll()
-		return nil, fail(proc.StageExec, err, "")
+	if t.sessionConn, err = l.sessionChannel(&spec, &files); err != nil {
+		return nil, fail(err)
 	}
 	log := l.log.With("app", l.app, "worker", id)
-	p, err := proc.Start(spec, proc.Files{Extra: files}, log)
+	run, err := lifecycle.Start(ctx, lifecycle.Options{
+		App: l.app, Worker: id, Kind: "runner", Awaits: "ready message",
+		ReadyTimeout: l.readyTimeout, PingEvery: l.pingEvery, PingTimeout: l.pingTimeout, Log: log,
+	}, spec, proc.Files{Extra: files}, t)
 	if err != nil {
-		closeAll()
-		return nil, fail(proc.StageExec, fmt.Errorf("start %s: %w", spec.Path, err), "")
+		return nil, err
 	}
-	w := &bridgeWorker{proc: p, control: control, mount: l.mount, log: log}
-	w.sessionConn = sessions
-	for _, sp := range pipes {
-		w.slots = append(w.slots, bridge.NewSlot(sp.resp, sp.req))
-	}
-	if err := w.handshake(ctx, l.readyTimeout); err != nil {
-		p.Kill()
-		<-p.Done()
-		w.closeConns()
-		var se *proc.SpawnError
-		if errors.As(err, &se) {
-			se.App, se.Worker = l.app, id
-			if se.Detail == "" {
-				se.Detail = p.Tail()
-			}
-			return nil, se
-		}
-		return nil, fail(proc.StageHandshake, err, p.Tail())
-	}
-	if n := w.served; n > 0 && n < len(w.slots) {
-		// The runner serves fewer slots than it was given (a WSGI app
-		// found by --interface auto gets one thread): it closed the
-		// rest, so do we.
-		for _, s := range w.slots[n:] {
-			s.Close()
-		}
-		w.slots = w.slots[:n]
-	}
-	w.startSessions()
-	// The health loop ends when the process exits.
-	go w.health(l.pingEvery, l.pingTimeout)
-	return w, nil
+	t.startSessions()
+	log.Info("runner ready", "pid", run.PID(), "runtime", t.runtime, "slots", t.runnerSlots)
+	return &bridgeWorker{Runner: run, t: t, mount: l.mount}, nil
 }
 
-// bridgeWorker is one running bridge runner.
-type bridgeWorker struct {
-	proc    *proc.Process
+// bridgeTransport is a bridge runner's descriptors: the control socket
+// (READY or LOAD_ERROR, then PING/PONG) and the slots.
+type bridgeTransport struct {
 	control net.Conn
-	slots   []*bridge.Slot
-	mount   cgi.Mount
-	log     *slog.Logger
 	ctrl    *bridge.Reader
+	all     []*bridge.Slot // every slot the runner was given
+	slots   []*bridge.Slot // the ones it serves (READY's count); Ready's until it returns
+	busy    atomic.Int32   // slots serving a request now
+
+	runtime     string // from READY
+	runnerSlots uint32
+
+	pongs   chan uint64 // PONG seqs, read from control by readPongs
+	reading sync.Once   // starts readPongs (or, in Close, rules it out)
+	reader  sync.WaitGroup
+	seq     uint64 // the last PING's; Ping's only
 	closed  sync.Once
-	busy    atomic.Int32 // slots serving a request now
-	served  int          // READY's slot count: the first served slots are used
 	webSockets
 }
 
-func (w *bridgeWorker) handshake(ctx context.Context, timeout time.Duration) error {
-	w.ctrl = bridge.NewReader(bufio.NewReader(w.control))
-	type msg struct {
-		t   bridge.Type
-		b   []byte
-		err error
+// Ready reads the runner's first control frame: READY, or LOAD_ERROR with
+// the app's traceback. It ignores ctx: Close ends the read.
+func (t *bridgeTransport) Ready(context.Context) error {
+	typ, n, err := t.ctrl.Header()
+	var b []byte
+	if err == nil {
+		b, err = t.ctrl.Payload(n)
 	}
-	got := make(chan msg, 1)
-	// Ends with the first frame or when the control socket is closed.
-	go func() {
-		t, n, err := w.ctrl.Header()
-		if err != nil {
-			got <- msg{err: err}
-			return
+	if err != nil {
+		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return &proc.SpawnError{Stage: proc.StageHandshake, Err: fmt.Errorf("not the bridge protocol: %w", err)}
 		}
-		b, err := w.ctrl.Payload(n)
-		got <- msg{t, append([]byte(nil), b...), err}
-	}()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	var m msg
-	select {
-	case m = <-got:
-	case <-w.proc.Done():
-		// The reader sees EOF right behind the exit; prefer its
-		// LOAD_ERROR if the runner managed to send one.
-		select {
-		case m = <-got:
-		case <-time.After(time.Second):
-			m.err = io.EOF // exited without closing: same as EOF
-		}
-	case <-timer.C:
-		return &proc.SpawnError{Stage: proc.StageReadyTimeout, Err: fmt.Errorf("no ready message within %v", timeout)}
-	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("control socket: %w", err) // the runner is exiting
 	}
-	if m.err != nil {
-		if !errors.Is(m.err, io.EOF) && !errors.Is(m.err, io.ErrUnexpectedEOF) {
-			return &proc.SpawnError{Stage: proc.StageHandshake, Err: fmt.Errorf("not the bridge protocol: %w", m.err)}
-		}
-		<-w.proc.Done()
-		return &proc.SpawnError{Stage: proc.StageLoad, Err: fmt.Errorf("runner exited before ready (%s)", w.proc.ExitString())}
-	}
-	switch m.t {
+	switch typ {
 	case bridge.Ready:
 		var r bridgepb.Ready
-		if err := proto.Unmarshal(m.b, &r); err != nil {
-			return err
+		if err := proto.Unmarshal(b, &r); err != nil {
+			return &proc.SpawnError{Stage: proc.StageHandshake, Err: fmt.Errorf("READY: %w", err)}
 		}
 		if r.Protocol != bridge.Protocol {
 			return &proc.SpawnError{Stage: proc.StageHandshake, Err: fmt.Errorf("runner speaks bridge protocol %d, gw speaks %d", r.Protocol, bridge.Protocol)}
 		}
-		w.served, w.wsReady = int(r.Slots), r.Websocket
-		w.log.Info("runner ready", "pid", w.proc.PID(), "runtime", r.Runtime, "slots", r.Slots)
+		t.runtime, t.runnerSlots, t.wsReady = r.Runtime, r.Slots, r.Websocket
+		if n := int(r.Slots); n > 0 && n < len(t.slots) {
+			// The runner serves fewer slots than it was given: it
+			// closed the rest, so do we.
+			for _, s := range t.slots[n:] {
+				s.Close()
+			}
+			t.slots = t.slots[:n]
+		}
 		return nil
 	case bridge.LoadError:
 		var le bridgepb.LoadError
-		if err := proto.Unmarshal(m.b, &le); err != nil {
-			return err
+		if err := proto.Unmarshal(b, &le); err != nil {
+			return &proc.SpawnError{Stage: proc.StageHandshake, Err: fmt.Errorf("LOAD_ERROR: %w", err)}
 		}
-		stage := proc.StageLoad
-		return &proc.SpawnError{Stage: stage, Err: errors.New(le.Message), Detail: strings.TrimRight(le.Detail, "\n")}
-	default:
-		return &proc.SpawnError{Stage: proc.StageHandshake, Err: fmt.Errorf("not the bridge protocol: first frame type %d", m.t)}
+		return &proc.SpawnError{Stage: proc.StageLoad, Err: errors.New(le.Message), Detail: strings.TrimRight(le.Detail, "\n")}
 	}
+	return &proc.SpawnError{Stage: proc.StageHandshake, Err: fmt.Errorf("not the bridge protocol: first frame type %d", typ)}
 }
 
-// health pings the runner and kills it when it stops answering: a wedged
-// interpreter must not hold slots forever.
-func (w *bridgeWorker) health(every, timeout time.Duration) {
-	pongs := make(chan uint64, 1)
-	// The reader ends when the control socket closes (runner exit).
-	go func() {
-		for {
-			var pong bridgepb.Pong
-			if err := w.ctrl.Message(bridge.Pong, &pong); err != nil {
-				close(pongs)
-				return
-			}
-			select {
-			case pongs <- pong.Seq:
-			default:
-			}
-		}
-	}()
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	defer w.closeConns()
-	var seq uint64
+// Ping sends PING and waits for its PONG. A runner whose every slot is
+// busy is not asked: a single-threaded one (Perl) cannot answer then.
+func (t *bridgeTransport) Ping(ctx context.Context) error {
+	if int(t.busy.Load()) == len(t.slots) {
+		return lifecycle.ErrBusy
+	}
+	t.reading.Do(func() {
+		t.reader.Add(1)
+		// Ends when the control socket closes (Close, or the runner's exit).
+		go t.readPongs()
+	})
+	t.seq++
+	if err := bridge.WriteMessage(t.control, bridge.Ping, &bridgepb.Ping{Seq: t.seq}); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
 	for {
 		select {
-		case <-w.proc.Done():
-			return
-		case <-tick.C:
-		}
-		if int(w.busy.Load()) == len(w.slots) {
-			// Every slot is busy: a single-threaded runner (Perl) cannot
-			// answer now, and a stuck request is the deadline's to end.
-			continue
-		}
-		seq++
-		if err := bridge.WriteMessage(w.control, bridge.Ping, &bridgepb.Ping{Seq: seq}); err != nil {
-			continue // exit is noticed through Done
-		}
-		select {
-		case _, ok := <-pongs:
+		case seq, ok := <-t.pongs:
 			if !ok {
-				<-w.proc.Done()
-				return
+				return errors.New("control socket closed")
 			}
-		case <-time.After(timeout):
-			w.log.Error("runner failed its health check, killing it", "pid", w.proc.PID(), "timeout", timeout)
-			w.proc.Kill()
-		case <-w.proc.Done():
-			return
+			if seq == t.seq {
+				return nil
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("no pong: %w", ctx.Err())
 		}
 	}
 }
 
-func (w *bridgeWorker) closeConns() {
-	w.closed.Do(func() {
-		w.control.Close()
-		w.closeSessions()
-		for _, s := range w.slots {
+func (t *bridgeTransport) readPongs() {
+	defer t.reader.Done()
+	defer close(t.pongs)
+	for {
+		var pong bridgepb.Pong
+		if err := t.ctrl.Message(bridge.Pong, &pong); err != nil {
+			return
+		}
+		select {
+		case t.pongs <- pong.Seq:
+		default:
+		}
+	}
+}
+
+// Close closes the control socket and the slots, and waits for readPongs.
+func (t *bridgeTransport) Close() {
+	t.closed.Do(func() {
+		if t.control != nil {
+			t.control.Close()
+		}
+		t.closeSessions()
+		for _, s := range t.all {
 			s.Close()
 		}
 	})
+	t.reading.Do(func() {}) // no reader from now on
+	t.reader.Wait()
 }
 
-func (w *bridgeWorker) PID() int                 { return w.proc.PID() }
-func (w *bridgeWorker) Slots() int               { return len(w.slots) }
-func (w *bridgeWorker) Kill()                    { w.proc.Kill() }
-func (w *bridgeWorker) Done() <-chan struct{}    { return w.proc.Done() }
-func (w *bridgeWorker) Exit() string             { return w.proc.ExitString() }
-func (w *bridgeWorker) Stop(ctx context.Context) { w.proc.Stop(ctx) }
+// bridgeWorker is one running bridge runner.
+type bridgeWorker struct {
+	*lifecycle.Runner
+	t     *bridgeTransport
+	mount cgi.Mount
+}
+
+func (w *bridgeWorker) Slots() int { return len(w.t.slots) }
 
 var headPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// DumpStacks asks the runner to log its threads' stacks (SIGUSR1: Python's
-// faulthandler, Ruby's Thread#backtrace, Perl's Carp), php-fpm's slowlog
-// for every language.
-func (w *bridgeWorker) DumpStacks() { syscall.Kill(w.proc.PID(), syscall.SIGUSR1) }
-
 // Abort closes slot i, which ends its exchange at once; the pool then
 // retires this runner.
-func (w *bridgeWorker) Abort(i int) { w.slots[i].Close() }
+func (w *bridgeWorker) Abort(i int) { w.t.slots[i].Close() }
 
 // Serve streams r through slot i.
 func (w *bridgeWorker) Serve(i int, rw http.ResponseWriter, r *http.Request) error {
-	if u, ok := rw.(bridge.Upgrader); ok && w.mux != nil {
+	if u, ok := rw.(bridge.Upgrader); ok && w.t.mux != nil {
 		return w.upgrade(i, u, r) // websocket.go
 	}
-	slot := w.slots[i]
-	w.busy.Add(1)
-	defer w.busy.Add(-1)
+	slot := w.t.slots[i]
+	w.t.busy.Add(1)
+	defer w.t.busy.Add(-1)
 	bp := headPool.Get().(*[]byte)
 	h := bridge.BeginHead((*bp)[:0])
 	cgi.Build(&h, r, w.mount)

@@ -28,6 +28,8 @@ var rules = []rule{
 	{"gateway/respbuf", []string{"runners", "bridge"}, "response buffering wraps a ResponseWriter, whatever serves it"},
 	{"gateway/control", []string{"=gateway", "runners", "bridge", "internal/config", "internal/files", "internal/spool"}, "the control socket acts through the Controller it declares: it knows no runner, reads no config or file"},
 	{"runners/pool", []string{"gateway", "bridge", "runners/python", "runners/ruby", "runners/perl", "runners/php", "runners/goplugin", "internal/config"}, "the supervisor manages Workers, whatever they speak"},
+	{"runners/lifecycle", []string{"gateway", "bridge", "runners/pool", "runners/python", "runners/ruby", "runners/perl", "runners/php", "runners/goplugin", "=runners", "internal/config"},
+		"one runner's life, whatever it speaks: the kinds' transports plug into it"},
 	{"runners/proc", []string{"gateway", "bridge", "runners/pool", "internal/config"}, "one OS process, nothing more"},
 	{"bridge", []string{"gateway", "runners"}, "the bridge codec and exchange serve any caller"},
 	{"internal/", []string{"gateway", "runners", "bridge"}, "shared internals sit below the gateway and the runners (cli, e2e and gwtest excepted)"},

@@ -22,11 +22,12 @@
 // body chunks of at most 64 KiB go one way, the response head, body chunks,
 // flush marks and trailers come back, and the stream lives in the request's
 // context, so a client that leaves or a deadline cancels just that request
-// in the plugin. The worker pings go-plugin's health service every PingEvery
-// and kills a plugin that does not answer within PingTimeout; Done closes
-// when the process has exited and go-plugin's client is released, which is
-// how the pool learns to respawn it. Stop uses go-plugin's Shutdown RPC, and
-// kills at its context's end.
+// in the plugin. The worker's life is runners/lifecycle's, with go-plugin's
+// client as its transport (transport.go): it pings go-plugin's health
+// service every PingEvery and kills a plugin that does not answer within
+// PingTimeout; Done closes when the process has exited and go-plugin's
+// client is released, which is how the pool learns to respawn it. Stop
+// uses go-plugin's Shutdown RPC, and kills at its context's end.
 //
 // Everything the plugin writes reaches gw's log with the app, worker and
 // pid (logging.go): its stderr through go-plugin's hclog parsing (so the

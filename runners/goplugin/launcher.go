@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 
 	"github.com/gwhq/gw/proto/pluginpb"
 	"github.com/gwhq/gw/runners/goplugin/internal/wire"
+	"github.com/gwhq/gw/runners/lifecycle"
 	"github.com/gwhq/gw/runners/pool"
 	"github.com/gwhq/gw/runners/proc"
 )
@@ -100,9 +100,9 @@ func (l *Launcher) Launch(ctx context.Context, id int) (pool.Worker, error) {
 	}
 	p := newProcess(path, append(environ[:len(environ):len(environ)], wire.SlotsEnv+"="+strconv.Itoa(l.slots())))
 	p.dir, p.cred = l.Dir, l.Cred
-	stderrTail := &tail{max: 40}
-	stdout, stderr := lineLogger(log, p.pid, "stdout"), lineLogger(log, p.pid, "stderr")
-	client := plugin.NewClient(&plugin.ClientConfig{
+	stdout, stderr := lineLogger(log, p.PID, "stdout"), lineLogger(log, p.PID, "stderr")
+	t := &transport{path: path, proc: p, lines: []*lineWriter{stdout, stderr}, quit: make(chan struct{})}
+	t.client = plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake(),
 		Plugins:          plugin.PluginSet{wire.PluginName: hostPlugin{}},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
@@ -112,118 +112,29 @@ func (l *Launcher) Launch(ctx context.Context, id int) (pool.Worker, error) {
 			}
 			return p, nil
 		},
-		SkipHostEnv:      true, // Env already is the whole environment
-		StartTimeout:     l.startTimeout(),
-		Stderr:           newLineWriter(stderrTail.add),
+		SkipHostEnv: true, // Env already is the whole environment
+		// Only a backstop: the lifecycle's ready timeout, which covers
+		// the first health check too, ends the start first.
+		StartTimeout:     2 * l.startTimeout(),
+		Stderr:           newLineWriter(p.tail.add),
 		SyncStdout:       stdout,
 		SyncStderr:       stderr,
-		Logger:           newHCLogger(log, filepath.Base(path), p.pid),
+		Logger:           newHCLogger(log, filepath.Base(path), p.PID),
 		UnixSocketConfig: &plugin.UnixSocketConfig{TempDir: l.SockDir},
 	})
-	rpc, conn, err := l.connect(ctx, client, p)
+	run, err := lifecycle.Run(ctx, lifecycle.Options{
+		App: l.App, Worker: id, Kind: "plugin", Awaits: "go-plugin handshake from " + path,
+		ReadyTimeout: l.startTimeout(), PingEvery: l.pingEvery(), PingTimeout: l.pingTimeout(), Log: log,
+	}, p, t)
 	if err != nil {
-		release(client, p)
-		stage, err := l.explain(ctx, p, err)
-		detail := strings.TrimSpace(stderrTail.String() + "\n" + notesOnFailure(stage, path))
-		return nil, fail(stage, err, detail)
+		return nil, err
 	}
 	w := &worker{
-		proc: p, client: client, rpc: rpc, conn: conn, handler: pluginpb.NewHandlerClient(conn),
-		slots: l.slots(), log: log, lines: []*lineWriter{stdout, stderr}, done: make(chan struct{}),
-		aborts: make([]context.CancelCauseFunc, l.slots()),
+		Runner: run, proc: p, handler: pluginpb.NewHandlerClient(t.conn),
+		slots: l.slots(), aborts: make([]context.CancelCauseFunc, l.slots()),
 	}
-	log.Info("runner ready", "pid", p.pid(), "runtime", "go-plugin", "slots", w.slots)
-	// Ends once the process has exited; Done tells the pool.
-	go w.run(l.pingEvery(), l.pingTimeout())
+	log.Info("runner ready", "pid", w.PID(), "runtime", "go-plugin", "slots", w.slots)
 	return w, nil
-}
-
-// startError is a failure of go-plugin's Client.Start (the handshake), as
-// opposed to one after it.
-type startError struct{ err error }
-
-func (e *startError) Error() string { return e.err.Error() }
-func (e *startError) Unwrap() error { return e.err }
-
-// errStartTimeout marks a start that ran out of StartTimeout.
-var errStartTimeout = errors.New("start timed out")
-
-// connect runs go-plugin's handshake, connects, and waits for the first
-// health check, all within StartTimeout and ctx: on either's end the process
-// is killed, which makes every step return.
-func (l *Launcher) connect(ctx context.Context, c *plugin.Client, p *process) (plugin.ClientProtocol, *grpc.ClientConn, error) {
-	type result struct {
-		rpc  plugin.ClientProtocol
-		conn *grpc.ClientConn
-		err  error
-	}
-	res := make(chan result, 1)
-	// Ends at the handshake, a failure, or the process's exit.
-	go func() {
-		if _, err := c.Start(); err != nil {
-			res <- result{err: &startError{err}}
-			return
-		}
-		rpc, err := c.Client()
-		if err != nil {
-			res <- result{err: fmt.Errorf("connect: %w", err)}
-			return
-		}
-		raw, err := rpc.Dispense(wire.PluginName)
-		if err != nil {
-			res <- result{err: fmt.Errorf("dispense: %w", err)}
-			return
-		}
-		conn := raw.(*grpc.ClientConn)
-		if err := ping(context.Background(), conn, l.startTimeout()); err != nil {
-			res <- result{err: fmt.Errorf("first health check: %w", err)}
-			return
-		}
-		res <- result{rpc: rpc, conn: conn}
-	}()
-	timer := time.NewTimer(l.startTimeout())
-	defer timer.Stop()
-	var stop error
-	select {
-	case r := <-res:
-		return r.rpc, r.conn, r.err
-	case <-timer.C:
-		stop = errStartTimeout
-	case <-ctx.Done():
-		stop = ctx.Err()
-	}
-	p.kill()
-	<-res
-	return nil, nil, stop
-}
-
-// explain turns a failed start into a stage and an error that says what the
-// binary did, rather than go-plugin's generic wording.
-func (l *Launcher) explain(ctx context.Context, p *process, err error) (proc.Stage, error) {
-	p.mu.Lock()
-	startErr := p.startErr
-	p.mu.Unlock()
-	line, printed := p.stdout.firstLine()
-	exited, byItself := p.exited()
-	var se *startError
-	switch {
-	case ctx.Err() != nil:
-		return proc.StageHandshake, fmt.Errorf("launch canceled: %w", ctx.Err())
-	case startErr != nil:
-		return proc.StageExec, fmt.Errorf("start %s: %w", p.path, startErr)
-	case printed && strings.Count(line, "|") < 3:
-		return proc.StageHandshake, fmt.Errorf("%s is not a gw Go plugin: its first line on stdout is %q, not a go-plugin handshake "+
-			"(a plugin's main calls sdk.Serve and prints nothing to stdout before it)", p.path, line)
-	case errors.As(err, &se) && printed:
-		// A handshake line go-plugin refused: another protocol version
-		// or transport. Its message names both sides' versions.
-		return proc.StageHandshake, fmt.Errorf("handshake refused (rebuild the plugin against this gw's sdk): %w", se.err)
-	case exited && byItself:
-		return proc.StageLoad, fmt.Errorf("plugin exited during its start (%s)", p.exitString())
-	case errors.Is(err, errStartTimeout) || (errors.As(err, &se) && strings.Contains(se.Error(), "timeout")):
-		return proc.StageReadyTimeout, fmt.Errorf("no go-plugin handshake from %s within %v", p.path, l.startTimeout())
-	}
-	return proc.StageHandshake, err
 }
 
 // check refuses, before anything runs, a binary that cannot be a plugin:

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-plugin/runner"
 
 	"github.com/gwhq/gw/runners/goplugin/internal/wire"
+	"github.com/gwhq/gw/runners/lifecycle"
 )
 
 // process is the plugin's OS process. go-plugin starts it through
@@ -40,16 +41,20 @@ type process struct {
 	stdout *recorder // what go-plugin reads the handshake from
 	stderr *os.File
 	owner  *os.File // the write end of the owner pipe: never written, closed at release
+	tail   *tail    // the last lines of stderr, fed by go-plugin's copy of it
 	done   chan struct{}
 	err    error // cmd.Wait's result, set before done closes
 }
 
-var _ runner.Runner = (*process)(nil)
+var (
+	_ runner.Runner     = (*process)(nil)
+	_ lifecycle.Process = (*process)(nil)
+)
 
 // newProcess prepares to run path with environ (go-plugin adds its own
 // variables, and Start the owner pipe's).
 func newProcess(path string, environ []string) *process {
-	return &process{path: path, environ: environ, done: make(chan struct{})}
+	return &process{path: path, environ: environ, tail: &tail{max: 40}, done: make(chan struct{})}
 }
 
 // prepare takes the variables go-plugin adds (magic cookie, protocol
@@ -176,24 +181,45 @@ func (p *process) Kill(context.Context) error {
 	return nil
 }
 
-func (p *process) kill() { p.signal(syscall.SIGKILL) }
+func (p *process) kill() { p.Signal(syscall.SIGKILL) }
 
-// signal sends sig to the process group; before the start it only keeps the
-// process from starting.
-func (p *process) signal(sig syscall.Signal) {
+// Signal sends sig to the process group; before the start it keeps the
+// process from starting, and it is done.
+func (p *process) Signal(sig syscall.Signal) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd == nil {
-		p.stopped = true
-		return
+		p.cancelStart()
+		return nil
 	}
 	select {
 	case <-p.done:
-		return // the pid may belong to someone else by now
+		return nil // the pid may belong to someone else by now
 	default:
 	}
-	syscall.Kill(-p.cmd.Process.Pid, sig)
+	err := syscall.Kill(-p.cmd.Process.Pid, sig)
+	if errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	return err
 }
+
+// cancelStart keeps a process that has not started from starting, and
+// makes it done: the lifecycle waits for the end of whatever it killed.
+// Callers hold p.mu.
+func (p *process) cancelStart() {
+	if !p.stopped {
+		p.stopped = true
+		close(p.done)
+	}
+}
+
+// Done is closed once the process has exited, or was killed before it
+// started.
+func (p *process) Done() <-chan struct{} { return p.done }
+
+// Tail is the last lines the plugin wrote to stderr.
+func (p *process) Tail() string { return p.tail.String() }
 
 func (p *process) Stdout() io.ReadCloser { return p.stdout }
 func (p *process) Stderr() io.ReadCloser { return p.stderr }
@@ -202,13 +228,14 @@ func (p *process) Name() string          { return p.path }
 // ID is the pid, or "" before the start (go-plugin then has nothing to
 // kill).
 func (p *process) ID() string {
-	if pid := p.pid(); pid > 0 {
+	if pid := p.PID(); pid > 0 {
 		return strconv.Itoa(pid)
 	}
 	return ""
 }
 
-func (p *process) pid() int {
+// PID is the plugin's process id (0 before the start).
+func (p *process) PID() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd == nil {
@@ -238,14 +265,20 @@ func (p *process) exited() (exited, byItself bool) {
 	default:
 		return false, false
 	}
+	if p.cmd == nil {
+		return true, false // killed before it started
+	}
 	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	return true, !(ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL)
 }
 
-// exitString describes how the process ended, for logs.
-func (p *process) exitString() string {
+// ExitString describes how the process ended, for logs.
+func (p *process) ExitString() string {
 	if ok, _ := p.exited(); !ok {
 		return "not exited"
+	}
+	if p.cmd == nil {
+		return "never started"
 	}
 	ps := p.cmd.ProcessState
 	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
@@ -260,7 +293,7 @@ func (p *process) killGroup() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd == nil {
-		p.stopped = true
+		p.cancelStart()
 		return
 	}
 	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)

@@ -257,7 +257,7 @@ func (w *worker) readResponse(rw http.ResponseWriter, method string) error {
 	defer func() {
 		if stderr.Len() > 0 {
 			for _, line := range strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n") {
-				w.log.Warn(line, "stream", "php stderr", "pid", w.proc.PID())
+				w.log.Warn(line, "stream", "php stderr", "pid", w.run.PID())
 			}
 		}
 	}()

@@ -3,7 +3,6 @@ package php
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/gwhq/gw/internal/fcgi"
 	"github.com/gwhq/gw/internal/sendwait"
+	"github.com/gwhq/gw/runners/lifecycle"
 	"github.com/gwhq/gw/runners/pool"
 	"github.com/gwhq/gw/runners/proc"
 )
@@ -34,20 +34,24 @@ type Launcher struct {
 	seq atomic.Int64
 }
 
-var _ pool.Launcher = (*Launcher)(nil)
-var _ pool.Worker = (*worker)(nil)
+var (
+	_ pool.Launcher       = (*Launcher)(nil)
+	_ pool.Worker         = (*worker)(nil)
+	_ lifecycle.Transport = (*worker)(nil)
+	_ lifecycle.Quitter   = (*worker)(nil)
+)
 
 // Launch starts one php-cgi and waits until it answers a FastCGI
 // GET_VALUES query.
 func (l *Launcher) Launch(ctx context.Context, id int) (pool.Worker, error) {
-	fail := func(stage proc.Stage, err error, detail string) error {
-		return &proc.SpawnError{App: l.App, Worker: id, Stage: stage, Err: err, Detail: detail}
+	fail := func(err error) error {
+		return &proc.SpawnError{App: l.App, Worker: id, Stage: proc.StageExec, Err: err}
 	}
 	path := filepath.Join(l.SockDir, fmt.Sprintf("php-%s-%d-%d.sock", l.App, id, l.seq.Add(1)))
 	os.Remove(path)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
-		return nil, fail(proc.StageExec, err, "")
+		return nil, fail(err)
 	}
 	// php-cgi owns the socket from here; closing our copy must not unlink
 	// it, and once php-cgi is gone a dial fails fast (nobody listening)
@@ -57,42 +61,27 @@ func (l *Launcher) Launch(ctx context.Context, id int) (pool.Worker, error) {
 	ln.Close()
 	if err != nil {
 		os.Remove(path)
-		return nil, fail(proc.StageExec, err, "")
+		return nil, fail(err)
 	}
 	log := l.Log.With("app", l.App, "worker", id)
-	p, err := proc.Start(l.Spec, proc.Files{Stdin: f}, log)
-	f.Close()
+	w := &worker{l: l, path: path, log: log}
+	run, err := lifecycle.Start(ctx, lifecycle.Options{
+		App: l.App, Worker: id, Kind: "php-cgi", Awaits: "FastCGI answer",
+		ReadyTimeout: l.ReadyTimeout, PingEvery: l.PingEvery, PingTimeout: l.PingTimeout, Log: log,
+	}, l.Spec, proc.Files{Stdin: f}, w)
 	if err != nil {
-		os.Remove(path)
-		return nil, fail(proc.StageExec, fmt.Errorf("start %s: %w", l.Spec.Path, err), "")
+		return nil, err
 	}
-	w := &worker{l: l, proc: p, path: path, log: log}
-	if err := w.ready(ctx); err != nil {
-		p.Kill()
-		<-p.Done()
-		os.Remove(path)
-		stage := proc.StageReadyTimeout
-		select {
-		case <-p.Done():
-			if !errors.Is(err, errNotReady) {
-				stage = proc.StageLoad
-			}
-		default:
-		}
-		return nil, fail(stage, err, p.Tail())
-	}
-	log.Info("runner ready", "pid", p.PID(), "runtime", "php-cgi")
-	// health ends when the process exits.
-	go w.health()
+	w.run = run
+	log.Info("runner ready", "pid", run.PID(), "runtime", "php-cgi")
 	return w, nil
 }
 
-var errNotReady = errors.New("php-cgi did not answer in time")
-
-// worker is one php-cgi process with one kept-alive FastCGI connection.
+// worker is one php-cgi process with one kept-alive FastCGI connection,
+// which is also its lifecycle's transport.
 type worker struct {
 	l    *Launcher
-	proc *proc.Process
+	run  *lifecycle.Runner
 	path string
 	log  *slog.Logger
 
@@ -101,7 +90,6 @@ type worker struct {
 	br   *bufio.Reader
 	sw   *sendwait.Sender // conn's: writes a request from inside the wait for its answer
 	rd   *fcgi.Reader
-	busy atomic.Bool
 	// Kept between requests (under mu): the encoded request head, the
 	// scratch for HTTP_* names, and the response head's buffer.
 	headBuf, nameBuf []byte
@@ -112,27 +100,28 @@ type worker struct {
 	cur   net.Conn
 }
 
-func (w *worker) PID() int              { return w.proc.PID() }
-func (w *worker) Slots() int            { return 1 }
-func (w *worker) Kill()                 { w.proc.Kill() }
-func (w *worker) Done() <-chan struct{} { return w.proc.Done() }
-func (w *worker) Exit() string          { return w.proc.ExitString() }
+// The lifecycle's, all but DumpStacks: php-cgi has no stack dump, and
+// SIGUSR1 would end it.
+func (w *worker) PID() int                 { return w.run.PID() }
+func (w *worker) Slots() int               { return 1 }
+func (w *worker) Kill()                    { w.run.Kill() }
+func (w *worker) Stop(ctx context.Context) { w.run.Stop(ctx) }
+func (w *worker) Done() <-chan struct{}    { return w.run.Done() }
+func (w *worker) Exit() string             { return w.run.Exit() }
 
-// Stop closes the kept-alive connection first: php-cgi blocked reading the
-// next request on it restarts that read after SIGTERM and would only exit
-// at the KILL.
-func (w *worker) Stop(ctx context.Context) {
+// Quit closes the kept-alive connection before Stop's SIGTERM: php-cgi
+// blocked reading the next request on it restarts that read after SIGTERM
+// and would only exit at the KILL.
+func (w *worker) Quit() bool {
 	if w.mu.TryLock() {
 		w.drop()
 		w.mu.Unlock()
 	}
-	w.proc.Stop(ctx)
+	return true
 }
 
-// ready pings until php-cgi answers, it exits, or the timeout passes.
-func (w *worker) ready(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, w.l.ReadyTimeout)
-	defer cancel()
+// Ready pings until php-cgi answers or ctx ends.
+func (w *worker) Ready(ctx context.Context) error {
 	for {
 		w.mu.Lock()
 		err := w.ping(ctx)
@@ -141,13 +130,29 @@ func (w *worker) ready(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-w.proc.Done():
-			return fmt.Errorf("php-cgi exited before ready (%s)", w.proc.ExitString())
 		case <-ctx.Done():
-			return errNotReady
+			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// Ping pings an idle php-cgi. A busy one (serving its one request) is not
+// asked.
+func (w *worker) Ping(ctx context.Context) error {
+	if !w.mu.TryLock() {
+		return lifecycle.ErrBusy
+	}
+	defer w.mu.Unlock()
+	return w.ping(ctx)
+}
+
+// Close drops the connection and removes the socket, once php-cgi is gone.
+func (w *worker) Close() {
+	w.mu.Lock()
+	w.drop()
+	w.mu.Unlock()
+	os.Remove(w.path)
 }
 
 // ping sends GET_VALUES and waits for the result. Callers hold w.mu.
@@ -197,38 +202,5 @@ func (w *worker) drop() {
 	if w.conn != nil {
 		w.conn.Close()
 		w.conn, w.br, w.rd, w.sw = nil, nil, nil, nil
-	}
-}
-
-// health pings an idle php-cgi and kills one that stops answering. A busy
-// one is the request deadline's to end.
-func (w *worker) health() {
-	defer os.Remove(w.path)
-	tick := time.NewTicker(w.l.PingEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-w.proc.Done():
-			w.mu.Lock()
-			w.drop()
-			w.mu.Unlock()
-			return
-		case <-tick.C:
-		}
-		if !w.mu.TryLock() {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), w.l.PingTimeout)
-		err := w.ping(ctx)
-		cancel()
-		w.mu.Unlock()
-		if err != nil {
-			select {
-			case <-w.proc.Done():
-			default:
-				w.log.Error("php-cgi failed its health check, killing it", "pid", w.proc.PID(), "err", err)
-				w.proc.Kill()
-			}
-		}
 	}
 }
