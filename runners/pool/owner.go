@@ -598,6 +598,7 @@ func (p *Pool) scale(n int) error {
 			for range got {
 				p.share.Release()
 			}
+			p.share.Unwant() // the refused Acquire left a want behind
 			return fmt.Errorf("scale %s to %d: no free place under max_runners for %d more runners", p.opts.Name, n, need-got)
 		}
 	}
