@@ -21,6 +21,9 @@ type ownerState struct {
 	// when one goroutine per place retried.
 	pending    []retry
 	retry      *time.Timer
+	// failedInARow counts failed launches since a runner last started,
+	// across places: the app fails only when every place keeps failing.
+	failedInARow int
 	wanting    bool // the Share owes us places (Acquire said no)
 	reclaims   int  // reclaims not yet served
 	restartQ   []*member
@@ -203,6 +206,7 @@ func (p *Pool) onLaunched(r launched) {
 		p.launchFailed(r, fill)
 		return
 	}
+	o.failedInARow = 0
 	if o.draining || o.stopping {
 		r.w.Kill()
 		return
@@ -267,7 +271,14 @@ func (p *Pool) launchFailed(r launched, fill bool) {
 	} else {
 		o.pending = append(o.pending, h)
 	}
-	if h.failed >= p.opts.FailAfter && live == 0 && p.failed.CompareAndSwap(false, true) {
+	// An app that cannot start fails every launch of every place at once,
+	// so FailAfter per place in a row comes fast. Runners killed while
+	// they start (by the OOM killer, by an operator) fail some launches,
+	// but others start in between, which resets the count: the app must
+	// not answer 503 to everyone while it can still start runners.
+	o.failedInARow++
+	inARow := o.failedInARow >= p.opts.FailAfter*max(p.target, 1)
+	if inARow && h.failed >= p.opts.FailAfter && live == 0 && p.failed.CompareAndSwap(false, true) {
 		p.log.Error("app failed: its runners keep crashing at start; answering 503 while retrying",
 			"retry_every", p.opts.Backoff.maxDelay(), "err", r.err)
 		p.slots.setErr(ErrAppFailed)
