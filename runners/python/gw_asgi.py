@@ -10,9 +10,10 @@ frame codec, which this file takes from gw_wsgi.
 One asyncio event loop (stdlib only, no uvloop) serves every slot: one task
 per slot, one request at a time on each, so gw's queue, deadline and slowlog
 per slot work unchanged and the slot count is the runner's concurrency
-limit. A slot's pipes are asyncio pipe transports: reading pauses when the
-app does not take its body, and send() waits while gw cannot take more of
-the answer (the pipe and 64 KiB behind it are full).
+limit. A slot's pipes are non-blocking fds the loop watches directly (no
+transports, see FrameReader): reading pauses when the app does not take its
+body, and send() waits while gw cannot take more of the answer (the pipe
+and 64 KiB behind it are full).
 
 Sections, as in every gw shim where they apply: (1) constants; (2) frame
 streams; (4) app detection and lifespan; (5) per-request adapter (scope,
@@ -33,8 +34,10 @@ import gw_wsgi as gw  # the running entry module (gw_wsgi registers itself)
 # ---------------------------------------------------------------------------
 
 ASGI = {'version': '3.0', 'spec_version': '2.3'}
+READ_SIZE = gw.READ_BUFFER  # bytes per read(): 64 KiB stays in malloc's heap (256 KiB is an mmap)
 READ_HIGH = 1 << 20       # request bytes buffered per slot before reading pauses
 WRITE_HIGH = 64 << 10     # answer bytes buffered per slot before send() waits
+WRITE_LOW = 16 << 10      # ... until it is down to this
 FILE_BLOCK = 256 << 10    # pathsend read size
 SHUTDOWN_BOUND = 4.0      # lifespan.shutdown gets this long: gw kills 5 s after SIGTERM
 CO_COROUTINE = 0x80       # inspect.CO_COROUTINE, without importing inspect
@@ -47,43 +50,54 @@ RESPONSE_BODY, RESPONSE_END = gw.RESPONSE_BODY, gw.RESPONSE_END
 # (2) Frame streams over a slot's pipes
 # ---------------------------------------------------------------------------
 
-class FrameReader(asyncio.Protocol):
-    """The request pipe of a slot as frames. Bytes arrive in data_received;
-    frame() parses them. Reading pauses past READ_HIGH bytes not yet taken,
-    so an app that does not read its body holds gw's body pump, not memory."""
+class FrameReader:
+    """The request pipe of a slot as frames, read by a loop reader callback
+    on the raw non-blocking fd (no transport: asyncio's pipe transport reads
+    256 KiB at a time, and on glibc a buffer that size is an mmap, an mremap
+    and a munmap per read, more than the rest of a hello request). One read
+    usually holds a whole small request; frame() then returns without a
+    wait. Reading pauses past READ_HIGH bytes not yet taken, so an app that
+    does not read its body holds gw's body pump, not memory."""
 
-    def __init__(self):
+    __slots__ = ('loop', 'fd', 'buf', 'pos', 'eof', 'paused', 'waiter')
+
+    def __init__(self, loop, fd):
+        self.loop, self.fd = loop, fd
         self.buf, self.pos = b'', 0
         self.eof = False
         self.paused = False
         self.waiter = None
-        self.transport = None
+        loop.add_reader(fd, self._readable)
 
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def data_received(self, data):
-        if self.pos >= len(self.buf):
+    def _readable(self):
+        try:
+            data = os.read(self.fd, READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b''
+        if not data:
+            self.eof = True
+            self.loop.remove_reader(self.fd)
+        elif self.pos >= len(self.buf):
             self.buf, self.pos = data, 0
         else:
+            # Drop what was consumed first: buf holds one frame plus one
+            # read, never the whole stream.
             self.buf, self.pos = self.buf[self.pos:] + data, 0
-        if len(self.buf) > READ_HIGH and not self.paused:
-            self.paused = True
-            self.transport.pause_reading()
-        self._wake()
-
-    def eof_received(self):
-        self.eof = True
-        self._wake()
-
-    def connection_lost(self, exc):
-        self.eof = True
-        self._wake()
-
-    def _wake(self):
+            if len(self.buf) > READ_HIGH and not self.paused:
+                self.paused = True
+                self.loop.remove_reader(self.fd)
         w = self.waiter
-        if w is not None and not w.done():
-            w.set_result(None)
+        if w is not None:
+            self.waiter = None
+            if not w.done():
+                w.set_result(None)
+
+    def _resume(self):
+        self.paused = False
+        if not self.eof:
+            self.loop.add_reader(self.fd, self._readable)
 
     def frame_nowait(self):
         """The next whole frame (type, payload), or None."""
@@ -98,8 +112,7 @@ class FrameReader(asyncio.Protocol):
             return None
         self.pos = stop
         if self.paused and len(buf) - stop < READ_HIGH // 2:
-            self.paused = False
-            self.transport.resume_reading()
+            self._resume()
         return ftype, buf[pos + 8:stop]
 
     def skip_empty_end(self):
@@ -118,94 +131,123 @@ class FrameReader(asyncio.Protocol):
             if self.eof:
                 raise EOFError
             if self.paused:  # one frame bigger than READ_HIGH: let it in
-                self.paused = False
-                self.transport.resume_reading()
-            self.waiter = asyncio.get_running_loop().create_future()
+                self._resume()
+            self.waiter = w = self.loop.create_future()
             try:
-                await self.waiter
+                await w
             finally:
                 self.waiter = None
 
+    def close(self):
+        if not self.eof:
+            self.eof = True
+            if not self.paused:
+                self.loop.remove_reader(self.fd)
 
-class FrameWriter(asyncio.Protocol):
-    """The answer pipe of a slot: write() never blocks; drain() waits while
-    the transport holds more than WRITE_HIGH bytes gw has not taken yet."""
 
-    def __init__(self):
-        self.transport = None
-        self.paused = False
+class FrameWriter:
+    """The answer pipe of a slot: write() goes straight to os.write on the
+    non-blocking fd; what the pipe does not take waits for a loop writer
+    callback. drain() waits while more than WRITE_HIGH bytes wait so."""
+
+    __slots__ = ('loop', 'fd', 'pending', 'size', 'lost', 'waiter', 'slot')
+
+    def __init__(self, loop, fd, slot):
+        self.loop, self.fd = loop, fd
+        self.slot = slot   # the PipeSlot or socket owning the fds: close() closes it
+        self.pending = []  # what the pipe did not take yet, in order
+        self.size = 0      # bytes in pending
         self.lost = False
         self.waiter = None
 
-    def connection_made(self, transport):
-        self.transport = transport
-        transport.set_write_buffer_limits(high=WRITE_HIGH)
+    def write(self, data):
+        if self.lost:
+            raise gw.GatewayGone('slot pipe is closed')
+        if not self.pending:
+            try:
+                n = os.write(self.fd, data)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError:  # EPIPE: gw closed the slot
+                self._lose()
+                raise gw.GatewayGone('slot pipe is closed') from None
+            if n == len(data):
+                return
+            data = memoryview(data)[n:]
+            self.loop.add_writer(self.fd, self._writable)
+        self.pending.append(data)
+        self.size += len(data)
 
-    def pause_writing(self):
-        self.paused = True
+    def _writable(self):
+        pending = self.pending
+        try:
+            n = os.writev(self.fd, pending[:gw.MAX_PENDING]) if len(pending) > 1 \
+                else os.write(self.fd, pending[0])
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._lose()
+            return
+        self.size -= n
+        while n:
+            first = pending[0]
+            if n >= len(first):
+                n -= len(first)
+                del pending[0]
+            else:
+                pending[0] = memoryview(first)[n:]
+                n = 0
+        if not pending:
+            self.loop.remove_writer(self.fd)
+        if self.size <= WRITE_LOW:
+            self._wake()
 
-    def resume_writing(self):
-        self.paused = False
-        self._wake()
-
-    def connection_lost(self, exc):
+    def _lose(self):
+        if self.pending:
+            self.pending.clear()
+            self.size = 0
+            self.loop.remove_writer(self.fd)
         self.lost = True
         self._wake()
 
     def _wake(self):
         w = self.waiter
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    def write(self, data):
-        if self.lost:
-            raise gw.GatewayGone('slot pipe is closed')
-        self.transport.write(data)
+        if w is not None:
+            self.waiter = None
+            if not w.done():
+                w.set_result(None)
 
     async def drain(self):
-        while self.paused and not self.lost:
-            self.waiter = asyncio.get_running_loop().create_future()
+        while self.size > WRITE_HIGH and not self.lost:
+            self.waiter = w = self.loop.create_future()
             try:
-                await self.waiter
+                await w
             finally:
                 self.waiter = None
         if self.lost:
             raise gw.GatewayGone('slot pipe is closed')
 
+    def close(self):
+        """Closes the slot (both fds): after the reader's close()."""
+        if self.pending:
+            self.pending.clear()
+            self.size = 0
+            self.loop.remove_writer(self.fd)
+        self.lost = True
+        self.slot.close()
 
-async def open_slot(loop, slot):
+
+def open_slot(loop, slot):
     """Frame reader and writer for one of gw_wsgi's open slots: a PipeSlot
-    (gw's form) or a socket (the test harnesses' form)."""
+    (gw's form) or a socket (the test harnesses' form, one fd both ways).
+    The writer's close() closes slot."""
     if isinstance(slot, gw.PipeSlot):
-        _, reader = await loop.connect_read_pipe(FrameReader, os.fdopen(slot.rfd, 'rb', buffering=0))
-        _, writer = await loop.connect_write_pipe(FrameWriter, os.fdopen(slot.wfd, 'wb', buffering=0))
-        return reader, writer
-    reader, writer = FrameReader(), FrameWriter()
-
-    class Both(asyncio.Protocol):  # one socket, both directions
-        def connection_made(self, t):
-            reader.connection_made(t)
-            writer.connection_made(t)
-
-        def data_received(self, data):
-            reader.data_received(data)
-
-        def eof_received(self):
-            reader.eof_received()
-
-        def connection_lost(self, exc):
-            reader.connection_lost(exc)
-            writer.connection_lost(exc)
-
-        def pause_writing(self):
-            writer.pause_writing()
-
-        def resume_writing(self):
-            writer.resume_writing()
-
-    slot.setblocking(False)
-    await loop.connect_accepted_socket(Both, slot)
-    return reader, writer
+        rfd, wfd = slot.rfd, slot.wfd
+    else:
+        rfd = wfd = slot.fileno()
+    os.set_blocking(rfd, False)
+    os.set_blocking(wfd, False)
+    return FrameReader(loop, rfd), FrameWriter(loop, wfd, slot)
 
 
 # ---------------------------------------------------------------------------
@@ -408,7 +450,7 @@ class Exchange:
                 # Nothing more will come until the client leaves or the
                 # answer is complete: wait for that.
                 if self.done is None:
-                    self.done = asyncio.get_running_loop().create_future()
+                    self.done = self.reader.loop.create_future()
                 await asyncio.shield(self.done)
             return DISCONNECT
         self.reading = True
@@ -613,9 +655,8 @@ async def serve_slot(app, reader, writer, stats, i, lifespan):
         import traceback
         traceback.print_exc()
     finally:
-        for t in (reader.transport, writer.transport):
-            if t is not None:
-                t.close()
+        reader.close()
+        writer.close()
 
 
 # ---------------------------------------------------------------------------
@@ -707,7 +748,7 @@ async def _serve(loop, app, control, slots, stats, fail_load):
         await lifespan.startup()
     except BaseException:
         fail_load('lifespan')
-    pairs = [await open_slot(loop, spec) for spec in slots]
+    pairs = [open_slot(loop, spec) for spec in slots]
     stopping = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: stopping.done() or stopping.set_result(None))
