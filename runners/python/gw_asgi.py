@@ -178,6 +178,31 @@ class FrameWriter:
         self.pending.append(data)
         self.size += len(data)
 
+    def writev(self, parts):
+        """write() for a list of buffers (not joined: a big body is not copied)."""
+        if self.lost:
+            raise gw.GatewayGone('slot pipe is closed')
+        if not self.pending:
+            try:
+                n = os.writev(self.fd, parts[:gw.MAX_PENDING])
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError:
+                self._lose()
+                raise gw.GatewayGone('slot pipe is closed') from None
+            i = 0
+            while i < len(parts) and n >= len(parts[i]):
+                n -= len(parts[i])
+                i += 1
+            if i == len(parts):
+                return
+            parts = parts[i:]
+            if n:
+                parts[0] = memoryview(parts[0])[n:]
+            self.loop.add_writer(self.fd, self._writable)
+        self.pending += parts
+        self.size += sum(map(len, parts))
+
     def _writable(self):
         pending = self.pending
         try:
@@ -369,6 +394,37 @@ HTTP_VERSIONS = {b'HTTP/1.1': '1.1', b'HTTP/1.0': '1.0', b'HTTP/2.0': '2', b'HTT
 EXTENSIONS = {'http.response.pathsend': {}}
 
 
+HEADER_NAMES = {}   # HTTP_* env names -> header names, as seen
+CGI_NAMES = set()   # other env names, as seen
+CONTENT_HEADERS = ((b'CONTENT_TYPE', b'content-type'), (b'CONTENT_LENGTH', b'content-length'))
+INTERNED = {}       # method, server name: latin-1 bytes -> str, a few of each
+
+
+def header_name(name):
+    """b'HTTP_X_FORWARDED_FOR' -> b'x-forwarded-for', memoised (a request
+    has a dozen env names, nearly always the same ones); None for a CGI
+    variable (SERVER_NAME, CONTENT_TYPE, ...)."""
+    if name in CGI_NAMES:
+        return None
+    if not name.startswith(b'HTTP_'):
+        if len(CGI_NAMES) < 256:
+            CGI_NAMES.add(name)
+        return None
+    header = name[5:].replace(b'_', b'-').lower()
+    if len(HEADER_NAMES) < 1024:
+        HEADER_NAMES[name] = header
+    return header
+
+
+def interned(data):
+    text = INTERNED.get(data)
+    if text is None:
+        text = data.decode('latin-1')
+        if len(INTERNED) < 256:
+            INTERNED[data] = text
+    return text
+
+
 def build_scope(payload, state):
     """The http scope for one REQUEST_HEAD payload, and its request id."""
     env, scheme, rid, block = gw.decode_head(payload)
@@ -379,37 +435,35 @@ def build_scope(payload, state):
         raise gw.ProtocolError('odd count of env items')
     cgi, headers = {}, []
     it = iter(items)
+    names = HEADER_NAMES
     for name, value in zip(it, it):
-        if name.startswith(b'HTTP_'):
-            headers.append((name[5:].replace(b'_', b'-').lower(), value))
-        else:
+        header = names.get(name) or header_name(name)
+        if header is None:
             cgi[name] = value
-    for name, header in ((b'CONTENT_TYPE', b'content-type'), (b'CONTENT_LENGTH', b'content-length')):
+        else:
+            headers.append((header, value))
+    for name, header in CONTENT_HEADERS:
         if cgi.get(name):
             headers.append((header, cgi[name]))
     root = cgi.get(b'SCRIPT_NAME', b'')
     uri = cgi.get(b'REQUEST_URI', b'')
     q = uri.find(b'?')
-    try:
-        client = (cgi[b'REMOTE_ADDR'].decode('latin-1'), int(cgi.get(b'REMOTE_PORT') or 0))
-    except KeyError:
-        client = None
+    addr = cgi.get(b'REMOTE_ADDR')
     scope = {
         'type': 'http',
         'asgi': ASGI,
         'http_version': HTTP_VERSIONS.get(cgi.get(b'SERVER_PROTOCOL'), '1.1'),
-        'method': cgi.get(b'REQUEST_METHOD', b'GET').decode('latin-1'),
+        'method': interned(cgi.get(b'REQUEST_METHOD', b'GET')),
         'scheme': scheme or 'http',
         # path is the whole decoded path, root_path (the mount) included,
         # as the ASGI spec reads today and uvicorn, hypercorn and Django do.
         'path': (root + cgi.get(b'PATH_INFO', b'')).decode('utf-8', 'replace'),
         'raw_path': uri[:q] if q >= 0 else uri,
         'query_string': cgi.get(b'QUERY_STRING', b''),
-        'root_path': root.decode('utf-8', 'replace'),
+        'root_path': root.decode('utf-8', 'replace') if root else '',
         'headers': headers,
-        'client': client,
-        'server': (cgi.get(b'SERVER_NAME', b'localhost').decode('latin-1'),
-                   int(cgi.get(b'SERVER_PORT') or 0)),
+        'client': (addr.decode('latin-1'), int(cgi.get(b'REMOTE_PORT') or 0)) if addr is not None else None,
+        'server': (interned(cgi.get(b'SERVER_NAME', b'localhost')), int(cgi.get(b'SERVER_PORT') or 0)),
         'extensions': EXTENSIONS,
     }
     if state is not None:
@@ -516,27 +570,33 @@ class Exchange:
             if not isinstance(body, (bytearray, memoryview)):
                 raise TypeError('http.response.body body must be bytes, not %s' % type(body).__name__)
             body = bytes(body)
-        parts = []
-        if self.head is not None:
-            parts.append(self.head)
-            self.head = None
-        if body and not self.head_only:
-            if len(body) <= gw.MAX_BODY_FRAME:
-                parts += (HEADER.pack(RESPONSE_BODY, 0, 0, len(body)), body)
-            else:
-                view = memoryview(body)
-                for off in range(0, len(body), gw.MAX_BODY_FRAME):
-                    part = view[off:off + gw.MAX_BODY_FRAME]
-                    parts += (HEADER.pack(RESPONSE_BODY, 0, 0, len(part)), bytes(part))
-        if not more:
-            parts.append(gw.RESPONSE_END_OK)
-            self.complete = True
-        if parts:
-            self.writer.write(b''.join(parts) if len(parts) > 1 else parts[0])
+        head, writer = self.head, self.writer
+        self.head = None
+        if self.head_only:
+            body = b''
+        end = b'' if more else gw.RESPONSE_END_OK
+        if len(body) < gw.SMALL_SEND:  # the common case: one buffer, one write
+            if body:
+                writer.write(b''.join((head or b'', HEADER.pack(RESPONSE_BODY, 0, 0, len(body)), body, end)))
+                self.on_wire = True
+            elif head is not None or end:
+                writer.write(head + end if head is not None else end)
+                self.on_wire = True
+        else:  # frames of at most MAX_BODY_FRAME, written from body itself
+            parts = [head] if head is not None else []
+            view = memoryview(body)
+            for off in range(0, len(body), gw.MAX_BODY_FRAME):
+                part = view[off:off + gw.MAX_BODY_FRAME]
+                parts += (HEADER.pack(RESPONSE_BODY, 0, 0, len(part)), part)
+            if end:
+                parts.append(end)
+            writer.writev(parts)
             self.on_wire = True
         if not more:
+            self.complete = True
             self._finish()
-        await self.writer.drain()
+        if writer.size > WRITE_HIGH or writer.lost:
+            await writer.drain()
 
     async def _pathsend(self, path):
         # The runner streams the file (gw has no file-sending frame yet);
@@ -575,7 +635,13 @@ def response_head(status, headers):
         raise ValueError('a response header holds a NUL byte')
     if not flat:
         block = b''
-    return gw.response_head(b'\x08' + gw._varint_bytes(status), block)
+    field = STATUS_FIELDS.get(status)
+    if field is None:
+        field = STATUS_FIELDS[status] = b'\x08' + gw._varint_bytes(status)  # at most 900
+    return gw.response_head(field, block)
+
+
+STATUS_FIELDS = {}  # status -> ResponseHead.status encoded
 
 
 def log_app_error(exc, scope, rid):
@@ -633,7 +699,7 @@ async def serve_slot(app, reader, writer, stats, i, lifespan):
     try:
         while True:
             try:
-                ftype, payload = await reader.frame()
+                ftype, payload = reader.frame_nowait() or await reader.frame()
             except EOFError:
                 return
             except gw.ProtocolError as e:
