@@ -394,25 +394,18 @@ HTTP_VERSIONS = {b'HTTP/1.1': '1.1', b'HTTP/1.0': '1.0', b'HTTP/2.0': '2', b'HTT
 EXTENSIONS = {'http.response.pathsend': {}}
 
 
-HEADER_NAMES = {}   # HTTP_* env names -> header names, as seen
-CGI_NAMES = set()   # other env names, as seen
+ENV_NAMES = {}      # env name -> header name (HTTP_*), or b'' (CGI), as seen
 CONTENT_HEADERS = ((b'CONTENT_TYPE', b'content-type'), (b'CONTENT_LENGTH', b'content-length'))
 INTERNED = {}       # method, server name: latin-1 bytes -> str, a few of each
 
 
 def header_name(name):
-    """b'HTTP_X_FORWARDED_FOR' -> b'x-forwarded-for', memoised (a request
-    has a dozen env names, nearly always the same ones); None for a CGI
-    variable (SERVER_NAME, CONTENT_TYPE, ...)."""
-    if name in CGI_NAMES:
-        return None
-    if not name.startswith(b'HTTP_'):
-        if len(CGI_NAMES) < 256:
-            CGI_NAMES.add(name)
-        return None
-    header = name[5:].replace(b'_', b'-').lower()
-    if len(HEADER_NAMES) < 1024:
-        HEADER_NAMES[name] = header
+    """b'HTTP_X_FORWARDED_FOR' -> b'x-forwarded-for', and b'' for a CGI
+    variable (SERVER_NAME, CONTENT_TYPE, ...), memoised: a request has a
+    dozen env names, nearly always the same ones."""
+    header = name[5:].replace(b'_', b'-').lower() if name.startswith(b'HTTP_') else b''
+    if len(ENV_NAMES) < 1024:
+        ENV_NAMES[name] = header
     return header
 
 
@@ -435,13 +428,15 @@ def build_scope(payload, state):
         raise gw.ProtocolError('odd count of env items')
     cgi, headers = {}, []
     it = iter(items)
-    names = HEADER_NAMES
+    names = ENV_NAMES
     for name, value in zip(it, it):
-        header = names.get(name) or header_name(name)
+        header = names.get(name)
         if header is None:
-            cgi[name] = value
-        else:
+            header = header_name(name)
+        if header:
             headers.append((header, value))
+        else:
+            cgi[name] = value
     for name, header in CONTENT_HEADERS:
         if cgi.get(name):
             headers.append((header, cgi[name]))
@@ -517,7 +512,7 @@ class Exchange:
         reader = self.reader
         while True:
             try:
-                ftype, payload = await reader.frame()
+                ftype, payload = reader.frame_nowait() or await reader.frame()
             except EOFError:
                 self.body_done = self.slot_eof = True
                 return DISCONNECT
