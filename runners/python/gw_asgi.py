@@ -10,9 +10,10 @@ frame codec, which this file takes from gw_wsgi.
 One asyncio event loop (stdlib only, no uvloop) serves every slot: one task
 per slot, one request at a time on each, so gw's queue, deadline and slowlog
 per slot work unchanged and the slot count is the runner's concurrency
-limit. A slot's pipes are asyncio pipe transports: reading pauses when the
-app does not take its body, and send() waits while gw cannot take more of
-the answer (the pipe and 64 KiB behind it are full).
+limit. A slot's pipes are non-blocking fds the loop watches directly (no
+transports, see FrameReader): reading pauses when the app does not take its
+body, and send() waits while gw cannot take more of the answer (the pipe
+and 64 KiB behind it are full).
 
 Sections, as in every gw shim where they apply: (1) constants; (2) frame
 streams; (4) app detection and lifespan; (5) per-request adapter (scope,
@@ -37,8 +38,10 @@ import gw_wsgi as gw  # the running entry module (gw_wsgi registers itself)
 # ---------------------------------------------------------------------------
 
 ASGI = {'version': '3.0', 'spec_version': '2.3'}
+READ_SIZE = gw.READ_BUFFER  # bytes per read(): 64 KiB stays in malloc's heap (256 KiB is an mmap)
 READ_HIGH = 1 << 20       # request bytes buffered per slot before reading pauses
 WRITE_HIGH = 64 << 10     # answer bytes buffered per slot before send() waits
+WRITE_LOW = 16 << 10      # ... until it is down to this
 FILE_BLOCK = 256 << 10    # pathsend read size
 SHUTDOWN_BOUND = 4.0      # lifespan.shutdown gets this long: gw kills 5 s after SIGTERM
 CO_COROUTINE = 0x80       # inspect.CO_COROUTINE, without importing inspect
@@ -51,43 +54,54 @@ RESPONSE_BODY, RESPONSE_END = gw.RESPONSE_BODY, gw.RESPONSE_END
 # (2) Frame streams over a slot's pipes
 # ---------------------------------------------------------------------------
 
-class FrameReader(asyncio.Protocol):
-    """The request pipe of a slot as frames. Bytes arrive in data_received;
-    frame() parses them. Reading pauses past READ_HIGH bytes not yet taken,
-    so an app that does not read its body holds gw's body pump, not memory."""
+class FrameReader:
+    """The request pipe of a slot as frames, read by a loop reader callback
+    on the raw non-blocking fd (no transport: asyncio's pipe transport reads
+    256 KiB at a time, and on glibc a buffer that size is an mmap, an mremap
+    and a munmap per read, more than the rest of a hello request). One read
+    usually holds a whole small request; frame() then returns without a
+    wait. Reading pauses past READ_HIGH bytes not yet taken, so an app that
+    does not read its body holds gw's body pump, not memory."""
 
-    def __init__(self):
+    __slots__ = ('loop', 'fd', 'buf', 'pos', 'eof', 'paused', 'waiter')
+
+    def __init__(self, loop, fd):
+        self.loop, self.fd = loop, fd
         self.buf, self.pos = b'', 0
         self.eof = False
         self.paused = False
         self.waiter = None
-        self.transport = None
+        loop.add_reader(fd, self._readable)
 
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def data_received(self, data):
-        if self.pos >= len(self.buf):
+    def _readable(self):
+        try:
+            data = os.read(self.fd, READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b''
+        if not data:
+            self.eof = True
+            self.loop.remove_reader(self.fd)
+        elif self.pos >= len(self.buf):
             self.buf, self.pos = data, 0
         else:
+            # Drop what was consumed first: buf holds one frame plus one
+            # read, never the whole stream.
             self.buf, self.pos = self.buf[self.pos:] + data, 0
-        if len(self.buf) > READ_HIGH and not self.paused:
-            self.paused = True
-            self.transport.pause_reading()
-        self._wake()
-
-    def eof_received(self):
-        self.eof = True
-        self._wake()
-
-    def connection_lost(self, exc):
-        self.eof = True
-        self._wake()
-
-    def _wake(self):
+            if len(self.buf) > READ_HIGH and not self.paused:
+                self.paused = True
+                self.loop.remove_reader(self.fd)
         w = self.waiter
-        if w is not None and not w.done():
-            w.set_result(None)
+        if w is not None:
+            self.waiter = None
+            if not w.done():
+                w.set_result(None)
+
+    def _resume(self):
+        self.paused = False
+        if not self.eof:
+            self.loop.add_reader(self.fd, self._readable)
 
     def frame_nowait(self):
         """The next whole frame (type, payload), or None."""
@@ -102,8 +116,7 @@ class FrameReader(asyncio.Protocol):
             return None
         self.pos = stop
         if self.paused and len(buf) - stop < READ_HIGH // 2:
-            self.paused = False
-            self.transport.resume_reading()
+            self._resume()
         return ftype, buf[pos + 8:stop]
 
     def skip_empty_end(self):
@@ -122,94 +135,148 @@ class FrameReader(asyncio.Protocol):
             if self.eof:
                 raise EOFError
             if self.paused:  # one frame bigger than READ_HIGH: let it in
-                self.paused = False
-                self.transport.resume_reading()
-            self.waiter = asyncio.get_running_loop().create_future()
+                self._resume()
+            self.waiter = w = self.loop.create_future()
             try:
-                await self.waiter
+                await w
             finally:
                 self.waiter = None
 
+    def close(self):
+        if not self.eof:
+            self.eof = True
+            if not self.paused:
+                self.loop.remove_reader(self.fd)
 
-class FrameWriter(asyncio.Protocol):
-    """The answer pipe of a slot: write() never blocks; drain() waits while
-    the transport holds more than WRITE_HIGH bytes gw has not taken yet."""
 
-    def __init__(self):
-        self.transport = None
-        self.paused = False
+class FrameWriter:
+    """The answer pipe of a slot: write() goes straight to os.write on the
+    non-blocking fd; what the pipe does not take waits for a loop writer
+    callback. drain() waits while more than WRITE_HIGH bytes wait so."""
+
+    __slots__ = ('loop', 'fd', 'pending', 'size', 'lost', 'waiter', 'slot')
+
+    def __init__(self, loop, fd, slot):
+        self.loop, self.fd = loop, fd
+        self.slot = slot   # the PipeSlot or socket owning the fds: close() closes it
+        self.pending = []  # what the pipe did not take yet, in order
+        self.size = 0      # bytes in pending
         self.lost = False
         self.waiter = None
 
-    def connection_made(self, transport):
-        self.transport = transport
-        transport.set_write_buffer_limits(high=WRITE_HIGH)
+    def write(self, data):
+        if self.lost:
+            raise gw.GatewayGone('slot pipe is closed')
+        if not self.pending:
+            try:
+                n = os.write(self.fd, data)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError:  # EPIPE: gw closed the slot
+                self._lose()
+                raise gw.GatewayGone('slot pipe is closed') from None
+            if n == len(data):
+                return
+            data = memoryview(data)[n:]
+            self.loop.add_writer(self.fd, self._writable)
+        self.pending.append(data)
+        self.size += len(data)
 
-    def pause_writing(self):
-        self.paused = True
+    def writev(self, parts):
+        """write() for a list of buffers (not joined: a big body is not copied)."""
+        if self.lost:
+            raise gw.GatewayGone('slot pipe is closed')
+        if not self.pending:
+            try:
+                n = os.writev(self.fd, parts[:gw.MAX_PENDING])
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError:
+                self._lose()
+                raise gw.GatewayGone('slot pipe is closed') from None
+            i = 0
+            while i < len(parts) and n >= len(parts[i]):
+                n -= len(parts[i])
+                i += 1
+            if i == len(parts):
+                return
+            parts = parts[i:]
+            if n:
+                parts[0] = memoryview(parts[0])[n:]
+            self.loop.add_writer(self.fd, self._writable)
+        self.pending += parts
+        self.size += sum(map(len, parts))
 
-    def resume_writing(self):
-        self.paused = False
-        self._wake()
+    def _writable(self):
+        pending = self.pending
+        try:
+            n = os.writev(self.fd, pending[:gw.MAX_PENDING]) if len(pending) > 1 \
+                else os.write(self.fd, pending[0])
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._lose()
+            return
+        self.size -= n
+        while n:
+            first = pending[0]
+            if n >= len(first):
+                n -= len(first)
+                del pending[0]
+            else:
+                pending[0] = memoryview(first)[n:]
+                n = 0
+        if not pending:
+            self.loop.remove_writer(self.fd)
+        if self.size <= WRITE_LOW:
+            self._wake()
 
-    def connection_lost(self, exc):
+    def _lose(self):
+        if self.pending:
+            self.pending.clear()
+            self.size = 0
+            self.loop.remove_writer(self.fd)
         self.lost = True
         self._wake()
 
     def _wake(self):
         w = self.waiter
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    def write(self, data):
-        if self.lost:
-            raise gw.GatewayGone('slot pipe is closed')
-        self.transport.write(data)
+        if w is not None:
+            self.waiter = None
+            if not w.done():
+                w.set_result(None)
 
     async def drain(self):
-        while self.paused and not self.lost:
-            self.waiter = asyncio.get_running_loop().create_future()
+        while self.size > WRITE_HIGH and not self.lost:
+            self.waiter = w = self.loop.create_future()
             try:
-                await self.waiter
+                await w
             finally:
                 self.waiter = None
         if self.lost:
             raise gw.GatewayGone('slot pipe is closed')
 
+    def close(self):
+        """Closes the slot (both fds): after the reader's close()."""
+        if self.pending:
+            self.pending.clear()
+            self.size = 0
+            self.loop.remove_writer(self.fd)
+        self.lost = True
+        self.slot.close()
 
-async def open_slot(loop, slot):
+
+def open_slot(loop, slot):
     """Frame reader and writer for one of gw_wsgi's open slots: a PipeSlot
-    (gw's form) or a socket (the test harnesses' form)."""
+    (gw's form) or a socket (the test harnesses' form, one fd both ways).
+    The writer's close() closes slot."""
     if isinstance(slot, gw.PipeSlot):
-        _, reader = await loop.connect_read_pipe(FrameReader, os.fdopen(slot.rfd, 'rb', buffering=0))
-        _, writer = await loop.connect_write_pipe(FrameWriter, os.fdopen(slot.wfd, 'wb', buffering=0))
-        return reader, writer
-    reader, writer = FrameReader(), FrameWriter()
-
-    class Both(asyncio.Protocol):  # one socket, both directions
-        def connection_made(self, t):
-            reader.connection_made(t)
-            writer.connection_made(t)
-
-        def data_received(self, data):
-            reader.data_received(data)
-
-        def eof_received(self):
-            reader.eof_received()
-
-        def connection_lost(self, exc):
-            reader.connection_lost(exc)
-            writer.connection_lost(exc)
-
-        def pause_writing(self):
-            writer.pause_writing()
-
-        def resume_writing(self):
-            writer.resume_writing()
-
-    slot.setblocking(False)
-    await loop.connect_accepted_socket(Both, slot)
-    return reader, writer
+        rfd, wfd = slot.rfd, slot.wfd
+    else:
+        rfd = wfd = slot.fileno()
+    os.set_blocking(rfd, False)
+    os.set_blocking(wfd, False)
+    return FrameReader(loop, rfd), FrameWriter(loop, wfd, slot)
 
 
 # ---------------------------------------------------------------------------
@@ -331,6 +398,30 @@ HTTP_VERSIONS = {b'HTTP/1.1': '1.1', b'HTTP/1.0': '1.0', b'HTTP/2.0': '2', b'HTT
 EXTENSIONS = {'http.response.pathsend': {}}
 
 
+ENV_NAMES = {}      # env name -> header name (HTTP_*), or b'' (CGI), as seen
+CONTENT_HEADERS = ((b'CONTENT_TYPE', b'content-type'), (b'CONTENT_LENGTH', b'content-length'))
+INTERNED = {}       # method, server name: latin-1 bytes -> str, a few of each
+
+
+def header_name(name):
+    """b'HTTP_X_FORWARDED_FOR' -> b'x-forwarded-for', and b'' for a CGI
+    variable (SERVER_NAME, CONTENT_TYPE, ...), memoised: a request has a
+    dozen env names, nearly always the same ones."""
+    header = name[5:].replace(b'_', b'-').lower() if name.startswith(b'HTTP_') else b''
+    if len(ENV_NAMES) < 1024:
+        ENV_NAMES[name] = header
+    return header
+
+
+def interned(data):
+    text = INTERNED.get(data)
+    if text is None:
+        text = data.decode('latin-1')
+        if len(INTERNED) < 256:
+            INTERNED[data] = text
+    return text
+
+
 def build_scope(payload, state):
     """The http scope for one REQUEST_HEAD payload, and its request id."""
     env, scheme, rid, block = gw.decode_head(payload)
@@ -341,37 +432,37 @@ def build_scope(payload, state):
         raise gw.ProtocolError('odd count of env items')
     cgi, headers = {}, []
     it = iter(items)
+    names = ENV_NAMES
     for name, value in zip(it, it):
-        if name.startswith(b'HTTP_'):
-            headers.append((name[5:].replace(b'_', b'-').lower(), value))
+        header = names.get(name)
+        if header is None:
+            header = header_name(name)
+        if header:
+            headers.append((header, value))
         else:
             cgi[name] = value
-    for name, header in ((b'CONTENT_TYPE', b'content-type'), (b'CONTENT_LENGTH', b'content-length')):
+    for name, header in CONTENT_HEADERS:
         if cgi.get(name):
             headers.append((header, cgi[name]))
     root = cgi.get(b'SCRIPT_NAME', b'')
     uri = cgi.get(b'REQUEST_URI', b'')
     q = uri.find(b'?')
-    try:
-        client = (cgi[b'REMOTE_ADDR'].decode('latin-1'), int(cgi.get(b'REMOTE_PORT') or 0))
-    except KeyError:
-        client = None
+    addr = cgi.get(b'REMOTE_ADDR')
     scope = {
         'type': 'http',
         'asgi': ASGI,
         'http_version': HTTP_VERSIONS.get(cgi.get(b'SERVER_PROTOCOL'), '1.1'),
-        'method': cgi.get(b'REQUEST_METHOD', b'GET').decode('latin-1'),
+        'method': interned(cgi.get(b'REQUEST_METHOD', b'GET')),
         'scheme': scheme or 'http',
         # path is the whole decoded path, root_path (the mount) included,
         # as the ASGI spec reads today and uvicorn, hypercorn and Django do.
         'path': (root + cgi.get(b'PATH_INFO', b'')).decode('utf-8', 'replace'),
         'raw_path': uri[:q] if q >= 0 else uri,
         'query_string': cgi.get(b'QUERY_STRING', b''),
-        'root_path': root.decode('utf-8', 'replace'),
+        'root_path': root.decode('utf-8', 'replace') if root else '',
         'headers': headers,
-        'client': client,
-        'server': (cgi.get(b'SERVER_NAME', b'localhost').decode('latin-1'),
-                   int(cgi.get(b'SERVER_PORT') or 0)),
+        'client': (addr.decode('latin-1'), int(cgi.get(b'REMOTE_PORT') or 0)) if addr is not None else None,
+        'server': (interned(cgi.get(b'SERVER_NAME', b'localhost')), int(cgi.get(b'SERVER_PORT') or 0)),
         'extensions': EXTENSIONS,
     }
     if state is not None:
@@ -412,7 +503,7 @@ class Exchange:
                 # Nothing more will come until the client leaves or the
                 # answer is complete: wait for that.
                 if self.done is None:
-                    self.done = asyncio.get_running_loop().create_future()
+                    self.done = self.reader.loop.create_future()
                 await asyncio.shield(self.done)
             return DISCONNECT
         self.reading = True
@@ -425,7 +516,7 @@ class Exchange:
         reader = self.reader
         while True:
             try:
-                ftype, payload = await reader.frame()
+                ftype, payload = reader.frame_nowait() or await reader.frame()
             except EOFError:
                 self.body_done = self.slot_eof = True
                 return DISCONNECT
@@ -478,27 +569,33 @@ class Exchange:
             if not isinstance(body, (bytearray, memoryview)):
                 raise TypeError('http.response.body body must be bytes, not %s' % type(body).__name__)
             body = bytes(body)
-        parts = []
-        if self.head is not None:
-            parts.append(self.head)
-            self.head = None
-        if body and not self.head_only:
-            if len(body) <= gw.MAX_BODY_FRAME:
-                parts += (HEADER.pack(RESPONSE_BODY, 0, 0, len(body)), body)
-            else:
-                view = memoryview(body)
-                for off in range(0, len(body), gw.MAX_BODY_FRAME):
-                    part = view[off:off + gw.MAX_BODY_FRAME]
-                    parts += (HEADER.pack(RESPONSE_BODY, 0, 0, len(part)), bytes(part))
-        if not more:
-            parts.append(gw.RESPONSE_END_OK)
-            self.complete = True
-        if parts:
-            self.writer.write(b''.join(parts) if len(parts) > 1 else parts[0])
+        head, writer = self.head, self.writer
+        self.head = None
+        if self.head_only:
+            body = b''
+        end = b'' if more else gw.RESPONSE_END_OK
+        if len(body) < gw.SMALL_SEND:  # the common case: one buffer, one write
+            if body:
+                writer.write(b''.join((head or b'', HEADER.pack(RESPONSE_BODY, 0, 0, len(body)), body, end)))
+                self.on_wire = True
+            elif head is not None or end:
+                writer.write(head + end if head is not None else end)
+                self.on_wire = True
+        else:  # frames of at most MAX_BODY_FRAME, written from body itself
+            parts = [head] if head is not None else []
+            view = memoryview(body)
+            for off in range(0, len(body), gw.MAX_BODY_FRAME):
+                part = view[off:off + gw.MAX_BODY_FRAME]
+                parts += (HEADER.pack(RESPONSE_BODY, 0, 0, len(part)), part)
+            if end:
+                parts.append(end)
+            writer.writev(parts)
             self.on_wire = True
         if not more:
+            self.complete = True
             self._finish()
-        await self.writer.drain()
+        if writer.size > WRITE_HIGH or writer.lost:
+            await writer.drain()
 
     async def _pathsend(self, path):
         # The runner streams the file (gw has no file-sending frame yet);
@@ -537,7 +634,13 @@ def response_head(status, headers):
         raise ValueError('a response header holds a NUL byte')
     if not flat:
         block = b''
-    return gw.response_head(b'\x08' + gw._varint_bytes(status), block)
+    field = STATUS_FIELDS.get(status)
+    if field is None:
+        field = STATUS_FIELDS[status] = b'\x08' + gw._varint_bytes(status)  # at most 900
+    return gw.response_head(field, block)
+
+
+STATUS_FIELDS = {}  # status -> ResponseHead.status encoded
 
 
 def log_app_error(exc, scope, rid):
@@ -595,7 +698,7 @@ async def serve_slot(app, reader, writer, stats, i, lifespan, ws=None):
     try:
         while True:
             try:
-                ftype, payload = await reader.frame()
+                ftype, payload = reader.frame_nowait() or await reader.frame()
             except EOFError:
                 return
             except gw.ProtocolError as e:
@@ -627,9 +730,8 @@ async def serve_slot(app, reader, writer, stats, i, lifespan, ws=None):
         import traceback
         traceback.print_exc()
     finally:
-        for t in (reader.transport, writer.transport):
-            if t is not None:
-                t.close()
+        reader.close()
+        writer.close()
 
 
 # ---------------------------------------------------------------------------
@@ -721,7 +823,7 @@ async def _serve(loop, app, control, slots, stats, fail_load, sessions=None):
         await lifespan.startup()
     except BaseException:
         fail_load('lifespan')
-    pairs = [await open_slot(loop, spec) for spec in slots]
+    pairs = [open_slot(loop, spec) for spec in slots]
     stopping = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: stopping.done() or stopping.set_result(None))

@@ -35,8 +35,10 @@ const ASGIFile = "gw_asgi.py"
 // pipe-user-pages-soft (16384 by default), so five such runners of an
 // unprivileged user fit before new pipes shrink to one page. 64 covers
 // the requests a runner's CPU can serve at once (a hello answer takes
-// ~100 µs of Python, so 64 in flight is a 6 ms queue inside the loop) and
-// still lets slow I/O-bound requests (upstream calls, long polls) overlap.
+// ~25 µs of the runner's CPU, so 64 in flight is under 2 ms of queue
+// inside the loop) and still lets slow I/O-bound requests (upstream calls,
+// long polls) overlap. Fewer slots are not cheaper for a hello: one loop
+// wake-up serves every ready slot (docs/design/hop.md, issue 16).
 const ASGISlots = 64
 
 // Slots is how many slots gw gives each runner of app: threads when set;
