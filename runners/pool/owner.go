@@ -19,19 +19,19 @@ type ownerState struct {
 	// pending are places whose runner crashed or failed to start, each
 	// waiting out its own backoff: a place's failures are its own, as
 	// when one goroutine per place retried.
-	pending    []retry
-	retry      *time.Timer
+	pending []retry
+	retry   *time.Timer
 	// failedInARow counts failed launches since a runner last started,
 	// across places: the app fails only when every place keeps failing.
 	failedInARow int
-	wanting    bool // the Share owes us places (Acquire said no)
-	reclaims   int  // reclaims not yet served
-	restartQ   []*member
-	restarting bool // a restart's replacement is starting
-	draining   bool
-	drained    bool // quiet is closed
-	reason     Reason
-	stopping   bool
+	wanting      bool // the Share owes us places (Acquire said no)
+	reclaims     int  // reclaims not yet served
+	restartQ     []*member
+	restarting   bool // a restart's replacement is starting
+	draining     bool
+	drained      bool // quiet is closed
+	reason       Reason
+	stopping     bool
 }
 
 func (o *ownerState) newID() int {

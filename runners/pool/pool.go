@@ -189,6 +189,13 @@ type member struct {
 	want  atomic.Pointer[Reason]
 	slots []slotState
 
+	// The slot queue's, under its mu: this runner's free slots, whether
+	// it is in the queue's list of runners with free slots, and when a
+	// slot of it was last handed out.
+	free     []int
+	listed   bool
+	lastUsed uint64
+
 	// The owner's alone.
 	reason    Reason // why it leaves; "" = it crashed
 	replacing bool   // its replacement is starting

@@ -8,9 +8,17 @@ import (
 
 // slotQueue hands free slots to requests, FIFO among waiters, and bounds how
 // many may wait. Slots of gone workers are dropped as they surface.
+//
+// A free slot is taken from the runner with the fewest busy slots, the one
+// used last among equals. Fewest busy spreads requests over runners with
+// many slots (an ASGI runner has 64; with one stack of free slots every
+// request went to one runner, one core, until it had 64 in flight). Last
+// used among equals keeps single-slot runners' load on as few of them as
+// it needs, so the rest go idle and worker_idle can retire them.
 type slotQueue struct {
 	mu      sync.Mutex
-	free    []slotRef
+	ms      []*member // runners with a free slot; few, so a scan is cheap
+	seq     uint64    // stamps member.lastUsed
 	waiters []chan slotRef
 	max     int   // waiters allowed; 0 = unbounded
 	err     error // when set, requests that find no free slot fail with it
@@ -64,15 +72,43 @@ func (q *slotQueue) tryAcquire() (slotRef, bool) {
 // under q.mu: markGone takes the same lock, so a retiring member is never
 // handed out after it was seen idle.
 func (q *slotQueue) popLocked() (slotRef, bool) {
-	for len(q.free) > 0 {
-		s := q.free[len(q.free)-1]
-		q.free = q.free[:len(q.free)-1]
-		if !s.m.gone.Load() {
-			s.m.busy.Add(1)
-			return s, true
+	var best *member
+	var bestAt int
+	var bestBusy int32
+	for i := 0; i < len(q.ms); {
+		m := q.ms[i]
+		if m.gone.Load() {
+			m.free, m.listed = m.free[:0], false
+			q.unlist(i)
+			continue // i now holds the one that was last
 		}
+		if b := m.busy.Load(); best == nil || b < bestBusy || (b == bestBusy && m.lastUsed > best.lastUsed) {
+			best, bestAt, bestBusy = m, i, b
+		}
+		i++
 	}
-	return slotRef{}, false
+	if best == nil {
+		return slotRef{}, false
+	}
+	n := len(best.free) - 1
+	s := slotRef{best, best.free[n]}
+	best.free = best.free[:n]
+	if n == 0 {
+		best.listed = false
+		q.unlist(bestAt)
+	}
+	q.seq++
+	best.lastUsed = q.seq
+	best.busy.Add(1)
+	return s, true
+}
+
+// unlist drops q.ms[i], moving the last one into its place.
+func (q *slotQueue) unlist(i int) {
+	last := len(q.ms) - 1
+	q.ms[i] = q.ms[last]
+	q.ms[last] = nil
+	q.ms = q.ms[:last]
 }
 
 // unbusy ends one busy count of a slot never used, kicking the owner if
@@ -206,5 +242,9 @@ func (q *slotQueue) release(s slotRef) {
 		ch <- s
 		return
 	}
-	q.free = append(q.free, s)
+	s.m.free = append(s.m.free, s.i)
+	if !s.m.listed {
+		s.m.listed = true
+		q.ms = append(q.ms, s.m)
+	}
 }
