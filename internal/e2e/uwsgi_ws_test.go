@@ -55,7 +55,7 @@ apps:
 
 // checkUwsgiEcho: 1,000 messages, text on /echo (websocket_send) and
 // binary on /echo-binary (websocket_send_binary), up to 1 MiB, come back
-// whole; recv_nb gives b'' when nothing came; recv gives bytes for text.
+// whole; recv_nb gives b” when nothing came; recv gives bytes for text.
 func checkUwsgiEcho(t *testing.T, base string, logf func() string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
