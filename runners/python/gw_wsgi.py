@@ -18,7 +18,9 @@ checks the frame codec against golden frames (NAME.bin + NAME.json).
 
 Sections, in the order every gw shim uses: (1) constants; (2) frame codec;
 (3) argv; (4) app loading; (5) per-request adapter; (6) slot loop;
-(7) control; (8) owner watcher; (9) main. Stdlib only, CPython 3.9+.
+(7) control; (8) owner watcher; (9) main; then this shim's own: (10)
+WebSockets for WSGI apps; (11) the uwsgi module (uWSGI's Python API).
+Stdlib only, CPython 3.9+.
 """
 
 import faulthandler
@@ -1102,9 +1104,12 @@ class Stats:
         self.busy, self.requests = [0] * slots, [0] * slots
 
 
-def serve_slot(sock, app, base, stats, i):
-    """Serves requests on slot i until the gateway closes it (then returns)."""
-    reader = SlotReader(sock)
+def serve_slot(sock, app, base, stats, i, name, reader=None):
+    """Serves requests on slot i until the gateway closes it (then returns),
+    or until a WebSocket session takes this thread (section 10): then a new
+    thread goes on serving the slot, with this reader."""
+    if reader is None:
+        reader = SlotReader(sock)
     frame, busy, requests = reader.frame, stats.busy, stats.requests
     try:
         while True:
@@ -1114,29 +1119,43 @@ def serve_slot(sock, app, base, stats, i):
                 return
             except ProtocolError as e:
                 fatal(EXIT_PROTOCOL, 'slot: %s' % e)
-            if ftype != REQUEST_HEAD:
-                fatal(EXIT_PROTOCOL, 'slot: expected REQUEST_HEAD, got frame type %d' % ftype)
-            busy[i] = 1
-            try:
-                more = handle_request(app, sock, reader, base, payload)
-            finally:
+            if ftype == REQUEST_HEAD:
+                busy[i] = 1
+                try:
+                    more = handle_request(app, sock, reader, base, payload)
+                finally:
+                    busy[i] = 0
+                    requests[i] += 1
+            elif ftype == WS_CONNECT and SESSIONS is not None:
+                busy[i] = 1
+                more = handle_connect(app, (sock, app, base, stats, i, name, reader), payload)
+                if more is HANDED:  # the slot is another thread's now
+                    sock = None
+                    return
                 busy[i] = 0
                 requests[i] += 1
+            else:
+                fatal(EXIT_PROTOCOL, 'slot: expected REQUEST_HEAD, got frame type %d' % ftype)
             if not more:
                 return
     except BaseException:  # a shim bug: log it and close the slot, never hang it
         import traceback
         traceback.print_exc()
     finally:
-        sock.close()
+        if sock is not None:
+            sock.close()
 
 
 def start_slots(socks, app, stats, name):
     base = base_environ(len(socks))
     for i, sock in enumerate(socks):
-        # Daemon: the process ends when the owner watcher calls exit_now().
-        threading.Thread(target=serve_slot, args=(sock, app, base, stats, i),
-                         name='%s-slot-%d' % (name, i), daemon=True).start()
+        start_slot_thread(sock, app, base, stats, i, name)
+
+
+def start_slot_thread(sock, app, base, stats, i, name, reader=None):
+    # Daemon: the process ends when the owner watcher calls exit_now().
+    threading.Thread(target=serve_slot, args=(sock, app, base, stats, i, name, reader),
+                     name='%s-slot-%d' % (name, i), daemon=True).start()
 
 
 # ---------------------------------------------------------------------------
@@ -1171,6 +1190,14 @@ def exit_now(status):
     os._exit(status)
 
 
+def finish():
+    """Exits 0, once open WebSocket sessions had a moment to hear their end
+    (gw closed them before it stops this runner: the app's recv raises)."""
+    if SESSIONS is not None:
+        SESSIONS.wait_ended(WS_EXIT_GRACE)
+    exit_now(0)
+
+
 def watch_owner(control, stats):
     """Runs the control loop until the gateway goes away; never returns."""
     rfile = control.makefile('rb', buffering=READ_BUFFER)
@@ -1182,12 +1209,12 @@ def watch_owner(control, stats):
         fatal(EXIT_PROTOCOL, 'control: %s' % e)
     except BaseException:  # EOF, a broken socket, SIGINT: the owner is gone
         pass
-    exit_now(0)
+    finish()
 
 
 def install_signal_handlers():
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, frame: exit_now(0))
+        signal.signal(sig, lambda signum, frame: finish())
     # The gateway's slowlog: every thread's stack to stderr (its log). C-level,
     # so it works even while a thread holds the GIL in a long C call.
     faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True, chain=False)
@@ -1264,6 +1291,7 @@ def main(argv):
         if opts['callable'] and ':' in opts['app']:
             raise UsageError('give the callable either in APP "module:name" or as --callable')
         sys.argv = [opts['app']]
+        install_uwsgi_module()
         stage = 'import'
         module, name = import_app(opts['app'])
         stage = 'callable'
@@ -1277,7 +1305,7 @@ def main(argv):
         load_asgi().serve(app, control, slots, Stats(len(slots)),
                           lambda stage: fail_load(control, argv, stage), sessions=opts['session_fd'])
     if opts['session_fd'] is not None:
-        os.close(opts['session_fd'])  # WebSockets are ASGI's: READY says websocket=false
+        open_sessions(opts['session_fd'])  # uWSGI's websocket_* calls (section 10)
     if opts['wsgi_threads'] and opts['wsgi_threads'] < len(slots):
         # gw offered more slots than a WSGI app gets threads (auto
         # detection with threads unset): READY says how many are served.
@@ -1291,10 +1319,356 @@ def main(argv):
         control.sendall(message_frame(READY, {
             'protocol': PROTOCOL_VERSION, 'pid': os.getpid(),
             'runtime': runtime_name(),
-            'slots': len(slots)}))
+            'slots': len(slots), 'websocket': SESSIONS is not None}))
     except OSError:
         exit_now(0)  # the gateway is already gone
     watch_owner(control, stats)
+
+
+# ---------------------------------------------------------------------------
+# (10) WebSockets for WSGI apps, through uWSGI's API (section 11). gw
+# terminates the protocol and hands over whole messages (docs/design/
+# websocket.md). A handshake comes on a slot as WS_CONNECT and reaches the
+# app as an ordinary request; the app that calls uwsgi.websocket_handshake()
+# accepts it (WS_ACCEPT), and from then on its thread IS the session: a new
+# thread takes over the slot, so the slot is free at once (as for ASGI) and
+# the request timeout never sees the session. Returning from the WSGI
+# callable ends the session (1000; 1011 when it raised). An app that does
+# not call the handshake answers on the slot as usual: a refusal.
+#
+# The session channel (one per runner) is read by one thread, which routes
+# each message to its session's queue; sessions write to it under a lock.
+# Every session is a thread, so a runner holds at most GW_WSGI_MAX_SESSIONS
+# (default 4096) of them; the handshake beyond that raises IOError, and an
+# app that lets it propagate answers 503.
+# ---------------------------------------------------------------------------
+
+SESSIONS = None   # the SessionChannel when gw gave one (--session-fd)
+HANDED = object()  # handle_connect: the app's thread kept the session
+WS_ID = struct.Struct('<I')
+WS_CONNECTING, WS_OPEN, WS_CLOSED = range(3)
+WS_MAX_SESSIONS = 4096
+WS_EXIT_GRACE = 2.0  # seconds sessions get to end when the runner stops
+LOCAL = threading.local()  # .ws: the WebSocket handshake this thread serves
+
+
+class WebSocketGone(OSError):
+    """The session is over (uWSGI raises IOError, an alias of OSError)."""
+
+
+class TooManySessions(WebSocketGone):
+    """The runner holds GW_WSGI_MAX_SESSIONS sessions already."""
+
+
+class SessionChannel:
+    """gw's WebSocket frames for this runner: a reader thread routes them to
+    their sessions; sessions write theirs under a lock."""
+
+    def __init__(self, fd, limit):
+        self.sock = socket.socket(fileno=fd)
+        self.sock.setblocking(True)
+        self.sessions = {}  # id -> WebSocket; changed under lock
+        self.lock = threading.Lock()
+        self.wlock = threading.Lock()
+        self.limit = limit
+        self.lost = False
+        self.live = 0  # accepted sessions whose thread has not returned
+        self.ended = threading.Condition(self.lock)
+
+    def start(self):
+        threading.Thread(target=self.run, name='gw-sessions', daemon=True).start()
+
+    def run(self):
+        frame, sessions = SlotReader(self.sock).frame, self.sessions
+        try:
+            while True:
+                ftype, payload = frame()
+                if ftype == WS_TEXT or ftype == WS_BINARY:
+                    if len(payload) < 4:
+                        fatal(EXIT_PROTOCOL, 'session channel: short message frame')
+                    s = sessions.get(WS_ID.unpack_from(payload)[0])
+                    if s is not None:  # else it crossed our WS_CLOSE
+                        s.inbox.put(payload[4:])  # bytes for text and binary, as uWSGI
+                elif ftype == WS_CLOSE:
+                    msg = decode_message(WS_CLOSE, payload)
+                    with self.lock:
+                        s = sessions.pop(msg['session'], None)
+                    if s is not None:
+                        s.gone(msg['code'] or 1005, msg['reason'])
+                else:
+                    fatal(EXIT_PROTOCOL, 'session channel: unexpected frame type %d' % ftype)
+        except EOFError:
+            pass
+        except ProtocolError as e:
+            fatal(EXIT_PROTOCOL, 'session channel: %s' % e)
+        self.lost = True
+        with self.lock:
+            gone, self.sessions = list(sessions.values()), {}
+        for s in gone:
+            s.gone(1006, 'gw closed the session channel')
+
+    def add(self, s):
+        with self.lock:
+            if self.lost or self.live >= self.limit:
+                return False
+            self.sessions[s.sid] = s
+            self.live += 1
+            return True
+
+    def done(self):
+        """A session's thread returned."""
+        with self.lock:
+            self.live -= 1
+            if not self.live:
+                self.ended.notify_all()
+
+    def wait_ended(self, timeout):
+        with self.lock:
+            self.ended.wait_for(lambda: not self.live, timeout)
+
+    def send(self, ftype, sid, data):
+        hdr = HEADER.pack(ftype, 0, 0, 4 + len(data)) + WS_ID.pack(sid)
+        with self.wlock:
+            if len(data) < SMALL_SEND:
+                self.sock.sendall(hdr + data)
+            else:
+                self.sock.sendall(hdr)
+                self.sock.sendall(data)
+
+    def close(self, sid, code, reason=''):
+        """Ends session sid from the app's side, unless gw ended it first."""
+        with self.lock:
+            if self.sessions.pop(sid, None) is None:
+                return
+        try:
+            with self.wlock:
+                self.sock.sendall(message_frame(WS_CLOSE, {'session': sid, 'code': code, 'reason': reason}))
+        except OSError:
+            pass  # gw is gone: so is the session
+
+
+class _TakenSlot:
+    """What a Response writes to once its slot went to another thread."""
+
+    def sendall(self, data):
+        raise BrokenPipeError('the WebSocket handshake took this response over')
+
+    sendmsg = sendall
+
+
+class WebSocket:
+    """One session: the thread that accepted it, its inbox, its state."""
+
+    __slots__ = ('ch', 'sid', 'slot', 'environ', 'resp', 'state', 'inbox',
+                 'code', 'read_closed', 'handed', 'slot_broken', 'over_cap')
+
+    def __init__(self, ch, sid, slot, environ, resp):
+        import queue
+        self.ch, self.sid, self.slot, self.environ, self.resp = ch, sid, slot, environ, resp
+        self.state = WS_CONNECTING
+        self.inbox = queue.SimpleQueue()  # message bytes; None: gw ended the session
+        self.code = None                  # gw's close code, once it ended the session
+        self.read_closed = False          # recv saw the end
+        self.handed = self.slot_broken = self.over_cap = False
+
+    def gone(self, code, reason):
+        self.code = code
+        self.inbox.put(None)
+
+    def handshake(self, origin, proto):
+        if self.state != WS_CONNECTING:
+            raise WebSocketGone('unable to complete websocket handshake')
+        env = self.environ
+        if not proto:
+            offered = env.get('HTTP_SEC_WEBSOCKET_PROTOCOL', '')
+            proto = offered.split(',')[0].strip()  # uWSGI echoes the header; one is valid
+        origin = origin or env.get('HTTP_ORIGIN') or '*'
+        if not self.ch.add(self):
+            self.over_cap = True
+            raise TooManySessions('unable to complete websocket handshake: this runner has %d '
+                                  'sessions open (GW_WSGI_MAX_SESSIONS)' % self.ch.limit)
+        self.state = WS_OPEN
+        sock, app, base, stats, i, name, reader = self.slot
+        try:
+            sock.sendall(message_frame(WS_ACCEPT, {
+                'subprotocol': proto, 'headers': [b'Sec-WebSocket-Origin', origin.encode('latin-1')]}))
+        except OSError:
+            self.slot_broken = True
+            self.ch.close(self.sid, 1011)
+            self.ch.done()
+            self.state = WS_CLOSED
+            raise WebSocketGone('unable to complete websocket handshake') from None
+        # The slot is free: another thread serves it; this one keeps the session.
+        self.resp.sock = _TakenSlot()
+        stats.busy[i] = 0
+        stats.requests[i] += 1
+        self.handed = True
+        start_slot_thread(sock, app, base, stats, i, name, reader)
+
+    def recv(self, block=True):
+        if self.state != WS_OPEN or self.read_closed:
+            raise WebSocketGone('unable to receive websocket message')
+        if block:
+            m = self.inbox.get()
+        else:
+            try:
+                m = self.inbox.get_nowait()
+            except Exception:  # queue.Empty
+                return b''
+        if m is None:
+            self.read_closed = True
+            raise WebSocketGone('unable to receive websocket message')
+        return m
+
+    def send(self, ftype, msg):
+        if self.state != WS_OPEN or self.code is not None or self.ch.lost:
+            raise WebSocketGone('unable to send websocket message')
+        data = msg.encode('utf-8') if isinstance(msg, str) else bytes(msg)
+        if len(data) > MAX_PAYLOAD - 4:
+            raise ValueError('WebSocket message of %d bytes: gw carries up to 16 MiB' % len(data))
+        try:
+            self.ch.send(ftype, self.sid, data)
+        except OSError:
+            raise WebSocketGone('unable to send websocket message') from None
+
+    def end(self, code):
+        if self.state == WS_OPEN:
+            self.ch.close(self.sid, code)
+            self.ch.done()
+        self.state = WS_CLOSED
+
+
+def deny_session(sock, ws):
+    deny = Response(sock)
+    deny.start_response('503 Service Unavailable', [('Content-Type', 'text/plain')])
+    deny.send_body([b'this runner has %d WebSocket sessions open (GW_WSGI_MAX_SESSIONS)\n' % ws.ch.limit])
+    deny.end('')
+
+
+def handle_connect(app, slot, payload):
+    """WS_CONNECT on a slot: runs the app on it as a request. Returns HANDED
+    when the app accepted (this thread kept the session to its end, another
+    took the slot); else True/False as handle_request (the slot is usable)."""
+    sock, _app, base, _stats, _i, _name, reader = slot
+    try:
+        environ, _stream = build_environ(base, payload, reader)
+        sid = decode_message(WS_CONNECT, payload)['websocket_session']
+    except ProtocolError as e:
+        fatal(EXIT_PROTOCOL, 'slot: WS_CONNECT: %s' % e)
+    # No body follows WS_CONNECT. Upgrade and Connection are hop-by-hop in
+    # gw's head; uWSGI apps may look at them.
+    environ['wsgi.input'] = NO_BODY
+    environ['HTTP_UPGRADE'] = 'websocket'
+    environ['HTTP_CONNECTION'] = 'Upgrade'
+    resp = Response(sock)
+    ws = LOCAL.ws = WebSocket(SESSIONS, sid, slot, environ, resp)
+    result = failed = None
+    try:
+        try:
+            result = app(environ, resp.start_response)
+            if ws.over_cap and not resp.on_wire:
+                # The app's answer to the IOError (a framework's 500 page)
+                # hides the reason: this runner is full.
+                deny_session(sock, ws)
+            elif ws.state == WS_CONNECTING:  # no handshake: the app's answer refuses it
+                resp.send_body(result)
+                resp.end('')
+        except BaseException as e:
+            if ws.state == WS_CONNECTING and not ws.slot_broken:
+                if resp.broken:
+                    return False
+                if ws.over_cap and not resp.on_wire:
+                    deny_session(sock, ws)
+                else:
+                    log_app_error(e, environ)
+                    resp.end(_exc_line(e))
+            elif not isinstance(e, WebSocketGone):  # recv/send's end is a normal one
+                log_app_error(e, environ)
+                failed = e
+        finally:
+            close = getattr(result, 'close', None)
+            if close is not None:
+                try:
+                    close()
+                except BaseException as e:
+                    log_app_error(e, environ)
+    except GatewayGone:
+        if not ws.handed:
+            return False
+    finally:
+        LOCAL.ws = None
+        ws.end(1011 if failed is not None else 1000)
+    if ws.handed:
+        return HANDED
+    return not (ws.slot_broken or resp.broken)
+
+
+# ---------------------------------------------------------------------------
+# (11) The uwsgi module: uWSGI's Python API, so apps written for uWSGI run
+# unchanged. For now its WebSocket calls and an empty `opt`; any other name
+# raises NotImplementedError (also an AttributeError, so hasattr() and
+# getattr(uwsgi, name, default) see it missing). Installed as
+# sys.modules['uwsgi'] before the app is imported, for WSGI and ASGI apps.
+# ---------------------------------------------------------------------------
+
+class UwsgiNotImplemented(NotImplementedError, AttributeError):
+    """A uwsgi API call gw does not provide."""
+
+
+def make_uwsgi_module():
+    import types
+    mod = types.ModuleType('uwsgi', "gw's implementation of uWSGI's Python API (WebSockets)")
+    mod.opt = {}
+    mod.version = b'gw'
+    mod.numproc = 1
+
+    def current(what):
+        ws = getattr(LOCAL, 'ws', None)
+        if ws is None:
+            raise WebSocketGone('unable to %s: no WebSocket handshake in this request%s' % (
+                what, '' if SESSIONS is not None else ' (gw gave this runner no session channel)'))
+        return ws
+
+    def websocket_handshake(key=None, origin=None, proto=None):
+        # key: gw answers the client's Sec-WebSocket-Key itself.
+        current('complete websocket handshake').handshake(origin, proto)
+
+    def websocket_recv(request_context=None):
+        return current('receive websocket message').recv()
+
+    def websocket_recv_nb(request_context=None):
+        return current('receive websocket message').recv(block=False)
+
+    def websocket_send(message, request_context=None):
+        current('send websocket message').send(WS_TEXT, message)
+
+    def websocket_send_binary(message, request_context=None):
+        current('send websocket binary message').send(WS_BINARY, message)
+
+    def __getattr__(name):
+        if name.startswith('__'):
+            raise AttributeError(name)
+        raise UwsgiNotImplemented('uwsgi.%s is not provided by gw (its uwsgi module has the '
+                                  'websocket_* calls and opt; docs/protocols.md)' % name)
+
+    for f in (websocket_handshake, websocket_recv, websocket_recv_nb, websocket_send,
+              websocket_send_binary, __getattr__):
+        setattr(mod, f.__name__, f)
+    return mod
+
+
+def install_uwsgi_module():
+    """sys.modules['uwsgi'], unless the app's environment has a real one."""
+    sys.modules.setdefault('uwsgi', make_uwsgi_module())
+
+
+def open_sessions(fd):
+    """The session channel, served for WSGI apps (READY says websocket=true)."""
+    global SESSIONS
+    limit = os.environ.get('GW_WSGI_MAX_SESSIONS', '')
+    SESSIONS = SessionChannel(fd, int(limit) if limit.isdigit() and int(limit) > 0 else WS_MAX_SESSIONS)
+    SESSIONS.start()
+
 
 
 if __name__ == '__main__':
