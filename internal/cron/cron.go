@@ -36,11 +36,11 @@ func (s Schedule) Every() time.Duration { return s.every }
 // field is one of the five fields: its name and bounds, and the names its
 // values may have.
 type field struct {
-	name     string
-	lo, hi   int
-	names    []string // names[i] stands for lo+i
-	sunday7  bool     // day of week: 7 is Sunday too
-	dst      func(*Schedule) (*uint64, *bool)
+	name    string
+	lo, hi  int
+	names   []string // names[i] stands for lo+i
+	sunday7 bool     // day of week: 7 is Sunday too
+	dst     func(*Schedule) (*uint64, *bool)
 }
 
 var (
