@@ -18,7 +18,9 @@ import (
 	"github.com/gwhq/gw/gateway/uwsgi"
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/runners"
+	"github.com/gwhq/gw/runners/backoff"
 	"github.com/gwhq/gw/runners/budget"
+	"github.com/gwhq/gw/runners/daemon"
 	"github.com/gwhq/gw/runners/pool"
 )
 
@@ -34,10 +36,11 @@ type Gateway struct {
 	lns     []listener
 	wg      sync.WaitGroup // Serve loops
 
-	reloadMu  sync.Mutex     // one reload (or the shutdown) at a time
-	draining  sync.WaitGroup // old generations still draining after a reload
-	notReady  atomic.Bool    // /readyz answers 503 (SetUnready)
-	controlLn net.Listener   // listen.control, served by the caller (ControlListener)
+	reloadMu  sync.Mutex                 // one reload (or the shutdown) at a time
+	draining  sync.WaitGroup             // old generations still draining after a reload
+	notReady  atomic.Bool                // /readyz answers 503 (SetUnready)
+	controlLn net.Listener               // listen.control, served by the caller (ControlListener)
+	daemons   atomic.Pointer[daemon.Set] // attached daemons and cron, started once the apps serve
 	adminFields
 }
 
@@ -100,6 +103,8 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return err
 	}
 	g.serve()
+	// After the apps: a worker may call them, and what it does is theirs.
+	g.daemons.Store(daemon.StartSet(g.cfg.Daemons, g.cfg.Cron, backoff.Backoff{}, g.log))
 	return nil
 }
 
@@ -320,6 +325,12 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		t.drain(stopCtx, pool.ReasonShutdown)
+	}
+	if ds := g.daemons.Load(); ds != nil {
+		// After the apps drained: the last requests may still queue work
+		// (a celery task) that the workers should take before they stop.
+		// Each daemon's stop_timeout bounds its stop.
+		ds.Stop(context.Background())
 	}
 	g.removeRuntime()
 	g.closeAdmin()

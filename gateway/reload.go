@@ -36,6 +36,9 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 	g.cfg = cfg
 	g.log.Info("reload: new generation serving", "apps", len(cfg.Apps), "took", time.Since(start).Round(time.Millisecond))
 	g.drainLater(old, func(ctx context.Context) { old.drain(ctx, pool.ReasonReload) })
+	if ds := g.daemons.Load(); ds != nil {
+		ds.Update(ctx, cfg.Daemons, cfg.Cron)
+	}
 	return nil
 }
 

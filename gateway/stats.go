@@ -46,6 +46,9 @@ func (c *appCounters) record(status int, in, out int64) {
 // Snapshot is the admin listener's view of gw (admin.Source).
 func (g *Gateway) Snapshot() admin.Snapshot {
 	s := admin.Snapshot{Version: Version, PID: os.Getpid(), Started: g.started, Uptime: time.Since(g.started).Seconds()}
+	if ds := g.daemons.Load(); ds != nil {
+		s.Daemons, s.Cron = ds.Stats()
+	}
 	t := g.routes.Load()
 	if t == nil {
 		return s

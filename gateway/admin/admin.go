@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gwhq/gw/runners/budget"
+	"github.com/gwhq/gw/runners/daemon"
 	"github.com/gwhq/gw/runners/pool"
 )
 
@@ -30,6 +31,9 @@ type Snapshot struct {
 	Apps     []AppStats `json:"apps"`
 	// Budget is max_runners and each app's part of it (nil: no cap).
 	Budget *budget.Stats `json:"budget,omitempty"`
+	// Daemons and Cron are the attached processes (runners/daemon).
+	Daemons []daemon.Stats    `json:"daemons,omitempty"`
+	Cron    []daemon.JobStats `json:"cron,omitempty"`
 }
 
 // AppStats is one app's part of a Snapshot.

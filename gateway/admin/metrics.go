@@ -37,13 +37,15 @@ var (
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descLatency, descQueueWait, descSpawn, descQueue, descInFlight,
 		descBusyRatio, descRunners, descExits, descRSS, descBytesIn, descBytesOut, descFailed, descScale, descTarget,
-		descWSOpen, descWSTotal, descWSRefused, descWSMsgs} {
+		descWSOpen, descWSTotal, descWSRefused, descWSMsgs, descDaemonRestarts, descDaemonUp, descCronRuns} {
 		ch <- d
 	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	for _, a := range c.src.Snapshot().Apps {
+	snap := c.src.Snapshot()
+	collectDaemons(ch, snap)
+	for _, a := range snap.Apps {
 		for class, n := range a.Status {
 			ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, float64(n), a.Name, class)
 		}

@@ -36,11 +36,11 @@ func TestImportUWSGI(t *testing.T) {
 			"clean.ini:6: master = true -> default: ",
 			"gw import: 6 options: 5 mapped, 1 default, 0 unsupported, 0 placeholder, 0 evaluated\n"}},
 		{"strict and clean", []string{"import", "uwsgi", "--strict", clean}, 0, "path: ", nil},
-		{"dropped", []string{"import", "uwsgi", dropped}, 0, "# daemons:\n", []string{
+		{"dropped", []string{"import", "uwsgi", dropped}, 0, "daemons:\n  - name: celery-worker\n", []string{
 			"dropped.ini:4: procname = web -> unsupported: ",
-			"dropped.ini:5: attach-daemon = celery worker -> unsupported: daemons: is not yet in gw"}},
+			"dropped.ini:5: attach-daemon = celery worker -> mapped: daemons:"}},
 		{"strict and dropped", []string{"import", "uwsgi", dropped, "--strict"}, 1, "apps:", []string{
-			"gw: --strict: 2 option(s) of " + dropped + " have no gw equivalent"}},
+			"gw: --strict: 1 option(s) of " + dropped + " have no gw equivalent"}},
 		{"missing file", []string{"import", "uwsgi", filepath.Join(dir, "none.ini")}, 1, "", []string{
 			"gw: import " + filepath.Join(dir, "none.ini") + ": no such file or directory\n"}},
 		{"no app", []string{"import", "uwsgi", noApp}, 1, "", []string{

@@ -416,10 +416,53 @@ func runnerUsers(cfg *config.Config) (drop *syscall.Credential, err error) {
 		}
 		allSame = allSame && c != nil && c.Uid == global.Uid && c.Gid == global.Gid
 	}
+	// Daemons and cron jobs follow the same rules as an app's runners.
+	for _, a := range attached(cfg) {
+		p := a.p
+		if p.User == "" {
+			p.User = cfg.User
+			if p.Group == "" {
+				p.Group = cfg.Group
+			}
+		}
+		c, err := proc.LookupCredential(p.User, p.Group)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w", a.kind, p.Name, err)
+		}
+		uid := euid
+		if c != nil {
+			uid = int(c.Uid)
+		}
+		switch {
+		case euid == 0 && uid == 0 && p.User == "" && !cfg.AllowRoot:
+			return nil, fmt.Errorf("%s %q would run as root; pass --uid USER (or uid: in its entry), or --allow-root", a.kind, p.Name)
+		case euid != 0 && uid != euid:
+			return nil, fmt.Errorf("%s %q is to run as uid %d, but gw runs as uid %d", a.kind, p.Name, uid, euid)
+		}
+		allSame = allSame && c != nil && c.Uid == global.Uid && c.Gid == global.Gid
+	}
 	if euid != 0 || !allSame || global.Uid == 0 {
 		return nil, nil
 	}
 	return global, nil
+}
+
+// attached returns the processes of cfg's daemons and cron jobs, to be
+// settled in place, with their kind for errors.
+func attached(cfg *config.Config) []attachedProc {
+	var out []attachedProc
+	for i := range cfg.Daemons {
+		out = append(out, attachedProc{"daemon", &cfg.Daemons[i].Process})
+	}
+	for i := range cfg.Cron {
+		out = append(out, attachedProc{"cron job", &cfg.Cron[i].Process})
+	}
+	return out
+}
+
+type attachedProc struct {
+	kind string
+	p    *config.Process
 }
 
 // reportLoad prints the problems of a config, one per line.

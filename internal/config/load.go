@@ -80,6 +80,7 @@ func Load(src Sources) (*Config, error) {
 		}
 	}
 	cfg.Apps = l.apps()
+	cfg.Daemons, cfg.Cron = l.daemons(), l.cronJobs()
 	l.checkBudget(cfg)
 	if len(l.c.probs) > 0 {
 		return nil, l.c.sorted()

@@ -55,6 +55,10 @@ type Config struct {
 	Listen Listen
 	Limits Limits
 	Apps   []App
+	// Daemons are the processes gw keeps running beside the apps; Cron the
+	// commands it runs on a schedule (daemons.go).
+	Daemons []Daemon
+	Cron    []CronJob
 	// File is the config file it came from ("" when built from flags only).
 	File string
 	// User and Group are what the runners (and, after binding, gw) run as:

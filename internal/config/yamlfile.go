@@ -16,6 +16,10 @@ type schema struct {
 	fields map[string]*schema // a mapping with these keys
 	item   *schema            // a list of these
 	free   bool               // a mapping with any keys and scalar values (env:, static:)
+	// scalars is a list of single values (a daemon's command:); hint is
+	// what to say when a single value is given instead.
+	scalars bool
+	hint    string
 }
 
 // fileSchema builds the schema: "listen.tls.cert" becomes nested mappings,
@@ -24,6 +28,8 @@ func fileSchema() *schema {
 	root := &schema{fields: map[string]*schema{}}
 	apps := &schema{fields: map[string]*schema{}}
 	root.fields["apps"] = &schema{item: apps}
+	root.fields["daemons"] = &schema{item: daemonSchema(false)}
+	root.fields["cron"] = &schema{item: daemonSchema(true)}
 	for _, o := range options {
 		if o.key == "" {
 			continue
@@ -59,6 +65,15 @@ type fileData struct {
 	appsKey  *yaml.Node            // the "apps" key, for problems about the list
 	apps     []*yaml.Node          // mapping node of each app
 	appPaths []string              // "apps[1]" for each
+	// entries are the mappings of the other lists (daemons:, cron:), by
+	// list name.
+	entries map[string][]entry
+}
+
+// entry is one mapping of a list and where it is ("daemons[0]").
+type entry struct {
+	node *yaml.Node
+	path string
 }
 
 // yamlLine finds the line in a yaml.v3 syntax error ("yaml: line 3: ...").
@@ -113,6 +128,11 @@ func (w *walker) walk(n *yaml.Node, s *schema, path, key string) {
 			if it = deref(it); it.Kind == yaml.MappingNode && path == "apps" {
 				w.fd.apps = append(w.fd.apps, it)
 				w.fd.appPaths = append(w.fd.appPaths, ip)
+			} else if it.Kind == yaml.MappingNode && (path == "daemons" || path == "cron") {
+				if w.fd.entries == nil {
+					w.fd.entries = map[string][]entry{}
+				}
+				w.fd.entries[path] = append(w.fd.entries[path], entry{it, ip})
 			}
 		}
 	case s.fields != nil:
@@ -135,6 +155,16 @@ func (w *walker) walk(n *yaml.Node, s *schema, path, key string) {
 				ck = join(key, name)
 			}
 			w.walk(p.val, child, join(path, name), ck)
+		}
+	case s.scalars:
+		if n.Kind != yaml.SequenceNode {
+			w.c.at(n, path, "want a list, not %s%s", describe(n), s.hint)
+			return
+		}
+		for i, it := range n.Content {
+			if it = deref(it); it.Kind != yaml.ScalarNode || isNull(it) {
+				w.c.at(it, fmt.Sprintf("%s[%d]", path, i), "want a single value, not %s", describe(it))
+			}
 		}
 	case s.free:
 		if n.Kind != yaml.MappingNode {

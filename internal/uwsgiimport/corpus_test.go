@@ -140,6 +140,15 @@ func loadRooted(t *testing.T, data []byte, pending map[string]bool) {
 			make(get(tls, "key"), false)
 		}
 	}
+	for _, list := range []string{"daemons", "cron"} {
+		if l := get(top, list); l != nil {
+			for _, e := range l.Content {
+				if n := get(e, "dir"); n != nil {
+					make(n, true)
+				}
+			}
+		}
+	}
 	for _, app := range get(top, "apps").Content {
 		strip(app, pending)
 		if p := get(app, "path"); p != nil && (strings.Contains(p.Value, "/") || !strings.Contains(p.Value, ":")) {

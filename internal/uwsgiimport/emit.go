@@ -108,7 +108,7 @@ func (m *mapper) finish(from string) ([]byte, error) {
 	for _, a := range apps {
 		m.writeApp(&b, a)
 	}
-	m.writeLater(&b)
+	m.writeAttached(&b)
 	return []byte(b.String()), nil
 }
 
@@ -479,13 +479,9 @@ func writeMap(b *strings.Builder, key string, kvs []kv) {
 	}
 }
 
-// writeLater writes daemons: and cron: commented out: gw check would
-// reject them until gw has them, and they are reported as unsupported.
-func (m *mapper) writeLater(b *strings.Builder) {
-	if len(m.daemons) == 0 && len(m.crons) == 0 {
-		return
-	}
-	b.WriteString("# not yet supported by gw (kept for when it is; reported as unsupported):\n")
+// writeAttached writes daemons: and cron:, each command run by sh -c as
+// uWSGI runs it.
+func (m *mapper) writeAttached(b *strings.Builder) {
 	names := map[string]int{}
 	unique := func(n string) string {
 		names[n]++
@@ -495,19 +491,22 @@ func (m *mapper) writeLater(b *strings.Builder) {
 		return n
 	}
 	if len(m.daemons) > 0 {
-		b.WriteString("# daemons:\n")
+		b.WriteString("daemons:\n")
 		for _, d := range m.daemons {
-			fmt.Fprintf(b, "#   - name: %s\n#     command: %s\n", q(unique(d.name)), flow([]string{"/bin/sh", "-c", d.command}))
+			fmt.Fprintf(b, "  - name: %s\n    command: %s\n", q(unique(d.name)), flow([]string{"/bin/sh", "-c", d.command}))
 			if m.app.chdir != "" {
-				fmt.Fprintf(b, "#     dir: %s\n", q(m.app.chdir))
+				fmt.Fprintf(b, "    dir: %s\n", q(m.app.chdir))
 			}
-			b.WriteString("#     restart: always\n")
+			b.WriteString("    restart: always\n")
 		}
 	}
 	if len(m.crons) > 0 {
-		b.WriteString("# cron:\n")
+		b.WriteString("cron:\n")
 		for _, c := range m.crons {
-			fmt.Fprintf(b, "#   - name: %s\n#     schedule: %s\n#     command: %s\n", q(unique(c.name)), q(c.schedule), flow([]string{"/bin/sh", "-c", c.command}))
+			fmt.Fprintf(b, "  - name: %s\n    schedule: %s\n    command: %s\n", q(unique(c.name)), q(c.schedule), flow([]string{"/bin/sh", "-c", c.command}))
+			if m.app.chdir != "" {
+				fmt.Fprintf(b, "    dir: %s\n", q(m.app.chdir))
+			}
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/gwhq/gw/internal/cron"
 )
 
 // Kind is what became of one option.
@@ -363,7 +365,8 @@ func (m *mapper) global(key string, i int, what string) (Kind, string) {
 	return Mapped, what
 }
 
-// daemon maps attach-daemon and its kin to daemons: (not yet in gw).
+// daemon maps attach-daemon and its kin to daemons:, run by sh -c as
+// uWSGI runs them.
 func (m *mapper) daemon(key string, o Option, i int) (Kind, string) {
 	cmd := o.Value
 	switch key {
@@ -384,11 +387,11 @@ func (m *mapper) daemon(key string, o Option, i int) (Kind, string) {
 		return Unsupported, "no command found"
 	}
 	m.daemons = append(m.daemons, job{name: jobName(cmd), command: cmd, line: i})
-	return Unsupported, "daemons: is not yet in gw: written commented out"
+	return Mapped, "daemons: (restart: always)"
 }
 
 // cron maps cron (M H D MON WDAY CMD, -1 = any, -N = every N) and cron2
-// (minute=..,hour=.. CMD) to cron: (not yet in gw).
+// (minute=..,hour=.. CMD) to cron:, checked with gw's own schedule parser.
 func (m *mapper) cron(key string, o Option, i int) (Kind, string) {
 	var fields []string
 	var cmd string
@@ -416,8 +419,12 @@ func (m *mapper) cron(key string, o Option, i int) (Kind, string) {
 	if cmd == "" {
 		return Unsupported, "no command found"
 	}
-	m.crons = append(m.crons, job{name: jobName(cmd), schedule: strings.Join(fields, " "), command: cmd, line: i})
-	return Unsupported, "cron: is not yet in gw: written commented out"
+	schedule := strings.Join(fields, " ")
+	if _, err := cron.Parse(schedule); err != nil {
+		return Unsupported, fmt.Sprintf("schedule %q: %v", schedule, err)
+	}
+	m.crons = append(m.crons, job{name: jobName(cmd), schedule: schedule, command: cmd, line: i})
+	return Mapped, "cron:"
 }
 
 // cronField turns uWSGI's -1 (any) and -N (every N) into crontab syntax.

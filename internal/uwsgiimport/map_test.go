@@ -123,14 +123,14 @@ func TestMapping(t *testing.T) {
 			yaml:  []string{"  chmod_socket: \"0660\"\n  chown_socket: www-data:www-data\n", "uid: www-data\ngid: www-data\n"},
 		},
 		{
-			name: "daemons, cron, touch-reload: commented out and unsupported",
+			name: "daemons and cron mapped; touch-reload commented out and unsupported",
 			ini: "[uwsgi]\nchdir = /srv\nmodule = a.wsgi\nattach-daemon = celery -A proj worker\nsmart-attach-daemon = /tmp/m.pid memcached -d\n" +
 				"cron = 0 -1 -1 -1 -1 /srv/bin/hourly\nunique-cron = -15 -1 -1 -1 -1 ./sweep\ncron2 = minute=39,hour=23,unique=1 backup.sh\ntouch-reload = /srv/reload\n",
-			lines: []string{"attach-daemon => unsupported: daemons: is not yet in gw", "smart-attach-daemon => unsupported: daemons:", "cron => unsupported: cron: is not yet in gw", "unique-cron => unsupported: cron:", "cron2 => unsupported: cron:", "touch-reload => unsupported: touch_reload is not yet in gw"},
+			lines: []string{"attach-daemon => mapped: daemons: (restart: always)", "smart-attach-daemon => mapped: daemons:", "cron => mapped: cron:", "unique-cron => mapped: cron:", "cron2 => mapped: cron:", "touch-reload => unsupported: touch_reload is not yet in gw"},
 			yaml: []string{
-				"# not yet supported by gw (kept for when it is; reported as unsupported):\n# daemons:\n#   - name: celery-proj\n#     command: [/bin/sh, -c, celery -A proj worker]\n#     dir: /srv\n#     restart: always\n#   - name: memcached\n#     command: [/bin/sh, -c, memcached -d]\n",
-				"# cron:\n#   - name: hourly\n#     schedule: 0 * * * *\n#     command: [/bin/sh, -c, /srv/bin/hourly]\n#   - name: sweep\n#     schedule: '*/15 * * * *'\n",
-				"#     schedule: 39 23 * * *\n",
+				"daemons:\n  - name: celery-proj\n    command: [/bin/sh, -c, celery -A proj worker]\n    dir: /srv\n    restart: always\n  - name: memcached\n    command: [/bin/sh, -c, memcached -d]\n",
+				"cron:\n  - name: hourly\n    schedule: 0 * * * *\n    command: [/bin/sh, -c, /srv/bin/hourly]\n    dir: /srv\n  - name: sweep\n    schedule: '*/15 * * * *'\n",
+				"    schedule: 39 23 * * *\n",
 				"    # not yet supported by gw:\n    # touch_reload: [/srv/reload]\n",
 			},
 		},

@@ -1,47 +1,7 @@
 package pool
 
-import "time"
+import "github.com/gwhq/gw/runners/backoff"
 
-// Backoff decides how long to wait before the n-th consecutive attempt to
-// replace a worker that keeps failing: exponential from Base, capped at Max.
-type Backoff struct {
-	Base time.Duration // first retry delay (default 100ms)
-	Max  time.Duration // cap (default 10s)
-	// Stable is how long a worker must have lived for its exit not to count
-	// as a crash at start (default 5s).
-	Stable time.Duration
-}
-
-// Delay returns the wait before attempt n (1-based). The first replacement
-// of a worker that ran fine (n <= 0) is immediate.
-func (b Backoff) Delay(n int) time.Duration {
-	if n <= 0 {
-		return 0
-	}
-	base, limit := b.Base, b.Max
-	if base <= 0 {
-		base = 100 * time.Millisecond
-	}
-	if limit <= 0 {
-		limit = 10 * time.Second
-	}
-	d := base
-	for i := 1; i < n && d < limit; i++ {
-		d *= 2
-	}
-	return min(d, limit)
-}
-
-func (b Backoff) stableAfter() time.Duration {
-	if b.Stable <= 0 {
-		return 5 * time.Second
-	}
-	return b.Stable
-}
-
-func (b Backoff) maxDelay() time.Duration {
-	if b.Max <= 0 {
-		return 10 * time.Second
-	}
-	return b.Max
-}
+// Backoff is the respawn delay of a pool's runners; it lives in
+// runners/backoff, shared with attached daemons.
+type Backoff = backoff.Backoff

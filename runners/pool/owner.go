@@ -280,7 +280,7 @@ func (p *Pool) launchFailed(r launched, fill bool) {
 	inARow := o.failedInARow >= p.opts.FailAfter*max(p.target, 1)
 	if inARow && h.failed >= p.opts.FailAfter && live == 0 && p.failed.CompareAndSwap(false, true) {
 		p.log.Error("app failed: its runners keep crashing at start; answering 503 while retrying",
-			"retry_every", p.opts.Backoff.maxDelay(), "err", r.err)
+			"retry_every", p.opts.Backoff.MaxDelay(), "err", r.err)
 		p.slots.setErr(ErrAppFailed)
 	}
 }
@@ -314,7 +314,7 @@ func (p *Pool) onExit(m *member) {
 	if reason != ReasonCrash && reason != ReasonHealth || o.draining {
 		return
 	}
-	if life >= p.opts.Backoff.stableAfter() {
+	if life >= p.opts.Backoff.StableAfter() {
 		return // a long-lived runner's exit is no crash loop: refill at once
 	}
 	o.pending = append(o.pending, retry{n: 1, at: time.Now().Add(p.opts.Backoff.Delay(1))})
