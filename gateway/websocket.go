@@ -184,6 +184,11 @@ func (g *Gateway) relay(conn *websocket.Conn, s *bridge.Session, c *wsCounters, 
 					code, reason = int(ce.Code), ce.Reason
 				case errors.Is(err, websocket.ErrMessageTooBig):
 					code, reason = bridge.CloseTooBig, "message too big"
+				default:
+					// Said, so an abnormal end seen with a live client
+					// (1011 "client went away" under load, not yet
+					// explained) can be told apart from a vanished one.
+					g.log.Info("websocket: client side ended without a close", "err", err)
 				}
 				s.Close(code, reason)
 				return
