@@ -199,7 +199,11 @@ func (r *Runner) verdict(ctx context.Context, err error, exited bool) *proc.Spaw
 		se.App, se.Worker = r.o.App, r.o.Worker
 		return se
 	case exited:
-		return r.o.spawnError(proc.StageLoad, fmt.Errorf("%s exited during its start (%s)", r.o.Kind, r.proc.ExitString()))
+		se := r.o.spawnError(proc.StageLoad, fmt.Errorf("%s exited during its start (%s)", r.o.Kind, r.proc.ExitString()))
+		if k, ok := r.proc.(interface{ KilledBy() syscall.Signal }); ok { // proc.Process
+			se.Signal = k.KilledBy()
+		}
+		return se
 	case errors.Is(err, context.DeadlineExceeded):
 		return r.o.spawnError(proc.StageReadyTimeout, fmt.Errorf("no %s within %v", r.o.Awaits, r.o.ReadyTimeout))
 	}

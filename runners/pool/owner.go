@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -238,6 +239,12 @@ func (p *Pool) onLaunched(r launched) {
 	}
 }
 
+// killedAtStart is a launch error that says the runner was killed while
+// it started, from outside (proc.SpawnError): it backs off like any
+// failure but is no evidence the app cannot start, so it never makes the
+// app fail fast.
+type killedAtStart interface{ KilledAtStart() bool }
+
 // launchFailed counts a failed launch and backs off. The place stays
 // held and is retried, unless other runners serve and nobody waits. After
 // FailAfter failures with no runner alive, the app answers 503 at once
@@ -276,7 +283,10 @@ func (p *Pool) launchFailed(r launched, fill bool) {
 	// they start (by the OOM killer, by an operator) fail some launches,
 	// but others start in between, which resets the count: the app must
 	// not answer 503 to everyone while it can still start runners.
-	o.failedInARow++
+	var k killedAtStart
+	if !errors.As(r.err, &k) || !k.KilledAtStart() {
+		o.failedInARow++
+	}
 	inARow := o.failedInARow >= p.opts.FailAfter*max(p.target, 1)
 	if inARow && h.failed >= p.opts.FailAfter && live == 0 && p.failed.CompareAndSwap(false, true) {
 		p.log.Error("app failed: its runners keep crashing at start; answering 503 while retrying",

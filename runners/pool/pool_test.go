@@ -65,6 +65,7 @@ type fakeLauncher struct {
 	mu       sync.Mutex
 	launched []*fakeWorker
 	fail     atomic.Int32 // launches left to fail
+	killed   bool         // failures say the runner was killed while starting
 	attempts atomic.Int32
 	delay    time.Duration // how long a launch takes
 	behave   func(w http.ResponseWriter, r *http.Request, killed <-chan struct{}) error
@@ -75,6 +76,9 @@ func (l *fakeLauncher) Launch(ctx context.Context, id int) (Worker, error) {
 	l.attempts.Add(1)
 	time.Sleep(l.delay)
 	if l.fail.Add(-1) >= 0 {
+		if l.killed {
+			return nil, killedErr{}
+		}
 		return nil, errors.New("import failed")
 	}
 	l.mu.Lock()
@@ -83,6 +87,13 @@ func (l *fakeLauncher) Launch(ctx context.Context, id int) (Worker, error) {
 	l.launched = append(l.launched, w)
 	return w, nil
 }
+
+// killedErr is a launch that failed because the runner was killed while
+// it started (proc.SpawnError with a SIGKILL).
+type killedErr struct{}
+
+func (killedErr) Error() string       { return "runner exited during its start (killed by signal: killed)" }
+func (killedErr) KilledAtStart() bool { return true }
 
 func (l *fakeLauncher) workers() []*fakeWorker {
 	l.mu.Lock()

@@ -249,6 +249,23 @@ func TestOnDemandLaunchFailures(t *testing.T) {
 	}
 }
 
+// TestKilledAtStartNeverFailsTheApp: runners killed from outside while
+// they start (an operator, the OOM killer) back off like any failed
+// launch, but the app keeps queueing requests instead of answering 503 at
+// once: it was never shown unable to start.
+func TestKilledAtStartNeverFailsTheApp(t *testing.T) {
+	l := &fakeLauncher{behave: ok, killed: true}
+	l.fail.Store(4)
+	p := startPool(t, Options{Workers: 1, MinWorkers: OnDemand, FailAfter: 2, QueueWait: 10 * time.Second,
+		Backoff: Backoff{Base: time.Millisecond, Max: 5 * time.Millisecond}}, l)
+	if err := serve(p, "/"); err != nil {
+		t.Fatalf("after 4 launches killed at start: %v, want served", err)
+	}
+	if n := p.Exits()[ReasonFailedBoot]; n != 4 {
+		t.Errorf("failed_boot %d, want 4", n)
+	}
+}
+
 // TestShare: places come from the budget. With none free, a queued request
 // waits for a grant; a grant nobody needs any more goes back; a reclaim
 // retires an idle runner above the floor, or the next to become idle;

@@ -1,6 +1,9 @@
 package proc
 
-import "fmt"
+import (
+	"fmt"
+	"syscall"
+)
 
 // Stage names the step of starting a runner that failed.
 type Stage string
@@ -22,6 +25,20 @@ type SpawnError struct {
 	// Detail is the language's own report (a Python traceback) or the last
 	// lines the runner wrote to stderr; it may be empty.
 	Detail string
+	// Signal killed the runner while it started (0: it was not killed).
+	Signal syscall.Signal
+}
+
+// KilledAtStart says the runner was killed while it started by a signal
+// that comes from outside (an operator, the OOM killer, gw's own stop):
+// no evidence that the app cannot start, where a crash (SIGSEGV) or an
+// exit status is.
+func (e *SpawnError) KilledAtStart() bool {
+	switch e.Signal {
+	case syscall.SIGKILL, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT:
+		return true
+	}
+	return false
 }
 
 func (e *SpawnError) Error() string {

@@ -211,6 +211,17 @@ func (p *Process) Stop(ctx context.Context) {
 	}
 }
 
+// KilledBy is the signal that ended the process, 0 if it exited by itself
+// (or has not exited).
+func (p *Process) KilledBy() syscall.Signal {
+	if ps := p.cmd.ProcessState; ps != nil {
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return ws.Signal()
+		}
+	}
+	return 0
+}
+
 // ExitString describes how the process ended, for logs.
 func (p *Process) ExitString() string {
 	ps := p.cmd.ProcessState
