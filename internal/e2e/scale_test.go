@@ -103,8 +103,11 @@ func TestScaleUpAndDown(t *testing.T) {
 			waitFor(t, "shrunk to 1", func() bool { return serving(appStats(t, stats)) == 1 })
 			took := time.Since(idle)
 			t.Logf("%s: back to 1 runner %v after the burst", sa.lang, took.Round(time.Millisecond))
-			if took < 900*time.Millisecond {
-				t.Errorf("shrank after %v, before worker_idle (1s)", took)
+			// A runner's idle time starts when it finished its part of the
+			// burst, which may be a few hundred ms before the last answer
+			// reached the client on a loaded machine.
+			if took < 700*time.Millisecond {
+				t.Errorf("shrank after %v, well before worker_idle (1s)", took)
 			}
 			waitFor(t, "scale-downs counted", func() bool {
 				a := appStats(t, stats)
