@@ -143,7 +143,11 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		log.Warn("SIGHUP during start-up ignored: the config just loaded is the one serving")
 	default:
 	}
-	rl := &reloader{g: g, log: log, notify: notify, load: func() (*config.Config, error) {
+	// Reload on change (--reload, touch_reload): started once gw serves,
+	// stopped first when it stops or hands over to a new gw.
+	sw := newSourceWatch(g, log)
+	defer sw.stop()
+	rl := &reloader{g: g, log: log, notify: notify, watch: sw, load: func() (*config.Config, error) {
 		cfg, err := config.Load(config.Sources{Flags: cmd.Flags(), Environ: e.environ, File: file, Args: a})
 		if err != nil {
 			return nil, err
@@ -172,6 +176,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		// After an upgrade the old gw tells systemd, with MAINPID.
 		notifyOrWarn(notify, log, systemd.Ready)
 	}
+	sw.update()
 	wg.Add(1)
 	// Ended by hupDone when run returns, or by a successful upgrade.
 	go func() { defer wg.Done(); ups.run(hupCtx, usr2, handOver) }()
@@ -181,6 +186,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 
 	<-ctx.Done()
 	stop()
+	sw.stop()
 	if pid := handedTo.Load(); pid != 0 {
 		// The new gw accepts on the same sockets already: no delay, no
 		// STOPPING (systemd follows the new main pid), and the unix
@@ -270,6 +276,7 @@ type reloader struct {
 	log    *slog.Logger
 	notify *systemd.Notifier
 	load   func() (*config.Config, error) // the config, read again from the same sources
+	watch  *sourceWatch                   // rebuilt after each reload: the apps may have changed
 }
 
 // reload reads the config again and boots a new generation from it. A
@@ -295,6 +302,7 @@ func (rl *reloader) reload(ctx context.Context) error {
 		rl.log.Error("reload failed", attrs...)
 		return err
 	}
+	rl.watch.update()
 	return nil
 }
 

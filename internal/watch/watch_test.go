@@ -64,7 +64,9 @@ func none(t *testing.T, w *Watcher) {
 	}
 }
 
-func pyTree(key, root string) Target { return Target{Key: key, Trees: []string{root}, Exts: []string{".py"}} }
+func pyTree(key, root string) Target {
+	return Target{Key: key, Trees: []string{root}, Exts: []string{".py"}}
+}
 
 func TestDebounceBurstIsOneEvent(t *testing.T) {
 	dir := t.TempDir()
