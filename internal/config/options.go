@@ -12,12 +12,12 @@ import (
 type kind int
 
 const (
-	kindString kind = iota // one value; parsed to its real type by Load
-	kindInt                // a whole number; a typed flag so "--workers x" is a usage error
-	kindList               // repeatable flag, comma-separated in env, a mapping in YAML
-	kindMap                // YAML only: a mapping whose keys keep their case
-	kindBool               // true or false; a flag given alone means true
-	kindStrings            // YAML only: a list of single values
+	kindString  kind = iota // one value; parsed to its real type by Load
+	kindInt                 // a whole number; a typed flag so "--workers x" is a usage error
+	kindList                // repeatable flag, comma-separated in env, a mapping in YAML
+	kindMap                 // YAML only: a mapping whose keys keep their case
+	kindBool                // true or false; a flag given alone means true
+	kindStrings             // YAML only: a list of single values
 )
 
 // option declares one setting once. key is the viper key and also the YAML
