@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -253,5 +254,62 @@ func TestReloadPHPNeedsNone(t *testing.T) {
 	t.Logf("php: edit served after %v, no reload", took.Round(time.Millisecond))
 	if log := gw.Log(); strings.Contains(log, "reload: file changed") || !strings.Contains(log, "php-cgi reads each script anew") {
 		t.Errorf("php with --reload should say it watches nothing and reload nothing:\n%s", log)
+	}
+}
+
+// slowWhoApp is whoApp with a version and /slow, a request that keeps an
+// old gw draining; it says on stderr (gw's log) when it has started.
+const slowWhoApp = `import os, sys, time
+def application(environ, start_response):
+    if environ["PATH_INFO"] == "/slow":
+        print("slow request started", file=sys.stderr, flush=True)
+        time.sleep(4)
+    body = ("%d %d VERSION" % (os.getpid(), os.getppid())).encode()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]
+`
+
+// TestReloadAfterUpgrade: after a SIGUSR2 upgrade only the new gw
+// watches: an edit made while the old gw still drains is reloaded once,
+// by the new gw (the new runner is its child).
+func TestReloadAfterUpgrade(t *testing.T) {
+	asSubreaper(t)
+	st := newUpgradeSetup(t)
+	st.writeApp(t, strings.Replace(slowWhoApp, "VERSION", "v1", 1))
+	st.writeConfig(t, "    reload: true\n")
+	first := startGW(t, "-c", st.cfg)
+	base, pid0, next := first.serving(t, 0, 0)
+	slow := make(chan string, 1)
+	// Ends within the client's timeout.
+	go func() {
+		resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(base + "/slow")
+		if err != nil {
+			slow <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		slow <- string(b)
+	}()
+	_, next = first.log.await(t, next, 10*time.Second, "slow request started")
+	syscall.Kill(pid0, syscall.SIGUSR2)
+	_, pid1, next := first.serving(t, next, 0)
+	select {
+	case <-first.exited:
+		t.Fatal("the old gw exited with a request in flight")
+	default:
+	}
+	st.writeApp(t, strings.Replace(slowWhoApp, "VERSION", "v2", 1))
+	first.log.await(t, next, 30*time.Second, "reload: app serving from new runners")
+	_, body := gwtest.Get(t, base+"/")
+	if f := strings.Fields(body); len(f) != 3 || f[1] != strconv.Itoa(pid1) || f[2] != "v2" {
+		t.Errorf("after the edit: %q, want a runner of the new gw %d serving v2", body, pid1)
+	}
+	if b := <-slow; !strings.HasSuffix(b, fmt.Sprintf("%d v1", pid0)) {
+		t.Errorf("the slow request: %q, want the old gw's v1", b)
+	}
+	<-first.exited
+	if n := first.log.count("reload: file changed"); n != 1 {
+		t.Errorf("%d reloads for one edit, want 1 (the new gw's):\n%s", n, first.log)
 	}
 }
