@@ -33,6 +33,7 @@ var rules = []rule{
 	{"runners/proc", []string{"gateway", "bridge", "runners/pool", "internal/config"}, "one OS process, nothing more"},
 	{"bridge", []string{"gateway", "runners"}, "the bridge codec and exchange serve any caller"},
 	{"internal/", []string{"gateway", "runners", "bridge"}, "shared internals sit below the gateway and the runners (cli, e2e and gwtest excepted)"},
+	{"internal/watch", []string{"internal/config"}, "the watcher watches paths under keys; internal/cli decides which paths an app has"},
 	{"internal/uwsgiimport", []string{"gateway", "runners", "bridge", "internal/cli"}, "the importer turns a file into YAML text; it knows no server and no command line"},
 }
 

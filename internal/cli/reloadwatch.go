@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/gwhq/gw/gateway"
@@ -127,7 +128,7 @@ func (s *sourceWatch) stop() {
 func sourceTargets(cfg *config.Config, log *slog.Logger) []watch.Target {
 	var ts []watch.Target
 	for _, a := range cfg.Apps {
-		t := watch.Target{Key: a.Name, Files: a.TouchReload}
+		t := watch.Target{Key: a.Name, Files: slices.Clone(a.TouchReload)}
 		if a.Reload {
 			switch a.Lang {
 			case config.LangGo:
