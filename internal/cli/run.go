@@ -143,8 +143,8 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		log.Warn("SIGHUP during start-up ignored: the config just loaded is the one serving")
 	default:
 	}
-	// Reload on change (--reload, touch_reload): started once gw serves,
-	// stopped first when it stops or hands over to a new gw.
+	// Reload on change (--reload, touch_reload): started once the apps
+	// serve, stopped first when gw stops or hands over to a new gw.
 	sw := newSourceWatch(g, log)
 	defer sw.stop()
 	rl := &reloader{g: g, log: log, notify: notify, watch: sw, load: func() (*config.Config, error) {
@@ -164,10 +164,15 @@ func run(cmd *cobra.Command, a []string, e env) error {
 			"runners' shims root's nor read the TLS key: restart gw instead (docs/design/upgrade.md)"
 	}
 	defer ups.stop()
+	// Watching before the "gw serving" line and before an upgrade's old gw
+	// hands over: an edit is never missed between the two gws (one made
+	// in the moment both watch reloads in both, harmlessly).
+	sw.update()
 	if err := ups.serving(); err != nil {
 		// Serving is fine; a pid file or handshake that failed is not:
 		// the old gw of an upgrade goes on serving when this one exits.
 		log.Error("gw cannot report it serves", "err", err)
+		sw.stop()
 		shutdown(g, cfg, log)
 		return &exitError{code: exitFailure}
 	}
@@ -176,7 +181,6 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		// After an upgrade the old gw tells systemd, with MAINPID.
 		notifyOrWarn(notify, log, systemd.Ready)
 	}
-	sw.update()
 	wg.Add(1)
 	// Ended by hupDone when run returns, or by a successful upgrade.
 	go func() { defer wg.Done(); ups.run(hupCtx, usr2, handOver) }()

@@ -294,6 +294,8 @@ func TestReloadAfterUpgrade(t *testing.T) {
 	_, next = first.log.await(t, next, 10*time.Second, "slow request started")
 	syscall.Kill(pid0, syscall.SIGUSR2)
 	_, pid1, next := first.serving(t, next, 0)
+	// Logged once the old gw stopped watching (it stops first).
+	first.log.await(t, 0, 10*time.Second, "gw draining after the upgrade")
 	select {
 	case <-first.exited:
 		t.Fatal("the old gw exited with a request in flight")
