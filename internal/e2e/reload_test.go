@@ -68,8 +68,10 @@ func TestReloadOnChange(t *testing.T) {
 			took := saveAndAwait(t, gw, src, tc.src("v2"), "v2")
 			t.Logf("%s: edit served after %v", tc.lang, took.Round(time.Millisecond))
 
+			start := time.Now()
 			save(t, src, tc.broken)
 			awaitLog(t, gw, "reload: app not reloaded", reloadWithin)
+			t.Logf("%s: broken save reported after %v", tc.lang, time.Since(start).Round(time.Millisecond))
 			if !strings.Contains(gw.Log(), tc.says) {
 				t.Errorf("the log does not show the error (%q):\n%s", tc.says, gw.Log())
 			}
