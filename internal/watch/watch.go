@@ -299,8 +299,15 @@ func (s *state) handle(ev fsnotify.Event) {
 		}
 	}
 	if (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) && s.watched[p] {
-		_ = s.w.fs.Remove(p)
-		delete(s.watched, p)
+		// The directories below a renamed one keep their watches (inotify
+		// follows the inode) under names that are no longer theirs; its
+		// new name, if in a tree, comes as a Create.
+		for d := range s.watched {
+			if d == p || under(d, p) {
+				_ = s.w.fs.Remove(d)
+				delete(s.watched, d)
+			}
+		}
 	}
 	for _, t := range s.targets {
 		if s.matches(t, p) {

@@ -248,3 +248,17 @@ func TestReaderBusy(t *testing.T) {
 	want(t, w, "a", first)
 	none(t, w)
 }
+
+// TestDirectoryMovedOut: a directory moved out of the tree stops counting,
+// its subdirectories too (their inotify watches would follow them).
+func TestDirectoryMovedOut(t *testing.T) {
+	dir, out := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(dir, "pkg", "sub", "x.py"), "0")
+	w := start(t, Options{}, pyTree("a", dir))
+	if err := os.Rename(filepath.Join(dir, "pkg"), filepath.Join(out, "pkg")); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(out, "pkg", "sub", "x.py"), "1")
+	write(t, filepath.Join(out, "pkg", "y.py"), "1")
+	none(t, w)
+}
