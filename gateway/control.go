@@ -68,13 +68,18 @@ func (g *Gateway) find(name string) (*table, int, error) {
 // file read again), leaving the other apps and every global setting as
 // they are: the new pool boots, takes the app's place in a new route
 // table, and the old pool drains. An app whose host or mount changed
-// would move in the table: that takes a full reload.
+// would move in the table: that takes a full reload. A nil cfg is the
+// config serving now: the app's code changed, not its config (reload on
+// change, touch_reload).
 func (g *Gateway) ReloadApp(ctx context.Context, cfg *config.Config, name string) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
 	t, i, err := g.find(name)
 	if err != nil {
 		return err
+	}
+	if cfg == nil {
+		cfg = g.cfg
 	}
 	j := slices.IndexFunc(cfg.Apps, func(a config.App) bool { return a.Name == name })
 	if j < 0 {
@@ -92,6 +97,14 @@ func (g *Gateway) ReloadApp(ctx context.Context, cfg *config.Config, name string
 		}
 	}
 	return g.replaceApp(ctx, &merged, t, i)
+}
+
+// Config returns the config serving now, as the last reload left it. It
+// waits for a reload under way.
+func (g *Gateway) Config() *config.Config {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	return g.cfg
 }
 
 // replaceApp boots route i of t anew from its entry in cfg and swaps it in;

@@ -61,6 +61,15 @@ func (g *Gateway) KeepPrivileged(rt *runners.Runtime, keyPair func() (certPEM, k
 	g.rt, g.ownsRT, g.keyPair = rt, false, keyPair
 }
 
+// RuntimeDir is gw's private runtime directory ("" before Start): the
+// reload watcher leaves it out, as it may sit in a watched temp dir.
+func (g *Gateway) RuntimeDir() string {
+	if g.rt == nil {
+		return ""
+	}
+	return g.rt.Dir
+}
+
 func (g *Gateway) removeRuntime() {
 	if g.rt != nil && g.ownsRT {
 		g.rt.Remove()

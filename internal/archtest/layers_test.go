@@ -37,6 +37,7 @@ var rules = []rule{
 	{"internal/cron", []string{"internal/config"}, "schedule parsing is pure: config uses it, not the other way round"},
 	{"bridge", []string{"gateway", "runners"}, "the bridge codec and exchange serve any caller"},
 	{"internal/", []string{"gateway", "runners", "bridge"}, "shared internals sit below the gateway and the runners (cli, e2e and gwtest excepted)"},
+	{"internal/watch", []string{"internal/config"}, "the watcher watches paths under keys; internal/cli decides which paths an app has"},
 	{"internal/uwsgiimport", []string{"gateway", "runners", "bridge", "internal/cli"}, "the importer turns a file into YAML text; it knows no server and no command line"},
 }
 

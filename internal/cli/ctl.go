@@ -50,7 +50,11 @@ func (c controlled) ReloadApp(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("config rejected, the running app keeps serving: %w", err)
 	}
-	return c.g.ReloadApp(ctx, cfg, name)
+	if err := c.g.ReloadApp(ctx, cfg, name); err != nil {
+		return err
+	}
+	c.rl.watch.update() // its touch_reload or reload: may have changed
+	return nil
 }
 
 var _ control.Controller = controlled{}

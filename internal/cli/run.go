@@ -143,7 +143,11 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		log.Warn("SIGHUP during start-up ignored: the config just loaded is the one serving")
 	default:
 	}
-	rl := &reloader{g: g, log: log, notify: notify, load: func() (*config.Config, error) {
+	// Reload on change (--reload, touch_reload): started once the apps
+	// serve, stopped first when gw stops or hands over to a new gw.
+	sw := newSourceWatch(g, log)
+	defer sw.stop()
+	rl := &reloader{g: g, log: log, notify: notify, watch: sw, load: func() (*config.Config, error) {
 		cfg, err := config.Load(config.Sources{Flags: cmd.Flags(), Environ: e.environ, File: file, Args: a})
 		if err != nil {
 			return nil, err
@@ -160,10 +164,15 @@ func run(cmd *cobra.Command, a []string, e env) error {
 			"runners' shims root's nor read the TLS key: restart gw instead (docs/design/upgrade.md)"
 	}
 	defer ups.stop()
+	// Watching before the "gw serving" line and before an upgrade's old gw
+	// hands over: an edit is never missed between the two gws (one made
+	// in the moment both watch reloads in both, harmlessly).
+	sw.update()
 	if err := ups.serving(); err != nil {
 		// Serving is fine; a pid file or handshake that failed is not:
 		// the old gw of an upgrade goes on serving when this one exits.
 		log.Error("gw cannot report it serves", "err", err)
+		sw.stop()
 		shutdown(g, cfg, log)
 		return &exitError{code: exitFailure}
 	}
@@ -181,6 +190,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 
 	<-ctx.Done()
 	stop()
+	sw.stop()
 	if pid := handedTo.Load(); pid != 0 {
 		// The new gw accepts on the same sockets already: no delay, no
 		// STOPPING (systemd follows the new main pid), and the unix
@@ -270,6 +280,7 @@ type reloader struct {
 	log    *slog.Logger
 	notify *systemd.Notifier
 	load   func() (*config.Config, error) // the config, read again from the same sources
+	watch  *sourceWatch                   // rebuilt after each reload: the apps may have changed
 }
 
 // reload reads the config again and boots a new generation from it. A
@@ -295,6 +306,7 @@ func (rl *reloader) reload(ctx context.Context) error {
 		rl.log.Error("reload failed", attrs...)
 		return err
 	}
+	rl.watch.update()
 	return nil
 }
 

@@ -177,6 +177,8 @@ func (l *loader) app(m *yaml.Node, ip string, pv value) App {
 		nv = value{text: a.Name, node: pv.node, path: ip + ".path"}
 	}
 	a.Static = l.static(m, ip)
+	a.Reload = l.boolean(get("reload"))
+	a.TouchReload = l.paths(m, ip, "touch_reload")
 	l.seen = append(l.seen, appSeen{path: ip, node: m, name: nv, mount: mv, host: a.Host})
 	return a
 }
@@ -192,6 +194,25 @@ func mapOf(m *yaml.Node, key string) map[string]string {
 	for _, p := range w.pairs(n, "") {
 		if v := deref(p.val); v.Kind == yaml.ScalarNode && !isNull(v) {
 			out[p.key.Value] = v.Value
+		}
+	}
+	return out
+}
+
+// paths returns the list of paths under key of entry m, absolute; a file
+// need not exist yet (touch_reload's may be created later).
+func (l *loader) paths(m *yaml.Node, ip, key string) []string {
+	if m == nil {
+		return nil
+	}
+	_, n := field(m, key)
+	if n == nil || n.Kind != yaml.SequenceNode {
+		return nil // a wrong shape is reported by the schema walk
+	}
+	var out []string
+	for i, it := range n.Content {
+		if it = deref(it); it.Kind == yaml.ScalarNode && !isNull(it) && it.Value != "" {
+			out = append(out, l.path(value{text: it.Value, node: it, path: fmt.Sprintf("%s.%s[%d]", ip, key, i), set: true}))
 		}
 	}
 	return out

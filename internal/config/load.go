@@ -136,7 +136,7 @@ func (l *loader) initViper() error {
 	l.v = viper.New()
 	fileLayer, envLayer := map[string]any{}, map[string]any{}
 	for _, o := range options {
-		if o.key == "" || o.kind == kindMap {
+		if o.key == "" || o.kind == kindMap || o.kind == kindStrings {
 			continue
 		}
 		l.v.SetDefault(o.key, o.def)

@@ -12,11 +12,12 @@ import (
 type kind int
 
 const (
-	kindString kind = iota // one value; parsed to its real type by Load
-	kindInt                // a whole number; a typed flag so "--workers x" is a usage error
-	kindList               // repeatable flag, comma-separated in env, a mapping in YAML
-	kindMap                // YAML only: a mapping whose keys keep their case
-	kindBool               // true or false; a flag given alone means true
+	kindString  kind = iota // one value; parsed to its real type by Load
+	kindInt                 // a whole number; a typed flag so "--workers x" is a usage error
+	kindList                // repeatable flag, comma-separated in env, a mapping in YAML
+	kindMap                 // YAML only: a mapping whose keys keep their case
+	kindBool                // true or false; a flag given alone means true
+	kindStrings             // YAML only: a list of single values
 )
 
 // option declares one setting once. key is the viper key and also the YAML
@@ -68,6 +69,10 @@ var options = []option{
 	{key: "app.venv", flag: "venv", env: "GW_VENV", help: "Python virtualenv `DIR`"},
 	{key: "app.env", help: "environment variables for the app", kind: kindMap},
 	{key: "app.response_buffering", flag: "response-buffering", env: "GW_RESPONSE_BUFFERING", def: "true", help: "buffer answers a slow client cannot take yet, freeing the runner; false writes through (nginx proxy_buffering; an app can also send X-Accel-Buffering: no)", kind: kindBool},
+	// Reload on change: --reload watches the sources (development),
+	// touch_reload a few files a deploy touches (production).
+	{key: "app.reload", flag: "reload", env: "GW_RELOAD", def: "false", help: "development: reload the app when its source files change (its directory, recursively; php-cgi needs none, it reads scripts anew)", kind: kindBool},
+	{key: "app.touch_reload", help: "files whose change (touch, write, create) reloads the app gracefully", kind: kindStrings},
 	{key: "app.static", flag: "static", env: "GW_STATIC", help: "serve `URL=DIR`: the files of DIR under the URL prefix, from the gateway (repeatable)", kind: kindList},
 
 	// Listeners.

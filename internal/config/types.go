@@ -168,6 +168,10 @@ type App struct {
 	Checksum      []byte            // sha256 a Go plugin binary must have (nil = unchecked)
 	// ResponseBuffering frees the runner from slow clients (default true).
 	ResponseBuffering bool
+	// Reload reloads the app when its source files change (--reload).
+	Reload bool
+	// TouchReload are files whose change reloads the app (absolute).
+	TouchReload []string
 	// RequestBuffering reads the whole body before the app gets a runner
 	// (default); false streams it (nginx's proxy_request_buffering off).
 	RequestBuffering bool

@@ -45,7 +45,11 @@ func fileSchema() *schema {
 			}
 			parent = parent.fields[p]
 		}
-		parent.fields[parts[len(parts)-1]] = &schema{free: o.kind == kindMap || o.kind == kindList}
+		leaf := &schema{free: o.kind == kindMap || o.kind == kindList}
+		if o.kind == kindStrings {
+			leaf = &schema{item: &schema{}}
+		}
+		parent.fields[parts[len(parts)-1]] = leaf
 	}
 	return root
 }

@@ -447,9 +447,15 @@ func (m *mapper) writeApp(b *strings.Builder, a outApp) {
 	}
 	writeMap(b, "env", dedupe(s.env))
 	writeMap(b, "static", a.static)
+	if s.reload {
+		b.WriteString("    reload: true\n")
+	}
 	if len(m.touch) > 0 {
-		b.WriteString("    # not yet supported by gw:\n")
-		fmt.Fprintf(b, "    # touch_reload: %s\n", flow(m.touch))
+		touch := make([]string, len(m.touch))
+		for i, p := range m.touch {
+			touch[i] = m.resolve(p)
+		}
+		fmt.Fprintf(b, "    touch_reload: %s\n", flow(touch))
 	}
 }
 

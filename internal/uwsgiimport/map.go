@@ -51,6 +51,7 @@ type app struct {
 	workers, threads, minWorkers        int
 	workersCPU                          bool // processes = %k: gw's default
 	maxRequests                         int
+	reload                              bool // py-autoreload
 	timeout, workerIdle, maxRSS         string
 	env, static                         []kv
 	staticLines                         []int
@@ -276,8 +277,17 @@ func (m *mapper) option(key string, o Option, i int) (Kind, string) {
 		m.pidFile = v
 		return m.global(key, i, "pid_file: "+v)
 	case "touch-reload":
+		// Repeatable: every file counts. A missing one is fine, for both.
 		m.touch = append(m.touch, v)
-		return Unsupported, "touch_reload is not yet in gw: written commented out"
+		m.appLines = append(m.appLines, i)
+		return Mapped, "{app}.touch_reload"
+	case "py-autoreload":
+		n, _, ok := leadingIntText(v)
+		if !ok || n <= 0 {
+			return Default, "off here; gw reloads on source changes only when asked (reload: true, gw run --reload)"
+		}
+		m.app.reload = true
+		return m.appKey(key, i, "{app}.reload: true (gw is told of changes by inotify: no scan interval; for development)")
 	case "attach-daemon", "attach-daemon2", "smart-attach-daemon", "smart-attach-daemon2", "attach-control-daemon":
 		return m.daemon(key, o, i)
 	case "cron", "unique-cron", "cron2", "unique-cron2":

@@ -123,16 +123,27 @@ func TestMapping(t *testing.T) {
 			yaml:  []string{"  chmod_socket: \"0660\"\n  chown_socket: www-data:www-data\n", "uid: www-data\ngid: www-data\n"},
 		},
 		{
-			name: "daemons and cron mapped; touch-reload commented out and unsupported",
+			name: "daemons and cron mapped",
 			ini: "[uwsgi]\nchdir = /srv\nmodule = a.wsgi\nattach-daemon = celery -A proj worker\nsmart-attach-daemon = /tmp/m.pid memcached -d\n" +
-				"cron = 0 -1 -1 -1 -1 /srv/bin/hourly\nunique-cron = -15 -1 -1 -1 -1 ./sweep\ncron2 = minute=39,hour=23,unique=1 backup.sh\ntouch-reload = /srv/reload\n",
-			lines: []string{"attach-daemon => mapped: daemons: (restart: always)", "smart-attach-daemon => mapped: daemons:", "cron => mapped: cron:", "unique-cron => mapped: cron:", "cron2 => mapped: cron:", "touch-reload => unsupported: touch_reload is not yet in gw"},
+				"cron = 0 -1 -1 -1 -1 /srv/bin/hourly\nunique-cron = -15 -1 -1 -1 -1 ./sweep\ncron2 = minute=39,hour=23,unique=1 backup.sh\n",
+			lines: []string{"attach-daemon => mapped: daemons: (restart: always)", "smart-attach-daemon => mapped: daemons:", "cron => mapped: cron:", "unique-cron => mapped: cron:", "cron2 => mapped: cron:"},
 			yaml: []string{
 				"daemons:\n  - name: celery-proj\n    command: [/bin/sh, -c, celery -A proj worker]\n    dir: /srv\n    restart: always\n  - name: memcached\n    command: [/bin/sh, -c, memcached -d]\n",
 				"cron:\n  - name: hourly\n    schedule: 0 * * * *\n    command: [/bin/sh, -c, /srv/bin/hourly]\n    dir: /srv\n  - name: sweep\n    schedule: '*/15 * * * *'\n",
 				"    schedule: 39 23 * * *\n",
-				"    # not yet supported by gw:\n    # touch_reload: [/srv/reload]\n",
 			},
+		},
+		{
+			name: "touch-reload (repeatable, from chdir) and py-autoreload",
+			ini:  "[uwsgi]\nchdir = /srv\nmodule = a.wsgi\ntouch-reload = /srv/reload\ntouch-reload = deploy.stamp\npy-autoreload = 2\n",
+			lines: []string{"touch-reload => mapped: apps[0].touch_reload", "touch-reload => mapped: apps[0].touch_reload",
+				"py-autoreload => mapped: apps[0].reload: true"},
+			yaml: []string{"    reload: true\n    touch_reload: [/srv/reload, /srv/deploy.stamp]\n"},
+		},
+		{
+			name:  "py-autoreload 0 is off",
+			ini:   "[uwsgi]\nmodule = a.wsgi\npy-autoreload = 0\n",
+			lines: []string{"py-autoreload => default: off here; gw reloads on source changes only when asked"},
 		},
 		{
 			name:  "defaults gw has without being told",
