@@ -38,7 +38,9 @@ echo implode("|", array_map(fn($k) => $_SERVER[$k] ?? "-", ["REMOTE_ADDR", "HTTP
 func from(ip string) *http.Client {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) { return d.DialContext(ctx, network, addr) }}}
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr)
+		}}}
 }
 
 func getFrom(t *testing.T, ip, url string, header ...string) string {
