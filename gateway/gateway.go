@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gwhq/gw/gateway/fastcgi"
+	"github.com/gwhq/gw/gateway/forwarded"
 	"github.com/gwhq/gw/gateway/h1"
 	"github.com/gwhq/gw/gateway/uwsgi"
 	"github.com/gwhq/gw/internal/config"
@@ -41,6 +42,10 @@ type Gateway struct {
 	notReady  atomic.Bool                // /readyz answers 503 (SetUnready)
 	controlLn net.Listener               // listen.control, served by the caller (ControlListener)
 	daemons   atomic.Pointer[daemon.Set] // attached daemons and cron, started once the apps serve
+	// proxy is whom the HTTP listeners believe (proxy:), nil for nobody;
+	// proxyRefused counts connections the PROXY protocol closed.
+	proxy        atomic.Pointer[forwarded.Policy]
+	proxyRefused atomic.Int64
 	adminFields
 }
 
@@ -102,6 +107,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return err
 	}
 	t.gen = 1
+	g.proxy.Store(proxyPolicy(g.cfg.Proxy))
 	g.routes.Store(t)
 	g.started = time.Now()
 	if err := g.serveAdmin(); err != nil {
@@ -236,7 +242,7 @@ func (g *Gateway) newServer(ln listener) server {
 	if ln.proto == "http" && !g.cfg.Listen.H2C {
 		// gw's own HTTP/1.1 server: no background read, no per-request
 		// goroutine or deadline syscalls (docs/design/hop.md).
-		return &h1.Server{Handler: g, Log: g.log, MaxHeaderBytes: int(lim.MaxHeader),
+		return &h1.Server{Handler: httpEntry{g}, Log: g.log, MaxHeaderBytes: int(lim.MaxHeader),
 			ReadHeaderTimeout: lim.ReadHeaderTimeout, IdleTimeout: lim.IdleTimeout}
 	}
 	maxHeader := int(lim.MaxHeader)
@@ -245,7 +251,7 @@ func (g *Gateway) newServer(ln listener) server {
 		maxHeader -= 4096
 	}
 	srv := &http.Server{
-		Handler:           closeHidden{g},
+		Handler:           closeHidden{httpEntry{g}},
 		ReadHeaderTimeout: lim.ReadHeaderTimeout,
 		IdleTimeout:       lim.IdleTimeout,
 		// HTTP/2 advertises it as SETTINGS_MAX_HEADER_LIST_SIZE.
@@ -281,7 +287,7 @@ func (g *Gateway) serve() {
 		// Serve returns at Shutdown.
 		go func() {
 			defer g.wg.Done()
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(g.proxyListener(ln.Listener, ln.proto)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				g.log.Error("listener failed", "proto", ln.proto, "addr", ln.Addr().String(), "err", err)
 			}
 		}()

@@ -32,6 +32,7 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("reload: new generation failed to start, the running one keeps serving: %w", err)
 	}
 	t.gen = g.routes.Load().gen + 1
+	g.proxy.Store(proxyPolicy(cfg.Proxy))
 	old := g.routes.Swap(t)
 	g.cfg = cfg
 	g.log.Info("reload: new generation serving", "apps", len(cfg.Apps), "took", time.Since(start).Round(time.Millisecond))

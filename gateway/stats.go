@@ -45,7 +45,8 @@ func (c *appCounters) record(status int, in, out int64) {
 
 // Snapshot is the admin listener's view of gw (admin.Source).
 func (g *Gateway) Snapshot() admin.Snapshot {
-	s := admin.Snapshot{Version: Version, PID: os.Getpid(), Started: g.started, Uptime: time.Since(g.started).Seconds()}
+	s := admin.Snapshot{Version: Version, PID: os.Getpid(), Started: g.started, Uptime: time.Since(g.started).Seconds(),
+		ProxyProtocolClosed: g.proxyRefused.Load()}
 	if ds := g.daemons.Load(); ds != nil {
 		s.Daemons, s.Cron = ds.Stats()
 	}

@@ -34,6 +34,9 @@ type Snapshot struct {
 	// Daemons and Cron are the attached processes (runners/daemon).
 	Daemons []daemon.Stats    `json:"daemons,omitempty"`
 	Cron    []daemon.JobStats `json:"cron,omitempty"`
+	// ProxyProtocolClosed counts connections closed for a PROXY header
+	// from an untrusted peer, or a missing or malformed one.
+	ProxyProtocolClosed int64 `json:"proxy_protocol_closed,omitempty"`
 }
 
 // AppStats is one app's part of a Snapshot.

@@ -71,6 +71,7 @@ func (l *loader) listen(ls *Listen) {
 	}
 
 	ls.H2C = l.boolean(l.get("listen.h2c"))
+	ls.ProxyProtocol = l.boolean(l.get("listen.proxy_protocol"))
 
 	cert, key := l.get("listen.tls.cert"), l.get("listen.tls.key")
 	if cert.text != "" {

@@ -64,6 +64,7 @@ func Load(src Sources) (*Config, error) {
 	}
 	l.listen(&cfg.Listen)
 	l.limits(&cfg.Limits)
+	l.proxy(&cfg.Proxy, cfg.Listen)
 	cfg.User = l.get("uid").text
 	cfg.Group = l.get("gid").text
 	cfg.AllowRoot = l.boolean(l.get("allow_root"))
@@ -147,7 +148,13 @@ func (l *loader) initViper() error {
 				}
 			}
 		}
-		if n := l.fileNode(o.key); n != nil {
+		if n := l.fileNode(o.key); n != nil && n.Kind == yaml.SequenceNode {
+			items := make([]string, len(n.Content))
+			for i, it := range n.Content {
+				items[i] = deref(it).Value
+			}
+			setPath(fileLayer, o.key, items)
+		} else if n != nil {
 			setPath(fileLayer, o.key, n.Value)
 		}
 		if s, ok := l.env[o.env]; ok {

@@ -85,9 +85,14 @@ var options = []option{
 	{key: "listen.stats", flag: "stats", env: "GW_STATS", help: "stats, metrics and health listener `ADDR`"},
 	{key: "listen.control", flag: "control", env: "GW_CONTROL", help: "control socket `unix:PATH` for gw ctl (mode 0600; unix sockets only)"},
 	{key: "listen.h2c", flag: "h2c", env: "GW_H2C", def: "false", help: "also accept HTTP/2 without TLS (h2c) on the HTTP listener", kind: kindBool},
+	{key: "listen.proxy_protocol", flag: "proxy-protocol", env: "GW_PROXY_PROTOCOL", def: "false", help: "expect a PROXY protocol header (v1 or v2) on every connection to the TCP listeners, from --trusted-proxy peers only", kind: kindBool},
 	{key: "listen.chmod_socket", flag: "chmod-socket", env: "GW_CHMOD_SOCKET", def: "0660", help: "octal `MODE` of unix-socket listeners"},
 	// uWSGI's chown-socket; php-fpm's listen.owner and listen.group.
 	{key: "listen.chown_socket", flag: "chown-socket", env: "GW_CHOWN_SOCKET", help: "`USER[:GROUP]` (or :GROUP) that owns unix-socket listeners, e.g. www-data:www-data for nginx"},
+
+	// Proxies in front (docs/design/proxy.md).
+	{key: "proxy.trusted", flag: "trusted-proxy", env: "GW_TRUSTED_PROXY", help: "`CIDR` (or IP, unix, *) of a proxy whose forwarding headers set the client address, scheme and host the app sees (repeatable); none by default", kind: kindList},
+	{key: "proxy.headers", flag: "proxy-headers", env: "GW_PROXY_HEADERS", def: "x-forwarded", help: "forwarding headers believed from trusted proxies (`KIND`): x-forwarded or forwarded (RFC 7239)"},
 
 	// Limits.
 	{key: "limits.max_header", flag: "max-header", env: "GW_MAX_HEADER", def: "64KiB", help: "largest request head accepted (`SIZE`), 431 beyond"},

@@ -2,7 +2,10 @@
 // typed structs, once, at the edge. Nothing outside this package reads viper.
 package config
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Lang is the language of an app.
 type Lang string
@@ -54,6 +57,7 @@ func (a Addr) String() string {
 type Config struct {
 	Listen Listen
 	Limits Limits
+	Proxy  Proxy
 	Apps   []App
 	// Daemons are the processes gw keeps running beside the apps; Cron the
 	// commands it runs on a schedule (daemons.go).
@@ -95,7 +99,21 @@ type Listen struct {
 	ChmodSocket uint32 // mode for unix-socket listeners, default 0660
 	ChownSocket Owner  // owner of unix-socket listeners; zero = gw's
 	H2C         bool   // HTTP/2 without TLS on the HTTP listener
-	TLS         TLS    // certificate for HTTPS; both set whenever HTTPS is
+	// ProxyProtocol expects a PROXY header (v1 or v2) on every connection
+	// to the TCP listeners, from Proxy.Trusted peers only.
+	ProxyProtocol bool
+	TLS           TLS // certificate for HTTPS; both set whenever HTTPS is
+}
+
+// Proxy says whose X-Forwarded-* or Forwarded headers (and PROXY
+// protocol headers) gw believes (docs/design/proxy.md).
+type Proxy struct {
+	// Trusted are the proxies' addresses; none (the default) trusts nobody.
+	Trusted []netip.Prefix
+	// TrustUnix trusts every peer of a unix-socket listener ("unix").
+	TrustUnix bool
+	// Headers is "x-forwarded" (the default) or "forwarded" (RFC 7239).
+	Headers string
 }
 
 // Owner is who a file should belong to: a user and a group, each a name or

@@ -51,6 +51,8 @@ func fileSchema() *schema {
 		}
 		parent.fields[parts[len(parts)-1]] = leaf
 	}
+	root.fields["proxy"].fields["trusted"] = &schema{scalars: true,
+		hint: "; write the proxies' addresses as a list, like [10.0.0.0/8, 127.0.0.1]"}
 	return root
 }
 
@@ -65,7 +67,7 @@ func (s *schema) keys() []string {
 
 // fileData is what Load takes from the YAML file.
 type fileData struct {
-	globals  map[string]*yaml.Node // viper key -> scalar node, outside apps:
+	globals  map[string]*yaml.Node // viper key -> scalar (or list of scalars) node, outside apps:
 	appsKey  *yaml.Node            // the "apps" key, for problems about the list
 	apps     []*yaml.Node          // mapping node of each app
 	appPaths []string              // "apps[1]" for each
@@ -164,6 +166,9 @@ func (w *walker) walk(n *yaml.Node, s *schema, path, key string) {
 		if n.Kind != yaml.SequenceNode {
 			w.c.at(n, path, "want a list, not %s%s", describe(n), s.hint)
 			return
+		}
+		if key != "" {
+			w.fd.globals[key] = n // a list of globals: proxy.trusted
 		}
 		for i, it := range n.Content {
 			if it = deref(it); it.Kind != yaml.ScalarNode || isNull(it) {
