@@ -97,6 +97,8 @@ const (
 	FrameType_WS_TEXT       FrameType = 9  // raw: u32le session id, UTF-8 message (session channel, both ways)
 	FrameType_WS_BINARY     FrameType = 10 // raw: u32le session id, message (session channel, both ways)
 	FrameType_WS_CLOSE      FrameType = 11 // WsClose (session channel, both ways)
+	FrameType_RAW_CONNECT   FrameType = 12 // raw: u32le connection id, then one byte carrying the socket (session channel, gateway -> runner)
+	FrameType_RAW_HIJACKED  FrameType = 13 // empty, runner -> gateway (slot): the app took the connection
 	FrameType_READY         FrameType = 16 // Ready, runner -> gateway (control)
 	FrameType_LOAD_ERROR    FrameType = 17 // LoadError, runner -> gateway (control)
 	FrameType_PING          FrameType = 18 // Ping, gateway -> runner (control)
@@ -118,6 +120,8 @@ var (
 		9:  "WS_TEXT",
 		10: "WS_BINARY",
 		11: "WS_CLOSE",
+		12: "RAW_CONNECT",
+		13: "RAW_HIJACKED",
 		16: "READY",
 		17: "LOAD_ERROR",
 		18: "PING",
@@ -136,6 +140,8 @@ var (
 		"WS_TEXT":       9,
 		"WS_BINARY":     10,
 		"WS_CLOSE":      11,
+		"RAW_CONNECT":   12,
+		"RAW_HIJACKED":  13,
 		"READY":         16,
 		"LOAD_ERROR":    17,
 		"PING":          18,
@@ -199,8 +205,12 @@ type RequestHead struct {
 	// Set only in WS_CONNECT: the id the session's frames will carry on the
 	// session channel (never 0).
 	WebsocketSession uint32 `protobuf:"varint,5,opt,name=websocket_session,json=websocketSession,proto3" json:"websocket_session,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Set only on an upgrade request to a runner that said raw in READY:
+	// the id of the RAW_CONNECT that carried the app's end of the client
+	// connection on the session channel, sent before this head (never 0).
+	RawConnection uint32 `protobuf:"varint,6,opt,name=raw_connection,json=rawConnection,proto3" json:"raw_connection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RequestHead) Reset() {
@@ -264,6 +274,13 @@ func (x *RequestHead) GetEnvBlock() []byte {
 func (x *RequestHead) GetWebsocketSession() uint32 {
 	if x != nil {
 		return x.WebsocketSession
+	}
+	return 0
+}
+
+func (x *RequestHead) GetRawConnection() uint32 {
+	if x != nil {
+		return x.RawConnection
 	}
 	return 0
 }
@@ -451,7 +468,10 @@ type Ready struct {
 	Slots uint32 `protobuf:"varint,4,opt,name=slots,proto3" json:"slots,omitempty"`
 	// The runner serves WebSocket sessions on its session channel; without
 	// it gw hands upgrade requests to the app as plain HTTP requests.
-	Websocket     bool `protobuf:"varint,5,opt,name=websocket,proto3" json:"websocket,omitempty"`
+	Websocket bool `protobuf:"varint,5,opt,name=websocket,proto3" json:"websocket,omitempty"`
+	// The runner takes raw connections (Rack hijack, psgix.io): gw sends
+	// every upgrade request's socket on the session channel (RAW_CONNECT).
+	Raw           bool `protobuf:"varint,6,opt,name=raw,proto3" json:"raw,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -517,6 +537,13 @@ func (x *Ready) GetSlots() uint32 {
 func (x *Ready) GetWebsocket() bool {
 	if x != nil {
 		return x.Websocket
+	}
+	return false
+}
+
+func (x *Ready) GetRaw() bool {
+	if x != nil {
+		return x.Raw
 	}
 	return false
 }
@@ -811,7 +838,7 @@ var File_bridge_proto protoreflect.FileDescriptor
 
 const file_bridge_proto_rawDesc = "" +
 	"\n" +
-	"\fbridge.proto\x12\fgw.bridge.v1\"\xa7\x01\n" +
+	"\fbridge.proto\x12\fgw.bridge.v1\"\xce\x01\n" +
 	"\vRequestHead\x12\x10\n" +
 	"\x03env\x18\x01 \x03(\fR\x03env\x12\x1d\n" +
 	"\n" +
@@ -819,7 +846,8 @@ const file_bridge_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12\x1b\n" +
 	"\tenv_block\x18\x04 \x01(\fR\benvBlock\x12+\n" +
-	"\x11websocket_session\x18\x05 \x01(\rR\x10websocketSession\">\n" +
+	"\x11websocket_session\x18\x05 \x01(\rR\x10websocketSession\x12%\n" +
+	"\x0eraw_connection\x18\x06 \x01(\rR\rrawConnection\">\n" +
 	"\n" +
 	"RequestEnd\x12\x18\n" +
 	"\aaborted\x18\x01 \x01(\bR\aaborted\x12\x16\n" +
@@ -829,13 +857,14 @@ const file_bridge_proto_rawDesc = "" +
 	"\aheaders\x18\x02 \x03(\fR\aheaders\x12!\n" +
 	"\fheader_block\x18\x03 \x01(\fR\vheaderBlock\"#\n" +
 	"\vResponseEnd\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\tR\x05error\"\x83\x01\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\"\x95\x01\n" +
 	"\x05Ready\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\rR\bprotocol\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\rR\x03pid\x12\x18\n" +
 	"\aruntime\x18\x03 \x01(\tR\aruntime\x12\x14\n" +
 	"\x05slots\x18\x04 \x01(\rR\x05slots\x12\x1c\n" +
-	"\twebsocket\x18\x05 \x01(\bR\twebsocket\"S\n" +
+	"\twebsocket\x18\x05 \x01(\bR\twebsocket\x12\x10\n" +
+	"\x03raw\x18\x06 \x01(\bR\x03raw\"S\n" +
 	"\tLoadError\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x16\n" +
@@ -852,7 +881,7 @@ const file_bridge_proto_rawDesc = "" +
 	"\aWsClose\x12\x18\n" +
 	"\asession\x18\x01 \x01(\rR\asession\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\rR\x04code\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason*\x83\x02\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason*\xa6\x02\n" +
 	"\tFrameType\x12\x11\n" +
 	"\rFRAME_INVALID\x10\x00\x12\x10\n" +
 	"\fREQUEST_HEAD\x10\x01\x12\x10\n" +
@@ -867,7 +896,9 @@ const file_bridge_proto_rawDesc = "" +
 	"\aWS_TEXT\x10\t\x12\r\n" +
 	"\tWS_BINARY\x10\n" +
 	"\x12\f\n" +
-	"\bWS_CLOSE\x10\v\x12\t\n" +
+	"\bWS_CLOSE\x10\v\x12\x0f\n" +
+	"\vRAW_CONNECT\x10\f\x12\x10\n" +
+	"\fRAW_HIJACKED\x10\r\x12\t\n" +
 	"\x05READY\x10\x10\x12\x0e\n" +
 	"\n" +
 	"LOAD_ERROR\x10\x11\x12\b\n" +
