@@ -299,8 +299,10 @@ func (w *bridgeWorker) Serve(i int, rw http.ResponseWriter, r *http.Request) err
 	if u, ok := rw.(bridge.Upgrader); ok && w.t.mux != nil {
 		return w.upgrade(i, u, r) // websocket.go
 	}
-	if rh, ok := rw.(bridge.RawHijacker); ok && w.t.raw != nil {
-		return w.serveRaw(i, rh, r) // rawconn.go
+	if w.t.raw != nil {
+		if rh, ok := rw.(bridge.RawHijacker); ok {
+			return w.serveRaw(i, rh, r) // rawconn.go
+		}
 	}
 	slot := w.t.slots[i]
 	w.t.busy.Add(1)
