@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gwhq/gw/internal/config"
 )
@@ -142,6 +143,10 @@ func (u *rawUpgrade) HijackRaw() error {
 	if err != nil {
 		return err
 	}
+	// The server's deadlines are not the app's: net/http leaves its
+	// timeouts on a hijacked connection, and h1's idle watch may leave
+	// its abort deadline (aLongTimeAgo) when it fired during the request.
+	c.SetDeadline(time.Time{})
 	u.relay = &rawRelay{client: c, br: brw.Reader, app: u.app, done: make(chan struct{})}
 	u.wrote, u.status = true, http.StatusSwitchingProtocols
 	go u.relay.run(u.set) // serveRaw waits for done

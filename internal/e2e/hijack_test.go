@@ -51,6 +51,11 @@ func startHijack(t *testing.T, interp, app, extra, top string, tlsOn bool) (*gwt
 
 // rawDial sends an upgrade request for path and reads the 101 head.
 func rawDial(t *testing.T, addr string, cert *x509.Certificate, path string) (net.Conn, *bufio.Reader) {
+	return rawDialFirst(t, addr, cert, path, "first")
+}
+
+// rawDialFirst is rawDial with first as the bytes sent with the head.
+func rawDialFirst(t *testing.T, addr string, cert *x509.Certificate, path, first string) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	var c net.Conn
 	var err error
@@ -67,7 +72,7 @@ func rawDial(t *testing.T, addr string, cert *x509.Certificate, path string) (ne
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(60 * time.Second))
 	// The first bytes ride with the head: gw must hand over what it read past it.
-	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nfirst", path)
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n%s", path, first)
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -76,8 +81,8 @@ func rawDial(t *testing.T, addr string, cert *x509.Certificate, path string) (ne
 	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Upgrade") != "echo" {
 		t.Fatalf("%s: %s %v, want 101 with Upgrade: echo", path, resp.Status, resp.Header)
 	}
-	got := make([]byte, 5)
-	if _, err := io.ReadFull(br, got); err != nil || string(got) != "first" {
+	got := make([]byte, len(first))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != first {
 		t.Fatalf("%s: first bytes came back as %q (%v)", path, got, err)
 	}
 	return c, br
@@ -128,13 +133,19 @@ func TestRackHijackEcho(t *testing.T) {
 		t.Errorf("ordinary request: %d %q", code, body)
 	}
 	for _, scheme := range []string{"http", "https"} {
-		for _, path := range []string{"/raw", "/loop", "/partial"} {
+		for _, path := range []string{"/raw", "/loop", "/partial", "/slow"} {
 			t.Run(scheme+path, func(t *testing.T) {
 				var ca *x509.Certificate
 				if scheme == "https" {
 					ca = cert
 				}
-				c, br := rawDial(t, s.Addr(scheme), ca, path)
+				first := "first"
+				if path == "/slow" {
+					// Nothing sent past the head: gw's connection watch runs
+					// while the app sleeps (its deadline must not stay).
+					first = ""
+				}
+				c, br := rawDialFirst(t, s.Addr(scheme), ca, path, first)
 				for _, n := range []int{1, 1000, 64 << 10, 1 << 20} {
 					echoBytes(t, c, br, n)
 				}
@@ -149,13 +160,27 @@ func TestRackHijackEcho(t *testing.T) {
 			})
 		}
 	}
+	st := waitRawClosed(t, s)
+	if st.Total != 8 || st.Open != 0 || st.BytesIn < 8<<20 {
+		t.Errorf("raw_connections stats %+v: want total 8, open 0, over 8 MiB in", st)
+	}
+	if _, m := gwtest.Get(t, "http://"+s.Addr("stats")+"/metrics"); !strings.Contains(m, `gw_raw_connections_total{app="raw"} 8`) {
+		t.Errorf("/metrics lacks gw_raw_connections_total 8:\n%s", grepLines(m, "gw_raw"))
+	}
+}
+
+// waitRawClosed waits until /stats shows no raw connection open (the
+// handler counts a connection out just after the client saw it end).
+func waitRawClosed(t *testing.T, s *gwtest.Server) rawStatsJSON {
+	t.Helper()
 	st := rawStats(t, s)
-	if st.Total != 6 || st.Open != 0 || st.BytesIn < 6<<20 {
-		t.Errorf("raw_connections stats %+v: want total 6, open 0, over 6 MiB in", st)
+	for deadline := time.Now().Add(5 * time.Second); st.Open != 0 && time.Now().Before(deadline); st = rawStats(t, s) {
+		time.Sleep(10 * time.Millisecond)
 	}
-	if _, m := gwtest.Get(t, "http://"+s.Addr("stats")+"/metrics"); !strings.Contains(m, `gw_raw_connections_total{app="raw"} 6`) {
-		t.Errorf("/metrics lacks gw_raw_connections_total 6:\n%s", grepLines(m, "gw_raw"))
+	if st.Open != 0 {
+		t.Fatalf("raw connections still open: %+v", st)
 	}
+	return st
 }
 
 type rawStatsJSON struct {
@@ -309,9 +334,7 @@ func TestHijackLimits(t *testing.T) {
 	}
 	c.Close()
 	waitAppLog(t, logPath, "eof /raw")
-	for deadline := time.Now().Add(5 * time.Second); rawStats(t, s).Open != 0 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitRawClosed(t, s)
 	if code, body := upgradeRequest(t, addr, "/plain"); code != 426 || body != "no upgrade here: hijack? true\n" {
 		t.Errorf("upgrade request answered as HTTP: %d %q", code, body)
 	}
@@ -373,5 +396,55 @@ func TestHijackShutdown(t *testing.T) {
 	case <-s.Done():
 	case <-time.After(15 * time.Second):
 		t.Fatal("gw did not exit")
+	}
+}
+
+// TestActionCable: ActionCable 6.1 (async adapter, no Rails) over gw: the
+// welcome, a subscription, and a broadcast back to the subscriber.
+func TestActionCable(t *testing.T) {
+	ruby := requireRuby(t, "action_cable")
+	s, _, _ := startHijack(t, ruby, "ruby/cable/config.ru", "    threads: 4\n", "", false)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+s.Addr("http")+"/", &websocket.DialOptions{Subprotocols: []string{"actioncable-v1-json"}})
+	if err != nil {
+		t.Fatalf("dial: %v\n%s", err, s.Log())
+	}
+	defer c.CloseNow()
+	// next returns the next message that is not a ping.
+	next := func() map[string]any {
+		t.Helper()
+		for {
+			_, p, err := c.Read(ctx)
+			if err != nil {
+				t.Fatalf("read: %v\n%s", err, s.Log())
+			}
+			var m map[string]any
+			if err := json.Unmarshal(p, &m); err != nil {
+				t.Fatalf("%q: %v", p, err)
+			}
+			if m["type"] != "ping" {
+				return m
+			}
+		}
+	}
+	if m := next(); m["type"] != "welcome" {
+		t.Fatalf("first message %v, want welcome", m)
+	}
+	id := `{"channel":"EchoChannel"}`
+	send := func(v map[string]string) {
+		b, _ := json.Marshal(v)
+		if err := c.Write(ctx, websocket.MessageText, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(map[string]string{"command": "subscribe", "identifier": id})
+	if m := next(); m["type"] != "confirm_subscription" {
+		t.Fatalf("after subscribe: %v", m)
+	}
+	send(map[string]string{"command": "message", "identifier": id, "data": `{"action":"speak","text":"héllo"}`})
+	m := next()
+	if msg, _ := m["message"].(map[string]any); m["identifier"] != id || msg["text"] != "héllo" {
+		t.Fatalf("broadcast: %v", m)
 	}
 }

@@ -1,6 +1,7 @@
 # Raw connections under gw (docs/design/websocket.md, "Raw connections"):
 #   /raw      full hijack, then a thread echoes bytes (select on the socket)
 #   /loop     full hijack, echoed inside the request (holds the slot)
+#   /slow     full hijack after 0.2 s (past gw's idle watch of the connection)
 #   /partial  partial hijack: gw_rack writes the head, the callable echoes
 #   /faye     faye-websocket echo (EventMachine thread)
 #   /plain    an upgrade request the app answers as HTTP
@@ -44,6 +45,12 @@ run lambda { |env|
     io = env['rack.hijack'].call
     io.write(HEAD)
     Thread.new { echo(io, '/raw') }
+    [-1, {}, []]
+  when '/slow'
+    sleep 0.2
+    io = env['rack.hijack'].call
+    io.write(HEAD)
+    Thread.new { echo(io, '/slow') }
     [-1, {}, []]
   when '/loop'
     io = env['rack.hijack'].call
