@@ -448,3 +448,40 @@ func TestActionCable(t *testing.T) {
 		t.Fatalf("broadcast: %v", m)
 	}
 }
+
+// TestHijackReload: a reload leaves a taken connection working until the
+// shutdown timeout, then closes it, while the new generation serves; a
+// runner that dies takes its connections with it.
+func TestHijackReload(t *testing.T) {
+	ruby := requireRuby(t)
+	s, _, _ := startHijack(t, ruby, "ruby/hijack/config.ru", "    threads: 2\n", "limits:\n  shutdown_timeout: 2s\n", false)
+	addr := s.Addr("http")
+	c, br := rawDial(t, addr, nil, "/raw")
+	start := time.Now()
+	syscall.Kill(s.PID(), syscall.SIGHUP)
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(s.Log(), "reload: new generation serving"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload:\n%s", s.Log())
+		}
+	}
+	if code, body := gwtest.Get(t, "http://"+addr+"/info"); code != 200 || body != "hijack? false\n" {
+		t.Errorf("new generation: %d %q", code, body)
+	}
+	echoBytes(t, c, br, 1000) // the old generation's runner still serves it
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("the connection outlived the reload's drain")
+	}
+	if d := time.Since(start); d < 1500*time.Millisecond || d > 10*time.Second {
+		t.Errorf("closed %v after SIGHUP, want about the 2s shutdown timeout", d)
+	}
+
+	// The new generation's runner dies: its connection ends.
+	c, br = rawDial(t, addr, nil, "/raw")
+	echoBytes(t, c, br, 10)
+	for _, pid := range s.Children() {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("the connection outlived its runner")
+	}
+}
