@@ -780,6 +780,8 @@ module GwRack
     env['rack.hijack?'] = true
     env['gw.raw_io'] = io
     env['rack.hijack'] = lambda do
+      # After the response the slot carries other requests: too late.
+      raise IOError, 'rack.hijack called after the response' if env['gw.done']
       unless env['gw.hijacked']
         env['gw.raw_slot'].call # RAW_HIJACKED: gw relays from now on
         env['gw.hijacked'] = true
@@ -1003,6 +1005,7 @@ module GwRack
       end
     ensure
       finish_request(env, body, status, headers, error)
+      env['gw.done'] = true
       (io = env['gw.raw_io']) && !env['gw.hijacked'] && !io.closed? && io.close
     end
     !resp.broken && input.drain
