@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,7 +31,7 @@ func newRawChannel(c net.Conn) *rawChannel {
 }
 
 // send passes f to the runner and returns the id the request head names.
-func (ch *rawChannel) send(f *socketFile) (uint32, error) {
+func (ch *rawChannel) send(f *os.File) (uint32, error) {
 	id := ch.next.Add(1)
 	if id == 0 {
 		id = ch.next.Add(1)
@@ -42,29 +43,10 @@ func (ch *rawChannel) send(f *socketFile) (uint32, error) {
 	}
 	// Its own write: a runner reads the frame with exact-length reads,
 	// then this byte with recvmsg, so no plain read ever drops the socket.
-	if _, _, err := ch.c.WriteMsgUnix([]byte{0}, syscall.UnixRights(f.fd), nil); err != nil {
+	if _, _, err := ch.c.WriteMsgUnix([]byte{0}, syscall.UnixRights(int(f.Fd())), nil); err != nil {
 		return 0, err
 	}
 	return id, nil
-}
-
-// socketFile is the runner's end of a connection's socketpair.
-type socketFile struct{ fd int }
-
-// rawPair makes a connection's socketpair: gw's end on the poller, the
-// app's as a bare descriptor (closed once sent: the runner has its copy).
-func rawPair() (net.Conn, *socketFile, error) {
-	c, f, err := socketpair()
-	if err != nil {
-		return nil, nil, err
-	}
-	fd, err := syscall.Dup(int(f.Fd()))
-	f.Close()
-	if err != nil {
-		c.Close()
-		return nil, nil, fmt.Errorf("socketpair: %w", err)
-	}
-	return c, &socketFile{fd: fd}, nil
 }
 
 // serveRaw serves an upgrade request whose app may take the connection:
@@ -72,12 +54,14 @@ func rawPair() (net.Conn, *socketFile, error) {
 // slot i as any other, naming it. The slot is busy while the app's code
 // runs (a full hijack returns at once in faye-websocket and ActionCable).
 func (w *bridgeWorker) serveRaw(i int, rh bridge.RawHijacker, r *http.Request) error {
-	conn, f, err := rawPair()
+	// gw's end on the poller; the app's is closed once sent (the runner
+	// has its copy).
+	conn, f, err := socketpair()
 	if err != nil {
 		return fmt.Errorf("%w: %w: %v", pool.ErrWorkerGone, pool.ErrNotDelivered, err)
 	}
 	id, err := w.t.raw.send(f)
-	syscall.Close(f.fd)
+	f.Close()
 	if err != nil {
 		conn.Close()
 		return fmt.Errorf("%w: %w: raw connection: %v", pool.ErrWorkerGone, pool.ErrNotDelivered, err)
