@@ -206,6 +206,20 @@ func (s *Slot) readResponse(w http.ResponseWriter, method string) (res Result, e
 			} else if dst != nil {
 				res.BytesOut += int64(n)
 			}
+		case RawHijacked:
+			// The app took the client's connection (raw.go): what it
+			// writes goes there; the slot ends with RESPONSE_END.
+			rh, ok := w.(RawHijacker)
+			if !ok || res.HeadSent || refused != nil {
+				return res, fmt.Errorf("bridge: unexpected RAW_HIJACKED")
+			}
+			if _, err := s.rd.Payload(n); err != nil {
+				return res, fmt.Errorf("%w: %v", ErrRunnerGone, err)
+			}
+			res.Status, res.HeadSent = http.StatusSwitchingProtocols, true
+			if err := rh.HijackRaw(); err != nil {
+				return res, &AppError{Msg: "hijack: " + err.Error()}
+			}
 		case ResponseEnd:
 			return res, s.end(n, res.HeadSent && dst != nil, refused)
 		default:

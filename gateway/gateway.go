@@ -332,6 +332,12 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			srv.Close()
 		}
 	}
+	if t := g.routes.Load(); t != nil {
+		// Hijacked connections get the shutdown timeout (h1 counts
+		// them in the drain above; net/http's HTTPS server does not).
+		t.raw.wait(ctx)
+		t.raw.closeAll()
+	}
 	g.wg.Wait()
 	g.reloadMu.Lock() // no reload may start a generation behind our back
 	defer g.reloadMu.Unlock()

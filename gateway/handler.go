@@ -11,6 +11,7 @@ import (
 	"github.com/gwhq/gw/gateway/accesslog"
 	"github.com/gwhq/gw/gateway/cgireq"
 	"github.com/gwhq/gw/gateway/respbuf"
+	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/internal/reqid"
 	"github.com/gwhq/gw/internal/reqinfo"
 	"github.com/gwhq/gw/internal/spool"
@@ -46,9 +47,18 @@ func (g *Gateway) serveRoute(sw *statusWriter, r *http.Request, t *table, rt *ro
 			return
 		}
 	}
-	if r.Header["Upgrade"] != nil && isWebSocket(r) { // one map miss for other requests
-		g.serveWebSocket(sw, r, t, rt)
-		return
+	if r.Header["Upgrade"] != nil { // one map miss for other requests
+		switch {
+		case rawLang(rt.lang) && isUpgrade(r):
+			g.serveRaw(sw, r, t, rt) // rawconn.go
+			return
+		case rt.lang == config.LangPHP && isUpgrade(r):
+			g.fail(sw, r, rt, errNoUpgrade)
+			return
+		case isWebSocket(r):
+			g.serveWebSocket(sw, r, t, rt)
+			return
+		}
 	}
 	p := &t.body
 	sw.body = newReqBody(sw.ResponseWriter, r, p)
@@ -136,6 +146,8 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 	case errors.Is(err, pool.ErrQueueFull), errors.Is(err, pool.ErrQueueTimeout), errors.Is(err, pool.ErrStopped):
 		status, msg = http.StatusServiceUnavailable, "no runner free, try again"
 		w.Header().Set("Retry-After", "1")
+	case errors.Is(err, errNoUpgrade):
+		status, msg = http.StatusNotImplemented, err.Error()
 	case errors.Is(err, errTooManyWebSockets):
 		status, msg = http.StatusServiceUnavailable, err.Error()
 		w.Header().Set("Retry-After", "1")

@@ -57,12 +57,13 @@ type table struct {
 	budget *budget.Budget
 	// WebSockets: the open sessions (closed with 1001 at drain) and limits.
 	ws           *wsSet
+	raw          *rawSet // hijacked connections (rawconn.go)
 	wsMaxMessage int64
 	wsPing       time.Duration
 }
 
 func newTable(apps []config.App, run []*runners.App, pools []*pool.Pool) (*table, error) {
-	t := &table{ws: &wsSet{}}
+	t := &table{ws: &wsSet{}, raw: &rawSet{}}
 	for i, app := range apps {
 		mount := strings.TrimSuffix(app.Mount, "/")
 		r := route{host: app.Host, mount: mount, name: app.Name, lang: app.Lang, pool: pools[i]}
@@ -132,6 +133,9 @@ func underMount(path, mount string) bool {
 // finishes what it has queued and running first, until ctx ends.
 func (t *table) drain(ctx context.Context, reason pool.Reason) {
 	t.ws.closeAll() // before the runners stop: 1001, not 1011
+	// Hijacked connections had their time: a reload's drain runs once
+	// the requests that pinned t are done or at the bound.
+	t.raw.closeAll()
 	var wg sync.WaitGroup
 	for _, r := range t.routes {
 		if r.pool == nil {

@@ -24,6 +24,7 @@ type appCounters struct {
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64
 	ws       wsCounters
+	raw      rawCounters
 }
 
 func (g *Gateway) counters(app string) *appCounters {
@@ -59,7 +60,9 @@ func (g *Gateway) Snapshot() admin.Snapshot {
 		a := admin.AppStats{Name: r.name, Lang: string(r.lang), Mount: r.mount, Host: r.host,
 			Status: map[string]uint64{}, BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
 			WebSockets: admin.WebSocketStats{Open: c.ws.open.Load(), Total: c.ws.total.Load(), Refused: c.ws.refused.Load(),
-				MessagesIn: c.ws.msgsIn.Load(), MessagesOut: c.ws.msgsOut.Load()}}
+				MessagesIn: c.ws.msgsIn.Load(), MessagesOut: c.ws.msgsOut.Load()},
+			Raw: admin.RawStats{Open: c.raw.open.Load(), Total: c.raw.total.Load(),
+				BytesIn: c.raw.bytesIn.Load(), BytesOut: c.raw.bytesOut.Load()}}
 		for class := 1; class <= 5; class++ {
 			if n := c.status[class].Load(); n > 0 {
 				a.Status[string(rune('0'+class))+"xx"] = n

@@ -202,7 +202,8 @@ func New(app config.App, rt *Runtime, log *slog.Logger) (*App, error) {
 	return &App{Launcher: &bridgeLauncher{
 		app: app.Name, spec: spec, threads: threads, mount: cgi.Mount{ScriptName: mount},
 		readyTimeout: readyTimeout, pingEvery: pingEvery, pingTimeout: pingTimeout, log: log,
-		sessions: app.Lang == config.LangPython, // gw_asgi serves WebSockets
+		// gw_asgi serves WebSockets; gw_rack and gw_psgi take raw connections
+		sessions: app.Lang == config.LangPython || app.Lang == config.LangRuby || app.Lang == config.LangPerl,
 	}}, nil
 }
 

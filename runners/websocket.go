@@ -22,6 +22,8 @@ type webSockets struct {
 	sessionConn net.Conn    // gw's end of the session channel; nil: none
 	wsReady     bool        // READY said the runner serves sessions
 	mux         *bridge.Mux // nil unless both
+	rawReady    bool        // READY said the runner takes raw connections
+	raw         *rawChannel // nil unless sessionConn and rawReady
 }
 
 // sessionChannel adds the session channel to a runner's start: a
@@ -45,6 +47,10 @@ func (l *bridgeLauncher) sessionChannel(spec *proc.Spec, files *[]*os.File) (net
 // requests, as before.
 func (w *webSockets) startSessions() {
 	if w.sessionConn == nil {
+		return
+	}
+	if w.rawReady {
+		w.raw = newRawChannel(w.sessionConn) // rawconn.go
 		return
 	}
 	if !w.wsReady {

@@ -199,7 +199,7 @@ func (t *bridgeTransport) Ready(context.Context) error {
 		if r.Protocol != bridge.Protocol {
 			return &proc.SpawnError{Stage: proc.StageHandshake, Err: fmt.Errorf("runner speaks bridge protocol %d, gw speaks %d", r.Protocol, bridge.Protocol)}
 		}
-		t.runtime, t.runnerSlots, t.wsReady = r.Runtime, r.Slots, r.Websocket
+		t.runtime, t.runnerSlots, t.wsReady, t.rawReady = r.Runtime, r.Slots, r.Websocket, r.Raw
 		if n := int(r.Slots); n > 0 && n < len(t.slots) {
 			// The runner serves fewer slots than it was given: it
 			// closed the rest, so do we.
@@ -298,6 +298,11 @@ func (w *bridgeWorker) Abort(i int) { w.t.slots[i].Close() }
 func (w *bridgeWorker) Serve(i int, rw http.ResponseWriter, r *http.Request) error {
 	if u, ok := rw.(bridge.Upgrader); ok && w.t.mux != nil {
 		return w.upgrade(i, u, r) // websocket.go
+	}
+	if w.t.raw != nil {
+		if rh, ok := rw.(bridge.RawHijacker); ok {
+			return w.serveRaw(i, rh, r) // rawconn.go
+		}
 	}
 	slot := w.t.slots[i]
 	w.t.busy.Add(1)

@@ -51,8 +51,11 @@ type AppStats struct {
 	// WebSockets: open now, accepted since start, refused (max_websockets),
 	// messages client to app (in) and app to client (out).
 	WebSockets WebSocketStats `json:"websockets"`
-	QueueWait  Percentiles    `json:"queue_wait_ms"`
-	Latency    Percentiles    `json:"latency_ms"`
+	// Raw connections: upgrade requests a Rack or PSGI app took over
+	// (open counts those under way too; refusals are in WebSockets).
+	Raw       RawStats    `json:"raw_connections"`
+	QueueWait Percentiles `json:"queue_wait_ms"`
+	Latency   Percentiles `json:"latency_ms"`
 	pool.Stats
 }
 
@@ -113,4 +116,12 @@ type WebSocketStats struct {
 	Refused     uint64 `json:"refused"`
 	MessagesIn  uint64 `json:"messages_in"`
 	MessagesOut uint64 `json:"messages_out"`
+}
+
+// RawStats are an app's hijacked connections; bytes count when one ends.
+type RawStats struct {
+	Open     int64  `json:"open"`
+	Total    uint64 `json:"total"`
+	BytesIn  uint64 `json:"bytes_in"`
+	BytesOut uint64 `json:"bytes_out"`
 }

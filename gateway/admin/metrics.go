@@ -29,6 +29,9 @@ var (
 	descWSTotal   = prometheus.NewDesc("gw_websockets_total", "WebSockets accepted.", []string{"app"}, nil)
 	descWSRefused = prometheus.NewDesc("gw_websockets_refused_total", "WebSocket handshakes refused beyond max_websockets.", []string{"app"}, nil)
 	descWSMsgs    = prometheus.NewDesc("gw_websocket_messages_total", "WebSocket messages, by direction (in: client to app).", []string{"app", "direction"}, nil)
+	descRawOpen   = prometheus.NewDesc("gw_raw_connections_open", "Upgrade requests a Rack or PSGI app holds the connection of (or may still take) now.", []string{"app"}, nil)
+	descRawTotal  = prometheus.NewDesc("gw_raw_connections_total", "Connections Rack or PSGI apps took over (rack.hijack, psgix.io).", []string{"app"}, nil)
+	descRawBytes  = prometheus.NewDesc("gw_raw_connection_bytes_total", "Bytes relayed on taken-over connections, by direction (in: client to app), counted when each ends.", []string{"app", "direction"}, nil)
 	descFailed    = prometheus.NewDesc("gw_app_failed", "1 while an app's runners keep crashing at start.", []string{"app"}, nil)
 	descScale     = prometheus.NewDesc("gw_scale_events_total", "Runners added (up) or retired (down) as demand changed.", []string{"app", "direction"}, nil)
 	descTarget    = prometheus.NewDesc("gw_runners_target", "Runners the app means to have now, between its floor and ceiling.", []string{"app"}, nil)
@@ -37,7 +40,8 @@ var (
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descLatency, descQueueWait, descSpawn, descQueue, descInFlight,
 		descBusyRatio, descRunners, descExits, descRSS, descBytesIn, descBytesOut, descFailed, descScale, descTarget,
-		descWSOpen, descWSTotal, descWSRefused, descWSMsgs, descDaemonRestarts, descDaemonUp, descCronRuns} {
+		descWSOpen, descWSTotal, descWSRefused, descWSMsgs, descDaemonRestarts, descDaemonUp, descCronRuns,
+		descRawOpen, descRawTotal, descRawBytes} {
 		ch <- d
 	}
 }
@@ -85,6 +89,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descWSRefused, prometheus.CounterValue, float64(ws.Refused), a.Name)
 		ch <- prometheus.MustNewConstMetric(descWSMsgs, prometheus.CounterValue, float64(ws.MessagesIn), a.Name, "in")
 		ch <- prometheus.MustNewConstMetric(descWSMsgs, prometheus.CounterValue, float64(ws.MessagesOut), a.Name, "out")
+		raw := a.Raw
+		ch <- prometheus.MustNewConstMetric(descRawOpen, prometheus.GaugeValue, float64(raw.Open), a.Name)
+		ch <- prometheus.MustNewConstMetric(descRawTotal, prometheus.CounterValue, float64(raw.Total), a.Name)
+		ch <- prometheus.MustNewConstMetric(descRawBytes, prometheus.CounterValue, float64(raw.BytesIn), a.Name, "in")
+		ch <- prometheus.MustNewConstMetric(descRawBytes, prometheus.CounterValue, float64(raw.BytesOut), a.Name, "out")
 		failed := 0.0
 		if a.Failed {
 			failed = 1

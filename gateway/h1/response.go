@@ -310,6 +310,15 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		}
 	}
 	c.hijacked = true
+	// A watch that had fired leaves its abort deadline (aLongTimeAgo) on
+	// the connection, and idle deadlines are the server's: the new owner
+	// starts with none, unless the handler set its own (a WebSocket
+	// accepted after watchAfter otherwise read a timeout at once).
+	c.rdlMu.Lock()
+	if !c.handlerRDL {
+		c.rwc.SetReadDeadline(time.Time{})
+	}
+	c.rdlMu.Unlock()
 	rw := bufio.NewReadWriter(bufio.NewReader(&c.r), bufio.NewWriter(c.rwc))
 	return c.rwc, rw, nil
 }

@@ -277,3 +277,37 @@ func TestContextEndsWithHandler(t *testing.T) {
 	readResponse(t, br, "GET")
 	waitCtx(t, <-ctxs)
 }
+
+// TestHijackAfterWatch: a handler that hijacks after the idle watch has
+// started (the client sent nothing past the head, the handler took longer
+// than watchAfter) gets a connection without the watch's abort deadline.
+func TestHijackAfterWatch(t *testing.T) {
+	addr := serve(t, &Server{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(3 * watchAfter) // the watch's read is under way
+		conn, rw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		rw.Flush()
+		line, err := rw.ReadString('\n')
+		if err != nil {
+			t.Errorf("read after hijack: %v", err)
+		}
+		rw.WriteString("echo " + line)
+		rw.Flush()
+	}))
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	io.WriteString(c, "late\n")
+	line, err := bufio.NewReader(br).ReadString('\n')
+	if err != nil || line != "echo late\n" {
+		t.Fatalf("got %q, %v", line, err)
+	}
+}

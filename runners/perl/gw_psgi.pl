@@ -41,6 +41,7 @@ use constant {
     REQUEST_HEAD => 1, REQUEST_BODY => 2, REQUEST_END => 3,
     RESPONSE_HEAD => 4, RESPONSE_BODY => 5, RESPONSE_END => 6,
     READY => 16, LOAD_ERROR => 17, PING => 18, PONG => 19,
+    RAW_CONNECT => 12, RAW_HIJACKED => 13,  # session channel; slot (raw connections)
 
     MAX_PAYLOAD    => 16 << 20,  # bridge.proto: at most 16 MiB per frame
     MAX_BODY_FRAME => 1 << 20,   # app chunks are split into frames this big
@@ -62,15 +63,17 @@ use constant USAGE =>
     "usage: gw_psgi.pl --app FILE.psgi [--dir DIR] [--name NAME] --control-fd FD --slot-fds R:W|FD\n"
   . "       gw_psgi.pl --selftest DIR\n";
 
-my %OPTIONS = map { $_ => 1 } qw(app callable dir name control-fd slot-fds selftest);
+my %OPTIONS = map { $_ => 1 } qw(app callable dir name control-fd slot-fds session-fd selftest);
 
 # Every message in bridge.proto: frame type -> [number, name, kind] in field order.
 my %SCHEMAS = (
-    REQUEST_HEAD,  [[1, 'env', REP], [2, 'url_scheme', STR], [3, 'request_id', STR], [4, 'env_block', BYTES]],
+    REQUEST_HEAD,  [[1, 'env', REP], [2, 'url_scheme', STR], [3, 'request_id', STR], [4, 'env_block', BYTES],
+                   [5, 'websocket_session', U32], [6, 'raw_connection', U32]],
     REQUEST_END,   [[1, 'aborted', BOOL], [2, 'reason', STR]],
     RESPONSE_HEAD, [[1, 'status', U32], [2, 'headers', REP], [3, 'header_block', BYTES]],
     RESPONSE_END,  [[1, 'error', STR]],
-    READY,         [[1, 'protocol', U32], [2, 'pid', U32], [3, 'runtime', STR], [4, 'slots', U32]],
+    READY,         [[1, 'protocol', U32], [2, 'pid', U32], [3, 'runtime', STR], [4, 'slots', U32],
+                   [5, 'websocket', BOOL], [6, 'raw', BOOL]],
     LOAD_ERROR,    [[1, 'stage', STR], [2, 'message', STR], [3, 'detail', STR]],
     PING,          [[1, 'seq', U64]],
     PONG,          [[1, 'seq', U64], [2, 'requests', U64], [3, 'busy', U32]],
@@ -185,9 +188,13 @@ sub decode_message {
 # without the generic decoder: (env items, url_scheme, request_id, env_block).
 sub decode_head {
     my ($pos, $end, @env) = (0, length $_[0]);
-    my ($scheme, $rid, $blk) = ('', '', '');
+    my ($scheme, $rid, $blk, $raw) = ('', '', '', 0);
     while ($pos < $end) {
         my ($key, $size, $hi) = unpack("\@$pos CCC", $_[0]);
+        if ($key == 0x30) {  # raw_connection: an upgrade request's socket
+            ($raw, $pos) = uvarint($_[0], $pos + 1);
+            next;
+        }
         if (($size // 0x80) < 0x80) { $pos += 2 }
         elsif (($hi // 0x80) < 0x80) { $size = $size & 0x7F | $hi << 7; $pos += 3 }
         else { last }
@@ -195,11 +202,11 @@ sub decode_head {
         ($key == 0x22 ? $blk : $key == 0x12 ? $scheme : $key == 0x1A ? $rid : $env[@env]) = substr($_[0], $pos, $size);
         $pos += $size;
     }
-    ($scheme, $rid, $blk, @env) = map { ref($_) ? @$_ : $_ }
-        @{decode_message(REQUEST_HEAD, $_[0])}{qw(url_scheme request_id env_block env)} if $pos != $end;
+    ($scheme, $rid, $blk, $raw, @env) = map { ref($_) ? @$_ : $_ }
+        @{decode_message(REQUEST_HEAD, $_[0])}{qw(url_scheme request_id env_block raw_connection env)} if $pos != $end;
     # name NUL value NUL ... name NUL value: an odd number of NULs.
     die "an odd number of env items\n" if @env % 2 || length $blk && !(($blk =~ tr/\0//) & 1);
-    return (\@env, $scheme, $rid, $blk);
+    return (\@env, $scheme, $rid, $blk, $raw);
 }
 
 sub encode_frame {
@@ -318,7 +325,10 @@ sub check_golden {
         push @problems, 'decode: body differs' if substr($frame, 8) ne $want;
     } else {
         my ($got, %h) = decode_message($type, substr($frame, 8));
-        @h{qw(env url_scheme request_id env_block)} = decode_head(substr($frame, 8)) if $type == REQUEST_HEAD;
+        if ($type == REQUEST_HEAD) {
+            @h{qw(env url_scheme request_id env_block raw_connection)} = decode_head(substr($frame, 8));
+            $h{websocket_session} = $got->{websocket_session};  # only the generic decoder reads it
+        }
         for my $name (sort keys %$want) {  # both decoders of a request head
             my ($g, $w, $f) = map { ref $_ ? join(',', map { unpack 'H*', $_ } @$_) : $_ } $got->{$name}, $want->{$name}, $h{$name};
             push @problems, "decode: $name = $g, want $w" if $g ne $w;
@@ -613,7 +623,7 @@ my %CGI_DEFAULTS = (REQUEST_METHOD => 'GET', SCRIPT_NAME => '', PATH_INFO => '',
 # The PSGI env for one REQUEST_HEAD payload ($_[1]; values: byte strings).
 sub build_env {
     my $slot = $_[0];
-    my ($pairs, $scheme, $rid, $blk) = eval { decode_head($_[1]) };
+    my ($pairs, $scheme, $rid, $blk, $raw) = eval { decode_head($_[1]) };
     fatal(EXIT_PROTOCOL, "slot: frame type 1: $@") unless $pairs;
     # The defaults first: later pairs win (the gateway sends no undef values).
     my %env = (%CGI_DEFAULTS, @$pairs, split(/\0/, $blk, -1), 'psgi.version' => [1, 1], 'psgi.errors' => \*STDERR,
@@ -633,7 +643,87 @@ sub build_env {
     $env{'psgi.input'} = bless { slot => $slot, limit => $env{CONTENT_LENGTH}, mem => '', size => 0, pos => 0 }, 'GW::Input';
     # No body, and its REQUEST_END came with the head: the stream is read.
     $env{'psgi.input'}{ended} = 1, $slot->{pos} += 8 if substr($slot->{buf}, $slot->{pos}, 8) eq REQUEST_END_OK;
+    $env{'psgix.io'} = take_raw($raw) if $raw;
     return \%env;
+}
+
+# ---------------------------------------------------------------------------
+# Raw connections (gw docs/design/websocket.md): an upgrade request's client
+# connection as psgix.io
+# ---------------------------------------------------------------------------
+
+my $RAW_CHANNEL;  # the session channel (--session-fd); undef: no raw connections
+my %RAW_FDS;      # connection id -> fd, received ahead of their request
+
+# Exactly $n bytes from the session channel (sysread: a buffered read could
+# take the byte that carries the next socket, and the socket with it).
+sub raw_read {
+    my $n = shift;
+    my $buf = '';
+    while (length $buf < $n) {
+        my $got = sysread($RAW_CHANNEL, $buf, $n - length $buf, length $buf);
+        next if !defined $got && $! == EINTR;
+        fatal(0, 'session channel closed: exiting') unless $got;
+    }
+    return $buf;
+}
+
+# The socket of connection $id: gw sent it (RAW_CONNECT, then one byte that
+# carries it) before the head naming it, so reading in order finds it.
+sub take_raw {
+    my $id = shift;
+    fatal(EXIT_PROTOCOL, 'slot: a raw connection without a session channel') unless $RAW_CHANNEL;
+    until (exists $RAW_FDS{$id}) {
+        my ($type, undef, undef, $len) = unpack('CCvV', raw_read(8));
+        fatal(EXIT_PROTOCOL, "session channel: frame type $type") unless $type == RAW_CONNECT && $len == 4;
+        my $got = unpack('V', raw_read(4));
+        my $fd = IO::FDPass::recv(fileno $RAW_CHANNEL);
+        fatal(EXIT_PROTOCOL, "session channel: no socket for raw connection $got: $!") if $fd < 0;
+        $RAW_FDS{$got} = $fd;
+    }
+    my $io = IO::Socket::UNIX->new_from_fd(delete $RAW_FDS{$id}, '+<')
+        or fatal(1, "raw connection $id: $!");
+    binmode $io;
+    $io->autoflush(1);
+    return $io;
+}
+
+# An upgrade request's answer when the app did not take psgix.io: written
+# onto the connection as HTTP/1.1 (gw relays it since RAW_HIJACKED), then
+# the connection closes.
+sub raw_head {
+    my ($io, $status, $headers) = @_;
+    my $head = "HTTP/1.1 $status " . (eval { require HTTP::Status; HTTP::Status::status_message($status) } // 'Unknown') . "\r\n";
+    for (my $i = 0; $i < @$headers; $i += 2) {
+        $head .= "$headers->[$i]: $headers->[$i + 1]\r\n" unless lc $headers->[$i] eq 'connection';
+    }
+    syswrite($io, $head . "Connection: close\r\n\r\n");
+}
+
+sub raw_response {
+    my ($app, $env, $resp) = @_;
+    my $io = $env->{'psgix.io'};
+    # The relay starts before the app runs: a Perl app serves its
+    # connection inside the request (there is no other thread to do it).
+    write_all($resp->{fh}, pack('CCvV', RAW_HIJACKED, 0, 0, 0));
+    my $res = $app->($env);
+    my $send = sub {
+        my $r = shift;
+        raw_head($io, $r->[0], $r->[1]);
+        return bless { io => $io }, 'GW::RawWriter' if @$r == 2;
+        my $body = $r->[2];
+        if (ref $body eq 'ARRAY') { syswrite($io, $_) for grep { defined } @$body }
+        else { local $/ = \FILE_BLOCK; while (defined(my $c = $body->getline)) { syswrite($io, $c) } $body->close }
+        return;
+    };
+    if (ref $res eq 'ARRAY') { $send->($res) }
+    elsif (ref $res eq 'CODE') { $res->($send) }  # a responder never called: the app spoke on psgix.io itself
+}
+
+{
+    package GW::RawWriter;
+    sub write { syswrite($_[0]{io}, $_[1]); 1 }
+    sub close { 1 }
 }
 
 my %STATUS_FIELD;  # status -> its encoded ResponseHead.status field
@@ -813,7 +903,12 @@ sub handle_request {
             finish($resp, "request body aborted: $input->{error}");
         }
     }
-    if (!$resp->{done} && !eval { run_app($app, $env, $resp); 1 }) {
+    if ($env->{'psgix.io'}) {
+        my $ok = eval { raw_response($app, $env, $resp); 1 };
+        log_request($env, "failed: $@") unless $ok;
+        close $env->{'psgix.io'};  # the connection lives as long as the request
+        finish($resp, '');
+    } elsif (!$resp->{done} && !eval { run_app($app, $env, $resp); 1 }) {
         my $err = $@;
         log_request($env, "failed: $err");
         finish($resp, first_line($err)) unless $resp->{done};
@@ -952,8 +1047,16 @@ sub main {
     };
     fail_load($ctl, \@argv, $stage, $@) unless $app;
     install_signal_handlers();
+    if (defined $opts->{'session-fd'}) {
+        if (eval { require IO::FDPass; require IO::Socket::UNIX; 1 }) {
+            $RAW_CHANNEL = adopt_fd($opts->{'session-fd'}, 'session');
+        } else {
+            print STDERR "gw_psgi: IO::FDPass is missing (Debian: libio-fdpass-perl): no psgix.io for upgrade requests\n";
+            POSIX::close($opts->{'session-fd'});
+        }
+    }
     write_all($ctl, message_frame(READY, { protocol => PROTOCOL_VERSION, pid => $$,
-                                            runtime => sprintf('perl %vd', $^V), slots => 1 }));
+                                            runtime => sprintf('perl %vd', $^V), slots => 1, raw => $RAW_CHANNEL ? 1 : 0 }));
     serve($app, new_reader($ctl, 'control'), new_reader($slot->[0], 'slot', $slot->[1]));
 }
 

@@ -47,6 +47,8 @@ module GwRack
   REQUEST_HEAD, REQUEST_BODY, REQUEST_END = 1, 2, 3    # gateway -> runner (slot)
   RESPONSE_HEAD, RESPONSE_BODY, RESPONSE_END = 4, 5, 6 # runner -> gateway (slot)
   READY, LOAD_ERROR, PING, PONG = 16, 17, 18, 19       # control socket
+  RAW_CONNECT, RAW_HIJACKED = 12, 13                    # session channel; slot (raw connections)
+  RAW_HIJACKED_FRAME = [RAW_HIJACKED, 0, 0, 0].pack('CCvV').freeze
   BODY_FRAMES = [REQUEST_BODY, RESPONSE_BODY].freeze
 
   HEADER = 'CCvV'               # type, flags, reserved, payload length (8 bytes)
@@ -60,14 +62,14 @@ module GwRack
   EMPTY = ''.b.freeze
   RESPONSE_END_OK = [RESPONSE_END, 0, 0, 0].pack(HEADER).freeze
   NUL = "\0"
-  HEAD_FIELDS = %i[env_block env url_scheme request_id].freeze # as decode_head returns them
+  HEAD_FIELDS = %i[env_block env url_scheme request_id raw_connection].freeze # as decode_head returns them
   HEADER_NAMES = {} # response header name -> :ok, :length or :skip, once checked (Response#header_name)
   ZSTRINGS = Hash.new { |h, n| f = ('Z*' * n).freeze; n > 256 ? f : h[n] = f } # (un)packs n NUL-ended strings in C
 
   EXIT_PROTOCOL = 3  # a slot or control stream is desynced
   EXIT_LOAD = 4      # LOAD_ERROR was sent: the app cannot be loaded
 
-  OPTIONS = %w[app callable dir name control-fd slot-fds selftest].freeze
+  OPTIONS = %w[app callable dir name control-fd slot-fds session-fd selftest].freeze
   USAGE = "usage: gw_rack.rb --app PATH/config.ru [--dir DIR] [--name NAME]" \
           " --control-fd FD --slot-fds R:W|FD[,...]\n" \
           "       gw_rack.rb --selftest DIR\n"
@@ -78,11 +80,13 @@ module GwRack
 
   # Every message in bridge.proto: frame type -> fields in field-number order.
   SCHEMAS = {
-    REQUEST_HEAD => [[1, :env, REPEATED_BYTES], [2, :url_scheme, STRING], [3, :request_id, STRING], [4, :env_block, BYTES]],
+    REQUEST_HEAD => [[1, :env, REPEATED_BYTES], [2, :url_scheme, STRING], [3, :request_id, STRING], [4, :env_block, BYTES],
+                     [5, :websocket_session, UINT32], [6, :raw_connection, UINT32]],
     REQUEST_END => [[1, :aborted, BOOL], [2, :reason, STRING]],
     RESPONSE_HEAD => [[1, :status, UINT32], [2, :headers, REPEATED_BYTES], [3, :header_block, BYTES]],
     RESPONSE_END => [[1, :error, STRING]],
-    READY => [[1, :protocol, UINT32], [2, :pid, UINT32], [3, :runtime, STRING], [4, :slots, UINT32]],
+    READY => [[1, :protocol, UINT32], [2, :pid, UINT32], [3, :runtime, STRING], [4, :slots, UINT32],
+              [5, :websocket, BOOL], [6, :raw, BOOL]],
     LOAD_ERROR => [[1, :stage, STRING], [2, :message, STRING], [3, :detail, STRING]],
     PING => [[1, :seq, UINT64]],
     PONG => [[1, :seq, UINT64], [2, :requests, UINT64], [3, :busy, UINT32]],
@@ -308,7 +312,7 @@ module GwRack
       want.each { |k, v| problems << "decode: #{k} = #{got[k].inspect}, want #{v.inspect}" if got[k] != v }
     end
     if ftype == REQUEST_HEAD # the slot loop's decoder and encoder too
-      fast = decode_head(frame.byteslice(8..)).zip([EMPTY, [], '', '']).map { |v, default| v || default }
+      fast = decode_head(frame.byteslice(8..)).zip([EMPTY, [], '', '', 0]).map { |v, default| v || default }
       problems << "decode_head: #{fast.inspect}" if fast != want.values_at(*HEAD_FIELDS)
     elsif ftype == RESPONSE_HEAD && want[:headers].empty?
       (resp = Response.new(nil)).start(want[:status], want[:header_block].split(NUL, -1).each_slice(2).to_a)
@@ -383,6 +387,7 @@ module GwRack
     rescue ArgumentError, TypeError, NoMethodError
       raise UsageError, '--control-fd FD and --slot-fds R:W|FD[,...] are required'
     end
+    opts[:session_fd] = Integer(opts[:session_fd], 10) if opts[:session_fd]
     fds = [opts[:control_fd]] + opts[:slot_fds].flatten
     if opts[:slot_fds].empty? || fds.uniq.size != fds.size || fds.min.negative?
       raise UsageError, "file descriptors must be distinct and >= 0: #{fds.inspect}"
@@ -643,9 +648,13 @@ module GwRack
   # REQUEST_HEAD -> its HEAD_FIELDS (nil if absent), read in place as the gateway
   # sends them; the generic decoder (a Hash) takes any other layout.
   def self.decode_head(payload)
-    pos, blk, pairs, scheme, rid = 0 # the rest nil
+    pos, blk, pairs, scheme, rid, raw = 0 # the rest nil
     while pos < payload.bytesize
       key = payload.getbyte(pos)
+      if key == 0x30 # raw_connection: an upgrade request's socket
+        raw, pos = Codec.uvarint(payload, pos + 1)
+        next
+      end
       return Codec.decode_message(REQUEST_HEAD, payload).values_at(*HEAD_FIELDS) unless key & 7 == 2 && key.between?(10, 34)
       len = payload.getbyte(pos + 1) or raise ProtocolError, 'truncated message'
       if len < 0x80 then pos += 2
@@ -662,11 +671,11 @@ module GwRack
       else rid = data.force_encoding(Encoding::UTF_8)
       end
     end
-    [blk, pairs, scheme, rid]
+    [blk, pairs, scheme, rid, raw]
   end
 
-  def self.build_env(base, payload, reader)
-    blk, pairs, scheme, rid = decode_head(payload)
+  def self.build_env(base, payload, reader, raw_channel = nil)
+    blk, pairs, scheme, rid, raw = decode_head(payload)
     env = base.dup
     if blk && !blk.empty?
       nuls = blk.count(NUL)
@@ -695,7 +704,109 @@ module GwRack
     end
     env['rack.response_finished'] = []
     env['rack.input'] = Input.new(reader, length, reader.empty_end?)
+    offer_hijack(env, raw_channel.take(raw)) if raw && raw != 0 && raw_channel
     env
+  end
+
+  # -------------------------------------------------------------------------
+  # Raw connections (gw docs/design/websocket.md): an upgrade request's
+  # client connection, as a socket the app may take (rack.hijack)
+  # -------------------------------------------------------------------------
+
+  # The session channel: gw sends each upgrade request's socket here
+  # (RAW_CONNECT, then one byte carrying it) before the request's head goes
+  # on its slot. One thread reads it; slot threads take their socket by id.
+  class RawChannel
+    def initialize(sock)
+      @sock = sock
+      @fds = {}
+      @lock = Mutex.new
+      @arrived = ConditionVariable.new
+    end
+
+    def start
+      Thread.new do
+        Thread.current.name = 'gw-raw-channel'
+        loop do
+          header = read_exact(8) or break
+          ftype, _, _, length = header.unpack('CCvV')
+          raise ProtocolError, "session channel: frame type #{ftype}" unless ftype == RAW_CONNECT && length == 4
+          id = read_exact(4)&.unpack1('V') or break
+          io = @sock.recv_io(UNIXSocket) # the byte after the frame carries it
+          io.binmode
+          io.sync = true
+          @lock.synchronize do
+            @fds[id] = io
+            @arrived.broadcast
+          end
+        end
+      rescue ProtocolError => e
+        GwRack.fatal(EXIT_PROTOCOL, e.message)
+      rescue IOError, SystemCallError
+        nil # gw closed the channel: the runner is being stopped
+      end
+    end
+
+    # Exact reads (sysread, never IO's buffer): a buffered read could take
+    # the byte that carries the next socket, and the socket with it.
+    def read_exact(n)
+      buf = String.new(capacity: n)
+      while buf.bytesize < n
+        buf << @sock.sysread(n - buf.bytesize)
+      end
+      buf
+    rescue EOFError
+      nil
+    end
+
+    # The socket for id: it was sent before the head that names it.
+    def take(id)
+      @lock.synchronize do
+        deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
+        until (io = @fds.delete(id))
+          left = deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+          raise ProtocolError, "raw connection #{id} never arrived" if left <= 0
+          @arrived.wait(@lock, left)
+        end
+        io
+      end
+    end
+  end
+
+  # Rack's hijack API on env for the socket io: full hijack through
+  # env['rack.hijack'] (the app owns io from then on), partial through a
+  # rack.hijack response header (handle_request).
+  def self.offer_hijack(env, io)
+    env['rack.hijack?'] = true
+    env['gw.raw_io'] = io
+    env['rack.hijack'] = lambda do
+      # After the response the slot carries other requests: too late.
+      raise IOError, 'rack.hijack called after the response' if env['gw.done']
+      unless env['gw.hijacked']
+        env['gw.raw_slot'].call # RAW_HIJACKED: gw relays from now on
+        env['gw.hijacked'] = true
+        env['rack.hijack_io'] = io
+      end
+      io
+    end
+  end
+
+  def self.status_line(code)
+    reason = defined?(Rack::Utils::HTTP_STATUS_CODES) && Rack::Utils::HTTP_STATUS_CODES[code]
+    "HTTP/1.1 #{code} #{reason || 'Unknown'}\r\n"
+  end
+
+  # A partial hijack: the head goes onto the socket, then the app's callable
+  # gets it.
+  def self.partial_hijack(env, status, headers, callable)
+    io = env['rack.hijack'].call
+    head = +status_line(status.to_i)
+    headers.each do |name, value|
+      next if name.to_s.start_with?('rack.')
+      Array(value.is_a?(Array) ? value : value.to_s.split("\n")).each { |v| head << "#{name}: #{v}\r\n" }
+    end
+    io.write(head << "\r\n")
+    callable.call(io)
   end
 
   # Status, headers and body of one request, as frames gathered in one String:
@@ -865,13 +976,20 @@ module GwRack
 
   # Serves one request whose REQUEST_HEAD payload was read; returns false
   # when the slot is unusable afterwards (EOF or a broken socket).
-  def self.handle_request(app, sock, reader, base, payload)
-    env = build_env(base, payload, reader)
+  def self.handle_request(app, sock, reader, base, payload, raw_channel = nil)
+    env = build_env(base, payload, reader, raw_channel)
     input = env['rack.input']
     resp = Response.new(sock)
     status = headers = body = error = nil
+    env['gw.raw_slot'] = -> { sock.write(RAW_HIJACKED_FRAME) } if env['rack.hijack?']
     begin
       status, headers, body = app.call(env)
+      callable = !env['gw.hijacked'] && env['rack.hijack?'] && headers && (headers['rack.hijack'] || headers['Rack.hijack'])
+      partial_hijack(env, status, headers, callable) if callable
+      if env['gw.hijacked'] # the response is the app's, on the socket
+        sock.write(RESPONSE_END_OK)
+        return input.drain
+      end
       resp.start(status, headers)
       # HEAD: the body is closed (finish_request), never iterated or
       # called, as Rack::Head does; Rack::Lint raises for a HEAD body that is.
@@ -887,6 +1005,8 @@ module GwRack
       end
     ensure
       finish_request(env, body, status, headers, error)
+      env['gw.done'] = true
+      (io = env['gw.raw_io']) && !env['gw.hijacked'] && !io.closed? && io.close
     end
     !resp.broken && input.drain
   end
@@ -913,7 +1033,7 @@ module GwRack
   # Serves requests on one slot until the gateway closes it (then returns).
   # counts: [requests done, busy], for PONG; only this thread writes them.
   # rio and wio: the request pipe and the response pipe, or one socket twice.
-  def self.serve_slot(rio, wio, app, base, counts)
+  def self.serve_slot(rio, wio, app, base, counts, raw_channel = nil)
     reader = FrameReader.new(rio)
     loop do
       ftype, payload = reader.read_frame
@@ -921,7 +1041,7 @@ module GwRack
       fatal(EXIT_PROTOCOL, "slot: expected REQUEST_HEAD, got frame type #{ftype}") if ftype != REQUEST_HEAD
       counts[1] = true
       begin
-        more = handle_request(app, wio, reader, base, payload)
+        more = handle_request(app, wio, reader, base, payload, raw_channel)
       ensure
         counts[1] = false # before the count: a PONG never shows the request done and busy
         counts[0] += 1
@@ -937,13 +1057,13 @@ module GwRack
   end
 
   # slots: [rio, wio] per slot (open_slot).
-  def self.start_slots(slots, app, stats, name, rack3)
+  def self.start_slots(slots, app, stats, name, rack3, raw_channel = nil)
     base = base_env(slots.size, rack3)
     slots.each_with_index do |(rio, wio), i|
       # The process ends when the owner watcher calls exit!.
       Thread.new do
         Thread.current.name = "#{name}-slot-#{i}"
-        serve_slot(rio, wio, app, base, stats[i])
+        serve_slot(rio, wio, app, base, stats[i], raw_channel)
       end
     end
   end
@@ -1055,10 +1175,12 @@ module GwRack
       fail_load(control, argv, stage, e)
     end
     stats = Array.new(slots.size) { [0, false] } # per slot: no lock per request
-    start_slots(slots, app, stats, opts[:name] || 'gw', rack3)
+    raw_channel = opts[:session_fd] && RawChannel.new(open_socket(opts[:session_fd], UNIXSocket)).tap(&:start)
+    start_slots(slots, app, stats, opts[:name] || 'gw', rack3, raw_channel)
     begin
       control.write(Codec.message_frame(READY, protocol: PROTOCOL_VERSION, pid: Process.pid,
-                                               runtime: "#{RUBY_ENGINE} #{RUBY_VERSION}", slots: slots.size))
+                                               runtime: "#{RUBY_ENGINE} #{RUBY_VERSION}", slots: slots.size,
+                                               raw: !raw_channel.nil?))
     rescue IOError, SystemCallError
       exit_now(0) # the gateway is already gone
     end
