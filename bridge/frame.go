@@ -40,6 +40,7 @@ const (
 	LoadError    = bridgepb.FrameType_LOAD_ERROR
 	Ping         = bridgepb.FrameType_PING
 	Pong         = bridgepb.FrameType_PONG
+	ReloadApp    = bridgepb.FrameType_RELOAD_APP
 )
 
 // ErrFrameTooLarge means a header announced more than MaxPayload bytes.

@@ -101,6 +101,9 @@ const (
 	FrameType_LOAD_ERROR    FrameType = 17 // LoadError, runner -> gateway (control)
 	FrameType_PING          FrameType = 18 // Ping, gateway -> runner (control)
 	FrameType_PONG          FrameType = 19 // Pong, runner -> gateway (control)
+	// 20 and up: runner -> gateway requests on the control socket, made by
+	// the app through uWSGI's API (runners/python/gw_wsgi.py section 11).
+	FrameType_RELOAD_APP FrameType = 20 // empty, runner -> gateway (control): reload this app gracefully (uwsgi.reload())
 )
 
 // Enum value maps for FrameType.
@@ -122,6 +125,7 @@ var (
 		17: "LOAD_ERROR",
 		18: "PING",
 		19: "PONG",
+		20: "RELOAD_APP",
 	}
 	FrameType_value = map[string]int32{
 		"FRAME_INVALID": 0,
@@ -140,6 +144,7 @@ var (
 		"LOAD_ERROR":    17,
 		"PING":          18,
 		"PONG":          19,
+		"RELOAD_APP":    20,
 	}
 )
 
@@ -396,7 +401,10 @@ type ResponseEnd struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Empty on success. Otherwise why the app failed; if no head was sent the
 	// gateway answers 500, else it aborts the client connection.
-	Error         string `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	// Fields the app set for the access log (uwsgi.set_logvar) as name,
+	// value, name, value, ...; gw logs them as vars.NAME=VALUE.
+	Logvars       [][]byte `protobuf:"bytes,2,rep,name=logvars,proto3" json:"logvars,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -436,6 +444,13 @@ func (x *ResponseEnd) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *ResponseEnd) GetLogvars() [][]byte {
+	if x != nil {
+		return x.Logvars
+	}
+	return nil
 }
 
 // Ready is the runner's first message: the app is loaded and every slot is
@@ -827,9 +842,10 @@ const file_bridge_proto_rawDesc = "" +
 	"\fResponseHead\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\rR\x06status\x12\x18\n" +
 	"\aheaders\x18\x02 \x03(\fR\aheaders\x12!\n" +
-	"\fheader_block\x18\x03 \x01(\fR\vheaderBlock\"#\n" +
+	"\fheader_block\x18\x03 \x01(\fR\vheaderBlock\"=\n" +
 	"\vResponseEnd\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\tR\x05error\"\x83\x01\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\x12\x18\n" +
+	"\alogvars\x18\x02 \x03(\fR\alogvars\"\x83\x01\n" +
 	"\x05Ready\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\rR\bprotocol\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\rR\x03pid\x12\x18\n" +
@@ -852,7 +868,7 @@ const file_bridge_proto_rawDesc = "" +
 	"\aWsClose\x12\x18\n" +
 	"\asession\x18\x01 \x01(\rR\asession\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\rR\x04code\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason*\x83\x02\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason*\x93\x02\n" +
 	"\tFrameType\x12\x11\n" +
 	"\rFRAME_INVALID\x10\x00\x12\x10\n" +
 	"\fREQUEST_HEAD\x10\x01\x12\x10\n" +
@@ -872,7 +888,9 @@ const file_bridge_proto_rawDesc = "" +
 	"\n" +
 	"LOAD_ERROR\x10\x11\x12\b\n" +
 	"\x04PING\x10\x12\x12\b\n" +
-	"\x04PONG\x10\x13B#Z!github.com/gwhq/gw/proto/bridgepbb\x06proto3"
+	"\x04PONG\x10\x13\x12\x0e\n" +
+	"\n" +
+	"RELOAD_APP\x10\x14B#Z!github.com/gwhq/gw/proto/bridgepbb\x06proto3"
 
 var (
 	file_bridge_proto_rawDescOnce sync.Once

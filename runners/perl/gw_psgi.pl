@@ -69,11 +69,12 @@ my %SCHEMAS = (
     REQUEST_HEAD,  [[1, 'env', REP], [2, 'url_scheme', STR], [3, 'request_id', STR], [4, 'env_block', BYTES]],
     REQUEST_END,   [[1, 'aborted', BOOL], [2, 'reason', STR]],
     RESPONSE_HEAD, [[1, 'status', U32], [2, 'headers', REP], [3, 'header_block', BYTES]],
-    RESPONSE_END,  [[1, 'error', STR]],
+    RESPONSE_END,  [[1, 'error', STR], [2, 'logvars', REP]],  # logvars: uWSGI's, unused here
     READY,         [[1, 'protocol', U32], [2, 'pid', U32], [3, 'runtime', STR], [4, 'slots', U32]],
     LOAD_ERROR,    [[1, 'stage', STR], [2, 'message', STR], [3, 'detail', STR]],
     PING,          [[1, 'seq', U64]],
     PONG,          [[1, 'seq', U64], [2, 'requests', U64], [3, 'busy', U32]],
+    20,            [],  # RELOAD_APP (uwsgi.reload() in gw_wsgi.py); never sent here
 );
 # frame type -> {tag (number << 3 | the wire type its kind uses) => [name, kind]}
 my %DECODE_TAGS = map {

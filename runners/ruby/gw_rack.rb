@@ -81,11 +81,12 @@ module GwRack
     REQUEST_HEAD => [[1, :env, REPEATED_BYTES], [2, :url_scheme, STRING], [3, :request_id, STRING], [4, :env_block, BYTES]],
     REQUEST_END => [[1, :aborted, BOOL], [2, :reason, STRING]],
     RESPONSE_HEAD => [[1, :status, UINT32], [2, :headers, REPEATED_BYTES], [3, :header_block, BYTES]],
-    RESPONSE_END => [[1, :error, STRING]],
+    RESPONSE_END => [[1, :error, STRING], [2, :logvars, REPEATED_BYTES]], # logvars: uWSGI's, unused here
     READY => [[1, :protocol, UINT32], [2, :pid, UINT32], [3, :runtime, STRING], [4, :slots, UINT32]],
     LOAD_ERROR => [[1, :stage, STRING], [2, :message, STRING], [3, :detail, STRING]],
     PING => [[1, :seq, UINT64]],
     PONG => [[1, :seq, UINT64], [2, :requests, UINT64], [3, :busy, UINT32]],
+    20 => [], # RELOAD_APP (uwsgi.reload() in gw_wsgi.py); never sent here
   }.freeze
   # frame type -> {field tag (number << 3 | the wire type its kind uses) => [name, kind]}
   DECODE_TAGS = SCHEMAS.transform_values do |fields|
