@@ -60,8 +60,9 @@ def bump():
 
 @app.route('/info')
 def info():
+    time.sleep(float(request.args.get('sleep', 0)))  # concurrent ones spread over the runners
     return jsonify(worker_id=uwsgi.worker_id(), numproc=uwsgi.numproc, mule_id=uwsgi.mule_id(),
-                   pid=os.getpid(), enable_threads=str(opt.get('enable-threads')),
+                   pid=os.getpid(), enable_threads=repr(opt.get('enable-threads')),
                    threads_in_opt='threads' in opt, postfork=POSTFORK == [os.getpid()])
 
 

@@ -1,0 +1,282 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gwhq/gw/internal/gwtest"
+)
+
+// uWSGI's Python API beyond WebSockets (runners/python/gw_wsgi.py section
+// 11): the Flask app testdata/python/uwsgi_api_app.py, checked from
+// outside, under gw with 2 workers and under uWSGI itself.
+
+type uwsgiInfo struct {
+	WorkerID      int    `json:"worker_id"`
+	Numproc       int    `json:"numproc"`
+	MuleID        int    `json:"mule_id"`
+	PID           int    `json:"pid"`
+	EnableThreads string `json:"enable_threads"`
+	ThreadsInOpt  bool   `json:"threads_in_opt"`
+	Postfork      bool   `json:"postfork"`
+}
+
+// uwsgiInfos asks /info n times at once, each holding its runner thread
+// sleep, so the answers come from every runner.
+func uwsgiInfos(t *testing.T, base string, n int, sleep time.Duration) []uwsgiInfo {
+	t.Helper()
+	out := make([]uwsgiInfo, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get(fmt.Sprintf("%s/info?sleep=%g", base, sleep.Seconds()))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer resp.Body.Close()
+			errs[i] = json.NewDecoder(resp.Body).Decode(&out[i])
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("/info: %v", err)
+		}
+	}
+	return out
+}
+
+// uwsgiEvents reads the app's event file: kind -> lines' other fields.
+func uwsgiEvents(t *testing.T, path string) map[string][][]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			out[f[0]] = append(out[f[0]], f[1:])
+		}
+	}
+	return out
+}
+
+func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+	}
+}
+
+// checkUwsgiCommon is what must hold under gw and under uWSGI alike: opt
+// says threads are on, worker ids are 1 and 2 with numproc 2, postfork ran
+// in each runner, @lock excludes across runners, @thread runs the call in
+// a daemon thread, @timer(1) fires once a second in one runner only.
+func checkUwsgiCommon(t *testing.T, base, events string) map[int]int {
+	infos := uwsgiInfos(t, base, 16, 300*time.Millisecond)
+	ids := map[int]int{} // worker id -> pid
+	for _, in := range infos {
+		// sentry-sdk's check: threads in opt, or enable-threads.
+		if !in.ThreadsInOpt || in.Numproc != 2 || in.MuleID != 0 || !in.Postfork {
+			t.Errorf("/info: %+v; want threads in opt, numproc 2, mule 0, postfork run here", in)
+		}
+		if pid, ok := ids[in.WorkerID]; ok && pid != in.PID {
+			t.Errorf("worker id %d on pids %d and %d", in.WorkerID, pid, in.PID)
+		}
+		ids[in.WorkerID] = in.PID
+	}
+	if len(ids) != 2 || ids[1] == 0 || ids[2] == 0 {
+		t.Fatalf("worker ids %v, want 1 and 2", ids)
+	}
+
+	// 40 read-modify-writes of a file, 8 at a time over both runners.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for range 40 {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if code, _ := gwtest.Get(t, base+"/bump"); code != 200 {
+				t.Errorf("/bump: %d", code)
+			}
+		}()
+	}
+	wg.Wait()
+	if b, _ := os.ReadFile(events + ".counter"); string(b) != "40" {
+		t.Errorf("counter after 40 bumps under @lock: %q (updates lost: the lock does not hold across runners)", b)
+	}
+
+	if code, body := gwtest.Get(t, base+"/thread?tag=t1"); code != 200 || body != "started True" {
+		t.Errorf("/thread: %d %q", code, body)
+	}
+	waitUntil(t, "the @thread call's event", 10*time.Second, func() bool {
+		for _, e := range uwsgiEvents(t, events)["thread"] {
+			if len(e) == 4 && e[2] == "t1" && e[3] == "True" {
+				return true
+			}
+		}
+		return false
+	})
+
+	ev := uwsgiEvents(t, events)
+	var forked []int
+	for _, e := range ev["postfork"] {
+		pid, _ := strconv.Atoi(e[1])
+		forked = append(forked, pid)
+	}
+	for id, pid := range ids {
+		if !slices.Contains(forked, pid) {
+			t.Errorf("no postfork event from worker %d (pid %d): %v", id, pid, ev["postfork"])
+		}
+	}
+
+	// @timer(1): over 3.5 s, 3 or 4 ticks in all (not 6 or more: one
+	// runner fires them), a second or so apart.
+	before := len(uwsgiEvents(t, events)["tick"])
+	time.Sleep(3500 * time.Millisecond)
+	ticks := uwsgiEvents(t, events)["tick"][before:]
+	if len(ticks) < 3 || len(ticks) > 4 {
+		t.Errorf("%d timer ticks in 3.5 s across 2 workers, want 3 or 4: %v", len(ticks), ticks)
+	}
+	var last float64
+	for _, tk := range ticks {
+		at, _ := strconv.ParseFloat(tk[2], 64)
+		if last != 0 && at-last < 0.5 {
+			t.Errorf("ticks %.3f s apart (two runners firing?): %v", at-last, ticks)
+		}
+		last = at
+	}
+	return ids
+}
+
+// TestUwsgiAPI: the app runs unchanged under gw, 2 workers: the common
+// checks, then set_logvar's fields in the access log, a NotImplementedError
+// naming a call gw lacks, uwsgi.reload() replacing the runners, and
+// @cron(-1, ...) firing once in the first whole minute.
+func TestUwsgiAPI(t *testing.T) {
+	py := requireModules(t, "flask")
+	dir := t.TempDir()
+	events, access := filepath.Join(dir, "events.log"), filepath.Join(dir, "access.log")
+	cfg := writeFile(t, "gw.yaml", fmt.Sprintf(`
+listen:
+  http: "127.0.0.1:0"
+apps:
+  - name: api
+    path: uwsgi_api_app:app
+    dir: %s
+    interpreter: %s
+    workers: 2
+    threads: 4
+    env: { LOG: %s }
+`, testdataDir(t), py, events))
+	started := time.Now()
+	s := gwtest.Start(t, "-c", cfg, "--access-log", access)
+	base := "http://" + s.Addr("http")
+	ids := checkUwsgiCommon(t, base, events)
+	if in := uwsgiInfos(t, base, 1, 0)[0]; in.EnableThreads != "True" {
+		t.Errorf("uwsgi.opt['enable-threads'] = %s, want True", in.EnableThreads)
+	}
+
+	if code, body := gwtest.Get(t, base+"/logvar?plan=pro"); code != 200 || body != "set pro" {
+		t.Errorf("/logvar: %d %q", code, body)
+	}
+	waitUntil(t, "the access log line of /logvar", 5*time.Second, func() bool {
+		b, _ := os.ReadFile(access)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "path=/logvar") {
+				if !strings.HasSuffix(line, " vars.user=alice vars.plan=pro") {
+					t.Fatalf("access log line: %q, want it to end with the app's vars", line)
+				}
+				return true
+			}
+		}
+		return false
+	})
+
+	code, body := gwtest.Get(t, base+"/missing")
+	if code != 200 || !strings.HasPrefix(body, "NotImplementedError uwsgi.sharedarea_read ") || !strings.HasSuffix(body, "hasattr=False") {
+		t.Errorf("/missing: %d %q, want NotImplementedError naming uwsgi.sharedarea_read", code, body)
+	}
+
+	if code, body := gwtest.Get(t, base+"/reload"); code != 200 || body != "reload True" {
+		t.Fatalf("/reload: %d %q", code, body)
+	}
+	waitUntil(t, "new runners after uwsgi.reload()", 90*time.Second, func() bool {
+		for _, in := range uwsgiInfos(t, base, 4, 0) {
+			if in.PID == ids[1] || in.PID == ids[2] {
+				return false
+			}
+		}
+		return true
+	})
+	if !strings.Contains(s.Log(), "reload: app serving from new runners") {
+		t.Errorf("gw's log does not show the app reloaded:\n%s", s.Log())
+	}
+	after := checkUwsgiCommonIDs(t, base)
+	if len(after) != 2 {
+		t.Errorf("worker ids after the reload: %v, want 1 and 2", after)
+	}
+
+	// @cron(-1, -1, -1, -1, -1): once in each whole minute, by runner 1.
+	next := started.Truncate(time.Minute).Add(time.Minute)
+	time.Sleep(time.Until(next.Add(3 * time.Second)))
+	minutes := map[string]int{}
+	for _, c := range uwsgiEvents(t, events)["cron"] {
+		minutes[c[2]]++
+		if c[0] != "1" {
+			t.Errorf("cron fired in worker %s: %v", c[0], c)
+		}
+	}
+	if got := minutes[next.Format("15:04")]; got != 1 {
+		t.Errorf("cron fired %d times in minute %s, want once: %v", got, next.Format("15:04"), minutes)
+	}
+	for m, n := range minutes {
+		if n != 1 {
+			t.Errorf("cron fired %d times in minute %s", n, m)
+		}
+	}
+}
+
+func checkUwsgiCommonIDs(t *testing.T, base string) map[int]int {
+	ids := map[int]int{}
+	for _, in := range uwsgiInfos(t, base, 16, 300*time.Millisecond) {
+		ids[in.WorkerID] = in.PID
+	}
+	return ids
+}
+
+// TestUwsgiAPIUnderUwsgi: the same app and checks under uWSGI itself
+// (python3 plugin, 2 processes, master): the app runs unchanged.
+func TestUwsgiAPIUnderUwsgi(t *testing.T) {
+	requireModules(t, "flask")
+	// uWSGI ships uwsgidecorators apart from its plugin (Debian:
+	// python3-uwsgidecorators).
+	if _, err := os.Stat("/usr/lib/python3/dist-packages/uwsgidecorators.py"); err != nil {
+		msg := "uwsgidecorators for uWSGI's python3 plugin: apt-get install python3-uwsgidecorators"
+		if os.Getenv("GW_REQUIRE_RUNTIMES") == "1" {
+			t.Fatal(msg + " (GW_REQUIRE_RUNTIMES=1)")
+		}
+		t.Skip(msg)
+	}
+	events := filepath.Join(t.TempDir(), "events.log")
+	addr := startUwsgi(t, "uwsgi_api_app.py", 2, 4, "LOG="+events)
+	checkUwsgiCommon(t, "http://"+addr, events)
+}
