@@ -51,6 +51,8 @@ type Runtime struct {
 	// what a Python runner's uwsgi.reload() asks for (RELOAD_APP). The
 	// gateway sets it; it must not block on the runner that asked.
 	Reload func(app string)
+
+	caches appCaches // each app's uwsgi.cache_*, kept across its reloads
 }
 
 // NewRuntime creates the runtime directory and writes every shim into it.
@@ -219,6 +221,7 @@ func New(app config.App, rt *Runtime, log *slog.Logger) (*App, error) {
 		if rt.Reload != nil {
 			l.reload = func() { rt.Reload(app.Name) }
 		}
+		l.cache = rt.caches.get(app.Name)
 	}
 	return &App{Launcher: l}, nil
 }

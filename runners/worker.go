@@ -26,6 +26,7 @@ import (
 	"github.com/gwhq/gw/internal/reqid"
 	"github.com/gwhq/gw/internal/reqinfo"
 	"github.com/gwhq/gw/proto/bridgepb"
+	"github.com/gwhq/gw/runners/cache"
 	"github.com/gwhq/gw/runners/lifecycle"
 	"github.com/gwhq/gw/runners/pool"
 	"github.com/gwhq/gw/runners/proc"
@@ -47,6 +48,7 @@ type bridgeLauncher struct {
 	// reload is what a runner's RELOAD_APP asks for (uwsgi.reload()); nil:
 	// the frame is ignored.
 	reload      func()
+	cache       *cache.Cache // the app's uwsgi.cache_* (uwsgicache.go); nil: no cache channel
 	pingEvery   time.Duration
 	pingTimeout time.Duration
 	log         *slog.Logger
@@ -165,6 +167,9 @@ func (l *bridgeLauncher) Launch(ctx context.Context, id int) (pool.Worker, error
 		files = append(files, os.NewFile(uintptr(fd), "gw-uwsgi-lock"))
 	}
 	t.reload = l.reload
+	if t.cacheConn, err = l.cacheChannel(&spec, &files); err != nil {
+		return nil, fail(err)
+	}
 	log := l.log.With("app", l.app, "worker", id)
 	run, err := lifecycle.Start(ctx, lifecycle.Options{
 		App: l.app, Worker: id, Kind: "runner", Awaits: "ready message",
@@ -175,6 +180,10 @@ func (l *bridgeLauncher) Launch(ctx context.Context, id int) (pool.Worker, error
 	}
 	t.startSessions()
 	t.reading.Do(t.startReading) // RELOAD_APP may come before the first PING
+	if t.cacheConn != nil {
+		// Ends when the channel closes: the runner exited, or Close.
+		go serveCache(t.cacheConn, l.cache)
+	}
 	log.Info("runner ready", "pid", run.PID(), "runtime", t.runtime, "slots", t.runnerSlots)
 	return &bridgeWorker{Runner: run, t: t, mount: l.mount}, nil
 }
@@ -191,12 +200,14 @@ type bridgeTransport struct {
 	runtime     string // from READY
 	runnerSlots uint32
 
-	pongs   chan uint64 // PONG seqs, read from control by readControl
-	reload  func()      // bridgeLauncher.reload
-	reading sync.Once   // starts readControl (or, in Close, rules it out)
-	reader  sync.WaitGroup
-	seq     uint64 // the last PING's; Ping's only
-	closed  sync.Once
+	pongs  chan uint64 // PONG seqs, read from control by readControl
+	reload func()      // bridgeLauncher.reload
+	// cacheConn is gw's end of the cache channel (uwsgicache.go); nil: none.
+	cacheConn net.Conn
+	reading   sync.Once // starts readControl (or, in Close, rules it out)
+	reader    sync.WaitGroup
+	seq       uint64 // the last PING's; Ping's only
+	closed    sync.Once
 	webSockets
 }
 
@@ -319,6 +330,9 @@ func (t *bridgeTransport) Close() {
 			t.control.Close()
 		}
 		t.closeSessions()
+		if t.cacheConn != nil {
+			t.cacheConn.Close()
+		}
 		for _, s := range t.all {
 			s.Close()
 		}

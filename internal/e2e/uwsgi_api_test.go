@@ -148,6 +148,8 @@ func checkUwsgiCommon(t *testing.T, base, events string) map[int]int {
 		}
 	}
 
+	checkUwsgiCache(t, base)
+
 	// @timer(1): over 3.5 s, 3 or 4 ticks in all (not 6 or more: one
 	// runner fires them), a second or so apart.
 	before := len(uwsgiEvents(t, events)["tick"])
@@ -165,6 +167,63 @@ func checkUwsgiCommon(t *testing.T, base, events string) map[int]int {
 		last = at
 	}
 	return ids
+}
+
+// checkUwsgiCache: cache_set/update/del/exists/clear answer as uWSGI's,
+// an entry is seen by every runner at once, and expires.
+func checkUwsgiCache(t *testing.T, base string) {
+	t.Helper()
+	steps := []struct{ path, want string }{
+		{"/cache/clear", "True"},
+		{"/cache/exists?k=a", "None"},
+		{"/cache/set?k=a&v=1", "True"},
+		{"/cache/set?k=a&v=2", "None"}, // set does not overwrite
+		{"/cache/exists?k=a", "True"},
+		{"/cache/update?k=a&v=shared", "True"},
+		{"/cache/set?k=gone&v=x", "True"},
+		{"/cache/del?k=gone", "True"},
+		{"/cache/del?k=gone", "None"},
+		{"/cache/set?k=ttl&v=x&ttl=1", "True"},
+	}
+	for _, s := range steps {
+		if code, body := gwtest.Get(t, base+s.path); code != 200 || body != s.want {
+			t.Errorf("GET %s: %d %q, want %q", s.path, code, body, s.want)
+		}
+	}
+	// 16 at once: both runners answer, each sees the entry.
+	seen := map[int]bool{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get(base + "/cache/get?k=a&sleep=0.3")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			var got struct {
+				WorkerID int     `json:"worker_id"`
+				Value    *string `json:"value"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || got.Value == nil || *got.Value != "shared" {
+				t.Errorf("cache_get(a) in worker %d: %v %v, want shared", got.WorkerID, got.Value, err)
+			}
+			mu.Lock()
+			seen[got.WorkerID] = true
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if !seen[1] || !seen[2] {
+		t.Errorf("cache_get answered by workers %v, want 1 and 2", seen)
+	}
+	waitUntil(t, "the 1 s entry to expire", 5*time.Second, func() bool {
+		_, body := gwtest.Get(t, base+"/cache/exists?k=ttl")
+		return body == "None"
+	})
 }
 
 // TestUwsgiAPI: the app runs unchanged under gw, 2 workers: the common
@@ -187,7 +246,6 @@ apps:
     threads: 4
     env: { LOG: %s }
 `, testdataDir(t), py, events))
-	started := time.Now()
 	s := gwtest.Start(t, "-c", cfg, "--access-log", access)
 	base := "http://" + s.Addr("http")
 	ids := checkUwsgiCommon(t, base, events)
@@ -235,8 +293,9 @@ apps:
 		t.Errorf("worker ids after the reload: %v, want 1 and 2", after)
 	}
 
-	// @cron(-1, -1, -1, -1, -1): once in each whole minute, by runner 1.
-	next := started.Truncate(time.Minute).Add(time.Minute)
+	// @cron(-1, -1, -1, -1, -1): once in each whole minute, by runner 1
+	// (not in the minute runner 1 started: the reload's).
+	next := time.Now().Truncate(time.Minute).Add(time.Minute)
 	time.Sleep(time.Until(next.Add(3 * time.Second)))
 	minutes := map[string]int{}
 	for _, c := range uwsgiEvents(t, events)["cron"] {
@@ -277,6 +336,6 @@ func TestUwsgiAPIUnderUwsgi(t *testing.T) {
 		t.Skip(msg)
 	}
 	events := filepath.Join(t.TempDir(), "events.log")
-	addr := startUwsgi(t, "uwsgi_api_app.py", 2, 4, "LOG="+events)
+	addr := startUwsgi(t, "uwsgi_api_app.py", 2, 4, "LOG="+events, "UWSGI_CACHE2=name=default,items=100")
 	checkUwsgiCommon(t, "http://"+addr, events)
 }

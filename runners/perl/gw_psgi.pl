@@ -74,7 +74,9 @@ my %SCHEMAS = (
     LOAD_ERROR,    [[1, 'stage', STR], [2, 'message', STR], [3, 'detail', STR]],
     PING,          [[1, 'seq', U64]],
     PONG,          [[1, 'seq', U64], [2, 'requests', U64], [3, 'busy', U32]],
-    20,            [],  # RELOAD_APP (uwsgi.reload() in gw_wsgi.py); never sent here
+    20,            [],  # RELOAD_APP, CACHE_*: uWSGI's API in gw_wsgi.py; never sent here
+    21,            [[1, 'op', U32], [2, 'key', BYTES], [3, 'value', BYTES], [4, 'expires', U64]],
+    22,            [[1, 'ok', BOOL], [2, 'value', BYTES]],
 );
 # frame type -> {tag (number << 3 | the wire type its kind uses) => [name, kind]}
 my %DECODE_TAGS = map {

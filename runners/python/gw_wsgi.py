@@ -57,6 +57,8 @@ LOAD_ERROR = 17
 PING = 18
 PONG = 19
 RELOAD_APP = 20   # runner -> gateway (control): uwsgi.reload() (section 11)
+CACHE_REQUEST = 21  # uwsgi.cache_* on the cache channel (section 11)
+CACHE_ANSWER = 22
 BODY_FRAMES = (REQUEST_BODY, RESPONSE_BODY)
 
 HEADER = struct.Struct('<BBHI')  # type, flags, reserved, payload length
@@ -74,12 +76,12 @@ EXIT_LOAD = 4      # LOAD_ERROR was sent: the app cannot be loaded
 
 DEFAULT_CALLABLES = ('application', 'app')
 OPTIONS = ('app', 'callable', 'dir', 'name', 'control-fd', 'slot-fds', 'selftest',
-           'interface', 'wsgi-threads', 'session-fd', 'worker-id', 'numproc', 'lock-fd')
+           'interface', 'wsgi-threads', 'session-fd', 'worker-id', 'numproc', 'lock-fd', 'cache-fd')
 INTERFACES = ('auto', 'wsgi', 'asgi')
 USAGE = ('usage: gw_wsgi.py --app APP [--callable NAME] [--dir DIR] [--name NAME]'
          ' [--interface auto|wsgi|asgi] [--wsgi-threads N]'
          ' --control-fd FD --slot-fds R:W|FD[,...] [--session-fd FD]\n'
-         '                 [--worker-id N] [--numproc N] [--lock-fd FD]\n'
+         '                 [--worker-id N] [--numproc N] [--lock-fd FD] [--cache-fd FD]\n'
          '       gw_wsgi.py --selftest DIR\n')
 
 # Field kinds of the flat schema. Varint kinds sort below length-delimited ones.
@@ -103,6 +105,8 @@ SCHEMAS = {
     WS_ACCEPT: ((1, 'subprotocol', STRING), (2, 'headers', REPEATED_BYTES)),
     WS_CLOSE: ((1, 'session', UINT32), (2, 'code', UINT32), (3, 'reason', STRING)),
     RELOAD_APP: (),
+    CACHE_REQUEST: ((1, 'op', UINT32), (2, 'key', BYTES), (3, 'value', BYTES), (4, 'expires', UINT64)),
+    CACHE_ANSWER: ((1, 'ok', BOOL), (2, 'value', BYTES)),
 }
 SCHEMAS[WS_CONNECT] = SCHEMAS[REQUEST_HEAD]
 # frame type -> {field tag (number << 3 | the wire type its kind uses): (name, kind)}
@@ -488,12 +492,12 @@ def parse_args(argv):
         if not opts['wsgi_threads'].isdigit() or int(opts['wsgi_threads']) < 1:
             raise UsageError('--wsgi-threads must be a whole number >= 1')
         opts['wsgi_threads'] = int(opts['wsgi_threads'])
-    for key in ('session_fd', 'worker_id', 'numproc', 'lock_fd'):
+    for key in ('session_fd', 'worker_id', 'numproc', 'lock_fd', 'cache_fd'):
         if opts[key] is not None:
             if not opts[key].isdigit():
                 raise UsageError('--%s must be a whole number' % key.replace('_', '-'))
             opts[key] = int(opts[key])
-    fds = [opts['control_fd']] + ([opts['session_fd']] if opts['session_fd'] is not None else [])
+    fds = [opts['control_fd']] + [opts[k] for k in ('session_fd', 'lock_fd', 'cache_fd') if opts[k] is not None]
     for spec in opts['slot_fds']:
         fds += spec if type(spec) is tuple else (spec,)
     if len(set(fds)) != len(fds) or min(fds) < 0:
@@ -1630,6 +1634,9 @@ def handle_connect(app, slot, payload):
 #                  every runner of the app (--lock-fd)
 #   set_logvar/get_logvar  per-request fields, sent in RESPONSE_END; gw's
 #                  access log prints them as vars.NAME=VALUE (WSGI only)
+#   cache_get/set/update/del/exists/clear  gw's cache of the app, shared by
+#                  its runners and kept across reloads (runners/uwsgicache.go):
+#                  CACHE_REQUEST/CACHE_ANSWER on the cache channel (--cache-fd)
 #   reload()       RELOAD_APP on the control socket: gw reloads this app
 #                  gracefully, as `gw ctl reload APP` with its current config;
 #                  True once asked (False while the app is still loading)
@@ -1639,7 +1646,8 @@ def handle_connect(app, slot, payload):
 #   @thread, @lock the function runs in a new daemon thread / under lock()
 # Any other name raises NotImplementedError naming the call (also an
 # AttributeError, so hasattr() and getattr(uwsgi, name, default) see it
-# missing); so do the decorators gw lacks (@spool, @mulefunc, ...).
+# missing); so do the decorators gw lacks (@spool, @mulefunc, ...), and
+# the cache calls of a runner gw gave no cache channel.
 # ---------------------------------------------------------------------------
 
 class UwsgiNotImplemented(NotImplementedError, AttributeError):
@@ -1647,7 +1655,9 @@ class UwsgiNotImplemented(NotImplementedError, AttributeError):
 
 
 UWSGI = {'worker_id': 1, 'numproc': 1, 'control': None, 'lock_fd': None,
-         'postfork': [], 'timers': [], 'ready': False}
+         'postfork': [], 'timers': [], 'ready': False, 'cache': None}
+CACHE_OPS = {'get': 1, 'set': 2, 'update': 3, 'del': 4, 'exists': 5, 'clear': 6}
+CACHE_LOCK = threading.Lock()  # one request on the cache channel at a time
 CONTROL_LOCK = threading.Lock()  # the control socket is written by several threads
 UWSGI_LOCKS = {}                 # n -> threading.Lock, the in-process half of lock(n)
 UWSGI_LOCKS_GUARD = threading.Lock()
@@ -1687,6 +1697,39 @@ def uwsgi_opt(opts, slots):
     if opts.get('dir'):
         opt['chdir'] = opts['dir'].encode('utf-8', 'surrogateescape')
     return opt
+
+
+def _cache_bytes(v, what):
+    if type(v) is bytes:
+        return v
+    if isinstance(v, str):
+        return v.encode('utf-8')
+    if isinstance(v, (bytearray, memoryview)):
+        return bytes(v)
+    raise TypeError('uwsgi cache %s must be bytes or str, not %s' % (what, type(v).__name__))
+
+
+def cache_call(op, key=b'', value=b'', expires=0, cache=None):
+    """One request on the cache channel; returns (ok, value)."""
+    ch = UWSGI['cache']
+    if ch is None:
+        raise UwsgiNotImplemented('uwsgi.cache_%s: gw gave this runner no cache channel' % op)
+    name = _cache_bytes(cache or b'', 'name')
+    full = name + b'\0' + (_cache_bytes(key, 'key') if op != 'clear' else b'')
+    frame = message_frame(CACHE_REQUEST, {'op': CACHE_OPS[op], 'key': full,
+                                          'value': _cache_bytes(value, 'value'),
+                                          'expires': int(expires or 0)})
+    with CACHE_LOCK:
+        sock, rfile = ch
+        try:
+            sock.sendall(frame)
+            ftype, payload = read_frame(rfile)
+        except (OSError, EOFError) as e:
+            raise IOError('uwsgi.cache_%s: the cache channel is gone (%s)' % (op, e)) from None
+    if ftype != CACHE_ANSWER:
+        fatal(EXIT_PROTOCOL, 'cache channel: expected CACHE_ANSWER, got frame type %d' % ftype)
+    ans = decode_message(CACHE_ANSWER, payload)
+    return ans['ok'], ans['value']
 
 
 def uwsgi_lock(n=0):
@@ -1759,6 +1802,26 @@ def make_uwsgi_module(opts=None, slots=1):
         d = LOCAL.__dict__.get('logvars') or {}
         return d.get(key)
 
+    # uWSGI's answers: the value or None; True or None.
+    def cache_get(key, cache=None):
+        ok, value = cache_call('get', key, cache=cache)
+        return value if ok else None
+
+    def cache_set(key, value, expires=0, cache=None):
+        return cache_call('set', key, value, expires, cache)[0] or None
+
+    def cache_update(key, value, expires=0, cache=None):
+        return cache_call('update', key, value, expires, cache)[0] or None
+
+    def cache_del(key, cache=None):
+        return cache_call('del', key, cache=cache)[0] or None
+
+    def cache_exists(key, cache=None):
+        return cache_call('exists', key, cache=cache)[0] or None
+
+    def cache_clear(cache=None):
+        return cache_call('clear', cache=cache)[0] or None
+
     def reload():
         # Before READY gw reads the control socket for READY alone: a
         # reload asked while the app loads is refused (False).
@@ -1772,6 +1835,7 @@ def make_uwsgi_module(opts=None, slots=1):
 
     for f in (websocket_handshake, websocket_recv, websocket_recv_nb, websocket_send,
               websocket_send_binary, worker_id, mule_id, set_logvar, get_logvar, reload,
+              cache_get, cache_set, cache_update, cache_del, cache_exists, cache_clear,
               __getattr__):
         setattr(mod, f.__name__, f)
     mod.lock, mod.unlock = uwsgi_lock, uwsgi_unlock
@@ -1904,6 +1968,10 @@ def install_uwsgi_module(opts=None, control=None, slots=1):
     UWSGI['numproc'] = opts.get('numproc') or 1
     UWSGI['control'] = control
     UWSGI['lock_fd'] = opts.get('lock_fd')
+    if opts.get('cache_fd') is not None:
+        sock = socket.socket(fileno=opts['cache_fd'])
+        sock.setblocking(True)
+        UWSGI['cache'] = (sock, sock.makefile('rb', buffering=READ_BUFFER))
     sys.modules.setdefault('uwsgi', make_uwsgi_module(opts, slots))
     sys.modules.setdefault('uwsgidecorators', make_uwsgidecorators_module())
 

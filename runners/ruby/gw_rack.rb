@@ -86,7 +86,9 @@ module GwRack
     LOAD_ERROR => [[1, :stage, STRING], [2, :message, STRING], [3, :detail, STRING]],
     PING => [[1, :seq, UINT64]],
     PONG => [[1, :seq, UINT64], [2, :requests, UINT64], [3, :busy, UINT32]],
-    20 => [], # RELOAD_APP (uwsgi.reload() in gw_wsgi.py); never sent here
+    20 => [], # RELOAD_APP, CACHE_*: uWSGI's API in gw_wsgi.py; never sent here
+    21 => [[1, :op, UINT32], [2, :key, BYTES], [3, :value, BYTES], [4, :expires, UINT64]],
+    22 => [[1, :ok, BOOL], [2, :value, BYTES]],
   }.freeze
   # frame type -> {field tag (number << 3 | the wire type its kind uses) => [name, kind]}
   DECODE_TAGS = SCHEMAS.transform_values do |fields|

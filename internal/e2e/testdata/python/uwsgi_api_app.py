@@ -96,3 +96,23 @@ def missing():
     except NotImplementedError as e:
         return 'NotImplementedError %s hasattr=%s' % (e, hasattr(uwsgi, 'sharedarea_read'))
     return 'present'
+
+
+@app.route('/cache/<op>')
+def cache(op):
+    k = request.args.get('k', 'k')
+    if op == 'get':
+        time.sleep(float(request.args.get('sleep', 0)))  # concurrent ones spread over the runners
+        v = uwsgi.cache_get(k)
+        return jsonify(worker_id=uwsgi.worker_id(), value=v.decode() if v is not None else None)
+    if op == 'set':
+        r = uwsgi.cache_set(k, request.args['v'].encode(), int(request.args.get('ttl', 0)))
+    elif op == 'update':
+        r = uwsgi.cache_update(k, request.args['v'].encode(), int(request.args.get('ttl', 0)))
+    elif op == 'del':
+        r = uwsgi.cache_del(k)
+    elif op == 'exists':
+        r = uwsgi.cache_exists(k)
+    else:
+        r = uwsgi.cache_clear()
+    return repr(r)
