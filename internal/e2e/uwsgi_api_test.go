@@ -88,7 +88,7 @@ func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
 // says threads are on, worker ids are 1 and 2 with numproc 2, postfork ran
 // in each runner, @lock excludes across runners, @thread runs the call in
 // a daemon thread, @timer(1) fires once a second in one runner only.
-func checkUwsgiCommon(t *testing.T, base, events string) map[int]int {
+func checkUwsgiCommon(t *testing.T, base, events, spoolWorker string) map[int]int {
 	infos := uwsgiInfos(t, base, 16, 300*time.Millisecond)
 	ids := map[int]int{} // worker id -> pid
 	for _, in := range infos {
@@ -149,6 +149,7 @@ func checkUwsgiCommon(t *testing.T, base, events string) map[int]int {
 	}
 
 	checkUwsgiCache(t, base)
+	checkUwsgiSpool(t, base, events, spoolWorker)
 
 	// @timer(1): over 3.5 s, 3 or 4 ticks in all (not 6 or more: one
 	// runner fires them), a second or so apart.
@@ -226,6 +227,38 @@ func checkUwsgiCache(t *testing.T, base string) {
 	})
 }
 
+// checkUwsgiSpool: jobs spooled by any runner run once each, where the
+// spooler runs: worker 1 under gw, the spooler process (worker id 0) under
+// uWSGI.
+func checkUwsgiSpool(t *testing.T, base, events, worker string) {
+	t.Helper()
+	tags := []string{"j1", "j2", "j3", "j4"}
+	for _, tag := range tags {
+		if code, body := gwtest.Get(t, base+"/spool?tag="+tag); code != 200 || body != "spooled" {
+			t.Fatalf("/spool: %d %q", code, body)
+		}
+	}
+	waitUntil(t, "4 spooled jobs run", 20*time.Second, func() bool {
+		return len(spooledRuns(t, events, tags...)) == 4
+	})
+	for tag, runs := range spooledRuns(t, events, tags...) {
+		if len(runs) != 1 || runs[0][0] != worker {
+			t.Errorf("job %s ran %v, want once in worker %s", tag, runs, worker)
+		}
+	}
+}
+
+// spooledRuns are the runs of the jobs tags by tag.
+func spooledRuns(t *testing.T, events string, tags ...string) map[string][][]string {
+	out := map[string][][]string{}
+	for _, e := range uwsgiEvents(t, events)["spooled"] {
+		if len(e) == 3 && slices.Contains(tags, e[2]) {
+			out[e[2]] = append(out[e[2]], e)
+		}
+	}
+	return out
+}
+
 // TestUwsgiAPI: the app runs unchanged under gw, 2 workers: the common
 // checks, then set_logvar's fields in the access log, a NotImplementedError
 // naming a call gw lacks, uwsgi.reload() replacing the runners, and
@@ -233,7 +266,10 @@ func checkUwsgiCache(t *testing.T, base string) {
 func TestUwsgiAPI(t *testing.T) {
 	py := requireModules(t, "flask")
 	dir := t.TempDir()
-	events, access := filepath.Join(dir, "events.log"), filepath.Join(dir, "access.log")
+	events, access, spool := filepath.Join(dir, "events.log"), filepath.Join(dir, "access.log"), filepath.Join(dir, "spool")
+	if err := os.Mkdir(spool, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	cfg := writeFile(t, "gw.yaml", fmt.Sprintf(`
 listen:
   http: "127.0.0.1:0"
@@ -244,11 +280,12 @@ apps:
     interpreter: %s
     workers: 2
     threads: 4
+    spooler: %s
     env: { LOG: %s }
-`, testdataDir(t), py, events))
+`, testdataDir(t), py, spool, events))
 	s := gwtest.Start(t, "-c", cfg, "--access-log", access)
 	base := "http://" + s.Addr("http")
-	ids := checkUwsgiCommon(t, base, events)
+	ids := checkUwsgiCommon(t, base, events, "1")
 	if in := uwsgiInfos(t, base, 1, 0)[0]; in.EnableThreads != "True" {
 		t.Errorf("uwsgi.opt['enable-threads'] = %s, want True", in.EnableThreads)
 	}
@@ -335,7 +372,12 @@ func TestUwsgiAPIUnderUwsgi(t *testing.T) {
 		}
 		t.Skip(msg)
 	}
-	events := filepath.Join(t.TempDir(), "events.log")
-	addr := startUwsgi(t, "uwsgi_api_app.py", 2, 4, "LOG="+events, "UWSGI_CACHE2=name=default,items=100")
-	checkUwsgiCommon(t, "http://"+addr, events)
+	dir := t.TempDir()
+	events, spool := filepath.Join(dir, "events.log"), filepath.Join(dir, "spool")
+	if err := os.Mkdir(spool, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	addr := startUwsgi(t, "uwsgi_api_app.py", 2, 4, "LOG="+events, "UWSGI_CACHE2=name=default,items=100",
+		"UWSGI_SPOOLER="+spool, "UWSGI_SPOOLER_FREQUENCY=1")
+	checkUwsgiCommon(t, "http://"+addr, events, "0")
 }

@@ -76,12 +76,12 @@ EXIT_LOAD = 4      # LOAD_ERROR was sent: the app cannot be loaded
 
 DEFAULT_CALLABLES = ('application', 'app')
 OPTIONS = ('app', 'callable', 'dir', 'name', 'control-fd', 'slot-fds', 'selftest',
-           'interface', 'wsgi-threads', 'session-fd', 'worker-id', 'numproc', 'lock-fd', 'cache-fd')
+           'interface', 'wsgi-threads', 'session-fd', 'worker-id', 'numproc', 'lock-fd', 'cache-fd', 'spooler')
 INTERFACES = ('auto', 'wsgi', 'asgi')
 USAGE = ('usage: gw_wsgi.py --app APP [--callable NAME] [--dir DIR] [--name NAME]'
          ' [--interface auto|wsgi|asgi] [--wsgi-threads N]'
          ' --control-fd FD --slot-fds R:W|FD[,...] [--session-fd FD]\n'
-         '                 [--worker-id N] [--numproc N] [--lock-fd FD] [--cache-fd FD]\n'
+         '                 [--worker-id N] [--numproc N] [--lock-fd FD] [--cache-fd FD] [--spooler DIR]\n'
          '       gw_wsgi.py --selftest DIR\n')
 
 # Field kinds of the flat schema. Varint kinds sort below length-delimited ones.
@@ -1644,9 +1644,14 @@ def handle_connect(app, slot, payload):
 #   @timer/@cron   run in the runner numbered 1 only: one runner of the app
 #                  (while a replacement starts beside runner 1, both may fire)
 #   @thread, @lock the function runs in a new daemon thread / under lock()
+#   spool(), @spool the app's spooler directory (--spooler, the app's
+#                  `spooler:`): a job is a file there, written whole (a temp
+#                  name, fsync, rename); runner 1 runs the jobs, retries
+#                  those that raise or return SPOOL_RETRY, and a job left by
+#                  a killed gw or runner runs when runner 1 is back
 # Any other name raises NotImplementedError naming the call (also an
 # AttributeError, so hasattr() and getattr(uwsgi, name, default) see it
-# missing); so do the decorators gw lacks (@spool, @mulefunc, ...), and
+# missing); so do the decorators gw lacks (@mulefunc, @signal, ...), and
 # the cache calls of a runner gw gave no cache channel.
 # ---------------------------------------------------------------------------
 
@@ -1655,7 +1660,13 @@ class UwsgiNotImplemented(NotImplementedError, AttributeError):
 
 
 UWSGI = {'worker_id': 1, 'numproc': 1, 'control': None, 'lock_fd': None,
-         'postfork': [], 'timers': [], 'ready': False, 'cache': None}
+         'postfork': [], 'timers': [], 'ready': False, 'cache': None,
+         'spooler': None, 'spool_functions': {}}
+SPOOL_OK, SPOOL_RETRY, SPOOL_IGNORE = -2, -1, 0  # uWSGI's values
+SPOOL_PREFIX = 'uwsgi_spoolfile_on_'  # uWSGI's job file names; temp files start with '.'
+SPOOL_POLL = 0.5        # seconds between scans of the spooler directory
+SPOOL_RETRY_MAX = 30.0  # the longest wait before a failed job runs again
+SPOOL_SEQ = [0]
 CACHE_OPS = {'get': 1, 'set': 2, 'update': 3, 'del': 4, 'exists': 5, 'clear': 6}
 CACHE_LOCK = threading.Lock()  # one request on the cache channel at a time
 CONTROL_LOCK = threading.Lock()  # the control socket is written by several threads
@@ -1730,6 +1741,107 @@ def cache_call(op, key=b'', value=b'', expires=0, cache=None):
         fatal(EXIT_PROTOCOL, 'cache channel: expected CACHE_ANSWER, got frame type %d' % ftype)
     ans = decode_message(CACHE_ANSWER, payload)
     return ans['ok'], ans['value']
+
+
+def spool_job(args=None, **kwargs):
+    """uwsgi.spool: writes a job file; returns its name (bytes), as uWSGI.
+    The job is a pickled dict (uWSGI takes bytes values; gw any picklable);
+    'at' (a unix time) holds it until then."""
+    import pickle
+    d = UWSGI['spooler']
+    if d is None:
+        raise UwsgiNotImplemented('uwsgi.spool: the app has no spooler directory (its spooler: in gw.yaml)')
+    job = dict(args or {}, **kwargs)
+    with UWSGI_LOCKS_GUARD:
+        SPOOL_SEQ[0] += 1
+        seq = SPOOL_SEQ[0]
+    import time
+    name = '%s%s_%d_%d_%d_%d' % (SPOOL_PREFIX, socket.gethostname(), os.getpid(), seq,
+                                 int(time.time()), time.monotonic_ns() % 1000000)
+    tmp = os.path.join(d, '.' + name)
+    with open(tmp, 'wb') as f:
+        pickle.dump(job, f, protocol=pickle.HIGHEST_PROTOCOL)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, os.path.join(d, name))
+    dfd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(dfd)  # the rename survives a crash too
+    finally:
+        os.close(dfd)
+    return os.path.join(d, name).encode()
+
+
+def run_spooler(d):
+    """Runner 1's spooler thread: runs each job file of d, oldest first;
+    removes it once done, keeps it for a later try when it raised or said
+    SPOOL_RETRY (waits doubling from 1 s to SPOOL_RETRY_MAX)."""
+    import pickle
+    import time
+    import traceback
+    later = {}  # name -> (not before, tries)
+    while True:
+        try:
+            names = sorted(n for n in os.listdir(d) if n.startswith(SPOOL_PREFIX))
+        except OSError as e:
+            sys.stderr.write('gw_wsgi: spooler: %s\n' % e)
+            names = []
+        for name in names:
+            path = os.path.join(d, name)
+            now = time.time()
+            if later.get(name, (0, 0))[0] > now:
+                continue
+            try:
+                with open(path, 'rb') as f:
+                    job = pickle.load(f)
+            except FileNotFoundError:
+                continue
+            except Exception:
+                sys.stderr.write('gw_wsgi: spooler: unreadable job %s, removed:\n' % name)
+                traceback.print_exc()
+                os.unlink(path)
+                continue
+            if isinstance(job, dict) and float(job.get('at', 0) or 0) > now:
+                continue
+            fn = getattr(sys.modules.get('uwsgi'), 'spooler', None)
+            try:
+                if fn is None:
+                    raise RuntimeError('no spooler function: set uwsgi.spooler or use @spool')
+                result = fn(job)
+            except Exception:
+                traceback.print_exc()
+                result = SPOOL_RETRY
+            if result == SPOOL_RETRY:
+                tries = later.get(name, (0, 0))[1] + 1
+                later[name] = (time.time() + min(2 ** (tries - 1), SPOOL_RETRY_MAX), tries)
+                continue
+            later.pop(name, None)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        time.sleep(SPOOL_POLL)
+
+
+def spool_dispatch(job):
+    """uwsgi.spooler as uwsgidecorators sets it: the job names its @spool
+    function (ud_spool_func)."""
+    name = job.get('ud_spool_func') if isinstance(job, dict) else None
+    entry = UWSGI['spool_functions'].get(name)
+    if entry is None:
+        sys.stderr.write('gw_wsgi: spooler: no @spool function %r; job dropped\n' % (name,))
+        return SPOOL_OK
+    f, kind, pass_arguments = entry
+    if pass_arguments:
+        result = f(*job.get('args', ()), **job.get('kwargs', {}))
+    else:
+        args = {k: v for k, v in job.items() if k not in ('ud_spool_func', 'args', 'kwargs')}
+        result = f(args)
+    if kind == 'forever':
+        return SPOOL_RETRY
+    if kind == 'raw':
+        return result
+    return SPOOL_OK
 
 
 def uwsgi_lock(n=0):
@@ -1839,6 +1951,9 @@ def make_uwsgi_module(opts=None, slots=1):
               __getattr__):
         setattr(mod, f.__name__, f)
     mod.lock, mod.unlock = uwsgi_lock, uwsgi_unlock
+    mod.spool = mod.send_to_spooler = spool_job
+    mod.SPOOL_OK, mod.SPOOL_RETRY, mod.SPOOL_IGNORE = SPOOL_OK, SPOOL_RETRY, SPOOL_IGNORE
+    mod.spooler = None  # the app's job function (uWSGI's); @spool sets it
     return mod
 
 
@@ -1889,6 +2004,41 @@ def make_uwsgidecorators_module():
             UWSGI['timers'].append(('cron', self.spec, f, self.signum))
             return f
 
+    class _spoolraw:
+        kind = 'raw'
+
+        def __init__(self, f, pass_arguments=False):
+            self.f, self.pass_arguments = f, pass_arguments
+            self.__name__ = getattr(f, '__name__', 'spool')
+            UWSGI['spool_functions'][self.__name__] = (f, self.kind, pass_arguments)
+            uw = sys.modules.get('uwsgi')
+            if uw is not None and getattr(uw, 'spooler', None) is None:
+                uw.spooler = spool_dispatch
+
+        def __call__(self, *args, **kwargs):
+            if self.pass_arguments:
+                job = {'args': args, 'kwargs': kwargs}
+            else:
+                job = dict(args[0]) if args else {}
+                job.update(kwargs)
+            job['ud_spool_func'] = self.__name__
+            return spool_job(job)
+
+        spool = __call__
+
+    class _spool(_spoolraw):
+        kind = 'ok'
+
+    class _spoolforever(_spoolraw):
+        kind = 'forever'
+
+    def decorator(cls):
+        def make(f=None, pass_arguments=False):
+            if f is None:  # @spool(pass_arguments=True)
+                return lambda g: cls(g, pass_arguments)
+            return cls(f, pass_arguments)
+        return make
+
     def __getattr__(name):
         if name.startswith('__'):
             raise AttributeError(name)
@@ -1898,6 +2048,7 @@ def make_uwsgidecorators_module():
     for f in (postfork, thread, lock, __getattr__):
         setattr(mod, f.__name__, f)
     mod.timer, mod.cron = timer, cron
+    mod.spool, mod.spoolraw, mod.spoolforever = decorator(_spool), decorator(_spoolraw), decorator(_spoolforever)
     return mod
 
 
@@ -1958,6 +2109,9 @@ def uwsgi_started():
     if UWSGI['timers'] and UWSGI['worker_id'] == 1:
         threading.Thread(target=run_timers, args=(list(UWSGI['timers']),),
                          name='uwsgi-timers', daemon=True).start()
+    if UWSGI['spooler'] is not None and UWSGI['worker_id'] == 1:
+        threading.Thread(target=run_spooler, args=(UWSGI['spooler'],),
+                         name='uwsgi-spooler', daemon=True).start()
 
 
 def install_uwsgi_module(opts=None, control=None, slots=1):
@@ -1968,6 +2122,8 @@ def install_uwsgi_module(opts=None, control=None, slots=1):
     UWSGI['numproc'] = opts.get('numproc') or 1
     UWSGI['control'] = control
     UWSGI['lock_fd'] = opts.get('lock_fd')
+    if opts.get('spooler'):
+        UWSGI['spooler'] = os.path.abspath(opts['spooler'])
     if opts.get('cache_fd') is not None:
         sock = socket.socket(fileno=opts['cache_fd'])
         sock.setblocking(True)

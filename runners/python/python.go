@@ -93,6 +93,9 @@ func Spec(app config.App, shimPath string, environ []string) (proc.Spec, error) 
 	args = append(args, "--interface", string(iface))
 	// uwsgi.numproc; the launch adds --worker-id (runners/pool/number.go).
 	args = append(args, "--numproc", strconv.Itoa(max(app.Workers, 1)))
+	if app.Spooler != "" {
+		args = append(args, "--spooler", app.Spooler)
+	}
 	if iface == config.InterfaceAuto && app.Threads == 0 {
 		args = append(args, "--wsgi-threads", "1")
 	}

@@ -8,7 +8,7 @@ import time
 
 import uwsgi
 from uwsgi import opt
-from uwsgidecorators import cron, lock, postfork, thread, timer
+from uwsgidecorators import cron, lock, postfork, spool, thread, timer
 from flask import Flask, jsonify, request
 
 app = Flask(__name__)
@@ -116,3 +116,23 @@ def cache(op):
     else:
         r = uwsgi.cache_clear()
     return repr(r)
+
+
+@spool
+def spooled(args):
+    tag = args['tag']
+    tag = tag.decode() if isinstance(tag, bytes) else tag
+    marker = LOG + '.tried-' + tag
+    if tag.startswith('flaky') and not os.path.exists(marker):
+        open(marker, 'w').close()
+        raise RuntimeError('the first try of a flaky job fails')
+    event('spooled', uwsgi.worker_id(), os.getpid(), tag)
+
+
+@app.route('/spool')
+def do_spool():
+    job = {'tag': request.args['tag']}
+    if 'at' in request.args:
+        job['at'] = str(time.time() + float(request.args['at']))
+    spooled.spool(job)
+    return 'spooled'
