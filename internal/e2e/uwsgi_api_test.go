@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -380,4 +381,68 @@ func TestUwsgiAPIUnderUwsgi(t *testing.T) {
 	addr := startUwsgi(t, "uwsgi_api_app.py", 2, 4, "LOG="+events, "UWSGI_CACHE2=name=default,items=100",
 		"UWSGI_SPOOLER="+spool, "UWSGI_SPOOLER_FREQUENCY=1")
 	checkUwsgiCommon(t, "http://"+addr, events, "0")
+}
+
+// TestUwsgiSpoolDurable: a job that raises is tried again; a job spooled
+// for later survives a SIGKILL of gw (its runners exit with it) and runs,
+// once, under the next gw on the same spooler directory.
+func TestUwsgiSpoolDurable(t *testing.T) {
+	py := requireModules(t, "flask")
+	dir := t.TempDir()
+	events, spool := filepath.Join(dir, "events.log"), filepath.Join(dir, "spool")
+	if err := os.Mkdir(spool, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeFile(t, "gw.yaml", fmt.Sprintf(`
+listen:
+  http: "127.0.0.1:0"
+apps:
+  - name: api
+    path: uwsgi_api_app:app
+    dir: %s
+    interpreter: %s
+    workers: 2
+    spooler: %s
+    env: { LOG: %s }
+`, testdataDir(t), py, spool, events))
+	s := gwtest.Start(t, "-c", cfg)
+	base := "http://" + s.Addr("http")
+
+	gwtest.Get(t, base+"/spool?tag=flaky1")
+	waitUntil(t, "the flaky job's second try", 20*time.Second, func() bool {
+		return len(spooledRuns(t, events, "flaky1")) == 1
+	})
+	if _, err := os.Stat(events + ".tried-flaky1"); err != nil {
+		t.Errorf("the flaky job ran without failing first: %v", err)
+	}
+
+	// Due in 4 s: gw is killed before.
+	if code, body := gwtest.Get(t, base+"/spool?tag=late&at=4"); code != 200 || body != "spooled" {
+		t.Fatalf("/spool: %d %q", code, body)
+	}
+	kids := s.Children()
+	if err := syscall.Kill(s.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-s.Done()
+	gwtest.WaitGone(t, kids, 10*time.Second) // EOF on their control sockets
+	if runs := spooledRuns(t, events, "late"); len(runs) != 0 {
+		t.Fatalf("the late job ran before its time: %v", runs)
+	}
+	jobs, _ := filepath.Glob(filepath.Join(spool, "uwsgi_spoolfile_on_*"))
+	if len(jobs) != 1 {
+		t.Fatalf("spool dir after the kill: %v, want the late job", jobs)
+	}
+
+	gwtest.Start(t, "-c", cfg)
+	waitUntil(t, "the late job under the next gw", 30*time.Second, func() bool {
+		return len(spooledRuns(t, events, "late")) == 1
+	})
+	waitUntil(t, "the job file removed", 5*time.Second, func() bool {
+		jobs, _ := filepath.Glob(filepath.Join(spool, "uwsgi_spoolfile_on_*"))
+		return len(jobs) == 0
+	})
+	if runs := spooledRuns(t, events, "late", "flaky1"); len(runs["late"]) != 1 || len(runs["flaky1"]) != 1 {
+		t.Errorf("runs after the restart: %v, want each job once", runs)
+	}
 }
