@@ -446,3 +446,37 @@ apps:
 		t.Errorf("runs after the restart: %v, want each job once", runs)
 	}
 }
+
+// TestUwsgiAPIDjango: a Django app on the same API passes the same checks
+// under gw (2 workers), and its set_logvar fields reach the access log.
+func TestUwsgiAPIDjango(t *testing.T) {
+	py := requireModules(t, "django")
+	dir := t.TempDir()
+	events, access, spool := filepath.Join(dir, "events.log"), filepath.Join(dir, "access.log"), filepath.Join(dir, "spool")
+	if err := os.Mkdir(spool, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeFile(t, "gw.yaml", fmt.Sprintf(`
+listen:
+  http: "127.0.0.1:0"
+apps:
+  - name: dj
+    path: uwsgi_djapp:application
+    dir: %s
+    interpreter: %s
+    workers: 2
+    threads: 4
+    spooler: %s
+    env: { LOG: %s }
+`, app("djangoproj"), py, spool, events))
+	s := gwtest.Start(t, "-c", cfg, "--access-log", access)
+	base := "http://" + s.Addr("http")
+	checkUwsgiCommon(t, base, events, "1")
+	if code, body := gwtest.Get(t, base+"/logvar?plan=team"); code != 200 || body != "set team" {
+		t.Errorf("/logvar: %d %q", code, body)
+	}
+	waitUntil(t, "the access log line of /logvar", 5*time.Second, func() bool {
+		b, _ := os.ReadFile(access)
+		return strings.Contains(string(b), "path=/logvar") && strings.Contains(string(b), " vars.user=alice vars.plan=team\n")
+	})
+}
