@@ -41,6 +41,9 @@ type Result struct {
 	Status   int   // status sent to the client (0 if none)
 	HeadSent bool  // the response head reached the ResponseWriter
 	BytesOut int64 // response body bytes written
+	// LogVars are the fields the app set for the access log (RESPONSE_END
+	// logvars: name, value, ...); nil almost always.
+	LogVars []string
 }
 
 // bodyChunk is the largest REQUEST_BODY frame the gateway sends.
@@ -221,7 +224,8 @@ func (s *Slot) readResponse(w http.ResponseWriter, method string) (res Result, e
 				return res, &AppError{Msg: "hijack: " + err.Error()}
 			}
 		case ResponseEnd:
-			return res, s.end(n, res.HeadSent && dst != nil, refused)
+			res.LogVars, err = s.end(n, res.HeadSent && dst != nil, refused)
+			return res, err
 		default:
 			return res, fmt.Errorf("bridge: unexpected frame %v on a slot", t)
 		}
@@ -231,25 +235,25 @@ func (s *Slot) readResponse(w http.ResponseWriter, method string) (res Result, e
 // end reads RESPONSE_END and says how the response ended: the app's own
 // error first, then a head the gateway refused, then a body that broke its
 // head's framing (checked only while the client is there to get it).
-func (s *Slot) end(n int, client bool, refused error) error {
+func (s *Slot) end(n int, client bool, refused error) ([]string, error) {
 	b, err := s.rd.Payload(n)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrRunnerGone, err)
+		return nil, fmt.Errorf("%w: %v", ErrRunnerGone, err)
 	}
-	msg, err := DecodeResponseEnd(b)
+	msg, vars, err := DecodeResponseEnd(b)
 	switch {
 	case err != nil:
-		return err
+		return nil, err
 	case msg != "":
-		return &AppError{Msg: msg}
+		return vars, &AppError{Msg: msg}
 	case refused != nil:
-		return &AppError{Msg: refused.Error()}
+		return vars, &AppError{Msg: refused.Error()}
 	case client:
 		if err := s.body.Close(); err != nil {
-			return &AppError{Msg: err.Error()}
+			return vars, &AppError{Msg: err.Error()}
 		}
 	}
-	return nil
+	return vars, nil
 }
 
 // hopHeaders are connection-specific (RFC 9110 §7.6.1) and never copied

@@ -40,6 +40,9 @@ const (
 	LoadError    = bridgepb.FrameType_LOAD_ERROR
 	Ping         = bridgepb.FrameType_PING
 	Pong         = bridgepb.FrameType_PONG
+	ReloadApp    = bridgepb.FrameType_RELOAD_APP
+	CacheRequest = bridgepb.FrameType_CACHE_REQUEST
+	CacheAnswer  = bridgepb.FrameType_CACHE_ANSWER
 )
 
 // ErrFrameTooLarge means a header announced more than MaxPayload bytes.

@@ -109,6 +109,15 @@ func goldenCases() []goldenCase {
 	add("response_end_error", ResponseEnd,
 		&bridgepb.ResponseEnd{Error: "ZeroDivisionError: division by zero"},
 		map[string]any{"error": "ZeroDivisionError: division by zero"})
+	add("response_end_logvars", ResponseEnd,
+		&bridgepb.ResponseEnd{Logvars: bs("user", "alice", "plan", "pro")},
+		map[string]any{"logvars": []string{"user", "alice", "plan", "pro"}})
+	add("reload_app", ReloadApp, &bridgepb.Ping{}, map[string]any{})
+	add("cache_request", CacheRequest,
+		&bridgepb.CacheRequest{Op: 2, Key: []byte("\x00user:1"), Value: []byte("\x00\xffok"), Expires: 300},
+		map[string]any{"op": 2, "key": latin1([]byte("\x00user:1")), "value": latin1([]byte("\x00\xffok")), "expires": "300"})
+	add("cache_answer", CacheAnswer, &bridgepb.CacheAnswer{Ok: true, Value: []byte("v")},
+		map[string]any{"ok": true, "value": "v"})
 	add("ready", Ready,
 		&bridgepb.Ready{Protocol: 1, Pid: 4242, Runtime: "CPython 3.11.2", Slots: 2},
 		map[string]any{"protocol": 1, "pid": 4242, "runtime": "CPython 3.11.2", "slots": 2})
@@ -229,9 +238,9 @@ func TestHandRolledEncoders(t *testing.T) {
 				t.Errorf("%s: decode = %d %q %v", c.name, status, hdrs, err)
 			}
 		case *bridgepb.ResponseEnd:
-			msg, err := DecodeResponseEnd(c.frame(t)[HeaderSize:])
-			if err != nil || msg != m.Error {
-				t.Errorf("%s: decode = %q %v", c.name, msg, err)
+			msg, vars, err := DecodeResponseEnd(c.frame(t)[HeaderSize:])
+			if err != nil || msg != m.Error || strings.Join(vars, "\x00") != string(block(m.Logvars)) {
+				t.Errorf("%s: decode = %q %q %v", c.name, msg, vars, err)
 			}
 		}
 	}

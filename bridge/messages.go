@@ -188,28 +188,39 @@ func splitBlock(blk []byte, pair func(name, value []byte)) error {
 	return nil
 }
 
-// DecodeResponseEnd returns ResponseEnd.error.
-func DecodeResponseEnd(b []byte) (string, error) {
+// DecodeResponseEnd returns ResponseEnd.error and its logvars (name,
+// value, ...; nil when the app set none, as it almost never does: a
+// successful end is an empty payload, decoded without an allocation).
+func DecodeResponseEnd(b []byte) (string, []string, error) {
 	var msg string
+	var vars []string
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return "", errMalformed
+			return "", nil, errMalformed
 		}
 		b = b[n:]
-		if num == 1 && typ == protowire.BytesType {
+		if (num == 1 || num == 2) && typ == protowire.BytesType {
 			v, n := protowire.ConsumeString(b)
 			if n < 0 {
-				return "", errMalformed
+				return "", nil, errMalformed
 			}
-			msg, b = v, b[n:]
+			if num == 1 {
+				msg = v
+			} else {
+				vars = append(vars, v)
+			}
+			b = b[n:]
 			continue
 		}
 		n = protowire.ConsumeFieldValue(num, typ, b)
 		if n < 0 {
-			return "", errMalformed
+			return "", nil, errMalformed
 		}
 		b = b[n:]
 	}
-	return msg, nil
+	if len(vars)%2 != 0 {
+		return "", nil, errMalformed
+	}
+	return msg, vars, nil
 }

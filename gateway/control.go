@@ -10,6 +10,7 @@ import (
 
 	"github.com/gwhq/gw/gateway/control"
 	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/runners"
 	"github.com/gwhq/gw/runners/pool"
 )
 
@@ -70,10 +71,13 @@ func (g *Gateway) find(name string) (*table, int, error) {
 // table, and the old pool drains. An app whose host or mount changed
 // would move in the table: that takes a full reload. A nil cfg is the
 // config serving now: the app's code changed, not its config (reload on
-// change, touch_reload).
+// change, touch_reload, uwsgi.reload()).
 func (g *Gateway) ReloadApp(ctx context.Context, cfg *config.Config, name string) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
+	if cfg == nil {
+		cfg = g.cfg
+	}
 	t, i, err := g.find(name)
 	if err != nil {
 		return err
@@ -189,4 +193,16 @@ func (g *Gateway) DrainApp(ctx context.Context, name string) error {
 	r.drain(ctx, pool.ReasonShutdown)
 	g.log.Info("app drained", "app", name, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// reloadFromApp is a runner's uwsgi.reload() (runners.Runtime.Reload): app
+// name reloads gracefully with the config it runs, as `gw ctl reload
+// name` would without a changed file. It runs on its own goroutine.
+func (g *Gateway) reloadFromApp(name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*runners.ReadyTimeout)
+	defer cancel()
+	g.log.Info("reload asked by the app (uwsgi.reload())", "app", name)
+	if err := g.ReloadApp(ctx, nil, name); err != nil {
+		g.log.Error("reload asked by the app failed; its runners keep serving", "app", name, "err", err)
+	}
 }

@@ -101,6 +101,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		}
 		g.ownsRT = true
 	}
+	g.rt.Reload = g.reloadFromApp
 	t, err := g.boot(ctx, g.cfg)
 	if err != nil {
 		g.removeRuntime()

@@ -97,7 +97,7 @@ func logAccess(al *accesslog.Logger, w *statusWriter, r *http.Request, rt *route
 	e := accesslog.Entry{
 		Time: end, Method: r.Method, Path: r.URL.Path, Status: w.code(), Bytes: w.bytes,
 		QueueWait: timing.QueueWait, AppTime: timing.AppTime, Total: end.Sub(start), PID: timing.PID,
-		RequestID: w.requestID, Remote: r.RemoteAddr,
+		RequestID: w.requestID, Remote: r.RemoteAddr, Vars: timing.Vars,
 	}
 	if !w.wrote && r.Context().Err() != nil {
 		e.Status = 499 // nginx's code for a client that left before the answer

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gwhq/gw/internal/cgi"
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/runners/goplugin"
@@ -45,6 +47,12 @@ import (
 // flight.
 type Runtime struct {
 	Dir string
+	// Reload, when set, reloads an app gracefully with its current config:
+	// what a Python runner's uwsgi.reload() asks for (RELOAD_APP). The
+	// gateway sets it; it must not block on the runner that asked.
+	Reload func(app string)
+
+	caches appCaches // each app's uwsgi.cache_*, kept across its reloads
 }
 
 // NewRuntime creates the runtime directory and writes every shim into it.
@@ -199,12 +207,36 @@ func New(app config.App, rt *Runtime, log *slog.Logger) (*App, error) {
 			"app", app.Name, "lang", app.Lang, "threads", threads)
 		threads = 1
 	}
-	return &App{Launcher: &bridgeLauncher{
+	l := &bridgeLauncher{
 		app: app.Name, spec: spec, threads: threads, mount: cgi.Mount{ScriptName: mount},
 		readyTimeout: readyTimeout, pingEvery: pingEvery, pingTimeout: pingTimeout, log: log,
 		// gw_asgi serves WebSockets; gw_rack and gw_psgi take raw connections
 		sessions: app.Lang == config.LangPython || app.Lang == config.LangRuby || app.Lang == config.LangPerl,
-	}}, nil
+	}
+	if app.Lang == config.LangPython {
+		// gw_wsgi's uwsgi module: worker_id(), lock(), reload().
+		l.numbered = true
+		if l.lock, err = uwsgiLockFile(); err != nil {
+			return nil, &proc.SpawnError{App: app.Name, Stage: proc.StageExec, Err: err}
+		}
+		if rt.Reload != nil {
+			l.reload = func() { rt.Reload(app.Name) }
+		}
+		l.cache = rt.caches.get(app.Name)
+	}
+	return &App{Launcher: l}, nil
+}
+
+// uwsgiLockFile is an app's uwsgi.lock() file: an anonymous memfd, so no
+// path exists for another user to open and no directory must be writable
+// by the runners' user. Its runners inherit it; the os.File's finalizer
+// closes gw's copy once the app's launcher is gone (a reload).
+func uwsgiLockFile() (*os.File, error) {
+	fd, err := unix.MemfdCreate("gw-uwsgi-lock", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("uwsgi lock file: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "gw-uwsgi-lock"), nil
 }
 
 func newPHP(app config.App, rt *Runtime, mount string, log *slog.Logger) (*App, error) {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,7 +24,9 @@ import (
 	"github.com/gwhq/gw/bridge"
 	"github.com/gwhq/gw/internal/cgi"
 	"github.com/gwhq/gw/internal/reqid"
+	"github.com/gwhq/gw/internal/reqinfo"
 	"github.com/gwhq/gw/proto/bridgepb"
+	"github.com/gwhq/gw/runners/cache"
 	"github.com/gwhq/gw/runners/lifecycle"
 	"github.com/gwhq/gw/runners/pool"
 	"github.com/gwhq/gw/runners/proc"
@@ -38,9 +41,17 @@ type bridgeLauncher struct {
 	mount        cgi.Mount
 	readyTimeout time.Duration
 	sessions     bool // give the runner a WebSocket session channel (websocket.go)
-	pingEvery    time.Duration
-	pingTimeout  time.Duration
-	log          *slog.Logger
+	numbered     bool // pass the runner's number: --worker-id N (uwsgi.worker_id())
+	// lock is the app's uwsgi.lock() file, a memfd every runner gets
+	// (--lock-fd): fcntl record locks on it exclude across the runners.
+	lock *os.File
+	// reload is what a runner's RELOAD_APP asks for (uwsgi.reload()); nil:
+	// the frame is ignored.
+	reload      func()
+	cache       *cache.Cache // the app's uwsgi.cache_* (uwsgicache.go); nil: no cache channel
+	pingEvery   time.Duration
+	pingTimeout time.Duration
+	log         *slog.Logger
 }
 
 var (
@@ -140,7 +151,23 @@ func (l *bridgeLauncher) Launch(ctx context.Context, id int) (pool.Worker, error
 	t.slots = t.all
 	spec := l.spec
 	spec.Args = append(append([]string(nil), spec.Args...), "--control-fd", "3", "--slot-fds", strings.Join(fds, ","))
+	if n := pool.Number(ctx); l.numbered && n > 0 {
+		spec.Args = append(spec.Args, "--worker-id", strconv.Itoa(n))
+	}
 	if t.sessionConn, err = l.sessionChannel(&spec, &files); err != nil {
+		return nil, fail(err)
+	}
+	if l.lock != nil {
+		// A dup per runner: lifecycle.Start closes what it hands over.
+		fd, err := unix.FcntlInt(l.lock.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return nil, fail(fmt.Errorf("lock file: %w", err))
+		}
+		spec.Args = append(spec.Args, "--lock-fd", strconv.Itoa(3+len(files)))
+		files = append(files, os.NewFile(uintptr(fd), "gw-uwsgi-lock"))
+	}
+	t.reload = l.reload
+	if t.cacheConn, err = l.cacheChannel(&spec, &files); err != nil {
 		return nil, fail(err)
 	}
 	log := l.log.With("app", l.app, "worker", id)
@@ -152,6 +179,11 @@ func (l *bridgeLauncher) Launch(ctx context.Context, id int) (pool.Worker, error
 		return nil, err
 	}
 	t.startSessions()
+	t.reading.Do(t.startReading) // RELOAD_APP may come before the first PING
+	if t.cacheConn != nil {
+		// Ends when the channel closes: the runner exited, or Close.
+		go serveCache(t.cacheConn, l.cache)
+	}
 	log.Info("runner ready", "pid", run.PID(), "runtime", t.runtime, "slots", t.runnerSlots)
 	return &bridgeWorker{Runner: run, t: t, mount: l.mount}, nil
 }
@@ -168,11 +200,14 @@ type bridgeTransport struct {
 	runtime     string // from READY
 	runnerSlots uint32
 
-	pongs   chan uint64 // PONG seqs, read from control by readPongs
-	reading sync.Once   // starts readPongs (or, in Close, rules it out)
-	reader  sync.WaitGroup
-	seq     uint64 // the last PING's; Ping's only
-	closed  sync.Once
+	pongs  chan uint64 // PONG seqs, read from control by readControl
+	reload func()      // bridgeLauncher.reload
+	// cacheConn is gw's end of the cache channel (uwsgicache.go); nil: none.
+	cacheConn net.Conn
+	reading   sync.Once // starts readControl (or, in Close, rules it out)
+	reader    sync.WaitGroup
+	seq       uint64 // the last PING's; Ping's only
+	closed    sync.Once
 	webSockets
 }
 
@@ -225,11 +260,7 @@ func (t *bridgeTransport) Ping(ctx context.Context) error {
 	if int(t.busy.Load()) == len(t.slots) {
 		return lifecycle.ErrBusy
 	}
-	t.reading.Do(func() {
-		t.reader.Add(1)
-		// Ends when the control socket closes (Close, or the runner's exit).
-		go t.readPongs()
-	})
+	t.reading.Do(t.startReading)
 	t.seq++
 	if err := bridge.WriteMessage(t.control, bridge.Ping, &bridgepb.Ping{Seq: t.seq}); err != nil {
 		return fmt.Errorf("ping: %w", err)
@@ -249,17 +280,45 @@ func (t *bridgeTransport) Ping(ctx context.Context) error {
 	}
 }
 
-func (t *bridgeTransport) readPongs() {
+func (t *bridgeTransport) startReading() {
+	t.reader.Add(1)
+	// Ends when the control socket closes (Close, or the runner's exit).
+	go t.readControl()
+}
+
+// readControl reads what the runner sends on the control socket once it
+// is ready: PONGs, and RELOAD_APP from the app (uwsgi.reload()). Another
+// frame is a desynced stream: the reader stops, and the next PING times out.
+func (t *bridgeTransport) readControl() {
 	defer t.reader.Done()
 	defer close(t.pongs)
 	for {
-		var pong bridgepb.Pong
-		if err := t.ctrl.Message(bridge.Pong, &pong); err != nil {
+		typ, n, err := t.ctrl.Header()
+		if err != nil {
 			return
 		}
-		select {
-		case t.pongs <- pong.Seq:
+		b, err := t.ctrl.Payload(n)
+		if err != nil {
+			return
+		}
+		switch typ {
+		case bridge.Pong:
+			var pong bridgepb.Pong
+			if err := proto.Unmarshal(b, &pong); err != nil {
+				return
+			}
+			select {
+			case t.pongs <- pong.Seq:
+			default:
+			}
+		case bridge.ReloadApp:
+			if t.reload != nil {
+				// The reload boots new runners and drains this one:
+				// never on this reader, which the drain waits for.
+				go t.reload()
+			}
 		default:
+			return
 		}
 	}
 }
@@ -271,6 +330,9 @@ func (t *bridgeTransport) Close() {
 			t.control.Close()
 		}
 		t.closeSessions()
+		if t.cacheConn != nil {
+			t.cacheConn.Close()
+		}
 		for _, s := range t.all {
 			s.Close()
 		}
@@ -321,7 +383,12 @@ func (w *bridgeWorker) Serve(i int, rw http.ResponseWriter, r *http.Request) err
 	if r.Body == http.NoBody || (r.ContentLength == 0 && len(r.TransferEncoding) == 0) {
 		body = nil
 	}
-	_, err := slot.Exchange(rw, r, head, body)
+	res, err := slot.Exchange(rw, r, head, body)
+	if res.LogVars != nil {
+		if timing := reqinfo.TimingFrom(r.Context()); timing != nil {
+			timing.Vars = res.LogVars
+		}
+	}
 	*bp = head[:0]
 	headPool.Put(bp)
 	if errors.Is(err, bridge.ErrNotDelivered) {

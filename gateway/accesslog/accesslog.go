@@ -5,7 +5,8 @@
 // Each line has msg "request" and the attributes app, method, path,
 // status, bytes (response body bytes), queue_wait (waiting for a free
 // runner), app_time (in the runner), total, pid (the runner; 0 when the
-// request never reached one), request_id and remote. Durations are slog's:
+// request never reached one), request_id and remote, then the fields the
+// app set (uwsgi.set_logvar) in the group vars. Durations are slog's:
 // Go duration strings in text ("1.5ms"), integer nanoseconds in JSON,
 // so neither format ever falls into float exponents.
 package accesslog
@@ -34,6 +35,9 @@ type Entry struct {
 	PID       int // the runner that served it; 0 = none
 	RequestID string
 	Remote    string // the client's address, as the front end saw it
+	// Vars are fields the app set (uwsgi.set_logvar): name, value, ...;
+	// logged last, as the group vars (vars.NAME=VALUE in text).
+	Vars []string
 }
 
 // Logger writes entries. Its methods are safe for concurrent use. A nil
@@ -88,6 +92,13 @@ func (l *Logger) Log(e Entry) {
 		slog.String("request_id", e.RequestID),
 		slog.String("remote", e.Remote),
 	)
+	if len(e.Vars) > 0 {
+		vars := make([]any, 0, len(e.Vars)/2)
+		for i := 0; i+1 < len(e.Vars); i += 2 {
+			vars = append(vars, slog.String(e.Vars[i], e.Vars[i+1]))
+		}
+		r.AddAttrs(slog.Group("vars", vars...))
+	}
 	// A failed write (disk full) has nowhere better to be reported than
 	// the log that failed, and the request is done either way.
 	_ = l.h.Handle(context.Background(), r)

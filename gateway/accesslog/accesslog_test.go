@@ -209,3 +209,27 @@ func BenchmarkLog(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestVars: the app's fields (uwsgi.set_logvar) come last, in the group
+// vars, quoted in text when they need it, and never clash with gw's own.
+func TestVars(t *testing.T) {
+	e := entry
+	e.Vars = []string{"user", "alice", "status", "a b"}
+	var text, js bytes.Buffer
+	New(&text, "text").Log(e)
+	if line := strings.TrimSuffix(text.String(), "\n"); !strings.HasSuffix(line, ` vars.user=alice vars.status="a b"`) ||
+		!strings.Contains(line, " status=503 ") {
+		t.Errorf("text line %q, want gw's status and the vars at the end", line)
+	}
+	New(&js, "json").Log(e)
+	var got struct {
+		Status int               `json:"status"`
+		Vars   map[string]string `json:"vars"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != 503 || got.Vars["user"] != "alice" || got.Vars["status"] != "a b" || len(got.Vars) != 2 {
+		t.Errorf("json: %+v from %s", got, js.String())
+	}
+}

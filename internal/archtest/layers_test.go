@@ -36,6 +36,7 @@ var rules = []rule{
 	{"runners/daemon", []string{"gateway", "bridge", "runners/pool", "runners/lifecycle", "=runners", "runners/python", "runners/ruby", "runners/perl", "runners/php", "runners/goplugin"},
 		"attached daemons and cron sit on runners/proc alone: nothing about them is in the request path"},
 	{"runners/backoff", []string{"gateway", "bridge", "runners/", "=runners", "internal/"}, "a restart delay, nothing more"},
+	{"runners/cache", []string{"gateway", "bridge", "runners/", "=runners", "internal/"}, "uWSGI's cache is a data structure: its channel is the runners'"},
 	{"internal/cron", []string{"internal/config"}, "schedule parsing is pure: config uses it, not the other way round"},
 	{"bridge", []string{"gateway", "runners"}, "the bridge codec and exchange serve any caller"},
 	{"internal/", []string{"gateway", "runners", "bridge"}, "shared internals sit below the gateway and the runners (cli, e2e and gwtest excepted)"},

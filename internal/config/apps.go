@@ -143,6 +143,10 @@ func (l *loader) app(m *yaml.Node, ip string, pv value) App {
 
 	a.Interface = l.iface(get("interface"), a.Lang)
 
+	if sv := get("spooler"); sv.text != "" {
+		a.Spooler = l.path(sv)
+		l.mustExist(sv, a.Spooler, true)
+	}
 	if dv := get("dir"); dv.text != "" {
 		a.Dir = l.path(dv)
 		l.mustExist(dv, a.Dir, true)

@@ -180,6 +180,7 @@ type App struct {
 	SlowAfter     time.Duration     // log the runner's stacks past this; 0 = off
 	Env           map[string]string // case preserved
 	Interpreter   string
+	Spooler       string // uWSGI spooler directory (Python; gw_wsgi.py section 11); "" = none
 	Venv          string
 	Static        map[string]string // URL prefix -> directory, case preserved
 	User, Group   string            // what the runners run as ("" = Config's)

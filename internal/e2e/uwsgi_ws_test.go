@@ -137,7 +137,8 @@ func TestUwsgiWebSocketUnderUwsgi(t *testing.T) {
 
 // startUwsgi runs uwsgi --http-socket with the python3 plugin on a free
 // port, or skips when either is missing (fails under GW_REQUIRE_RUNTIMES=1).
-func startUwsgi(t testing.TB, file string, processes, threads int) string {
+// env is added to the app's environment.
+func startUwsgi(t testing.TB, file string, processes, threads int, env ...string) string {
 	t.Helper()
 	bin, err := exec.LookPath("uwsgi")
 	if err == nil {
@@ -164,6 +165,7 @@ func startUwsgi(t testing.TB, file string, processes, threads int) string {
 		"--wsgi-file", file, "--callable", "app", "--master", "--processes", fmt.Sprint(processes),
 		"--threads", fmt.Sprint(threads), "--die-on-term", "--disable-logging")
 	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ type Timing struct {
 	QueueWait time.Duration // waiting for a free runner slot
 	AppTime   time.Duration // in the runner
 	PID       int           // the runner that served it; 0 = none
+	Vars      []string      // fields the app set for the log (uwsgi.set_logvar): name, value, ...
 }
 
 type timingKey struct{}

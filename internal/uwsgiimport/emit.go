@@ -445,6 +445,9 @@ func (m *mapper) writeApp(b *strings.Builder, a outApp) {
 	if s.venv != "" {
 		fmt.Fprintf(b, "    venv: %s\n", q(m.resolve(s.venv)))
 	}
+	if s.spooler != "" {
+		fmt.Fprintf(b, "    spooler: %s\n", q(m.resolve(s.spooler)))
+	}
 	writeMap(b, "env", dedupe(s.env))
 	writeMap(b, "static", a.static)
 	if s.reload {

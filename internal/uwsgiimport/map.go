@@ -46,6 +46,7 @@ type kv struct{ k, v string }
 // in every worker, so these settings hold for each gw app made from it).
 type app struct {
 	module, file, callable, chdir, venv string
+	spooler                             string // uWSGI's spooler directory (gw_wsgi.py's)
 	lang, path                          string // psgi, rack, php-docroot
 	pythonpath                          []string
 	workers, threads, minWorkers        int
@@ -209,6 +210,9 @@ func (m *mapper) option(key string, o Option, i int) (Kind, string) {
 	case "virtualenv":
 		m.app.venv = v
 		return m.appKey(key, i, "{app}.venv: "+v)
+	case "spooler":
+		m.app.spooler = v
+		return m.appKey(key, i, "{app}.spooler: "+v+" (the directory must exist; runner 1 runs the jobs)")
 	case "psgi", "rack", "php-docroot":
 		m.app.lang = map[string]string{"psgi": "perl", "rack": "ruby", "php-docroot": "php"}[key]
 		m.app.path = v

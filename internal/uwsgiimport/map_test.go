@@ -52,6 +52,12 @@ func TestMapping(t *testing.T) {
 			yaml:  []string{"    path: proj.wsgi:app\n    dir: /srv/app\n", "    venv: /srv/venv\n", "      DJANGO_SETTINGS_MODULE: proj.settings\n      A: \"2\"\n"},
 		},
 		{
+			name:  "spooler becomes the app's spooler; its tuning and the cache are reported",
+			ini:   "[uwsgi]\nmodule = a.wsgi\nspooler = /var/spool/a\nspooler-frequency = 5\ncache2 = name=x,items=10\n",
+			lines: []string{"spooler => mapped: apps[0].spooler: /var/spool/a", "spooler-frequency => unsupported: gw's spooler has no tuning", "cache2 => unsupported: gw's uwsgi cache is one per app"},
+			yaml:  []string{"    spooler: /var/spool/a\n"},
+		},
+		{
 			name:  "wsgi-file relative to chdir, callable key; module wins over wsgi-file",
 			ini:   "[uwsgi]\nchdir = /srv\nwsgi-file = app/wsgi.py\ncallable = application\n",
 			lines: []string{"wsgi-file => mapped: apps[0].path: /srv/app/wsgi.py", "callable => mapped: apps[0].callable: application"},

@@ -113,6 +113,11 @@ const (
 	FrameType_LOAD_ERROR    FrameType = 17 // LoadError, runner -> gateway (control)
 	FrameType_PING          FrameType = 18 // Ping, gateway -> runner (control)
 	FrameType_PONG          FrameType = 19 // Pong, runner -> gateway (control)
+	// 20 and up: runner -> gateway requests on the control socket, made by
+	// the app through uWSGI's API (runners/python/gw_wsgi.py section 11).
+	FrameType_RELOAD_APP    FrameType = 20 // empty, runner -> gateway (control): reload this app gracefully (uwsgi.reload())
+	FrameType_CACHE_REQUEST FrameType = 21 // CacheRequest, runner -> gateway (cache channel: uwsgi.cache_*)
+	FrameType_CACHE_ANSWER  FrameType = 22 // CacheAnswer, gateway -> runner (cache channel), one per request, in order
 )
 
 // Enum value maps for FrameType.
@@ -136,6 +141,9 @@ var (
 		17: "LOAD_ERROR",
 		18: "PING",
 		19: "PONG",
+		20: "RELOAD_APP",
+		21: "CACHE_REQUEST",
+		22: "CACHE_ANSWER",
 	}
 	FrameType_value = map[string]int32{
 		"FRAME_INVALID": 0,
@@ -156,6 +164,9 @@ var (
 		"LOAD_ERROR":    17,
 		"PING":          18,
 		"PONG":          19,
+		"RELOAD_APP":    20,
+		"CACHE_REQUEST": 21,
+		"CACHE_ANSWER":  22,
 	}
 )
 
@@ -423,7 +434,10 @@ type ResponseEnd struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Empty on success. Otherwise why the app failed; if no head was sent the
 	// gateway answers 500, else it aborts the client connection.
-	Error         string `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	// Fields the app set for the access log (uwsgi.set_logvar) as name,
+	// value, name, value, ...; gw logs them as vars.NAME=VALUE.
+	Logvars       [][]byte `protobuf:"bytes,2,rep,name=logvars,proto3" json:"logvars,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -463,6 +477,13 @@ func (x *ResponseEnd) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *ResponseEnd) GetLogvars() [][]byte {
+	if x != nil {
+		return x.Logvars
+	}
+	return nil
 }
 
 // Ready is the runner's first message: the app is loaded and every slot is
@@ -844,6 +865,130 @@ func (x *WsClose) GetReason() string {
 	return ""
 }
 
+// CacheRequest is one uwsgi.cache_* call, on the cache channel (--cache-fd:
+// a socketpair per Python runner; the app's cache is gw's, shared by all
+// its runners). The runner sends one and reads its answer before the next.
+type CacheRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Op            uint32                 `protobuf:"varint,1,opt,name=op,proto3" json:"op,omitempty"`           // 1 get, 2 set (not over an existing key), 3 update, 4 del, 5 exists, 6 clear
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`          // with the cache's name: name NUL key ("" name: the default cache)
+	Value         []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`      // set, update
+	Expires       uint64                 `protobuf:"varint,4,opt,name=expires,proto3" json:"expires,omitempty"` // set, update: seconds to live; 0 = no expiry
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CacheRequest) Reset() {
+	*x = CacheRequest{}
+	mi := &file_bridge_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CacheRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CacheRequest) ProtoMessage() {}
+
+func (x *CacheRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bridge_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CacheRequest.ProtoReflect.Descriptor instead.
+func (*CacheRequest) Descriptor() ([]byte, []int) {
+	return file_bridge_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CacheRequest) GetOp() uint32 {
+	if x != nil {
+		return x.Op
+	}
+	return 0
+}
+
+func (x *CacheRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *CacheRequest) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *CacheRequest) GetExpires() uint64 {
+	if x != nil {
+		return x.Expires
+	}
+	return 0
+}
+
+// CacheAnswer answers the CacheRequest before it.
+type CacheAnswer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`      // found (get, exists), stored (set, update), removed (del)
+	Value         []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"` // get
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CacheAnswer) Reset() {
+	*x = CacheAnswer{}
+	mi := &file_bridge_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CacheAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CacheAnswer) ProtoMessage() {}
+
+func (x *CacheAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_bridge_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CacheAnswer.ProtoReflect.Descriptor instead.
+func (*CacheAnswer) Descriptor() ([]byte, []int) {
+	return file_bridge_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CacheAnswer) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *CacheAnswer) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
 var File_bridge_proto protoreflect.FileDescriptor
 
 const file_bridge_proto_rawDesc = "" +
@@ -865,9 +1010,10 @@ const file_bridge_proto_rawDesc = "" +
 	"\fResponseHead\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\rR\x06status\x12\x18\n" +
 	"\aheaders\x18\x02 \x03(\fR\aheaders\x12!\n" +
-	"\fheader_block\x18\x03 \x01(\fR\vheaderBlock\"#\n" +
+	"\fheader_block\x18\x03 \x01(\fR\vheaderBlock\"=\n" +
 	"\vResponseEnd\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\tR\x05error\"\x95\x01\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\x12\x18\n" +
+	"\alogvars\x18\x02 \x03(\fR\alogvars\"\x95\x01\n" +
 	"\x05Ready\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\rR\bprotocol\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\rR\x03pid\x12\x18\n" +
@@ -891,7 +1037,15 @@ const file_bridge_proto_rawDesc = "" +
 	"\aWsClose\x12\x18\n" +
 	"\asession\x18\x01 \x01(\rR\asession\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\rR\x04code\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason*\xa6\x02\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"`\n" +
+	"\fCacheRequest\x12\x0e\n" +
+	"\x02op\x18\x01 \x01(\rR\x02op\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\fR\x05value\x12\x18\n" +
+	"\aexpires\x18\x04 \x01(\x04R\aexpires\"3\n" +
+	"\vCacheAnswer\x12\x0e\n" +
+	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value*\xdb\x02\n" +
 	"\tFrameType\x12\x11\n" +
 	"\rFRAME_INVALID\x10\x00\x12\x10\n" +
 	"\fREQUEST_HEAD\x10\x01\x12\x10\n" +
@@ -913,7 +1067,11 @@ const file_bridge_proto_rawDesc = "" +
 	"\n" +
 	"LOAD_ERROR\x10\x11\x12\b\n" +
 	"\x04PING\x10\x12\x12\b\n" +
-	"\x04PONG\x10\x13B#Z!github.com/gwhq/gw/proto/bridgepbb\x06proto3"
+	"\x04PONG\x10\x13\x12\x0e\n" +
+	"\n" +
+	"RELOAD_APP\x10\x14\x12\x11\n" +
+	"\rCACHE_REQUEST\x10\x15\x12\x10\n" +
+	"\fCACHE_ANSWER\x10\x16B#Z!github.com/gwhq/gw/proto/bridgepbb\x06proto3"
 
 var (
 	file_bridge_proto_rawDescOnce sync.Once
@@ -928,7 +1086,7 @@ func file_bridge_proto_rawDescGZIP() []byte {
 }
 
 var file_bridge_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_bridge_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_bridge_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_bridge_proto_goTypes = []any{
 	(FrameType)(0),       // 0: gw.bridge.v1.FrameType
 	(*RequestHead)(nil),  // 1: gw.bridge.v1.RequestHead
@@ -941,6 +1099,8 @@ var file_bridge_proto_goTypes = []any{
 	(*Pong)(nil),         // 8: gw.bridge.v1.Pong
 	(*WsAccept)(nil),     // 9: gw.bridge.v1.WsAccept
 	(*WsClose)(nil),      // 10: gw.bridge.v1.WsClose
+	(*CacheRequest)(nil), // 11: gw.bridge.v1.CacheRequest
+	(*CacheAnswer)(nil),  // 12: gw.bridge.v1.CacheAnswer
 }
 var file_bridge_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for method output_type
@@ -961,7 +1121,7 @@ func file_bridge_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bridge_proto_rawDesc), len(file_bridge_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -71,12 +71,15 @@ my %SCHEMAS = (
                    [5, 'websocket_session', U32], [6, 'raw_connection', U32]],
     REQUEST_END,   [[1, 'aborted', BOOL], [2, 'reason', STR]],
     RESPONSE_HEAD, [[1, 'status', U32], [2, 'headers', REP], [3, 'header_block', BYTES]],
-    RESPONSE_END,  [[1, 'error', STR]],
+    RESPONSE_END,  [[1, 'error', STR], [2, 'logvars', REP]],  # logvars: uWSGI's, unused here
     READY,         [[1, 'protocol', U32], [2, 'pid', U32], [3, 'runtime', STR], [4, 'slots', U32],
                    [5, 'websocket', BOOL], [6, 'raw', BOOL]],
     LOAD_ERROR,    [[1, 'stage', STR], [2, 'message', STR], [3, 'detail', STR]],
     PING,          [[1, 'seq', U64]],
     PONG,          [[1, 'seq', U64], [2, 'requests', U64], [3, 'busy', U32]],
+    20,            [],  # RELOAD_APP, CACHE_*: uWSGI's API in gw_wsgi.py; never sent here
+    21,            [[1, 'op', U32], [2, 'key', BYTES], [3, 'value', BYTES], [4, 'expires', U64]],
+    22,            [[1, 'ok', BOOL], [2, 'value', BYTES]],
 );
 # frame type -> {tag (number << 3 | the wire type its kind uses) => [name, kind]}
 my %DECODE_TAGS = map {

@@ -12,10 +12,11 @@ import (
 // ownerState is what only the owner goroutine touches.
 type ownerState struct {
 	nextID   int
-	slotsPer int // slots of the newest runner: how many waiters a launch serves
-	launches int // launches under way
-	fills    int // of those, the ones that fill a place (not replacements)
-	growing  int // places taken to grow whose runner has not started yet
+	numbers  numbers // runner numbers held (number.go)
+	slotsPer int     // slots of the newest runner: how many waiters a launch serves
+	launches int     // launches under way
+	fills    int     // of those, the ones that fill a place (not replacements)
+	growing  int     // places taken to grow whose runner has not started yet
 	growWhy  string
 	// pending are places whose runner crashed or failed to start, each
 	// waiting out its own backoff: a place's failures are its own, as
@@ -51,6 +52,7 @@ type retry struct {
 // launched is a launch's outcome, sent to the owner.
 type launched struct {
 	id       int
+	number   int // number.go
 	w        Worker
 	err      error
 	replaces *member // nil: it fills a place
@@ -164,6 +166,12 @@ func (p *Pool) replace(m *member, restart bool) {
 func (p *Pool) startLaunch(replaces *member, restart bool, history retry) {
 	o := &p.own
 	id := o.newID()
+	var number int
+	if replaces != nil {
+		number = o.numbers.share(replaces.number)
+	} else {
+		number = o.numbers.take()
+	}
 	o.launches++
 	if replaces == nil {
 		o.fills++
@@ -175,8 +183,8 @@ func (p *Pool) startLaunch(replaces *member, restart bool, history retry) {
 	// Reports on p.launched: the owner receives until no launch is under way.
 	go func() {
 		defer p.wg.Done()
-		w, err := p.launch(p.ctx, id)
-		p.launched <- launched{id: id, w: w, err: err, replaces: replaces, restart: restart, retry: history}
+		w, err := p.launch(withNumber(p.ctx, number), id)
+		p.launched <- launched{id: id, number: number, w: w, err: err, replaces: replaces, restart: restart, retry: history}
 	}()
 }
 
@@ -204,20 +212,23 @@ func (p *Pool) onLaunched(r launched) {
 		o.restarting = false
 	}
 	if r.err != nil {
+		o.numbers.release(r.number)
 		p.launchFailed(r, fill)
 		return
 	}
 	o.failedInARow = 0
 	if o.draining || o.stopping {
+		o.numbers.release(r.number)
 		r.w.Kill()
 		return
 	}
 	if fill && p.nonGone()+o.fills >= p.target {
 		p.log.Info("runner not needed any more: stopping it", "worker", r.id, "pid", r.w.PID())
+		o.numbers.release(r.number)
 		r.w.Kill()
 		return
 	}
-	m := p.add(r.id, r.w)
+	m := p.add(r.id, r.number, r.w)
 	switch {
 	case !fill:
 		old := r.replaces
@@ -299,6 +310,7 @@ func (p *Pool) onExit(m *member) {
 	o := &p.own
 	m.exited = true
 	m.gone.Store(true)
+	o.numbers.release(m.number)
 	reason := m.reason
 	if reason == "" {
 		reason = ReasonCrash

@@ -177,6 +177,7 @@ type Pool struct {
 
 type member struct {
 	id       int
+	number   int // uWSGI's worker id (number.go)
 	w        Worker
 	started  time.Time
 	limit    int64 // requests before recycling (jittered), 0 = none
@@ -252,7 +253,8 @@ func New(opts Options, l Launcher, log *slog.Logger) *Pool {
 		slots:  slotQueue{max: opts.QueueSize, kick: make(chan struct{}, 1)},
 		exited: make(chan *member), launched: make(chan launched), cmds: make(chan func()),
 		stopNow: make(chan struct{}), quiet: make(chan struct{}), done: make(chan struct{}),
-		members: map[*member]struct{}{}, exits: map[Reason]int{}, floor: floor, ceiling: opts.Workers}
+		members: map[*member]struct{}{}, exits: map[Reason]int{}, floor: floor, ceiling: opts.Workers,
+		own: ownerState{numbers: numbers{}}}
 }
 
 // Start launches the floor's runners concurrently, returns once all are
@@ -276,9 +278,10 @@ func (p *Pool) Start(ctx context.Context) error {
 	results := make(chan result, n)
 	for range n {
 		id := p.own.newID()
+		number := p.own.numbers.take() // id+1: the first launches' ids are 0..n-1
 		// Each launch reports exactly once on results.
 		go func() {
-			w, err := p.launch(ctx, id)
+			w, err := p.launch(withNumber(ctx, number), id)
 			results <- result{id, w, err}
 		}()
 	}
@@ -314,7 +317,7 @@ func (p *Pool) Start(ctx context.Context) error {
 	p.target = n
 	p.mu.Unlock()
 	for id, w := range ok {
-		p.add(id, w)
+		p.add(id, id+1, w)
 	}
 	if n == 0 {
 		p.log.Info("runners start on demand", "max", p.ceiling)
@@ -337,9 +340,9 @@ func (p *Pool) launch(ctx context.Context, id int) (Worker, error) {
 }
 
 // add puts a ready worker in service and watches for its exit.
-func (p *Pool) add(id int, w Worker) *member {
+func (p *Pool) add(id, number int, w Worker) *member {
 	now := time.Now()
-	m := &member{id: id, w: w, started: now, slots: make([]slotState, w.Slots())}
+	m := &member{id: id, number: number, w: w, started: now, slots: make([]slotState, w.Slots())}
 	m.idle.Store(now.UnixNano())
 	if n := p.opts.MaxRequests; n > 0 {
 		// Up to 10% early, so runners started together do not all

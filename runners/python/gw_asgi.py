@@ -764,7 +764,8 @@ class Control:
                 frame = gw.message_frame(gw.PONG, {'seq': seq, 'requests': sum(self.stats.requests),
                                                    'busy': sum(self.stats.busy)})
                 try:
-                    self.sock.send(frame)  # a few bytes into an empty socket buffer
+                    with gw.CONTROL_LOCK:  # uwsgi.reload() writes here too
+                        self.sock.send(frame)  # a few bytes into an empty socket buffer
                 except OSError:
                     pass
 
@@ -841,6 +842,7 @@ async def _serve(loop, app, control, slots, stats, fail_load, sessions=None):
     except OSError:
         gw.exit_now(0)
     control.setblocking(False)
+    gw.UWSGI['ready'] = True  # uwsgi.reload() may speak on control now
     loop.add_reader(control.fileno(), Control(control, stats).readable)
     await stopping
     # gw stops a runner once its requests are done (or at its own

@@ -56,6 +56,9 @@ READY = 16
 LOAD_ERROR = 17
 PING = 18
 PONG = 19
+RELOAD_APP = 20   # runner -> gateway (control): uwsgi.reload() (section 11)
+CACHE_REQUEST = 21  # uwsgi.cache_* on the cache channel (section 11)
+CACHE_ANSWER = 22
 BODY_FRAMES = (REQUEST_BODY, RESPONSE_BODY)
 
 HEADER = struct.Struct('<BBHI')  # type, flags, reserved, payload length
@@ -73,11 +76,12 @@ EXIT_LOAD = 4      # LOAD_ERROR was sent: the app cannot be loaded
 
 DEFAULT_CALLABLES = ('application', 'app')
 OPTIONS = ('app', 'callable', 'dir', 'name', 'control-fd', 'slot-fds', 'selftest',
-           'interface', 'wsgi-threads', 'session-fd')
+           'interface', 'wsgi-threads', 'session-fd', 'worker-id', 'numproc', 'lock-fd', 'cache-fd', 'spooler')
 INTERFACES = ('auto', 'wsgi', 'asgi')
 USAGE = ('usage: gw_wsgi.py --app APP [--callable NAME] [--dir DIR] [--name NAME]'
          ' [--interface auto|wsgi|asgi] [--wsgi-threads N]'
          ' --control-fd FD --slot-fds R:W|FD[,...] [--session-fd FD]\n'
+         '                 [--worker-id N] [--numproc N] [--lock-fd FD] [--cache-fd FD] [--spooler DIR]\n'
          '       gw_wsgi.py --selftest DIR\n')
 
 # Field kinds of the flat schema. Varint kinds sort below length-delimited ones.
@@ -92,7 +96,7 @@ SCHEMAS = {
     REQUEST_END: ((1, 'aborted', BOOL), (2, 'reason', STRING)),
     RESPONSE_HEAD: ((1, 'status', UINT32), (2, 'headers', REPEATED_BYTES),
                     (3, 'header_block', BYTES)),
-    RESPONSE_END: ((1, 'error', STRING),),
+    RESPONSE_END: ((1, 'error', STRING), (2, 'logvars', REPEATED_BYTES)),
     READY: ((1, 'protocol', UINT32), (2, 'pid', UINT32), (3, 'runtime', STRING),
             (4, 'slots', UINT32), (5, 'websocket', BOOL)),
     LOAD_ERROR: ((1, 'stage', STRING), (2, 'message', STRING), (3, 'detail', STRING)),
@@ -100,6 +104,9 @@ SCHEMAS = {
     PONG: ((1, 'seq', UINT64), (2, 'requests', UINT64), (3, 'busy', UINT32)),
     WS_ACCEPT: ((1, 'subprotocol', STRING), (2, 'headers', REPEATED_BYTES)),
     WS_CLOSE: ((1, 'session', UINT32), (2, 'code', UINT32), (3, 'reason', STRING)),
+    RELOAD_APP: (),
+    CACHE_REQUEST: ((1, 'op', UINT32), (2, 'key', BYTES), (3, 'value', BYTES), (4, 'expires', UINT64)),
+    CACHE_ANSWER: ((1, 'ok', BOOL), (2, 'value', BYTES)),
 }
 SCHEMAS[WS_CONNECT] = SCHEMAS[REQUEST_HEAD]
 # frame type -> {field tag (number << 3 | the wire type its kind uses): (name, kind)}
@@ -485,11 +492,12 @@ def parse_args(argv):
         if not opts['wsgi_threads'].isdigit() or int(opts['wsgi_threads']) < 1:
             raise UsageError('--wsgi-threads must be a whole number >= 1')
         opts['wsgi_threads'] = int(opts['wsgi_threads'])
-    if opts['session_fd'] is not None:
-        if not opts['session_fd'].isdigit():
-            raise UsageError('--session-fd must be a file descriptor number')
-        opts['session_fd'] = int(opts['session_fd'])
-    fds = [opts['control_fd']] + ([opts['session_fd']] if opts['session_fd'] is not None else [])
+    for key in ('session_fd', 'worker_id', 'numproc', 'lock_fd', 'cache_fd'):
+        if opts[key] is not None:
+            if not opts[key].isdigit():
+                raise UsageError('--%s must be a whole number' % key.replace('_', '-'))
+            opts[key] = int(opts[key])
+    fds = [opts['control_fd']] + [opts[k] for k in ('session_fd', 'lock_fd', 'cache_fd') if opts[k] is not None]
     for spec in opts['slot_fds']:
         fds += spec if type(spec) is tuple else (spec,)
     if len(set(fds)) != len(fds) or min(fds) < 0:
@@ -1037,17 +1045,20 @@ class Response:
             yield data
 
     def end(self, error):
-        """Sends RESPONSE_END (with the head if still unsent, unless failing)."""
+        """Sends RESPONSE_END (with the head if still unsent, unless failing),
+        carrying the request's uwsgi.set_logvar() fields (section 11)."""
+        logvars = LOCAL.__dict__.pop('logvars', None)
         if error:
             if not self.on_wire:  # nothing sent yet: the gateway answers 500
                 self.pending, self.head_queued = [], False
-            self.pending.append(message_frame(RESPONSE_END, {'error': error}))
+            self.pending.append(message_frame(RESPONSE_END, {'error': error, 'logvars': flat_logvars(logvars)}))
         else:
             if self.head is None:
                 raise AssertionError('the application returned without calling start_response()')
             if not self.head_queued:
                 self.queue(b'', True)
-            self.pending.append(RESPONSE_END_OK)
+            self.pending.append(message_frame(RESPONSE_END, {'logvars': flat_logvars(logvars)})
+                                if logvars else RESPONSE_END_OK)
         self.done = True
         self.flush()
 
@@ -1167,8 +1178,9 @@ def answer_control(control, ftype, payload, stats):
     if ftype != PING:
         return
     seq = decode_message(PING, payload)['seq']
-    control.sendall(message_frame(PONG, {'seq': seq, 'requests': sum(stats.requests),
-                                         'busy': sum(stats.busy)}))
+    with CONTROL_LOCK:  # uwsgi.reload() writes here too (section 11)
+        control.sendall(message_frame(PONG, {'seq': seq, 'requests': sum(stats.requests),
+                                             'busy': sum(stats.busy)}))
 
 
 # ---------------------------------------------------------------------------
@@ -1291,7 +1303,7 @@ def main(argv):
         if opts['callable'] and ':' in opts['app']:
             raise UsageError('give the callable either in APP "module:name" or as --callable')
         sys.argv = [opts['app']]
-        install_uwsgi_module()
+        install_uwsgi_module(opts, control, len(slots))
         stage = 'import'
         module, name = import_app(opts['app'])
         stage = 'callable'
@@ -1299,6 +1311,8 @@ def main(argv):
         app = find_callable(module, [name] if name else DEFAULT_CALLABLES)
         interface = opts['interface'] or 'auto'
         asgi = interface == 'asgi' or (interface == 'auto' and load_asgi().is_asgi(app))
+        stage = 'postfork'
+        uwsgi_started()  # postfork hooks, timers (section 11)
     except BaseException:  # SystemExit and KeyboardInterrupt from the app too
         fail_load(control, argv, stage)
     if asgi:
@@ -1322,6 +1336,7 @@ def main(argv):
             'slots': len(slots), 'websocket': SESSIONS is not None}))
     except OSError:
         exit_now(0)  # the gateway is already gone
+    UWSGI['ready'] = True  # uwsgi.reload() may speak on control now
     watch_owner(control, stats)
 
 
@@ -1604,23 +1619,261 @@ def handle_connect(app, slot, payload):
 
 
 # ---------------------------------------------------------------------------
-# (11) The uwsgi module: uWSGI's Python API, so apps written for uWSGI run
-# unchanged. For now its WebSocket calls and an empty `opt`; any other name
-# raises NotImplementedError (also an AttributeError, so hasattr() and
-# getattr(uwsgi, name, default) see it missing). Installed as
-# sys.modules['uwsgi'] before the app is imported, for WSGI and ASGI apps.
+# (11) The uwsgi module and uwsgidecorators: uWSGI's Python API, so apps
+# written for uWSGI import them unchanged. Installed as sys.modules['uwsgi']
+# and ['uwsgidecorators'] before the app is imported, for WSGI and ASGI apps
+# (unless the environment has real ones). What each call does under gw:
+#   opt            the options as uWSGI would show them: enable-threads,
+#                  lazy-apps (each runner imports the app), threads, processes
+#   worker_id()    the runner's number, 1..numproc: a replacement (recycle,
+#                  restart, crash) inherits its predecessor's (runners/pool/
+#                  number.go); numproc is the app's workers (the ceiling)
+#   mule_id()      0: gw has no mules
+#   lock/unlock(n) one lock per n shared by the app's runners: a thread lock,
+#                  then an fcntl record lock on byte n of a memfd gw hands
+#                  every runner of the app (--lock-fd)
+#   set_logvar/get_logvar  per-request fields, sent in RESPONSE_END; gw's
+#                  access log prints them as vars.NAME=VALUE (WSGI only)
+#   cache_get/set/update/del/exists/clear  gw's cache of the app, shared by
+#                  its runners and kept across reloads (runners/uwsgicache.go):
+#                  CACHE_REQUEST/CACHE_ANSWER on the cache channel (--cache-fd)
+#   reload()       RELOAD_APP on the control socket: gw reloads this app
+#                  gracefully, as `gw ctl reload APP` with its current config;
+#                  True once asked (False while the app is still loading)
+#   @postfork      run in each runner once the app is imported, before READY
+#   @timer/@cron   run in the runner numbered 1 only: one runner of the app
+#                  (while a replacement starts beside runner 1, both may fire)
+#   @thread, @lock the function runs in a new daemon thread / under lock()
+#   spool(), @spool the app's spooler directory (--spooler, the app's
+#                  `spooler:`): a job is a file there, written whole (a temp
+#                  name, fsync, rename); runner 1 runs the jobs, retries
+#                  those that raise or return SPOOL_RETRY, and a job left by
+#                  a killed gw or runner runs when runner 1 is back
+# Any other name raises NotImplementedError naming the call (also an
+# AttributeError, so hasattr() and getattr(uwsgi, name, default) see it
+# missing); so do the decorators gw lacks (@mulefunc, @signal, ...), and
+# the cache calls of a runner gw gave no cache channel.
 # ---------------------------------------------------------------------------
 
 class UwsgiNotImplemented(NotImplementedError, AttributeError):
     """A uwsgi API call gw does not provide."""
 
 
-def make_uwsgi_module():
+UWSGI = {'worker_id': 1, 'numproc': 1, 'control': None, 'lock_fd': None,
+         'postfork': [], 'timers': [], 'ready': False, 'cache': None,
+         'spooler': None, 'spool_functions': {}}
+SPOOL_OK, SPOOL_RETRY, SPOOL_IGNORE = -2, -1, 0  # uWSGI's values
+SPOOL_PREFIX = 'uwsgi_spoolfile_on_'  # uWSGI's job file names; temp files start with '.'
+SPOOL_POLL = 0.5        # seconds between scans of the spooler directory
+SPOOL_RETRY_MAX = 30.0  # the longest wait before a failed job runs again
+SPOOL_SEQ = [0]
+CACHE_OPS = {'get': 1, 'set': 2, 'update': 3, 'del': 4, 'exists': 5, 'clear': 6}
+CACHE_LOCK = threading.Lock()  # one request on the cache channel at a time
+CONTROL_LOCK = threading.Lock()  # the control socket is written by several threads
+UWSGI_LOCKS = {}                 # n -> threading.Lock, the in-process half of lock(n)
+UWSGI_LOCKS_GUARD = threading.Lock()
+
+
+def flat_logvars(logvars):
+    """{name: value} -> [name, value, ...] as bytes, for RESPONSE_END."""
+    out = []
+    for k, v in (logvars or {}).items():
+        out += (k if type(k) is bytes else str(k).encode('utf-8', 'replace'),
+                v if type(v) is bytes else str(v).encode('utf-8', 'replace'))
+    return out
+
+
+def send_control(frame):
+    control = UWSGI['control']
+    if control is None:
+        return False
+    with CONTROL_LOCK:
+        try:
+            control.sendall(frame)
+        except OSError:
+            return False
+    return True
+
+
+def uwsgi_opt(opts, slots):
+    """uwsgi.opt: keys str, values bytes or True, as uWSGI has them (a flag
+    is True, a value bytes). sentry-sdk, ddtrace and LaunchDarkly read
+    'enable-threads', 'threads' and 'lazy-apps' here."""
+    opt = {'enable-threads': True, 'lazy-apps': True, 'master': True,
+           'py-call-uwsgi-fork-hooks': True,
+           'threads': str(opts.get('wsgi_threads') or slots).encode(),
+           'processes': str(UWSGI['numproc']).encode()}
+    app = (opts.get('app') or '').encode('utf-8', 'surrogateescape')
+    opt['wsgi-file' if app.endswith((b'.py', b'.wsgi')) else 'module'] = app
+    if opts.get('dir'):
+        opt['chdir'] = opts['dir'].encode('utf-8', 'surrogateescape')
+    return opt
+
+
+def _cache_bytes(v, what):
+    if type(v) is bytes:
+        return v
+    if isinstance(v, str):
+        return v.encode('utf-8')
+    if isinstance(v, (bytearray, memoryview)):
+        return bytes(v)
+    raise TypeError('uwsgi cache %s must be bytes or str, not %s' % (what, type(v).__name__))
+
+
+def cache_call(op, key=b'', value=b'', expires=0, cache=None):
+    """One request on the cache channel; returns (ok, value)."""
+    ch = UWSGI['cache']
+    if ch is None:
+        raise UwsgiNotImplemented('uwsgi.cache_%s: gw gave this runner no cache channel' % op)
+    name = _cache_bytes(cache or b'', 'name')
+    full = name + b'\0' + (_cache_bytes(key, 'key') if op != 'clear' else b'')
+    frame = message_frame(CACHE_REQUEST, {'op': CACHE_OPS[op], 'key': full,
+                                          'value': _cache_bytes(value, 'value'),
+                                          'expires': int(expires or 0)})
+    with CACHE_LOCK:
+        sock, rfile = ch
+        try:
+            sock.sendall(frame)
+            ftype, payload = read_frame(rfile)
+        except (OSError, EOFError) as e:
+            raise IOError('uwsgi.cache_%s: the cache channel is gone (%s)' % (op, e)) from None
+    if ftype != CACHE_ANSWER:
+        fatal(EXIT_PROTOCOL, 'cache channel: expected CACHE_ANSWER, got frame type %d' % ftype)
+    ans = decode_message(CACHE_ANSWER, payload)
+    return ans['ok'], ans['value']
+
+
+def spool_job(args=None, **kwargs):
+    """uwsgi.spool: writes a job file; returns its name (bytes), as uWSGI.
+    The job is a pickled dict (uWSGI takes bytes values; gw any picklable);
+    'at' (a unix time) holds it until then."""
+    import pickle
+    d = UWSGI['spooler']
+    if d is None:
+        raise UwsgiNotImplemented('uwsgi.spool: the app has no spooler directory (its spooler: in gw.yaml)')
+    job = dict(args or {}, **kwargs)
+    with UWSGI_LOCKS_GUARD:
+        SPOOL_SEQ[0] += 1
+        seq = SPOOL_SEQ[0]
+    import time
+    name = '%s%s_%d_%d_%d_%d' % (SPOOL_PREFIX, socket.gethostname(), os.getpid(), seq,
+                                 int(time.time()), time.monotonic_ns() % 1000000)
+    tmp = os.path.join(d, '.' + name)
+    with open(tmp, 'wb') as f:
+        pickle.dump(job, f, protocol=pickle.HIGHEST_PROTOCOL)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, os.path.join(d, name))
+    dfd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(dfd)  # the rename survives a crash too
+    finally:
+        os.close(dfd)
+    return os.path.join(d, name).encode()
+
+
+def run_spooler(d):
+    """Runner 1's spooler thread: runs each job file of d, oldest first;
+    removes it once done, keeps it for a later try when it raised or said
+    SPOOL_RETRY (waits doubling from 1 s to SPOOL_RETRY_MAX)."""
+    import pickle
+    import time
+    import traceback
+    later = {}  # name -> (not before, tries)
+    while True:
+        try:
+            names = sorted(n for n in os.listdir(d) if n.startswith(SPOOL_PREFIX))
+        except OSError as e:
+            sys.stderr.write('gw_wsgi: spooler: %s\n' % e)
+            names = []
+        for name in names:
+            path = os.path.join(d, name)
+            now = time.time()
+            if later.get(name, (0, 0))[0] > now:
+                continue
+            try:
+                with open(path, 'rb') as f:
+                    job = pickle.load(f)
+            except FileNotFoundError:
+                continue
+            except Exception:
+                sys.stderr.write('gw_wsgi: spooler: unreadable job %s, removed:\n' % name)
+                traceback.print_exc()
+                os.unlink(path)
+                continue
+            if isinstance(job, dict) and float(job.get('at', 0) or 0) > now:
+                continue
+            fn = getattr(sys.modules.get('uwsgi'), 'spooler', None)
+            try:
+                if fn is None:
+                    raise RuntimeError('no spooler function: set uwsgi.spooler or use @spool')
+                result = fn(job)
+            except Exception:
+                traceback.print_exc()
+                result = SPOOL_RETRY
+            if result == SPOOL_RETRY:
+                tries = later.get(name, (0, 0))[1] + 1
+                later[name] = (time.time() + min(2 ** (tries - 1), SPOOL_RETRY_MAX), tries)
+                continue
+            later.pop(name, None)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        time.sleep(SPOOL_POLL)
+
+
+def spool_dispatch(job):
+    """uwsgi.spooler as uwsgidecorators sets it: the job names its @spool
+    function (ud_spool_func)."""
+    name = job.get('ud_spool_func') if isinstance(job, dict) else None
+    entry = UWSGI['spool_functions'].get(name)
+    if entry is None:
+        sys.stderr.write('gw_wsgi: spooler: no @spool function %r; job dropped\n' % (name,))
+        return SPOOL_OK
+    f, kind, pass_arguments = entry
+    if pass_arguments:
+        result = f(*job.get('args', ()), **job.get('kwargs', {}))
+    else:
+        args = {k: v for k, v in job.items() if k not in ('ud_spool_func', 'args', 'kwargs')}
+        result = f(args)
+    if kind == 'forever':
+        return SPOOL_RETRY
+    if kind == 'raw':
+        return result
+    return SPOOL_OK
+
+
+def uwsgi_lock(n=0):
+    with UWSGI_LOCKS_GUARD:
+        lk = UWSGI_LOCKS.setdefault(n, threading.Lock())
+    lk.acquire()
+    if UWSGI['lock_fd'] is not None:
+        import fcntl
+        try:
+            fcntl.lockf(UWSGI['lock_fd'], fcntl.LOCK_EX, 1, n)
+        except BaseException:
+            lk.release()
+            raise
+
+
+def uwsgi_unlock(n=0):
+    lk = UWSGI_LOCKS.get(n)
+    if lk is None or not lk.locked():
+        raise ValueError('uwsgi.unlock(%d): the lock is not held' % n)
+    if UWSGI['lock_fd'] is not None:
+        import fcntl
+        fcntl.lockf(UWSGI['lock_fd'], fcntl.LOCK_UN, 1, n)
+    lk.release()
+
+
+def make_uwsgi_module(opts=None, slots=1):
     import types
-    mod = types.ModuleType('uwsgi', "gw's implementation of uWSGI's Python API (WebSockets)")
-    mod.opt = {}
+    mod = types.ModuleType('uwsgi', "gw's implementation of uWSGI's Python API (gw_wsgi.py section 11)")
+    mod.opt = uwsgi_opt(opts or {}, slots)
     mod.version = b'gw'
-    mod.numproc = 1
+    mod.numproc = UWSGI['numproc']
+    mod.post_fork_hook = None  # uWSGI's: set by an app, called with the postfork hooks
 
     def current(what):
         ws = getattr(LOCAL, 'ws', None)
@@ -1645,21 +1898,238 @@ def make_uwsgi_module():
     def websocket_send_binary(message, request_context=None):
         current('send websocket binary message').send(WS_BINARY, message)
 
+    def worker_id():
+        return UWSGI['worker_id']
+
+    def mule_id():
+        return 0
+
+    def set_logvar(key, value):
+        d = LOCAL.__dict__.get('logvars')
+        if d is None:
+            d = LOCAL.logvars = {}
+        d[key] = value
+
+    def get_logvar(key):
+        d = LOCAL.__dict__.get('logvars') or {}
+        return d.get(key)
+
+    # uWSGI's answers: the value or None; True or None.
+    def cache_get(key, cache=None):
+        ok, value = cache_call('get', key, cache=cache)
+        return value if ok else None
+
+    def cache_set(key, value, expires=0, cache=None):
+        return cache_call('set', key, value, expires, cache)[0] or None
+
+    def cache_update(key, value, expires=0, cache=None):
+        return cache_call('update', key, value, expires, cache)[0] or None
+
+    def cache_del(key, cache=None):
+        return cache_call('del', key, cache=cache)[0] or None
+
+    def cache_exists(key, cache=None):
+        return cache_call('exists', key, cache=cache)[0] or None
+
+    def cache_clear(cache=None):
+        return cache_call('clear', cache=cache)[0] or None
+
+    def reload():
+        # Before READY gw reads the control socket for READY alone: a
+        # reload asked while the app loads is refused (False).
+        return UWSGI['ready'] and send_control(message_frame(RELOAD_APP, {}))
+
     def __getattr__(name):
         if name.startswith('__'):
             raise AttributeError(name)
-        raise UwsgiNotImplemented('uwsgi.%s is not provided by gw (its uwsgi module has the '
-                                  'websocket_* calls and opt; docs/protocols.md)' % name)
+        raise UwsgiNotImplemented('uwsgi.%s is not provided by gw (its uwsgi module: README, '
+                                  '"Moving from uWSGI")' % name)
 
     for f in (websocket_handshake, websocket_recv, websocket_recv_nb, websocket_send,
-              websocket_send_binary, __getattr__):
+              websocket_send_binary, worker_id, mule_id, set_logvar, get_logvar, reload,
+              cache_get, cache_set, cache_update, cache_del, cache_exists, cache_clear,
+              __getattr__):
         setattr(mod, f.__name__, f)
+    mod.lock, mod.unlock = uwsgi_lock, uwsgi_unlock
+    mod.spool = mod.send_to_spooler = spool_job
+    mod.SPOOL_OK, mod.SPOOL_RETRY, mod.SPOOL_IGNORE = SPOOL_OK, SPOOL_RETRY, SPOOL_IGNORE
+    mod.spooler = None  # the app's job function (uWSGI's); @spool sets it
     return mod
 
 
-def install_uwsgi_module():
-    """sys.modules['uwsgi'], unless the app's environment has a real one."""
-    sys.modules.setdefault('uwsgi', make_uwsgi_module())
+def make_uwsgidecorators_module():
+    import functools
+    import types
+    mod = types.ModuleType('uwsgidecorators', "gw's uwsgidecorators (gw_wsgi.py section 11)")
+
+    def postfork(f):
+        UWSGI['postfork'].append(f)
+        return f
+
+    def thread(f):
+        @functools.wraps(f)
+        def start(*args, **kwargs):
+            t = threading.Thread(target=f, args=args, kwargs=kwargs, daemon=True)
+            t.start()
+            return t
+        return start
+
+    def lock(f):
+        @functools.wraps(f)
+        def locked(*args, **kwargs):
+            uwsgi_lock()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                uwsgi_unlock()
+        return locked
+
+    class timer:
+        """@timer(seconds): f(signum) every seconds, in one runner of the app."""
+
+        def __init__(self, secs, target='', signum=None):
+            self.secs, self.signum = float(secs), signum
+
+        def __call__(self, f):
+            UWSGI['timers'].append(('timer', self.secs, f, self.signum))
+            return f
+
+    class cron:
+        """@cron(minute, hour, day, month, weekday): -1 is any, -N every N."""
+
+        def __init__(self, minute, hour, day, month, dayweek, target='', signum=None):
+            self.spec, self.signum = (minute, hour, day, month, dayweek), signum
+
+        def __call__(self, f):
+            UWSGI['timers'].append(('cron', self.spec, f, self.signum))
+            return f
+
+    class _spoolraw:
+        kind = 'raw'
+
+        def __init__(self, f, pass_arguments=False):
+            self.f, self.pass_arguments = f, pass_arguments
+            self.__name__ = getattr(f, '__name__', 'spool')
+            UWSGI['spool_functions'][self.__name__] = (f, self.kind, pass_arguments)
+            uw = sys.modules.get('uwsgi')
+            if uw is not None and getattr(uw, 'spooler', None) is None:
+                uw.spooler = spool_dispatch
+
+        def __call__(self, *args, **kwargs):
+            if self.pass_arguments:
+                job = {'args': args, 'kwargs': kwargs}
+            else:
+                job = dict(args[0]) if args else {}
+                job.update(kwargs)
+            job['ud_spool_func'] = self.__name__
+            return spool_job(job)
+
+        spool = __call__
+
+    class _spool(_spoolraw):
+        kind = 'ok'
+
+    class _spoolforever(_spoolraw):
+        kind = 'forever'
+
+    def decorator(cls):
+        def make(f=None, pass_arguments=False):
+            if f is None:  # @spool(pass_arguments=True)
+                return lambda g: cls(g, pass_arguments)
+            return cls(f, pass_arguments)
+        return make
+
+    def __getattr__(name):
+        if name.startswith('__'):
+            raise AttributeError(name)
+        raise UwsgiNotImplemented('uwsgidecorators.%s is not provided by gw (README, '
+                                  '"Moving from uWSGI")' % name)
+
+    for f in (postfork, thread, lock, __getattr__):
+        setattr(mod, f.__name__, f)
+    mod.timer, mod.cron = timer, cron
+    mod.spool, mod.spoolraw, mod.spoolforever = decorator(_spool), decorator(_spoolraw), decorator(_spoolforever)
+    return mod
+
+
+def cron_due(spec, tm):
+    """Whether a uWSGI cron spec (minute, hour, day, month, weekday; -1 any,
+    -N every N) matches struct_time tm. uWSGI's weekday: 0 is Sunday."""
+    values = (tm.tm_min, tm.tm_hour, tm.tm_mday, tm.tm_mon, (tm.tm_wday + 1) % 7)
+    for want, have in zip(spec, values):
+        if want == -1 or want is None:
+            continue
+        if want < -1:
+            if have % -want:
+                return False
+        elif want != have:
+            return False
+    return True
+
+
+def run_timers(timers):
+    """The timer thread of runner 1: fires each timer on its period and
+    each cron entry once in a minute that matches, in this one thread."""
+    import time
+    now = time.monotonic()
+    due = [now + t[1] if t[0] == 'timer' else 0 for t in timers]
+    # Not in the minute the runner started: a replaced runner 1 (a reload,
+    # a recycle) must not fire that minute's entries a second time.
+    last_minute = int(time.time() // 60)
+    while True:
+        now = time.monotonic()
+        wall = time.time()
+        minute = int(wall // 60)
+        for i, (kind, arg, f, signum) in enumerate(timers):
+            if kind == 'timer':
+                if now < due[i]:
+                    continue
+                due[i] = max(due[i] + arg, now)  # no burst after a stall
+            elif minute == last_minute or not cron_due(arg, time.localtime(wall)):
+                continue
+            try:
+                f(signum if signum is not None else i)
+            except BaseException:
+                import traceback
+                traceback.print_exc()
+        last_minute = minute
+        waits = [d - now for d, t in zip(due, timers) if t[0] == 'timer']
+        if any(t[0] == 'cron' for t in timers):
+            waits.append(60 - wall % 60 + 0.01)  # wake in the next minute
+        time.sleep(max(min(waits), 0.01))
+
+
+def uwsgi_started():
+    """After the app's import: the postfork hooks, then (runner 1) timers."""
+    for f in list(UWSGI['postfork']):
+        f()
+    hook = getattr(sys.modules.get('uwsgi'), 'post_fork_hook', None)
+    if callable(hook):
+        hook()
+    if UWSGI['timers'] and UWSGI['worker_id'] == 1:
+        threading.Thread(target=run_timers, args=(list(UWSGI['timers']),),
+                         name='uwsgi-timers', daemon=True).start()
+    if UWSGI['spooler'] is not None and UWSGI['worker_id'] == 1:
+        threading.Thread(target=run_spooler, args=(UWSGI['spooler'],),
+                         name='uwsgi-spooler', daemon=True).start()
+
+
+def install_uwsgi_module(opts=None, control=None, slots=1):
+    """sys.modules['uwsgi'] and ['uwsgidecorators'], unless the app's
+    environment has real ones."""
+    opts = opts or {}
+    UWSGI['worker_id'] = opts.get('worker_id') or 1
+    UWSGI['numproc'] = opts.get('numproc') or 1
+    UWSGI['control'] = control
+    UWSGI['lock_fd'] = opts.get('lock_fd')
+    if opts.get('spooler'):
+        UWSGI['spooler'] = os.path.abspath(opts['spooler'])
+    if opts.get('cache_fd') is not None:
+        sock = socket.socket(fileno=opts['cache_fd'])
+        sock.setblocking(True)
+        UWSGI['cache'] = (sock, sock.makefile('rb', buffering=READ_BUFFER))
+    sys.modules.setdefault('uwsgi', make_uwsgi_module(opts, slots))
+    sys.modules.setdefault('uwsgidecorators', make_uwsgidecorators_module())
 
 
 def open_sessions(fd):

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/runners/proc"
@@ -90,6 +91,11 @@ func Spec(app config.App, shimPath string, environ []string) (proc.Spec, error) 
 		iface = config.InterfaceAuto
 	}
 	args = append(args, "--interface", string(iface))
+	// uwsgi.numproc; the launch adds --worker-id (runners/pool/number.go).
+	args = append(args, "--numproc", strconv.Itoa(max(app.Workers, 1)))
+	if app.Spooler != "" {
+		args = append(args, "--spooler", app.Spooler)
+	}
 	if iface == config.InterfaceAuto && app.Threads == 0 {
 		args = append(args, "--wsgi-threads", "1")
 	}

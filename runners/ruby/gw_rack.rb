@@ -84,12 +84,15 @@ module GwRack
                      [5, :websocket_session, UINT32], [6, :raw_connection, UINT32]],
     REQUEST_END => [[1, :aborted, BOOL], [2, :reason, STRING]],
     RESPONSE_HEAD => [[1, :status, UINT32], [2, :headers, REPEATED_BYTES], [3, :header_block, BYTES]],
-    RESPONSE_END => [[1, :error, STRING]],
+    RESPONSE_END => [[1, :error, STRING], [2, :logvars, REPEATED_BYTES]], # logvars: uWSGI's, unused here
     READY => [[1, :protocol, UINT32], [2, :pid, UINT32], [3, :runtime, STRING], [4, :slots, UINT32],
               [5, :websocket, BOOL], [6, :raw, BOOL]],
     LOAD_ERROR => [[1, :stage, STRING], [2, :message, STRING], [3, :detail, STRING]],
     PING => [[1, :seq, UINT64]],
     PONG => [[1, :seq, UINT64], [2, :requests, UINT64], [3, :busy, UINT32]],
+    20 => [], # RELOAD_APP, CACHE_*: uWSGI's API in gw_wsgi.py; never sent here
+    21 => [[1, :op, UINT32], [2, :key, BYTES], [3, :value, BYTES], [4, :expires, UINT64]],
+    22 => [[1, :ok, BOOL], [2, :value, BYTES]],
   }.freeze
   # frame type -> {field tag (number << 3 | the wire type its kind uses) => [name, kind]}
   DECODE_TAGS = SCHEMAS.transform_values do |fields|
