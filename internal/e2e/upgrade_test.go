@@ -120,9 +120,9 @@ func (l *logLines) await(t *testing.T, from int, d time.Duration, want ...string
 		l.mu.Lock()
 		more := l.more
 		for i := from; i < len(l.lines); i++ {
-			if containsAll(l.lines[i], want) {
+			if line := l.lines[i]; containsAll(line, want) {
 				l.mu.Unlock()
-				return l.lines[i], i + 1
+				return line, i + 1
 			}
 		}
 		from = len(l.lines)
