@@ -115,6 +115,7 @@ func (p *Pool) run() {
 func (p *Pool) reconcile() {
 	p.retirements()
 	if p.own.draining {
+		p.slots.deaf.Store(false)
 		p.checkQuiet()
 		return
 	}
@@ -122,6 +123,7 @@ func (p *Pool) reconcile() {
 	p.fill()
 	p.reclaim()
 	p.wantIdle.Store(p.own.reclaims > 0)
+	p.slots.deaf.Store(!p.own.wanting && p.target >= p.ceiling)
 }
 
 // retirements starts the replacements asked for and stops the runners
