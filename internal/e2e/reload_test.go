@@ -296,6 +296,14 @@ func TestReloadAfterUpgrade(t *testing.T) {
 	_, next = first.log.await(t, next, 10*time.Second, "slow request started")
 	syscall.Kill(pid0, syscall.SIGUSR2)
 	_, pid1, next := first.serving(t, next, 0)
+	// The new gw is no child of startGW's command: stop it here, or it
+	// outlives the test (this process adopted it: asSubreaper).
+	t.Cleanup(func() {
+		syscall.Kill(pid1, syscall.SIGTERM)
+		if code := waitOrphan(t, pid1, 30*time.Second); code != 0 {
+			t.Errorf("the new gw exited %d at SIGTERM", code)
+		}
+	})
 	// Logged once the old gw stopped watching (it stops first).
 	first.log.await(t, 0, 10*time.Second, "gw draining after the upgrade")
 	select {
