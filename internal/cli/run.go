@@ -158,7 +158,8 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		return cfg, nil
 	}}
 	ctl := serveControl(g, rl, starter, log, &wg)
-	ups := &upgrades{u: upg, g: g, listen: cfg.Listen, notify: notify, log: log, pidFile: cfg.PIDFile}
+	ups := &upgrades{u: upg, g: g, listen: cfg.Listen, notify: notify, log: log, pidFile: cfg.PIDFile,
+		parentWait: cfg.Limits.ShutdownTimeout + 5*time.Second}
 	if helper != nil {
 		ups.refuse = "gw dropped root (--uid) after binding; a new gw started by it could neither keep the " +
 			"runners' shims root's nor read the TLS key: restart gw instead (docs/design/upgrade.md)"

@@ -37,6 +37,9 @@ type upgrades struct {
 	log     *slog.Logger
 	pidFile string
 	refuse  string // why this gw cannot upgrade ("" = it can)
+	// parentWait bounds the wait for the gw this one replaced to finish
+	// draining, when a SIGUSR2 comes before it has (its drain bound).
+	parentWait time.Duration
 }
 
 // inherit is the start of a gw an upgrade started: it takes the old gw's
@@ -151,6 +154,11 @@ func (s *upgrades) run(ctx context.Context, usr2 <-chan os.Signal, handOver func
 }
 
 func (s *upgrades) upgrade() (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.parentWait)
+	defer cancel()
+	if err := s.u.WaitForParent(ctx); err != nil {
+		return 0, err
+	}
 	notifyOrWarn(s.notify, s.log, systemd.Reloading()...)
 	pid, err := s.u.Upgrade()
 	if err != nil {

@@ -11,6 +11,7 @@
 package upgrade
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -132,6 +133,19 @@ func (u *Upgrader) Ready() error {
 	return u.tf.Ready()
 }
 
+// WaitForParent waits, until ctx ends, for the gw this one replaced to
+// exit: an upgrade is refused while it still drains ("parent hasn't
+// exited"), and its exit is seen a moment after it happens.
+func (u *Upgrader) WaitForParent(ctx context.Context) error {
+	if !u.tf.HasParent() {
+		return nil
+	}
+	if err := u.tf.WaitForParent(ctx); err != nil {
+		return fmt.Errorf("upgrade: the gw before this one has not exited: %w", err)
+	}
+	return nil
+}
+
 // Upgrade starts a new gw (this binary's path, os.Args[0], as it is on disk
 // now, with the same arguments, environment and working directory), hands
 // it every passed socket and waits until it is Ready. It returns the new
@@ -140,7 +154,18 @@ func (u *Upgrader) Ready() error {
 // goes on as before and a later Upgrade may try again.
 func (u *Upgrader) Upgrade() (pid int, err error) {
 	u.drainReports()
-	if err := u.tf.Upgrade(); err != nil {
+	for try := 0; ; try++ {
+		err = u.tf.Upgrade()
+		// tableflip v1.2.3 learns of the parent's exit in its own loop a
+		// moment after WaitForParent does (it sends the result, then
+		// closes the channel its loop selects on), so the first request
+		// may still meet "parent hasn't exited": ask again, briefly.
+		if err == nil || err.Error() != "parent hasn't exited" || try == 20 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("upgrade: %w", err)
 	}
 	return u.readReport()
