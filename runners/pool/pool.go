@@ -190,11 +190,10 @@ type member struct {
 	want  atomic.Pointer[Reason]
 	slots []slotState
 
-	// The slot queue's, under its mu: this runner's free slots, whether
-	// it is in the queue's list of runners with free slots, and when a
-	// slot of it was last handed out.
+	// The slot queue's, under its mu: this runner's free slots (it is in
+	// the queue's list exactly while it has one) and when a slot of it
+	// was last handed out.
 	free     []int
-	listed   bool
 	lastUsed uint64
 
 	// The owner's alone.

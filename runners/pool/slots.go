@@ -85,7 +85,7 @@ func (q *slotQueue) popLocked() (slotRef, bool) {
 	for i := 0; i < len(q.ms); {
 		m := q.ms[i]
 		if m.gone.Load() {
-			m.free, m.listed = m.free[:0], false
+			m.free = m.free[:0]
 			q.unlist(i)
 			continue // i now holds the one that was last
 		}
@@ -101,7 +101,6 @@ func (q *slotQueue) popLocked() (slotRef, bool) {
 	s := slotRef{best, best.free[n]}
 	best.free = best.free[:n]
 	if n == 0 {
-		best.listed = false
 		q.unlist(bestAt)
 	}
 	q.seq++
@@ -254,8 +253,7 @@ func (q *slotQueue) release(s slotRef) {
 		return
 	}
 	s.m.free = append(s.m.free, s.i)
-	if !s.m.listed {
-		s.m.listed = true
-		q.ms = append(q.ms, s.m)
+	if len(s.m.free) == 1 {
+		q.ms = append(q.ms, s.m) // it had none: not listed until now
 	}
 }
