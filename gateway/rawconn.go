@@ -2,12 +2,10 @@ package gateway
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,80 +43,13 @@ func isUpgrade(r *http.Request) bool {
 		hasToken(r.Header["Connection"], "upgrade") && r.ContentLength <= 0 && len(r.TransferEncoding) == 0
 }
 
-// rawSet is a generation's hijacked connections: at shutdown they get the
-// shutdown timeout, then closeAll cuts them.
-type rawSet struct {
-	mu      sync.Mutex
-	m       map[*rawRelay]struct{}
-	closing bool
-	empty   chan struct{} // closed when m empties while closing waits; nil otherwise
-}
-
-func (s *rawSet) add(rr *rawRelay) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
-	if s.m == nil {
-		s.m = map[*rawRelay]struct{}{}
-	}
-	s.m[rr] = struct{}{}
-	return true
-}
-
-func (s *rawSet) remove(rr *rawRelay) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, rr)
-	if len(s.m) == 0 && s.empty != nil {
-		close(s.empty)
-		s.empty = nil
-	}
-}
-
-// wait returns once no connection is open, or ctx ends.
-func (s *rawSet) wait(ctx context.Context) {
-	if s == nil {
-		return
-	}
-	s.mu.Lock()
-	if len(s.m) == 0 {
-		s.mu.Unlock()
-		return
-	}
-	if s.empty == nil {
-		s.empty = make(chan struct{})
-	}
-	empty := s.empty
-	s.mu.Unlock()
-	select {
-	case <-empty:
-	case <-ctx.Done():
-	}
-}
-
-// closeAll cuts every open connection and refuses new ones.
-func (s *rawSet) closeAll() {
-	if s == nil {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closing = true
-	for rr := range s.m {
-		rr.client.Close()
-		rr.app.Close()
-	}
-}
-
 // rawUpgrade is the ResponseWriter the pool gets for an upgrade request
 // to a Rack or PSGI app (bridge.RawHijacker).
 type rawUpgrade struct {
 	*statusWriter
 	app   net.Conn  // gw's end of the socketpair; nil unless offered
 	relay *rawRelay // set once the app took the connection
-	set   *rawSet
+	set   *openSet  // the generation's hijacked connections
 }
 
 type rawRelay struct {
@@ -131,6 +62,12 @@ type rawRelay struct {
 }
 
 func (u *rawUpgrade) OfferRaw(c net.Conn) { u.app = c }
+
+// end cuts both sides (openSet.closeAll at a drain's end).
+func (rr *rawRelay) end() {
+	rr.client.Close()
+	rr.app.Close()
+}
 
 // HijackRaw takes the client's connection from the HTTP server and starts
 // relaying at once: the app may serve the connection inside its request
@@ -184,7 +121,7 @@ func (g *Gateway) serveRaw(sw *statusWriter, r *http.Request, t *table, rt *rout
 	rt.stats.record(http.StatusSwitchingProtocols, 0, 0)
 	// The open connection pins its generation (t.refs, held by
 	// ServeHTTP): a reload or shutdown waits for it up to the shutdown
-	// timeout, then cuts it (rawSet.closeAll).
+	// timeout, then cuts it (openSet.closeAll).
 	<-u.relay.done
 	c.bytesIn.Add(uint64(u.relay.in))
 	c.bytesOut.Add(uint64(u.relay.out))
@@ -192,7 +129,7 @@ func (g *Gateway) serveRaw(sw *statusWriter, r *http.Request, t *table, rt *rout
 
 // run copies both ways until the app closes its end (or the client
 // vanishes and the app, seeing EOF, does), then closes both.
-func (rr *rawRelay) run(set *rawSet) {
+func (rr *rawRelay) run(set *openSet) {
 	defer close(rr.done)
 	defer rr.client.Close()
 	defer rr.app.Close()

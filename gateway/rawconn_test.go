@@ -42,7 +42,7 @@ func TestIsUpgrade(t *testing.T) {
 // TestRawSet: wait returns when the last connection goes, or at ctx's
 // end; closeAll cuts what is open and refuses new ones.
 func TestRawSet(t *testing.T) {
-	var s rawSet
+	var s openSet
 	pair := func() *rawRelay {
 		a, b := net.Pipe()
 		c, d := net.Pipe()

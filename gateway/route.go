@@ -56,14 +56,14 @@ type table struct {
 	// beside the new one's, as in any reload.
 	budget *budget.Budget
 	// WebSockets: the open sessions (closed with 1001 at drain) and limits.
-	ws           *wsSet
-	raw          *rawSet // hijacked connections (rawconn.go)
+	ws           *openSet // WebSocket sessions (websocket.go)
+	raw          *openSet // hijacked connections (rawconn.go)
 	wsMaxMessage int64
 	wsPing       time.Duration
 }
 
 func newTable(apps []config.App, run []*runners.App, pools []*pool.Pool) (*table, error) {
-	t := &table{ws: &wsSet{}, raw: &rawSet{}}
+	t := &table{ws: &openSet{}, raw: &openSet{}}
 	for i, app := range apps {
 		mount := strings.TrimSuffix(app.Mount, "/")
 		r := route{host: app.Host, mount: mount, name: app.Name, lang: app.Lang, pool: pools[i]}

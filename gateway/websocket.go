@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -51,50 +50,11 @@ func hasToken(values []string, token string) bool {
 	return false
 }
 
-// wsSet is a generation's open sessions, closed with 1001 when it drains.
-type wsSet struct {
-	mu      sync.Mutex
-	m       map[*wsSession]struct{}
-	closing bool
-}
-
 type wsSession struct{ goingAway chan struct{} }
 
-func (s *wsSet) add(ws *wsSession) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
-	if s.m == nil {
-		s.m = map[*wsSession]struct{}{}
-	}
-	s.m[ws] = struct{}{}
-	return true
-}
-
-func (s *wsSet) remove(ws *wsSession) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, ws)
-}
-
-// closeAll tells every session to close with 1001 (going away), and
-// refuses new ones.
-func (s *wsSet) closeAll() {
-	if s == nil {
-		return // a table built by hand (tests) has none
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return
-	}
-	s.closing = true
-	for ws := range s.m {
-		close(ws.goingAway)
-	}
-}
+// end tells the session's relay to close with 1001 (going away); the
+// openSet calls it once.
+func (ws *wsSession) end() { close(ws.goingAway) }
 
 // wsUpgrade is the ResponseWriter the pool gets for a handshake: the
 // worker calls Upgrade when the app accepted (bridge.Upgrader); a refusal
