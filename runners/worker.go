@@ -63,18 +63,7 @@ var (
 
 // socketpair returns our end as a net.Conn and the runner's end as a file.
 func socketpair() (net.Conn, *os.File, error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("socketpair: %w", err)
-	}
-	ours := os.NewFile(uintptr(fds[0]), "gw-bridge")
-	defer ours.Close() // FileConn dups it
-	c, err := net.FileConn(ours)
-	if err != nil {
-		syscall.Close(fds[1])
-		return nil, nil, fmt.Errorf("socketpair: %w", err)
-	}
-	return c, os.NewFile(uintptr(fds[1]), "gw-bridge-runner"), nil
+	return proc.Socketpair(syscall.SOCK_STREAM, "gw-bridge")
 }
 
 // slotPipes are one slot's two pipes: requests gw→runner, responses
