@@ -14,7 +14,7 @@ import (
 
 // Raw connections (docs/design/websocket.md, "Raw connections"): Rack and
 // PSGI apps do their own framing (faye-websocket, ActionCable,
-// Protocol::WebSocket), so for them gw does not terminate WebSockets: an
+// Protocol::WebSocket), and so do Go plugins (http.Hijacker), so for them gw does not terminate WebSockets: an
 // upgrade request carries the app's end of a socketpair, and if the app
 // takes it (rack.hijack, psgix.io) gw copies bytes between the client's
 // connection and its own end until one side closes.
@@ -33,8 +33,11 @@ type rawCounters struct {
 }
 
 // rawLang reports whether lang's apps get raw connections for upgrade
-// requests (their shims speak RAW_CONNECT).
-func rawLang(lang config.Lang) bool { return lang == config.LangRuby || lang == config.LangPerl }
+// requests (their shims speak RAW_CONNECT; a Go plugin's SDK hijacks, or
+// if it predates raw connections, answers as to any request).
+func rawLang(lang config.Lang) bool {
+	return lang == config.LangRuby || lang == config.LangPerl || lang == config.LangGo
+}
 
 // isUpgrade reports whether r asks to switch protocols on its connection
 // (RFC 9110 §7.8) without a body; HTTP/2 has no such request.

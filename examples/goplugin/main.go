@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/gwhq/gw/runners/goplugin/sdk"
 )
 
@@ -32,6 +34,8 @@ func main() {
 	mux.HandleFunc("/echo", echo)
 	mux.HandleFunc("/trailers", trailers)
 	mux.HandleFunc("/log", logLines)
+	mux.HandleFunc("/ws", wsEcho)
+	mux.HandleFunc("/raw", rawEcho)
 	sdk.Serve(mux)
 }
 
@@ -114,4 +118,49 @@ func logLines(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(os.Stderr, "stderr: %s\n", msg)
 	fmt.Fprintf(os.Stdout, "stdout: %s\n", msg)
 	io.WriteString(w, "logged\n")
+}
+
+// wsEcho is a WebSocket echo with coder/websocket: Accept hijacks the
+// ResponseWriter (the SDK's implements http.Hijacker for upgrade
+// requests), and the session runs inside the handler until the client
+// closes.
+func wsEcho(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		log.Printf("ws accept: %v", err)
+		return
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(4 << 20)
+	ctx := r.Context()
+	for {
+		typ, msg, err := c.Read(ctx)
+		if err != nil {
+			log.Printf("ws closed: %v", websocket.CloseStatus(err))
+			return
+		}
+		if err := c.Write(ctx, typ, msg); err != nil {
+			return
+		}
+	}
+}
+
+// rawEcho takes the connection itself, writes its own 101 and echoes
+// bytes in a goroutine after the handler returned (gorilla/websocket's
+// way). A request that is not an upgrade cannot be hijacked: 426.
+func rawEcho(w http.ResponseWriter, r *http.Request) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusUpgradeRequired)
+		return
+	}
+	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+	if err := brw.Flush(); err != nil {
+		conn.Close()
+		return
+	}
+	go func() {
+		defer conn.Close()
+		io.Copy(conn, brw.Reader) // what the client sent after the head comes through the reader
+	}()
 }

@@ -30,6 +30,18 @@
 // valid UTF-8 and HTTP field values may carry obs-text. Repeated pairs keep
 // duplicates and their order.
 //
+// Raw connections (protocol version 2; docs/design/websocket.md): gw
+// starts the plugin with one more descriptor, a SOCK_SEQPACKET socket
+// named by GW_GO_PLUGIN_RAW_FD. For a request that asks to switch
+// protocols (HTTP/1.1 Upgrade, no body) gw first sends there one message:
+// the connection id (u32le) with the plugin's end of a socketpair
+// (SCM_RIGHTS), then the request with raw_connection set to that id. A
+// handler that hijacks the ResponseWriter gets that socket: the plugin
+// sends Response{hijacked}, gw takes the client's connection and copies
+// bytes between it and its own end, and nothing but the stream's end
+// follows. A handler that does not hijack answers as usual, and the plugin
+// closes the socket.
+//
 // Any change to this file must bump the plugin protocol version in
 // runners/goplugin/internal/wire, so an old plugin fails its handshake with a
 // clear message instead of misreading frames.
@@ -119,6 +131,7 @@ type RequestHead struct {
 	RemoteAddr    string                 `protobuf:"bytes,6,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
 	Scheme        string                 `protobuf:"bytes,7,opt,name=scheme,proto3" json:"scheme,omitempty"`                                     // "https" iff the client connection is TLS
 	ContentLength int64                  `protobuf:"varint,8,opt,name=content_length,json=contentLength,proto3" json:"content_length,omitempty"` // -1 when unknown (chunked)
+	RawConnection uint32                 `protobuf:"varint,9,opt,name=raw_connection,json=rawConnection,proto3" json:"raw_connection,omitempty"` // version 2: the id of the socket sent ahead for an upgrade request; 0 = none
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -205,6 +218,13 @@ func (x *RequestHead) GetScheme() string {
 func (x *RequestHead) GetContentLength() int64 {
 	if x != nil {
 		return x.ContentLength
+	}
+	return 0
+}
+
+func (x *RequestHead) GetRawConnection() uint32 {
+	if x != nil {
+		return x.RawConnection
 	}
 	return 0
 }
@@ -322,8 +342,9 @@ type Response struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Head          *ResponseHead          `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
 	Body          []byte                 `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
-	Flush         bool                   `protobuf:"varint,3,opt,name=flush,proto3" json:"flush,omitempty"`      // the handler flushed: push everything to the client now
-	Trailers      []*Header              `protobuf:"bytes,4,rep,name=trailers,proto3" json:"trailers,omitempty"` // only on the last message
+	Flush         bool                   `protobuf:"varint,3,opt,name=flush,proto3" json:"flush,omitempty"`       // the handler flushed: push everything to the client now
+	Trailers      []*Header              `protobuf:"bytes,4,rep,name=trailers,proto3" json:"trailers,omitempty"`  // only on the last message
+	Hijacked      bool                   `protobuf:"varint,5,opt,name=hijacked,proto3" json:"hijacked,omitempty"` // version 2: the handler took the connection; no head, body or trailers follow
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -386,6 +407,13 @@ func (x *Response) GetTrailers() []*Header {
 	return nil
 }
 
+func (x *Response) GetHijacked() bool {
+	if x != nil {
+		return x.Hijacked
+	}
+	return false
+}
+
 var File_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_proto_rawDesc = "" +
@@ -393,7 +421,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\fplugin.proto\x12\fgw.plugin.v1\"2\n" +
 	"\x06Header\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\fR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value\"\xf7\x01\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\"\x9e\x02\n" +
 	"\vRequestHead\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\fR\x06target\x12\x14\n" +
@@ -403,18 +431,20 @@ const file_plugin_proto_rawDesc = "" +
 	"\vremote_addr\x18\x06 \x01(\tR\n" +
 	"remoteAddr\x12\x16\n" +
 	"\x06scheme\x18\a \x01(\tR\x06scheme\x12%\n" +
-	"\x0econtent_length\x18\b \x01(\x03R\rcontentLength\"L\n" +
+	"\x0econtent_length\x18\b \x01(\x03R\rcontentLength\x12%\n" +
+	"\x0eraw_connection\x18\t \x01(\rR\rrawConnection\"L\n" +
 	"\aRequest\x12-\n" +
 	"\x04head\x18\x01 \x01(\v2\x19.gw.plugin.v1.RequestHeadR\x04head\x12\x12\n" +
 	"\x04body\x18\x02 \x01(\fR\x04body\"V\n" +
 	"\fResponseHead\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x12.\n" +
-	"\aheaders\x18\x02 \x03(\v2\x14.gw.plugin.v1.HeaderR\aheaders\"\x96\x01\n" +
+	"\aheaders\x18\x02 \x03(\v2\x14.gw.plugin.v1.HeaderR\aheaders\"\xb2\x01\n" +
 	"\bResponse\x12.\n" +
 	"\x04head\x18\x01 \x01(\v2\x1a.gw.plugin.v1.ResponseHeadR\x04head\x12\x12\n" +
 	"\x04body\x18\x02 \x01(\fR\x04body\x12\x14\n" +
 	"\x05flush\x18\x03 \x01(\bR\x05flush\x120\n" +
-	"\btrailers\x18\x04 \x03(\v2\x14.gw.plugin.v1.HeaderR\btrailers2\x8b\x01\n" +
+	"\btrailers\x18\x04 \x03(\v2\x14.gw.plugin.v1.HeaderR\btrailers\x12\x1a\n" +
+	"\bhijacked\x18\x05 \x01(\bR\bhijacked2\x8b\x01\n" +
 	"\aHandler\x12:\n" +
 	"\x05Serve\x12\x15.gw.plugin.v1.Request\x1a\x16.gw.plugin.v1.Response(\x010\x01\x12D\n" +
 	"\rServeBodyless\x12\x19.gw.plugin.v1.RequestHead\x1a\x16.gw.plugin.v1.Response0\x01B#Z!github.com/gwhq/gw/proto/pluginpbb\x06proto3"

@@ -30,6 +30,18 @@
 // valid UTF-8 and HTTP field values may carry obs-text. Repeated pairs keep
 // duplicates and their order.
 //
+// Raw connections (protocol version 2; docs/design/websocket.md): gw
+// starts the plugin with one more descriptor, a SOCK_SEQPACKET socket
+// named by GW_GO_PLUGIN_RAW_FD. For a request that asks to switch
+// protocols (HTTP/1.1 Upgrade, no body) gw first sends there one message:
+// the connection id (u32le) with the plugin's end of a socketpair
+// (SCM_RIGHTS), then the request with raw_connection set to that id. A
+// handler that hijacks the ResponseWriter gets that socket: the plugin
+// sends Response{hijacked}, gw takes the client's connection and copies
+// bytes between it and its own end, and nothing but the stream's end
+// follows. A handler that does not hijack answers as usual, and the plugin
+// closes the socket.
+//
 // Any change to this file must bump the plugin protocol version in
 // runners/goplugin/internal/wire, so an old plugin fails its handshake with a
 // clear message instead of misreading frames.

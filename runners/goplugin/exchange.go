@@ -45,6 +45,12 @@ var chunkPool = sync.Pool{New: func() any { b := make([]byte, wire.ChunkSize); r
 // deadline (dl's end). Only this request's stream ends then: the plugin
 // serves on, and its handler sees its request context end.
 func (w *worker) Serve(i int, rw http.ResponseWriter, r *http.Request) error {
+	if w.raw != nil {
+		// Only upgrade requests get a rawHijacker (gateway/rawconn.go).
+		if rh, ok := rw.(rawHijacker); ok {
+			return w.serveRaw(i, rh, r)
+		}
+	}
 	ctx, cancel := context.WithCancelCause(r.Context())
 	w.setAbort(i, cancel)
 	defer w.setAbort(i, nil)
@@ -54,7 +60,7 @@ func (w *worker) Serve(i int, rw http.ResponseWriter, r *http.Request) error {
 	if !hasBody {
 		stream, err := w.handler.ServeBodyless(ctx, head)
 		if err == nil {
-			err = copyResponse(rw, stream, r.Method)
+			err = copyResponse(rw, stream, r.Method, nil)
 		}
 		return classify(ctx, r, err)
 	}
@@ -67,7 +73,7 @@ func (w *worker) Serve(i int, rw http.ResponseWriter, r *http.Request) error {
 	if stream.Send(&pluginpb.Request{Head: head}) == nil {
 		pump = startPump(stream, r.Body, cancel)
 	}
-	err = copyResponse(rw, stream, r.Method)
+	err = copyResponse(rw, stream, r.Method, nil)
 	if pump != nil {
 		pump.finish(rw, cancel)
 	}
@@ -162,9 +168,12 @@ type receiver interface {
 // copyResponse writes the plugin's response messages to rw until the stream
 // ends: nil once the plugin completed its response. Heads, trailers and the
 // body are held to framing's rules, as every runner's are: a NUL in a field
-// or a 101 (no upgrades yet) is an *AppError before the head goes out, and a
-// body longer or shorter than its Content-Length one after.
-func copyResponse(rw http.ResponseWriter, stream receiver, method string) error {
+// or a 101 (a plugin switches protocols only by hijacking) is an *AppError before the head goes out, and a
+// body longer or shorter than its Content-Length one after. rh is set for
+// an upgrade request whose connection was offered (raw.go): a hijacked
+// message hands it the client's connection and ends the copy with
+// errHijacked.
+func copyResponse(rw http.ResponseWriter, stream receiver, method string, rh rawHijacker) error {
 	rc := http.NewResponseController(rw)
 	var body framing.Body
 	headSent := false
@@ -182,6 +191,15 @@ func copyResponse(rw http.ResponseWriter, stream receiver, method string) error 
 		}
 		if err != nil {
 			return err
+		}
+		if m.Hijacked {
+			if rh == nil || headSent {
+				return fmt.Errorf("%w: unexpected hijack", errProtocol)
+			}
+			if err := rh.HijackRaw(); err != nil {
+				return &AppError{Msg: "hijack: " + err.Error()}
+			}
+			return errHijacked
 		}
 		if h := m.Head; h != nil {
 			if headSent {

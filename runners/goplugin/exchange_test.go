@@ -82,10 +82,13 @@ func TestCopyResponse(t *testing.T) {
 		{name: "body before head", msgs: []*pluginpb.Response{{Body: []byte("x")}}, end: io.EOF, protocol: true},
 		{name: "two final heads", msgs: []*pluginpb.Response{{Head: head(200)}, {Head: head(201)}}, end: io.EOF, protocol: true},
 		{name: "bad status", msgs: []*pluginpb.Response{{Head: head(42)}}, end: io.EOF, protocol: true},
+		// Only an upgrade request whose connection gw offered may be
+		// hijacked (raw.go), and only before a final head.
+		{name: "hijack without an offer", msgs: []*pluginpb.Response{{Hijacked: true}}, end: io.EOF, protocol: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := &headsWriter{ResponseRecorder: httptest.NewRecorder()}
-			err := copyResponse(w, &replay{msgs: tc.msgs, err: tc.end}, "GET")
+			err := copyResponse(w, &replay{msgs: tc.msgs, err: tc.end}, "GET", nil)
 			if tc.protocol {
 				r := httptest.NewRequest("GET", "/", nil)
 				if !errors.Is(err, errProtocol) || !errors.Is(classify(context.Background(), r, err), pool.ErrWorkerGone) {
@@ -126,7 +129,7 @@ func TestCopyResponseFraming(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := &headsWriter{ResponseRecorder: httptest.NewRecorder()}
-			err := copyResponse(w, &replay{msgs: tc.msgs, err: io.EOF}, tc.method)
+			err := copyResponse(w, &replay{msgs: tc.msgs, err: io.EOF}, tc.method, nil)
 			var ae *AppError
 			switch {
 			case tc.wantErr == "" && err != nil:

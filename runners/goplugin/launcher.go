@@ -104,7 +104,7 @@ func (l *Launcher) Launch(ctx context.Context, id int) (pool.Worker, error) {
 	t := &transport{path: path, proc: p, lines: []*lineWriter{stdout, stderr}, quit: make(chan struct{})}
 	t.client = plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake(),
-		Plugins:          plugin.PluginSet{wire.PluginName: hostPlugin{}},
+		VersionedPlugins: wire.VersionedPlugins(plugin.PluginSet{wire.PluginName: hostPlugin{}}),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, sockDir string) (runner.Runner, error) {
 			if err := p.prepare(cmd.Env, sockDir); err != nil {
@@ -133,7 +133,10 @@ func (l *Launcher) Launch(ctx context.Context, id int) (pool.Worker, error) {
 		Runner: run, proc: p, handler: pluginpb.NewHandlerClient(t.conn),
 		slots: l.slots(), aborts: make([]context.CancelCauseFunc, l.slots()),
 	}
-	log.Info("runner ready", "pid", w.PID(), "runtime", "go-plugin", "slots", w.slots)
+	if t.client.NegotiatedVersion() >= wire.RawVersion {
+		w.raw = p.raw // a plugin built against an older SDK never reads it
+	}
+	log.Info("runner ready", "pid", w.PID(), "runtime", "go-plugin", "slots", w.slots, "protocol", t.client.NegotiatedVersion())
 	return w, nil
 }
 

@@ -40,8 +40,9 @@ type process struct {
 
 	stdout *recorder // what go-plugin reads the handshake from
 	stderr *os.File
-	owner  *os.File // the write end of the owner pipe: never written, closed at release
-	tail   *tail    // the last lines of stderr, fed by go-plugin's copy of it
+	owner  *os.File    // the write end of the owner pipe: never written, closed at release
+	raw    *rawChannel // gw's end of the raw-connection socket (raw.go)
+	tail   *tail       // the last lines of stderr, fed by go-plugin's copy of it
 	done   chan struct{}
 	err    error // cmd.Wait's result, set before done closes
 }
@@ -98,7 +99,8 @@ func (p *process) Start(context.Context) error {
 
 // start runs the binary with three pipes: stdout and stderr, read by
 // go-plugin, and the owner pipe (fd 3), whose EOF tells the plugin that gw
-// is gone, however it went. Callers hold p.mu.
+// is gone, however it went; and the raw-connection socket (fd 4), which
+// only a plugin speaking wire.RawVersion reads. Callers hold p.mu.
 func (p *process) start() error {
 	var ends []*os.File
 	pipe := func() (r, w *os.File, err error) {
@@ -109,16 +111,21 @@ func (p *process) start() error {
 	ownR, ownW, err1 := pipe()
 	outR, outW, err2 := pipe()
 	errR, errW, err3 := pipe()
-	if err := errors.Join(err1, err2, err3); err != nil {
+	raw, rawChild, err4 := newRawChannel()
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		for _, f := range ends {
 			f.Close() // nil-safe
+		}
+		if err4 == nil {
+			raw.close()
+			rawChild.Close()
 		}
 		return err
 	}
 	cmd := exec.Command(p.path)
 	cmd.Dir = p.dir
-	cmd.Env = append(p.env, wire.OwnerFDEnv+"=3")
-	cmd.ExtraFiles = []*os.File{ownR}
+	cmd.Env = append(p.env, wire.OwnerFDEnv+"=3", wire.RawFDEnv+"=4")
+	cmd.ExtraFiles = []*os.File{ownR, rawChild}
 	// Own pipes rather than cmd.StdoutPipe: cmd.Wait must not wait for
 	// go-plugin's readers, nor for a grandchild that holds the pipes.
 	cmd.Stdout, cmd.Stderr = outW, errW
@@ -131,13 +138,15 @@ func (p *process) start() error {
 	ownR.Close()
 	outW.Close()
 	errW.Close()
+	rawChild.Close()
 	if err != nil {
 		ownW.Close()
 		outR.Close()
 		errR.Close()
+		raw.close()
 		return err
 	}
-	p.cmd, p.owner = cmd, ownW
+	p.cmd, p.owner, p.raw = cmd, ownW, raw
 	p.stdout = &recorder{f: outR}
 	p.stderr = errR
 	// Owned by the process: ends when it exits.
@@ -319,6 +328,9 @@ func (p *process) release() {
 	defer p.mu.Unlock()
 	if p.owner != nil {
 		p.owner.Close()
+	}
+	if p.raw != nil {
+		p.raw.close()
 	}
 	if p.sockDir != "" {
 		os.RemoveAll(p.sockDir)

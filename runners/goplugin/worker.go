@@ -17,6 +17,7 @@ type worker struct {
 	proc    *process
 	handler pluginpb.HandlerClient
 	slots   int
+	raw     *rawChannel // nil unless the plugin speaks wire.RawVersion
 	abortMu sync.Mutex
 	aborts  []context.CancelCauseFunc // per slot: ends the request being served
 }

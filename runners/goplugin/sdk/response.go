@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/textproto"
@@ -25,11 +26,18 @@ type responseWriter struct {
 	noBody   bool                   // the status allows no body
 	buf      []byte                 // body bytes not yet sent
 	err      error                  // the first send failure
+
+	// An upgrade request's connection, offered by gw (hijack.go).
+	ctx      context.Context
+	raws     *rawConns // nil unless offered
+	rawID    uint32
+	hijacked bool // the handler took the connection: nothing more is sent
 }
 
 var (
 	_ http.ResponseWriter = (*responseWriter)(nil)
 	_ http.Flusher        = (*responseWriter)(nil)
+	_ http.Hijacker       = (*responseWriter)(nil)
 )
 
 // sender is the plugin's end of either Handler stream.
@@ -49,7 +57,7 @@ func (w *responseWriter) WriteHeader(code int) {
 	if code < 100 || code > 999 {
 		panic(fmt.Sprintf("invalid WriteHeader code %v", code)) // as net/http does
 	}
-	if w.status != 0 {
+	if w.status != 0 || w.hijacked {
 		return
 	}
 	head := &pluginpb.ResponseHead{Status: int32(code), Headers: wire.AppendHeaders(nil, w.header, isTrailerKey)}
@@ -63,6 +71,9 @@ func (w *responseWriter) WriteHeader(code int) {
 }
 
 func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.hijacked {
+		return 0, http.ErrHijacked
+	}
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -96,6 +107,9 @@ func (w *responseWriter) Flush() { w.FlushError() }
 // FlushError is Flush returning the send error; http.ResponseController
 // prefers it.
 func (w *responseWriter) FlushError() error {
+	if w.hijacked {
+		return http.ErrHijacked
+	}
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -126,6 +140,9 @@ func (w *responseWriter) send(m *pluginpb.Response) error {
 // finish sends what is left once the handler has returned: the head if it
 // is still here, the buffered body and the trailers.
 func (w *responseWriter) finish() error {
+	if w.hijacked {
+		return w.err
+	}
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}

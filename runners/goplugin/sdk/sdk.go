@@ -23,7 +23,12 @@
 // ResponseWriter streams too: it buffers up to 64 KiB, implements
 // http.Flusher (and FlushError for http.ResponseController), and sends
 // trailers declared with a "Trailer" header or set
-// with http.TrailerPrefix. It cannot be hijacked (no WebSocket upgrades).
+// with http.TrailerPrefix. It implements http.Hijacker for HTTP/1.1
+// upgrade requests, so WebSocket libraries (coder/websocket,
+// gorilla/websocket) work: the handler gets a real socket, and gw copies
+// bytes between it and the client. A handler that serves the connection
+// inside ServeHTTP holds no slot of gw's: the request counts as done once
+// hijacked, and the connection against the app's max_websockets.
 //
 // A panic in the handler is logged with its stack and answered with 500 if
 // the response head has not left the plugin yet (otherwise the response is
@@ -68,7 +73,7 @@ func Serve(h http.Handler) {
 	// levels and attributes to the host; plain lines arrive as text.
 	logger := hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: os.Stderr, JSONFormat: true})
 	log.SetFlags(log.Flags() &^ (log.Ldate | log.Ltime | log.Lmicroseconds))
-	s := &service{h: h, log: logger}
+	s := &service{h: h, log: logger, raw: startRaw(logger)}
 	defer watchOwner(logger)()
 
 	sigs := make(chan os.Signal, 1)
@@ -98,9 +103,11 @@ func Serve(h http.Handler) {
 
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: wire.Handshake(),
-		Plugins:         plugin.PluginSet{wire.PluginName: &grpcPlugin{s: s}},
-		GRPCServer:      newGRPCServer,
-		Logger:          logger,
+		// Every version this SDK speaks: go-plugin takes the highest the
+		// host offers too, so an older gw still serves this plugin.
+		VersionedPlugins: wire.VersionedPlugins(plugin.PluginSet{wire.PluginName: &grpcPlugin{s: s}}),
+		GRPCServer:       newGRPCServer,
+		Logger:           logger,
 	})
 }
 

@@ -25,6 +25,7 @@ type service struct {
 	pluginpb.UnimplementedHandlerServer
 	h   http.Handler
 	log hclog.Logger
+	raw *rawConns // connections gw offers for upgrade requests; nil without
 }
 
 var errAborted = status.Error(codes.Aborted, "handler aborted the response")
@@ -48,6 +49,14 @@ func (s *service) ServeBodyless(h *pluginpb.RequestHead, stream pluginpb.Handler
 
 func (s *service) serve(ctx context.Context, out sender, h *pluginpb.RequestHead, body io.ReadCloser) error {
 	w := newResponseWriter(out)
+	if id := h.RawConnection; id != 0 && s.raw != nil {
+		w.ctx, w.raws, w.rawID = ctx, s.raw, id
+		defer func() {
+			if !w.hijacked {
+				s.raw.abandon(id)
+			}
+		}()
+	}
 	r, err := newRequest(ctx, h, body)
 	if err != nil {
 		// net/http answers an unparsable request-target with 400 too.
@@ -76,7 +85,7 @@ func (s *service) call(w *responseWriter, r *http.Request) (err error) {
 		buf := make([]byte, maxStack)
 		buf = buf[:runtime.Stack(buf, false)]
 		s.log.Error("handler panicked", "panic", fmt.Sprint(v), "method", r.Method, "uri", r.RequestURI, "stack", string(buf))
-		if w.headSent {
+		if w.headSent || w.hijacked {
 			err = status.Error(codes.Aborted, fmt.Sprintf("handler panicked: %v", v))
 			return
 		}

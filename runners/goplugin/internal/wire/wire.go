@@ -13,11 +13,28 @@ import (
 	"github.com/gwhq/gw/proto/pluginpb"
 )
 
-// ProtocolVersion is the application protocol version in the go-plugin
-// handshake. Bump it on any change to proto/plugin.proto: a plugin built
-// against another version then fails its handshake with go-plugin's
-// "incompatible API version" instead of misreading messages.
-const ProtocolVersion = 1
+// ProtocolVersion is the newest application protocol version in the
+// go-plugin handshake. Bump it on any change to proto/plugin.proto: a
+// plugin built against a version the host does not speak then fails its
+// handshake with go-plugin's "incompatible API version" instead of
+// misreading messages. Both sides offer every version in Versions and
+// go-plugin picks the highest they share, so a plugin built against an
+// older SDK keeps working.
+//
+//	1: requests and responses (plugin.proto without raw connections)
+//	2: raw connections: raw_connection, hijacked, GW_GO_PLUGIN_RAW_FD
+const ProtocolVersion = 2
+
+// RawVersion is the first version with raw connections (http.Hijacker).
+const RawVersion = 2
+
+// Versions are the protocol versions this build speaks, oldest first.
+var Versions = []int{1, 2}
+
+// RawFDEnv names the plugin's inherited SOCK_SEQPACKET socket that carries,
+// for each upgrade request, its connection id (u32le) and the plugin's end
+// of the connection (SCM_RIGHTS) ahead of the request (plugin.proto).
+const RawFDEnv = "GW_GO_PLUGIN_RAW_FD"
 
 // The magic cookie only keeps a plugin from being run by hand by mistake
 // (it then prints go-plugin's "This binary is a plugin" and exits); it is not
@@ -42,6 +59,15 @@ const PluginName = "http"
 // below the 4 MiB a default gRPC server accepts, and small enough that a
 // streamed body moves in steps a client can see.
 const ChunkSize = 64 << 10
+
+// VersionedPlugins offers set under every version in Versions.
+func VersionedPlugins(set plugin.PluginSet) map[int]plugin.PluginSet {
+	m := make(map[int]plugin.PluginSet, len(Versions))
+	for _, v := range Versions {
+		m[v] = set
+	}
+	return m
+}
 
 // Handshake is the go-plugin handshake both sides use.
 func Handshake() plugin.HandshakeConfig {
