@@ -134,7 +134,7 @@ func (g *Gateway) replaceApp(ctx context.Context, cfg *config.Config, t *table, 
 func (t *table) with(i int, r route) *table {
 	// The open WebSockets stay the generation's: a drain of nt closes them.
 	nt := &table{routes: slices.Clone(t.routes), body: t.body, gen: t.gen + 1, budget: t.budget,
-		ws: t.ws, raw: t.raw, wsMaxMessage: t.wsMaxMessage, wsPing: t.wsPing}
+		ws: t.ws, raw: t.raw, wsOpts: t.wsOpts}
 	nt.routes[i] = r
 	return nt
 }

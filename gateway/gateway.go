@@ -142,7 +142,7 @@ func (g *Gateway) boot(ctx context.Context, cfg *config.Config) (*table, error) 
 	}
 	t.body = body
 	t.budget = bud
-	t.wsMaxMessage, t.wsPing = int64(cfg.Limits.WebSocketMaxMessage), cfg.Limits.WebSocketPing
+	t.wsOpts = newWSOptions(cfg.Limits)
 	return t, nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/gwhq/gw/gateway/respbuf"
 	"github.com/gwhq/gw/internal/config"
@@ -56,10 +55,9 @@ type table struct {
 	// beside the new one's, as in any reload.
 	budget *budget.Budget
 	// WebSockets: the open sessions (closed with 1001 at drain) and limits.
-	ws           *openSet // WebSocket sessions (websocket.go)
-	raw          *openSet // hijacked connections (rawconn.go)
-	wsMaxMessage int64
-	wsPing       time.Duration
+	ws     *openSet // WebSocket sessions (websocket.go)
+	raw    *openSet // hijacked connections (rawconn.go)
+	wsOpts wsOptions
 }
 
 func newTable(apps []config.App, run []*runners.App, pools []*pool.Pool) (*table, error) {

@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gwhq/gw/bridge"
+	"github.com/gwhq/gw/internal/config"
 )
 
 // WebSockets are terminated here (docs/design/websocket.md): gw speaks RFC
@@ -50,6 +51,24 @@ func hasToken(values []string, token string) bool {
 	return false
 }
 
+// wsOptions are the gateway-wide WebSocket limits (config.Limits).
+type wsOptions struct {
+	maxMessage  int64
+	ping        time.Duration
+	compression websocket.CompressionMode
+}
+
+func newWSOptions(lm config.Limits) wsOptions {
+	o := wsOptions{maxMessage: int64(lm.WebSocketMaxMessage), ping: lm.WebSocketPing}
+	switch lm.WebSocketCompression {
+	case config.WSCompressionOn:
+		o.compression = websocket.CompressionNoContextTakeover
+	case config.WSCompressionContextTakeover:
+		o.compression = websocket.CompressionContextTakeover
+	}
+	return o
+}
+
 type wsSession struct{ goingAway chan struct{} }
 
 // end tells the session's relay to close with 1001 (going away); the
@@ -62,6 +81,7 @@ func (ws *wsSession) end() { close(ws.goingAway) }
 type wsUpgrade struct {
 	*statusWriter
 	r    *http.Request
+	mode websocket.CompressionMode // permessage-deflate, if the client offers it
 	conn *websocket.Conn
 	sess *bridge.Session
 }
@@ -73,7 +93,7 @@ func (u *wsUpgrade) Upgrade(s *bridge.Session, subprotocol string, h http.Header
 	// Origin checks are the app's (it sees Origin in its scope), as with
 	// uvicorn; coder/websocket's same-origin default would refuse every
 	// cross-origin app.
-	opts := &websocket.AcceptOptions{InsecureSkipVerify: true}
+	opts := &websocket.AcceptOptions{InsecureSkipVerify: true, CompressionMode: u.mode}
 	if subprotocol != "" {
 		opts.Subprotocols = []string{subprotocol}
 	}
@@ -97,7 +117,7 @@ func (g *Gateway) serveWebSocket(sw *statusWriter, r *http.Request, t *table, rt
 		return
 	}
 	defer c.open.Add(-1)
-	u := &wsUpgrade{statusWriter: sw, r: r}
+	u := &wsUpgrade{statusWriter: sw, r: r, mode: t.wsOpts.compression}
 	err := rt.serve(u, r)
 	if u.conn == nil {
 		if err != nil {
@@ -118,7 +138,7 @@ func (g *Gateway) serveWebSocket(sw *statusWriter, r *http.Request, t *table, rt
 // relay copies messages both ways until the client or the app ends the
 // session, or the generation drains.
 func (g *Gateway) relay(conn *websocket.Conn, s *bridge.Session, c *wsCounters, t *table) {
-	set, ping := t.ws, t.wsPing
+	set, ping := t.ws, t.wsOpts.ping
 	ws := &wsSession{goingAway: make(chan struct{})}
 	if !set.add(ws) {
 		s.Close(bridge.CloseGoingAway, "gw is stopping")
@@ -128,7 +148,7 @@ func (g *Gateway) relay(conn *websocket.Conn, s *bridge.Session, c *wsCounters, 
 	defer set.remove(ws)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	conn.SetReadLimit(t.wsMaxMessage)
+	conn.SetReadLimit(t.wsOpts.maxMessage)
 	readDone := make(chan struct{})
 	// Client to app; ends when the client's side ends (close, error,
 	// CloseNow from here).

@@ -125,4 +125,14 @@ func (l *loader) limits(lm *Limits) {
 	lm.LingeringTimeout = l.duration(l.get("limits.lingering_timeout"))
 	lm.WebSocketMaxMessage = l.size(l.get("limits.websocket_max_message"), 1)
 	lm.WebSocketPing = l.durationOff(l.get("limits.websocket_ping"))
+	wc := l.get("limits.websocket_compression")
+	switch lm.WebSocketCompression = strings.ToLower(strings.TrimSpace(wc.text)); lm.WebSocketCompression {
+	case WSCompressionOff, WSCompressionOn, WSCompressionContextTakeover:
+	case "false", "no":
+		lm.WebSocketCompression = WSCompressionOff
+	case "true", "yes":
+		lm.WebSocketCompression = WSCompressionOn
+	default:
+		l.c.of(wc, "websocket compression must be off, on or context-takeover, got %q", wc.text)
+	}
 }

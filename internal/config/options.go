@@ -111,6 +111,7 @@ var options = []option{
 	// WebSockets (docs/design/websocket.md).
 	{key: "limits.websocket_max_message", flag: "websocket-max-message", env: "GW_WEBSOCKET_MAX_MESSAGE", def: "1MiB", help: "largest WebSocket message a client may send (`SIZE`); beyond it gw closes with 1009"},
 	{key: "limits.websocket_ping", flag: "websocket-ping", env: "GW_WEBSOCKET_PING", def: "30s", help: "ping idle WebSocket clients every `DURATION` and close those that do not answer within it (0 = off)"},
+	{key: "limits.websocket_compression", flag: "websocket-compression", env: "GW_WEBSOCKET_COMPRESSION", def: "off", help: "permessage-deflate for WebSockets whose client offers it (`MODE`): off, on (each message compressed alone) or context-takeover (a 32 KiB window per connection: better ratio, more memory)"},
 	{key: "app.max_websockets", flag: "max-websockets", env: "GW_MAX_WEBSOCKETS", def: "10000", help: "`N` open WebSockets per app; beyond it the handshake gets 503 (0 = no limit)", kind: kindInt},
 
 	{key: "limits.shutdown_timeout", flag: "shutdown-timeout", env: "GW_SHUTDOWN_TIMEOUT", def: "30s", help: "`DURATION` in-flight requests get to finish at SIGTERM"},

@@ -154,7 +154,17 @@ type Limits struct {
 	// WebSockets.
 	WebSocketMaxMessage Size          // largest client message, 1009 beyond; default 1MiB
 	WebSocketPing       time.Duration // keep-alive ping interval and pong wait; 0 = off, default 30s
+	// permessage-deflate (RFC 7692) when the client offers it: one of
+	// the WSCompression values; default off.
+	WebSocketCompression string
 }
+
+// WebSocket compression modes (limits.websocket_compression).
+const (
+	WSCompressionOff             = "off"              // never negotiated
+	WSCompressionOn              = "on"               // each message on its own (no context takeover): memory only while a message is compressed
+	WSCompressionContextTakeover = "context-takeover" // a 32 KiB window kept per connection and direction: better ratio, more memory
+)
 
 // App is one hosted application.
 type App struct {
