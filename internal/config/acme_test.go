@@ -61,7 +61,7 @@ func TestACMEConfig(t *testing.T) {
 func TestACMEFlags(t *testing.T) {
 	app := filepath.Join(t.TempDir(), "app.py")
 	os.WriteFile(app, []byte("def application(e, s): pass\n"), 0o644)
-	cfg, err := Load(Sources{Environ: []string{"GW_HTTPS=:443", "GW_ACME_DOMAINS=a.example,b.example", "GW_ACME_STORAGE=/var/lib/x"}, Args: []string{app}})
+	cfg, err := Load(Sources{Environ: []string{"GW_HTTPS=:443", "GW_ACME_DOMAIN=a.example,b.example", "GW_ACME_STORAGE=/var/lib/x"}, Args: []string{app}})
 	if err != nil {
 		t.Fatal(err)
 	}

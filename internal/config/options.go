@@ -83,7 +83,7 @@ var options = []option{
 	{key: "listen.tls.key", flag: "key", env: "GW_KEY", help: "PEM private key `FILE` for --https"},
 	// Automatic HTTPS (docs/design/acme.md): certificates from an ACME CA
 	// instead of tls.cert and tls.key.
-	{key: "listen.tls.acme.domains", flag: "acme-domain", env: "GW_ACME_DOMAINS", help: "`NAME` to get an ACME certificate for, instead of --cert and --key (repeatable)", kind: kindList},
+	{key: "listen.tls.acme.domains", flag: "acme-domain", env: "GW_ACME_DOMAIN", help: "`NAME` to get an ACME certificate for, instead of --cert and --key (repeatable)", kind: kindList},
 	{key: "listen.tls.acme.email", flag: "acme-email", env: "GW_ACME_EMAIL", help: "contact `ADDRESS` for the ACME account (expiry notices)"},
 	{key: "listen.tls.acme.ca", flag: "acme-ca", env: "GW_ACME_CA", def: "https://acme-v02.api.letsencrypt.org/directory", help: "ACME directory `URL` of the CA"},
 	{key: "listen.tls.acme.ca_root", flag: "acme-ca-root", env: "GW_ACME_CA_ROOT", help: "PEM `FILE` of a root to trust for the ACME CA's own HTTPS (a private CA)"},
