@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gwhq/gw/gateway/acme"
 	"github.com/gwhq/gw/gateway/fastcgi"
 	"github.com/gwhq/gw/gateway/forwarded"
 	"github.com/gwhq/gw/gateway/h1"
@@ -46,6 +47,7 @@ type Gateway struct {
 	// proxyRefused counts connections the PROXY protocol closed.
 	proxy        atomic.Pointer[forwarded.Policy]
 	proxyRefused atomic.Int64
+	acme         *acme.Manager // listen.tls.acme's certificates, nil without
 	adminFields
 }
 
@@ -119,6 +121,12 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return err
 	}
 	g.serve()
+	if g.acme != nil {
+		// Once the listeners serve, as the CA's validation reaches them.
+		if err := g.acme.Manage(); err != nil {
+			g.log.Error("acme", "err", err)
+		}
+	}
 	// After the apps: a worker may call them, and what it does is theirs.
 	g.daemons.Store(daemon.StartSet(g.cfg.Daemons, g.cfg.Cron, backoff.Backoff{}, g.log))
 	return nil
@@ -243,7 +251,7 @@ func (g *Gateway) newServer(ln listener) server {
 	if ln.proto == "http" && !g.cfg.Listen.H2C {
 		// gw's own HTTP/1.1 server: no background read, no per-request
 		// goroutine or deadline syscalls (docs/design/hop.md).
-		return &h1.Server{Handler: httpEntry{g}, Log: g.log, MaxHeaderBytes: int(lim.MaxHeader),
+		return &h1.Server{Handler: g.plainHandler(ln), Log: g.log, MaxHeaderBytes: int(lim.MaxHeader),
 			ReadHeaderTimeout: lim.ReadHeaderTimeout, IdleTimeout: lim.IdleTimeout}
 	}
 	maxHeader := int(lim.MaxHeader)
@@ -252,7 +260,7 @@ func (g *Gateway) newServer(ln listener) server {
 		maxHeader -= 4096
 	}
 	srv := &http.Server{
-		Handler:           closeHidden{httpEntry{g}},
+		Handler:           closeHidden{g.plainHandler(ln)},
 		ReadHeaderTimeout: lim.ReadHeaderTimeout,
 		IdleTimeout:       lim.IdleTimeout,
 		// HTTP/2 advertises it as SETTINGS_MAX_HEADER_LIST_SIZE.
@@ -353,6 +361,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		// (a celery task) that the workers should take before they stop.
 		// Each daemon's stop_timeout bounds its stop.
 		ds.Stop(context.Background())
+	}
+	if g.acme != nil {
+		g.acme.Stop()
 	}
 	g.removeRuntime()
 	g.closeAdmin()

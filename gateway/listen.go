@@ -18,7 +18,7 @@ import (
 type listener struct {
 	net.Listener
 	proto string     // "http", "https", "uwsgi" or "fastcgi"
-	certs *certStore // the certificate of an "https" listener
+	certs certSource // the certificate of an "https" listener
 }
 
 // Protocols lists the listeners cfg configures, in the order gw binds and
@@ -77,7 +77,7 @@ func (g *Gateway) Listen(activated map[string]net.Listener) error {
 			}
 		}
 		lis := listener{Listener: ln, proto: c.Proto}
-		if c.Proto == "https" {
+		if c.Proto == "https" && l.TLS.ACME == nil {
 			// Loaded now, so a bad pair fails the start, not the first
 			// client; through keyPair when gw is about to drop root.
 			certs, err := newCertStore(l.TLS.Cert, l.TLS.Key, g.keyPair)
@@ -93,6 +93,20 @@ func (g *Gateway) Listen(activated map[string]net.Listener) error {
 	if len(g.lns) == 0 {
 		g.closeListeners()
 		return errors.New("no listener configured")
+	}
+	if a := l.TLS.ACME; a != nil {
+		// After the loop: the manager needs the HTTP listener's port too.
+		m, err := g.newACME(a)
+		if err != nil {
+			g.closeListeners()
+			return err
+		}
+		g.acme = m
+		for i := range g.lns {
+			if g.lns[i].proto == "https" {
+				g.lns[i].certs = acmeCerts{m}
+			}
+		}
 	}
 	// The stats listener is bound here too, with the others: while gw may
 	// still be root (a privileged port) and from systemd when it passed one.

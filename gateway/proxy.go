@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/gwhq/gw/gateway/forwarded"
 	"github.com/gwhq/gw/gateway/proxyproto"
@@ -28,13 +29,70 @@ func proxyPolicy(cfg config.Proxy) *forwarded.Policy {
 // The uwsgi and FastCGI listeners skip this: the front server's params
 // already carry REMOTE_ADDR, HTTPS and the host (cgireq), so gw passes
 // the headers on as they came, as uWSGI and php-fpm do.
-type httpEntry struct{ g *Gateway }
+//
+// On the plain HTTP listener with listen.redirect_https, redirect holds
+// the HTTPS listener's port (":8443", "" for 443) and every request a
+// trusted proxy did not receive over TLS gets a 308 there instead.
+type httpEntry struct {
+	g        *Gateway
+	redirect *string
+}
 
 func (e httpEntry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p := e.g.proxy.Load(); p != nil { // the one check when no proxy is trusted
 		r = applyProxy(p, r)
 	}
+	if e.redirect != nil && r.TLS == nil {
+		redirectHTTPS(w, r, *e.redirect)
+		return
+	}
 	e.g.ServeHTTP(w, r)
+}
+
+// plainHandler is the handler of an HTTP (or HTTPS) listener: httpEntry,
+// with the redirect to HTTPS on the HTTP listener when configured, behind
+// the ACME HTTP-01 challenge answers (which must not be redirected: a CA
+// validating a first certificate has no HTTPS to follow to).
+func (g *Gateway) plainHandler(ln listener) http.Handler {
+	e := httpEntry{g: g}
+	if ln.proto != "http" {
+		return e
+	}
+	if g.cfg.Listen.RedirectHTTPS {
+		port := ""
+		for _, l := range g.lns {
+			if ta, ok := l.Addr().(*net.TCPAddr); ok && l.proto == "https" && ta.Port != 443 {
+				port = ":" + strconv.Itoa(ta.Port)
+			}
+		}
+		e.redirect = &port
+	}
+	if g.acme != nil {
+		return g.acme.HTTPHandler(e)
+	}
+	return e
+}
+
+// redirectHTTPS answers 308 (RFC 9110 §15.4.9: the method and body are
+// kept, unlike 301) to the request's URL over HTTPS on port.
+func redirectHTTPS(w http.ResponseWriter, r *http.Request, port string) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+		if strings.Contains(h, ":") {
+			host = "[" + h + "]"
+		}
+	}
+	if host == "" {
+		http.Error(w, "Host header needed to redirect to HTTPS", http.StatusBadRequest)
+		return
+	}
+	uri := r.RequestURI
+	if uri == "" || uri[0] != '/' {
+		uri = r.URL.RequestURI()
+	}
+	w.Header().Set("Location", "https://"+host+port+uri)
+	w.WriteHeader(http.StatusPermanentRedirect)
 }
 
 // forwardedTLS marks a request a trusted proxy received over TLS: every

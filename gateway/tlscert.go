@@ -2,11 +2,16 @@ package gateway
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
+
+	"github.com/gwhq/gw/gateway/acme"
+	"github.com/gwhq/gw/internal/config"
 )
 
 // certStore holds the HTTPS listener's certificate and re-reads it on
@@ -65,16 +70,76 @@ func (s *certStore) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return s.cur.Load(), nil
 }
 
-// tlsConfig is the HTTPS policy: TLS 1.2 or later, with Go's default cipher
-// suites (AEAD and forward-secret only since Go 1.22 dropped RSA key
+func (s *certStore) tlsConfig() *tls.Config { return tlsPolicy(s.get) }
+
+// tlsPolicy is the HTTPS policy: TLS 1.2 or later, with Go's default
+// cipher suites (AEAD and forward-secret only since Go 1.22 dropped RSA key
 // exchange and 1.23 3DES) and curves. ALPN offers h2 first, so clients that
 // speak HTTP/2 get it and the others fall back to HTTP/1.1.
-func (s *certStore) tlsConfig() *tls.Config {
+func tlsPolicy(get func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
-		GetCertificate: s.get,
+		GetCertificate: get,
 		NextProtos:     []string{"h2", "http/1.1"},
 	}
+}
+
+// certSource is where an HTTPS listener's certificate comes from: files
+// (certStore) or an ACME CA (acmeCerts). Every TLS listener (HTTPS, and
+// HTTP/3 over QUIC) takes its *tls.Config from tlsConfig, so the policy
+// and the certificate are the same on all of them.
+type certSource interface {
+	tlsConfig() *tls.Config
+	reload() error // SIGHUP: read the files again
+}
+
+// acmeCerts are the certificates gateway/acme keeps.
+type acmeCerts struct{ m *acme.Manager }
+
+// tlsConfig also offers acme-tls/1, the CA's TLS-ALPN-01 validation
+// (RFC 8737): GetCertificate answers it with the challenge certificate.
+func (a acmeCerts) tlsConfig() *tls.Config {
+	c := tlsPolicy(a.m.GetCertificate)
+	c.NextProtos = append(c.NextProtos, acme.NextProto)
+	return c
+}
+
+// reload does nothing: renewal runs in the background, not at SIGHUP.
+func (a acmeCerts) reload() error { return nil }
+
+// newACME makes the ACME manager of l's HTTPS listener, on the ports of
+// the listeners Listen bound: the CA validates on them (HTTP-01 on the
+// HTTP listener, TLS-ALPN-01 on the HTTPS one).
+func (g *Gateway) newACME(a *config.ACME) (*acme.Manager, error) {
+	o := acme.Options{Domains: a.Domains, Email: a.Email, CA: a.CA, Storage: a.Storage, RenewInterval: a.RenewInterval}
+	if a.CARoot != "" {
+		pem, err := os.ReadFile(a.CARoot)
+		if err != nil {
+			return nil, fmt.Errorf("acme ca_root: %w", err)
+		}
+		o.Roots = x509.NewCertPool()
+		if !o.Roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("acme ca_root %s: no PEM certificate in it", a.CARoot)
+		}
+	}
+	for _, ln := range g.lns {
+		ta, ok := ln.Addr().(*net.TCPAddr)
+		if !ok {
+			continue
+		}
+		switch ln.proto {
+		case "http":
+			o.HTTPPort = ta.Port
+		case "https":
+			o.TLSPort = ta.Port
+		default:
+			continue
+		}
+		if !ta.IP.IsUnspecified() {
+			o.Host = ta.IP.String()
+		}
+	}
+	return acme.New(o, g.log)
 }
 
 // ReloadCerts re-reads the certificate and key of every HTTPS listener, as

@@ -345,6 +345,11 @@ func listenAs(g *gateway.Gateway, activated map[string]net.Listener, drop *sysca
 		if helper, err = keepPrivileged(g, drop, cfg); err != nil {
 			return nil, err
 		}
+		// Before Listen, which makes the directory as root otherwise.
+		if err := acmeStorageFor(cfg.Listen.TLS.ACME, drop); err != nil {
+			closeHelper(helper, log)
+			return nil, err
+		}
 	}
 	if err := g.Listen(activated); err != nil {
 		closeHelper(helper, log)
@@ -363,6 +368,25 @@ func listenAs(g *gateway.Gateway, activated map[string]net.Listener, drop *sysca
 	}
 	log.Info("gw dropped root", "uid", drop.Uid, "gid", drop.Gid, "helper", helper.PID())
 	return helper, nil
+}
+
+// acmeStorageFor makes the ACME storage directory, when it does not exist
+// yet, owned by the user gw drops to: renewal runs as that user. One that
+// exists is left as it is (it may be shared, or the user's own choice).
+func acmeStorageFor(a *config.ACME, drop *syscall.Credential) error {
+	if a == nil {
+		return nil
+	}
+	if _, err := os.Stat(a.Storage); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(a.Storage, 0o700); err != nil {
+		return fmt.Errorf("acme storage: %w", err)
+	}
+	if err := os.Chown(a.Storage, int(drop.Uid), int(drop.Gid)); err != nil {
+		return fmt.Errorf("acme storage: %w", err)
+	}
+	return nil
 }
 
 // keepPrivileged makes, while gw is root, the runtime directory and the

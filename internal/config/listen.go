@@ -2,8 +2,11 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -73,6 +76,16 @@ func (l *loader) listen(ls *Listen) {
 	ls.H2C = l.boolean(l.get("listen.h2c"))
 	ls.ProxyProtocol = l.boolean(l.get("listen.proxy_protocol"))
 
+	ls.RedirectHTTPS = l.boolean(l.get("listen.redirect_https"))
+	if ls.RedirectHTTPS && (ls.HTTP.IsZero() || ls.HTTPS.IsZero()) {
+		l.c.of(l.get("listen.redirect_https"), "redirect_https needs both an HTTP and an HTTPS listener (listen.http and listen.https)")
+	}
+	l.tls(ls)
+}
+
+// tls reads listen.tls: a certificate and key, or acme, exactly one of the
+// two whenever there is an HTTPS listener.
+func (l *loader) tls(ls *Listen) {
 	cert, key := l.get("listen.tls.cert"), l.get("listen.tls.key")
 	if cert.text != "" {
 		ls.TLS.Cert = l.tlsFile(cert)
@@ -80,9 +93,84 @@ func (l *loader) listen(ls *Listen) {
 	if key.text != "" {
 		ls.TLS.Key = l.tlsFile(key)
 	}
-	if https := l.get("listen.https"); https.text != "" && (cert.text == "" || key.text == "") {
-		l.c.of(https, "an HTTPS listener needs a certificate and key: set tls.cert and tls.key under listen:, or --cert and --key")
+	ls.TLS.ACME = l.acme()
+	https := l.get("listen.https")
+	files := cert.text != "" || key.text != ""
+	switch {
+	case ls.TLS.ACME != nil && files:
+		l.c.of(cert, "tls.cert and tls.key, or tls.acme: set one of the two, not both")
+	case ls.TLS.ACME != nil && https.text == "":
+		l.c.of(l.get("listen.tls.acme.domains"), "tls.acme needs an HTTPS listener: set listen.https (e.g. :443)")
+	case ls.TLS.ACME == nil && https.text != "" && (cert.text == "" || key.text == ""):
+		l.c.of(https, "an HTTPS listener needs a certificate and key: set tls.cert and tls.key under listen:, or --cert and --key; or tls.acme with domains for automatic HTTPS")
 	}
+}
+
+// acme reads listen.tls.acme, nil when none of it is set.
+func (l *loader) acme() *ACME {
+	doms, ca, root, store := l.get("listen.tls.acme.domains"), l.get("listen.tls.acme.ca"),
+		l.get("listen.tls.acme.ca_root"), l.get("listen.tls.acme.storage")
+	email, every := l.get("listen.tls.acme.email"), l.get("listen.tls.acme.renew_interval")
+	if !doms.set && !ca.set && !root.set && !store.set && !email.set && !every.set {
+		return nil
+	}
+	a := &ACME{Email: strings.TrimSpace(email.text), CA: strings.TrimSpace(ca.text), RenewInterval: l.duration(every)}
+	for _, d := range doms.list {
+		if d = strings.ToLower(strings.TrimSpace(d)); d == "" {
+			continue
+		}
+		if err := checkDomain(d); err != nil {
+			l.c.of(doms, "%v", err)
+			continue
+		}
+		a.Domains = append(a.Domains, d)
+	}
+	if len(a.Domains) == 0 {
+		l.c.of(doms, "tls.acme needs domains: the names to get a certificate for, like [example.org]")
+	}
+	if u, err := url.Parse(a.CA); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		l.c.of(ca, "tls.acme.ca %q: want the CA's ACME directory URL, like https://acme-v02.api.letsencrypt.org/directory", a.CA)
+	}
+	if root.text != "" {
+		a.CARoot = l.path(root)
+		l.mustExist(root, a.CARoot, false)
+	}
+	if a.RenewInterval <= 0 {
+		l.c.of(every, "tls.acme.renew_interval must be above 0")
+	}
+	a.Storage = l.path(store)
+	if a.Storage == "" {
+		a.Storage = defaultACMEStorage()
+	}
+	return a
+}
+
+// checkDomain refuses names no ACME CA issues for over HTTP-01 or
+// TLS-ALPN-01, the challenges gw answers: a wildcard needs DNS-01.
+func checkDomain(d string) error {
+	switch {
+	case strings.HasPrefix(d, "*."):
+		return fmt.Errorf("domain %q: a wildcard needs the DNS-01 challenge, which gw does not answer; list the names", d)
+	case strings.ContainsAny(d, "/: \t"):
+		return fmt.Errorf("domain %q: want a host name, without scheme, port or path", d)
+	}
+	return nil
+}
+
+// defaultACMEStorage is where certificates are kept when tls.acme.storage
+// is not set: /var/lib/gw/acme for root (as /var/lib/caddy), the XDG data
+// directory otherwise (as Caddy's ~/.local/share/caddy).
+func defaultACMEStorage() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/gw/acme"
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "gw", "acme")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "gw", "acme")
+	}
+	return filepath.Join(os.TempDir(), "gw-acme")
 }
 
 // tlsFile resolves a certificate or key path and checks it exists. One

@@ -78,9 +78,18 @@ var options = []option{
 
 	// Listeners.
 	{key: "listen.http", flag: "http", env: "GW_HTTP", help: "HTTP/1.1 listener `ADDR` (default :8080 when no listener is given)"},
-	{key: "listen.https", flag: "https", env: "GW_HTTPS", help: "HTTPS listener `ADDR`, HTTP/2 by ALPN (needs --cert and --key)"},
+	{key: "listen.https", flag: "https", env: "GW_HTTPS", help: "HTTPS listener `ADDR`, HTTP/2 by ALPN (needs --cert and --key, or --acme-domain)"},
 	{key: "listen.tls.cert", flag: "cert", env: "GW_CERT", help: "PEM certificate chain `FILE` for --https"},
 	{key: "listen.tls.key", flag: "key", env: "GW_KEY", help: "PEM private key `FILE` for --https"},
+	// Automatic HTTPS (docs/design/acme.md): certificates from an ACME CA
+	// instead of tls.cert and tls.key.
+	{key: "listen.tls.acme.domains", flag: "acme-domain", env: "GW_ACME_DOMAIN", help: "`NAME` to get an ACME certificate for, instead of --cert and --key (repeatable)", kind: kindList},
+	{key: "listen.tls.acme.email", flag: "acme-email", env: "GW_ACME_EMAIL", help: "contact `ADDRESS` for the ACME account (expiry notices)"},
+	{key: "listen.tls.acme.ca", flag: "acme-ca", env: "GW_ACME_CA", def: "https://acme-v02.api.letsencrypt.org/directory", help: "ACME directory `URL` of the CA"},
+	{key: "listen.tls.acme.ca_root", flag: "acme-ca-root", env: "GW_ACME_CA_ROOT", help: "PEM `FILE` of a root to trust for the ACME CA's own HTTPS (a private CA)"},
+	{key: "listen.tls.acme.storage", flag: "acme-storage", env: "GW_ACME_STORAGE", help: "`DIR` keeping the ACME account, certificates and keys (default /var/lib/gw/acme as root, else $XDG_DATA_HOME/gw/acme)"},
+	{key: "listen.tls.acme.renew_interval", flag: "acme-renew-interval", env: "GW_ACME_RENEW_INTERVAL", def: "10m", help: "how often (`DURATION`) gw checks its ACME certificates for renewal"},
+	{key: "listen.redirect_https", flag: "redirect-https", env: "GW_REDIRECT_HTTPS", def: "false", help: "answer requests on the HTTP listener with a 308 to HTTPS (ACME HTTP-01 challenges excepted)", kind: kindBool},
 	{key: "listen.uwsgi", flag: "uwsgi", env: "GW_UWSGI", help: "uwsgi-protocol listener `ADDR` (nginx uwsgi_pass)"},
 	{key: "listen.fastcgi", flag: "fastcgi", env: "GW_FASTCGI", help: "FastCGI listener `ADDR` (nginx fastcgi_pass)"},
 	{key: "listen.stats", flag: "stats", env: "GW_STATS", help: "stats, metrics and health listener `ADDR`"},

@@ -102,7 +102,10 @@ type Listen struct {
 	// ProxyProtocol expects a PROXY header (v1 or v2) on every connection
 	// to the TCP listeners, from Proxy.Trusted peers only.
 	ProxyProtocol bool
-	TLS           TLS // certificate for HTTPS; both set whenever HTTPS is
+	// RedirectHTTPS makes the HTTP listener answer 308 to the HTTPS one,
+	// but for ACME HTTP-01 challenges.
+	RedirectHTTPS bool
+	TLS           TLS // certificate for HTTPS: Cert and Key, or ACME, whenever HTTPS is set
 }
 
 // Proxy says whose X-Forwarded-* or Forwarded headers (and PROXY
@@ -131,6 +134,20 @@ func (o Owner) IsZero() bool { return o == Owner{} }
 type TLS struct {
 	Cert string // certificate chain
 	Key  string // private key
+	ACME *ACME  // certificates from an ACME CA instead of Cert and Key; nil = none
+}
+
+// ACME is automatic HTTPS: the CA gw gets and renews the HTTPS listener's
+// certificates from.
+type ACME struct {
+	Domains []string // names the certificate covers, obtained at start
+	Email   string   // account contact; "" = none
+	CA      string   // directory URL
+	// CARoot is a PEM file of roots to trust for the CA's own HTTPS (a
+	// private CA, pebble); "" = the system's.
+	CARoot        string
+	Storage       string        // directory of the account, certificates and keys
+	RenewInterval time.Duration // how often certificates are checked for renewal
 }
 
 // Limits are gateway-wide request limits.

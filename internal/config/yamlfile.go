@@ -53,6 +53,8 @@ func fileSchema() *schema {
 	}
 	root.fields["proxy"].fields["trusted"] = &schema{scalars: true,
 		hint: "; write the proxies' addresses as a list, like [10.0.0.0/8, 127.0.0.1]"}
+	root.fields["listen"].fields["tls"].fields["acme"].fields["domains"] = &schema{scalars: true,
+		hint: "; write the names as a list, like [example.org, www.example.org]"}
 	return root
 }
 
