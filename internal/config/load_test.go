@@ -80,7 +80,7 @@ func TestLoadDefaults(t *testing.T) {
 			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 75 * time.Second, ShutdownTimeout: 30 * time.Second,
 			ResponseBuffer: 128 << 10, ResponseTempMax: 1 << 30, SendTimeout: time.Minute,
 			BodyBufferSize: 64 << 10, BodyTimeout: time.Minute, LingeringTime: 30 * time.Second, LingeringTimeout: 5 * time.Second,
-			WebSocketMaxMessage: 1 << 20, WebSocketPing: 30 * time.Second,
+			WebSocketMaxMessage: 1 << 20, WebSocketPing: 30 * time.Second, WebSocketCompression: WSCompressionOff,
 		},
 	}
 	if cfg.Listen != want.Listen || cfg.Limits != want.Limits || cfg.File != "" || cfg.User != "" || cfg.Group != "" {
@@ -135,7 +135,7 @@ func TestLoadAppFromFlags(t *testing.T) {
 	if cfg.Limits != (Limits{MaxHeader: 8 << 10, MaxBody: 10_000_000, ReadHeaderTimeout: time.Second,
 		IdleTimeout: 2 * time.Second, ShutdownTimeout: 3 * time.Second, ResponseBuffer: 1 << 20,
 		BodyBufferSize: 1 << 20, BodyTimeout: 4 * time.Second, LingeringTimeout: 6 * time.Second,
-		WebSocketMaxMessage: 1 << 20, WebSocketPing: 30 * time.Second}) {
+		WebSocketMaxMessage: 1 << 20, WebSocketPing: 30 * time.Second, WebSocketCompression: WSCompressionOff}) {
 		t.Errorf("limits: %+v", cfg.Limits)
 	}
 	if cfg.User != "www-data" || cfg.Group != "www-data" {
