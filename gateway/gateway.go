@@ -23,6 +23,7 @@ import (
 	"github.com/gwhq/gw/runners/budget"
 	"github.com/gwhq/gw/runners/daemon"
 	"github.com/gwhq/gw/runners/pool"
+	"github.com/quic-go/quic-go/http3"
 )
 
 // Gateway serves every app of one Config.
@@ -35,6 +36,12 @@ type Gateway struct {
 	routes  atomic.Pointer[table]
 	srvs    []server
 	lns     []listener
+	// The HTTP/3 listener's UDP socket and server (nil when off), and
+	// the sockets an upgrade passed for it.
+	h3conn       net.PacketConn
+	h3srv        *http3.Server
+	h3conns      h3Conns
+	inheritedPCs map[string]net.PacketConn
 	wg      sync.WaitGroup // Serve loops
 
 	reloadMu  sync.Mutex                 // one reload (or the shutdown) at a time
@@ -252,7 +259,7 @@ func (g *Gateway) newServer(ln listener) server {
 		maxHeader -= 4096
 	}
 	srv := &http.Server{
-		Handler:           closeHidden{httpEntry{g}},
+		Handler:           closeHidden{g.altSvc(httpEntry{g})},
 		ReadHeaderTimeout: lim.ReadHeaderTimeout,
 		IdleTimeout:       lim.IdleTimeout,
 		// HTTP/2 advertises it as SETTINGS_MAX_HEADER_LIST_SIZE.
@@ -262,6 +269,8 @@ func (g *Gateway) newServer(ln listener) server {
 	}
 	srv.Protocols.SetHTTP1(true)
 	if ln.proto == "https" {
+		// One place for the HTTPS policy (certificate source, TLS
+		// versions): the HTTP/3 server takes the same (http3Server).
 		srv.Protocols.SetHTTP2(true)
 		srv.TLSConfig = ln.certs.tlsConfig()
 		return tlsServer{srv}
@@ -293,12 +302,13 @@ func (g *Gateway) serve() {
 			}
 		}()
 	}
+	g.serveHTTP3()
 }
 
 // Bound is one open listener: its protocol and the address the kernel gave
 // it (so ":0" shows the real port).
 type Bound struct {
-	Proto string // "http", "https", "uwsgi", "fastcgi"
+	Proto string // "http", "https", "http3" (UDP), "uwsgi", "fastcgi"
 	Addr  net.Addr
 }
 
@@ -307,6 +317,9 @@ func (g *Gateway) Listeners() []Bound {
 	out := make([]Bound, 0, len(g.lns)+1)
 	for _, ln := range g.lns {
 		out = append(out, Bound{Proto: ln.proto, Addr: ln.Addr()})
+	}
+	if g.h3conn != nil {
+		out = append(out, Bound{Proto: "http3", Addr: g.h3conn.LocalAddr()})
 	}
 	if g.adminAddr != nil {
 		out = append(out, Bound{Proto: "stats", Addr: g.adminAddr})
@@ -333,6 +346,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			srv.Close()
 		}
 	}
+	if err := g.shutdownHTTP3(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if t := g.routes.Load(); t != nil {
 		// Hijacked connections get the shutdown timeout (h1 counts
 		// them in the drain above; net/http's HTTPS server does not).
@@ -340,6 +356,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		t.raw.closeAll()
 	}
 	g.wg.Wait()
+	if g.h3conn != nil {
+		g.h3conn.Close() // http3's Shutdown leaves a socket it was given open
+	}
 	g.reloadMu.Lock() // no reload may start a generation behind our back
 	defer g.reloadMu.Unlock()
 	g.draining.Wait()

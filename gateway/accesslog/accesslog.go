@@ -3,7 +3,7 @@
 // on demand for log rotation.
 //
 // Each line has msg "request" and the attributes app, method, path,
-// status, bytes (response body bytes), queue_wait (waiting for a free
+// proto (HTTP/1.1, HTTP/2.0, HTTP/3.0), status, bytes (response body bytes), queue_wait (waiting for a free
 // runner), app_time (in the runner), total, pid (the runner; 0 when the
 // request never reached one), request_id and remote, then the fields the
 // app set (uwsgi.set_logvar) in the group vars. Durations are slog's:
@@ -27,6 +27,7 @@ type Entry struct {
 	App       string    // "" when no app is mounted at the path
 	Method    string
 	Path      string
+	Proto     string // the request's protocol as net/http names it: "HTTP/1.1", "HTTP/2.0", "HTTP/3.0"
 	Status    int
 	Bytes     int64 // response body bytes written
 	QueueWait time.Duration
@@ -83,6 +84,7 @@ func (l *Logger) Log(e Entry) {
 		slog.String("app", e.App),
 		slog.String("method", e.Method),
 		slog.String("path", e.Path),
+		slog.String("proto", e.Proto),
 		slog.Int("status", e.Status),
 		slog.Int64("bytes", e.Bytes),
 		slog.Duration("queue_wait", e.QueueWait),

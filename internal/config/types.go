@@ -92,6 +92,9 @@ type Log struct {
 type Listen struct {
 	HTTP        Addr
 	HTTPS       Addr
+	// HTTP3 is the UDP address of the HTTP/3 (QUIC) listener (Network
+	// "udp"); it shares HTTPS's certificate and is advertised by Alt-Svc.
+	HTTP3       Addr
 	UWSGI       Addr
 	FastCGI     Addr
 	Stats       Addr
