@@ -279,3 +279,42 @@ apps:
 		t.Errorf("new gw exited %d", code)
 	}
 }
+
+// TestHTTP3Drain: at SIGTERM a request in flight over HTTP/3 finishes,
+// and an idle HTTP/3 connection the client keeps open does not hold gw to
+// its shutdown bound (quic-go alone would wait for the client to close).
+func TestHTTP3Drain(t *testing.T) {
+	s, cert, _, _ := startTLSSuite(t, "--http3", "127.0.0.1:0", "--workers", "2", "--shutdown-timeout", "60s")
+	base := "https://" + s.Addr("http3")
+	idle, busy := h3Client(t, cert), h3Client(t, cert)
+	getEnv(t, idle, base+"/env", "HTTP/3.0") // opens a connection, then leaves it idle
+	type answer struct {
+		status int
+		body   string
+		err    error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, err := busy.Get(base + "/sleep?2")
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- answer{resp.StatusCode, string(b), err}
+	}()
+	time.Sleep(500 * time.Millisecond) // the request is in the app
+	start := time.Now()
+	syscall.Kill(s.PID(), syscall.SIGTERM)
+	a := <-done
+	if a.err != nil || a.status != 200 || a.body != "slept" {
+		t.Errorf("request in flight at SIGTERM: %d %q %v, want 200 slept", a.status, a.body, a.err)
+	}
+	select {
+	case <-s.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("gw still draining 30s after SIGTERM (bound 60s): the idle HTTP/3 connection holds it")
+	}
+	t.Logf("gw exited %v after SIGTERM", time.Since(start))
+}
