@@ -54,9 +54,10 @@ func (g *Gateway) bindHTTP3(pc net.PacketConn) error {
 	return nil
 }
 
-// raiseUDPBuffers asks for udpBuffer bytes each way and returns the
-// smaller of the two the kernel granted (Linux reports twice what it
-// grants for bookkeeping; quic-go compares the same figure).
+// raiseUDPBuffers asks for udpBuffer bytes each way (past the sysctl
+// caps when gw has CAP_NET_ADMIN, as quic-go does) and returns the smaller
+// of the two the kernel granted. Linux reports twice what it was asked
+// for; quic-go compares the same figure.
 func raiseUDPBuffers(c *net.UDPConn) (got, want int) {
 	c.SetReadBuffer(udpBuffer)
 	c.SetWriteBuffer(udpBuffer)
@@ -66,8 +67,15 @@ func raiseUDPBuffers(c *net.UDPConn) (got, want int) {
 	}
 	got = udpBuffer
 	rc.Control(func(fd uintptr) {
-		for _, opt := range []int{syscall.SO_RCVBUF, syscall.SO_SNDBUF} {
-			if n, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, opt); err == nil {
+		for _, o := range []struct{ get, force int }{
+			{syscall.SO_RCVBUF, syscall.SO_RCVBUFFORCE}, {syscall.SO_SNDBUF, syscall.SO_SNDBUFFORCE},
+		} {
+			n, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, o.get)
+			if err == nil && n < udpBuffer {
+				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, o.force, udpBuffer)
+				n, err = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, o.get)
+			}
+			if err == nil {
 				got = min(got, n)
 			}
 		}
