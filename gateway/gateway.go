@@ -42,7 +42,7 @@ type Gateway struct {
 	h3srv        *http3.Server
 	h3conns      h3Conns
 	inheritedPCs map[string]net.PacketConn
-	wg      sync.WaitGroup // Serve loops
+	wg           sync.WaitGroup // Serve loops
 
 	reloadMu  sync.Mutex                 // one reload (or the shutdown) at a time
 	draining  sync.WaitGroup             // old generations still draining after a reload

@@ -120,7 +120,7 @@ func (g *Gateway) http3Server() *http3.Server {
 	return &http3.Server{
 		Handler:     g.h3conns.wrap(g.altSvc(httpEntry{g})),
 		ConnContext: g.h3conns.add,
-		TLSConfig: certs.tlsConfig(), // http3 clones it and offers "h3" by ALPN
+		TLSConfig:   certs.tlsConfig(), // http3 clones it and offers "h3" by ALPN
 		// No 0-RTT: early data can be replayed, and an app cannot tell a
 		// replayed POST (RFC 9114 §10.9; net/http's TLS does no 0-RTT).
 		QUICConfig:     &quic.Config{Allow0RTT: false},
