@@ -3,10 +3,11 @@
 // on demand for log rotation.
 //
 // Each line has msg "request" and the attributes app, method, path,
-// proto (HTTP/1.1, HTTP/2.0, HTTP/3.0), status, bytes (response body bytes), queue_wait (waiting for a free
+// status, bytes (response body bytes), queue_wait (waiting for a free
 // runner), app_time (in the runner), total, pid (the runner; 0 when the
-// request never reached one), request_id and remote, then the fields the
-// app set (uwsgi.set_logvar) in the group vars. Durations are slog's:
+// request never reached one), request_id, remote and proto (HTTP/1.1,
+// HTTP/2.0, HTTP/3.0), then the fields the app set (uwsgi.set_logvar) in
+// the group vars. Durations are slog's:
 // Go duration strings in text ("1.5ms"), integer nanoseconds in JSON,
 // so neither format ever falls into float exponents.
 package accesslog
@@ -84,7 +85,6 @@ func (l *Logger) Log(e Entry) {
 		slog.String("app", e.App),
 		slog.String("method", e.Method),
 		slog.String("path", e.Path),
-		slog.String("proto", e.Proto),
 		slog.Int("status", e.Status),
 		slog.Int64("bytes", e.Bytes),
 		slog.Duration("queue_wait", e.QueueWait),
@@ -93,6 +93,7 @@ func (l *Logger) Log(e Entry) {
 		slog.Int("pid", e.PID),
 		slog.String("request_id", e.RequestID),
 		slog.String("remote", e.Remote),
+		slog.String("proto", e.Proto), // last: added after the others, whose order parsers may rely on
 	)
 	if len(e.Vars) > 0 {
 		vars := make([]any, 0, len(e.Vars)/2)
