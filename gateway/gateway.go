@@ -24,6 +24,7 @@ import (
 	"github.com/gwhq/gw/runners/budget"
 	"github.com/gwhq/gw/runners/daemon"
 	"github.com/gwhq/gw/runners/pool"
+	"github.com/quic-go/quic-go/http3"
 )
 
 // Gateway serves every app of one Config.
@@ -36,7 +37,13 @@ type Gateway struct {
 	routes  atomic.Pointer[table]
 	srvs    []server
 	lns     []listener
-	wg      sync.WaitGroup // Serve loops
+	// The HTTP/3 listener's UDP socket and server (nil when off), and
+	// the sockets an upgrade passed for it.
+	h3conn       net.PacketConn
+	h3srv        *http3.Server
+	h3conns      h3Conns
+	inheritedPCs map[string]net.PacketConn
+	wg           sync.WaitGroup // Serve loops
 
 	reloadMu  sync.Mutex                 // one reload (or the shutdown) at a time
 	draining  sync.WaitGroup             // old generations still draining after a reload
@@ -259,8 +266,12 @@ func (g *Gateway) newServer(ln listener) server {
 		// net/http allows 4096 bytes of slack past MaxHeaderBytes.
 		maxHeader -= 4096
 	}
+	h := g.plainHandler(ln)
+	if ln.proto == "https" {
+		h = g.altSvc(h) // Alt-Svc: the HTTP/3 listener, when there is one
+	}
 	srv := &http.Server{
-		Handler:           closeHidden{g.plainHandler(ln)},
+		Handler:           closeHidden{h},
 		ReadHeaderTimeout: lim.ReadHeaderTimeout,
 		IdleTimeout:       lim.IdleTimeout,
 		// HTTP/2 advertises it as SETTINGS_MAX_HEADER_LIST_SIZE.
@@ -270,6 +281,8 @@ func (g *Gateway) newServer(ln listener) server {
 	}
 	srv.Protocols.SetHTTP1(true)
 	if ln.proto == "https" {
+		// One place for the HTTPS policy (certificate source, TLS
+		// versions): the HTTP/3 server takes the same (http3Server).
 		srv.Protocols.SetHTTP2(true)
 		srv.TLSConfig = ln.certs.tlsConfig()
 		return tlsServer{srv}
@@ -301,12 +314,13 @@ func (g *Gateway) serve() {
 			}
 		}()
 	}
+	g.serveHTTP3()
 }
 
 // Bound is one open listener: its protocol and the address the kernel gave
 // it (so ":0" shows the real port).
 type Bound struct {
-	Proto string // "http", "https", "uwsgi", "fastcgi"
+	Proto string // "http", "https", "http3" (UDP), "uwsgi", "fastcgi"
 	Addr  net.Addr
 }
 
@@ -315,6 +329,9 @@ func (g *Gateway) Listeners() []Bound {
 	out := make([]Bound, 0, len(g.lns)+1)
 	for _, ln := range g.lns {
 		out = append(out, Bound{Proto: ln.proto, Addr: ln.Addr()})
+	}
+	if g.h3conn != nil {
+		out = append(out, Bound{Proto: "http3", Addr: g.h3conn.LocalAddr()})
 	}
 	if g.adminAddr != nil {
 		out = append(out, Bound{Proto: "stats", Addr: g.adminAddr})
@@ -341,6 +358,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			srv.Close()
 		}
 	}
+	if err := g.shutdownHTTP3(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if t := g.routes.Load(); t != nil {
 		// Hijacked connections get the shutdown timeout (h1 counts
 		// them in the drain above; net/http's HTTPS server does not).
@@ -348,6 +368,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		t.raw.closeAll()
 	}
 	g.wg.Wait()
+	if g.h3conn != nil {
+		g.h3conn.Close() // http3's Shutdown leaves a socket it was given open
+	}
 	g.reloadMu.Lock() // no reload may start a generation behind our back
 	defer g.reloadMu.Unlock()
 	g.draining.Wait()

@@ -95,7 +95,7 @@ func (g *Gateway) serveRoute(sw *statusWriter, r *http.Request, t *table, rt *ro
 func logAccess(al *accesslog.Logger, w *statusWriter, r *http.Request, rt *route, timing *reqinfo.Timing, start time.Time) {
 	end := time.Now()
 	e := accesslog.Entry{
-		Time: end, Method: r.Method, Path: r.URL.Path, Status: w.code(), Bytes: w.bytes,
+		Time: end, Method: r.Method, Path: r.URL.Path, Proto: r.Proto, Status: w.code(), Bytes: w.bytes,
 		QueueWait: timing.QueueWait, AppTime: timing.AppTime, Total: end.Sub(start), PID: timing.PID,
 		RequestID: w.requestID, Remote: r.RemoteAddr, Vars: timing.Vars,
 	}
@@ -178,7 +178,7 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 			delete(h, k)
 		}
 	}
-	if closeConn {
+	if closeConn && r.ProtoMajor == 1 { // HTTP/2 and 3 have no Connection header (RFC 9114 §4.2)
 		h.Set("Connection", "close")
 	}
 	h.Set("Content-Type", "text/plain; charset=utf-8")

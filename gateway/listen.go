@@ -108,6 +108,12 @@ func (g *Gateway) Listen(activated map[string]net.Listener) error {
 			}
 		}
 	}
+	if !l.HTTP3.IsZero() {
+		if err := g.bindHTTP3(g.inheritedPCs["http3"]); err != nil {
+			g.closeListeners()
+			return err
+		}
+	}
 	// The stats listener is bound here too, with the others: while gw may
 	// still be root (a privileged port) and from systemd when it passed one.
 	if a := l.Stats; !a.IsZero() {
@@ -190,6 +196,10 @@ func (g *Gateway) closeListeners() {
 		ln.Close()
 	}
 	g.lns = nil
+	if g.h3conn != nil {
+		g.h3conn.Close()
+		g.h3conn = nil
+	}
 	if g.statsLn != nil {
 		g.statsLn.Close()
 		g.statsLn = nil

@@ -5,8 +5,9 @@
 // Each line has msg "request" and the attributes app, method, path,
 // status, bytes (response body bytes), queue_wait (waiting for a free
 // runner), app_time (in the runner), total, pid (the runner; 0 when the
-// request never reached one), request_id and remote, then the fields the
-// app set (uwsgi.set_logvar) in the group vars. Durations are slog's:
+// request never reached one), request_id, remote and proto (HTTP/1.1,
+// HTTP/2.0, HTTP/3.0), then the fields the app set (uwsgi.set_logvar) in
+// the group vars. Durations are slog's:
 // Go duration strings in text ("1.5ms"), integer nanoseconds in JSON,
 // so neither format ever falls into float exponents.
 package accesslog
@@ -27,6 +28,7 @@ type Entry struct {
 	App       string    // "" when no app is mounted at the path
 	Method    string
 	Path      string
+	Proto     string // the request's protocol as net/http names it: "HTTP/1.1", "HTTP/2.0", "HTTP/3.0"
 	Status    int
 	Bytes     int64 // response body bytes written
 	QueueWait time.Duration
@@ -91,6 +93,7 @@ func (l *Logger) Log(e Entry) {
 		slog.Int("pid", e.PID),
 		slog.String("request_id", e.RequestID),
 		slog.String("remote", e.Remote),
+		slog.String("proto", e.Proto), // last: added after the others, whose order parsers may rely on
 	)
 	if len(e.Vars) > 0 {
 		vars := make([]any, 0, len(e.Vars)/2)

@@ -17,6 +17,7 @@ var entry = Entry{
 	App:       "suite",
 	Method:    "POST",
 	Path:      "/a b/\"quoted\"\n", // must stay on one line, and come back intact
+	Proto:     "HTTP/3.0",
 	Status:    503,
 	Bytes:     12345,
 	QueueWait: 1500 * time.Microsecond,
@@ -29,7 +30,7 @@ var entry = Entry{
 
 // want is entry as the fields of a parsed line, durations in nanoseconds.
 var want = map[string]string{
-	"msg": "request", "level": "INFO", "app": "suite", "method": "POST", "path": entry.Path,
+	"msg": "request", "level": "INFO", "app": "suite", "method": "POST", "path": entry.Path, "proto": "HTTP/3.0",
 	"status": "503", "bytes": "12345", "queue_wait": "1500000", "app_time": "500000000",
 	"total": "502000000", "pid": "4242", "request_id": "abc-123", "remote": "127.0.0.1:5555",
 }

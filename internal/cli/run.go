@@ -101,12 +101,12 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		return &exitError{code: exitFailure, err: err}
 	}
 	// A gw started by an upgrade takes the old one's sockets instead.
-	upg, inherited, inheritedNotify, err := inherit(cfg)
+	upg, in, err := inherit(cfg)
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
 	if upg != nil {
-		activated, notify = inherited, inheritedNotify
+		activated, notify = in.lns, in.notify
 	}
 	starter := os.Geteuid() // before any drop: who may use the control socket
 	drop, err := runnerUsers(cfg)
@@ -117,6 +117,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	if err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("gateway: %w", err)}
 	}
+	g.InheritPacketConns(in.pcs)
 	helper, err := listenAs(g, activated, drop, cfg, log)
 	if err != nil {
 		reportStart(e, err)

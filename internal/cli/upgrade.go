@@ -42,38 +42,54 @@ type upgrades struct {
 	parentWait time.Duration
 }
 
+// inherited is what a gw an upgrade started takes from the old one.
+type inherited struct {
+	lns    map[string]net.Listener
+	pcs    map[string]net.PacketConn // the HTTP/3 listener's UDP socket
+	notify *systemd.Notifier
+}
+
 // inherit is the start of a gw an upgrade started: it takes the old gw's
 // sockets, by listener name and configured address, and its systemd
 // notification socket. It returns a nil Upgrader otherwise.
-func inherit(cfg *config.Config) (*upgrade.Upgrader, map[string]net.Listener, *systemd.Notifier, error) {
+func inherit(cfg *config.Config) (*upgrade.Upgrader, inherited, error) {
+	var in inherited
 	if !upgrade.Started() {
-		return nil, nil, nil, nil
+		return nil, in, nil
 	}
 	u, err := upgrade.New(upgradeTimeout)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, in, err
 	}
-	lns := map[string]net.Listener{}
+	in.lns = map[string]net.Listener{}
 	for _, a := range gateway.Addrs(cfg.Listen) {
 		ln, err := u.Listener(a.Proto, a.Addr.String())
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, in, err
 		}
 		if ln != nil {
-			lns[a.Proto] = ln
+			in.lns[a.Proto] = ln
 		}
 	}
-	var notify *systemd.Notifier
+	if a := cfg.Listen.HTTP3; !a.IsZero() {
+		pc, err := u.PacketConn("http3", a.String())
+		if err != nil {
+			return nil, in, err
+		}
+		if pc != nil {
+			in.pcs = map[string]net.PacketConn{"http3": pc}
+		}
+	}
 	f, err := u.File(notifyKey)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, in, err
 	}
 	if f != nil {
-		if notify, err = systemd.NotifierFromFile(f); err != nil {
-			return nil, nil, nil, err
+		if in.notify, err = systemd.NotifierFromFile(f); err != nil {
+			return nil, in, err
 		}
 	}
-	return u, lns, notify, nil
+	return u, in, nil
 }
 
 // serving is called once gw serves: it makes the sockets passable to a
@@ -115,6 +131,11 @@ func (s *upgrades) pass() error {
 			if err := s.u.Pass(a.Proto, a.Addr.String(), ln); err != nil {
 				return err
 			}
+		}
+	}
+	if pc := s.g.PacketConns()["http3"]; pc != nil {
+		if err := s.u.PassPacketConn("http3", s.listen.HTTP3.String(), pc); err != nil {
+			return err
 		}
 	}
 	if s.notify == nil {

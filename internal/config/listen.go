@@ -73,6 +73,7 @@ func (l *loader) listen(ls *Listen) {
 		ls.ChownSocket = o
 	}
 
+	l.http3(ls)
 	ls.H2C = l.boolean(l.get("listen.h2c"))
 	ls.ProxyProtocol = l.boolean(l.get("listen.proxy_protocol"))
 
@@ -171,6 +172,31 @@ func defaultACMEStorage() string {
 		return filepath.Join(h, ".local", "share", "gw", "acme")
 	}
 	return filepath.Join(os.TempDir(), "gw-acme")
+}
+
+// http3 reads listen.http3, a UDP address. It needs the HTTPS listener:
+// it serves HTTPS's certificate, and clients learn of it from the Alt-Svc
+// header of HTTPS answers. The same port as HTTPS is the usual choice
+// (UDP and TCP ports do not collide).
+func (l *loader) http3(ls *Listen) {
+	val := l.get("listen.http3")
+	if val.text == "" {
+		return
+	}
+	a, err := ParseAddr(val.text)
+	if err != nil {
+		l.c.of(val, "%v", err)
+		return
+	}
+	if a.Network == "unix" {
+		l.c.of(val, "HTTP/3 listener %q: want host:port or :port (HTTP/3 runs over UDP)", val.text)
+		return
+	}
+	if l.get("listen.https").text == "" {
+		l.c.of(val, "an HTTP/3 listener needs the HTTPS listener: set listen.https (--https) with its certificate; HTTP/3 shares it and is advertised on its answers")
+		return
+	}
+	ls.HTTP3 = Addr{Network: "udp", Address: a.Address}
 }
 
 // tlsFile resolves a certificate or key path and checks it exists. One

@@ -106,7 +106,7 @@ func TestLoadAppFromFlags(t *testing.T) {
 		"--max-requests", "100", "--max-rss", "512MiB", "--queue-size", "10", "--callable", "app",
 		"--mount", "/blog/", "--dir", f.dir, "--venv", f.dir, "--interpreter", "python3",
 		"--static", "/blog/static="+filepath.Join(f.dir, "static"), "--static", "/Favicon/=static/",
-		"--https", ":8443", "--cert", filepath.Join(f.dir, "cert.pem"), "--key", filepath.Join(f.dir, "key.pem"),
+		"--https", ":8443", "--http3", ":8443", "--cert", filepath.Join(f.dir, "cert.pem"), "--key", filepath.Join(f.dir, "key.pem"),
 		"--uwsgi", "unix:/tmp/gw.sock", "--fastcgi", "127.0.0.1:9000", "--stats", "127.0.0.1:9191", "--control", "unix:/tmp/gw-ctl.sock",
 		"--chmod-socket", "0600", "--max-header", "8KiB", "--max-body", "10MB",
 		"--read-header-timeout", "1s", "--idle-timeout", "2s", "--shutdown-timeout", "3s",
@@ -127,7 +127,7 @@ func TestLoadAppFromFlags(t *testing.T) {
 		t.Errorf("static = %v, want %v", a.Static, wantStatic)
 	}
 	l := cfg.Listen
-	if l.HTTP != (Addr{}) || l.HTTPS != (Addr{"tcp", ":8443"}) || l.UWSGI != (Addr{"unix", "/tmp/gw.sock"}) ||
+	if l.HTTP != (Addr{}) || l.HTTPS != (Addr{"tcp", ":8443"}) || l.HTTP3 != (Addr{"udp", ":8443"}) || l.UWSGI != (Addr{"unix", "/tmp/gw.sock"}) ||
 		l.FastCGI != (Addr{"tcp", "127.0.0.1:9000"}) || l.Stats != (Addr{"tcp", "127.0.0.1:9191"}) || l.Control != (Addr{"unix", "/tmp/gw-ctl.sock"}) || l.ChmodSocket != 0o600 ||
 		l.TLS.Cert != filepath.Join(f.dir, "cert.pem") || l.TLS.Key != filepath.Join(f.dir, "key.pem") {
 		t.Errorf("listen: %+v", l)
@@ -327,7 +327,7 @@ func TestOptionTable(t *testing.T) {
 	RegisterFlags(fs)
 	// The flags shared/spec/interface.md promises, plus this package's own.
 	for _, name := range []string{
-		"lang", "http", "https", "cert", "key", "uwsgi", "fastcgi", "workers", "threads", "callable", "timeout",
+		"lang", "http", "https", "http3", "cert", "key", "uwsgi", "fastcgi", "workers", "threads", "callable", "timeout",
 		"max-requests", "max-rss", "stats", "interpreter", "venv", "static", "max-header", "max-body",
 		"chmod-socket", "uid", "gid", "config", "dir", "mount", "name", "queue-size", "read-header-timeout",
 		"idle-timeout", "shutdown-timeout",

@@ -79,6 +79,7 @@ var options = []option{
 	// Listeners.
 	{key: "listen.http", flag: "http", env: "GW_HTTP", help: "HTTP/1.1 listener `ADDR` (default :8080 when no listener is given)"},
 	{key: "listen.https", flag: "https", env: "GW_HTTPS", help: "HTTPS listener `ADDR`, HTTP/2 by ALPN (needs --cert and --key, or --acme-domain)"},
+	{key: "listen.http3", flag: "http3", env: "GW_HTTP3", help: "HTTP/3 (QUIC) listener UDP `ADDR`, sharing the HTTPS certificate and advertised by Alt-Svc on HTTPS answers (needs --https)"},
 	{key: "listen.tls.cert", flag: "cert", env: "GW_CERT", help: "PEM certificate chain `FILE` for --https"},
 	{key: "listen.tls.key", flag: "key", env: "GW_KEY", help: "PEM private key `FILE` for --https"},
 	// Automatic HTTPS (docs/design/acme.md): certificates from an ACME CA

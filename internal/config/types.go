@@ -90,8 +90,11 @@ type Log struct {
 // Listen holds the listeners. At least one is set after Load: HTTP defaults
 // to ":8080" when no listener is given.
 type Listen struct {
-	HTTP        Addr
-	HTTPS       Addr
+	HTTP  Addr
+	HTTPS Addr
+	// HTTP3 is the UDP address of the HTTP/3 (QUIC) listener (Network
+	// "udp"); it shares HTTPS's certificate and is advertised by Alt-Svc.
+	HTTP3       Addr
 	UWSGI       Addr
 	FastCGI     Addr
 	Stats       Addr

@@ -107,6 +107,27 @@ func (u *Upgrader) Pass(name, addr string, ln net.Listener) error {
 	return u.tf.AddListener(network, address, fdOnly{ln, sc})
 }
 
+// PacketConn returns the UDP socket the old gw passed for the listener
+// name configured at addr (HTTP/3), or nil (then bind one and
+// PassPacketConn it).
+func (u *Upgrader) PacketConn(name, addr string) (net.PacketConn, error) {
+	return u.tf.PacketConn(key(name, addr))
+}
+
+// PassPacketConn registers pc, serving the listener name configured at
+// addr, for the next gw; like Pass, it passes a copy of the descriptor.
+func (u *Upgrader) PassPacketConn(name, addr string, pc net.PacketConn) error {
+	sc, ok := pc.(syscall.Conn)
+	if !ok {
+		return fmt.Errorf("upgrade: %s socket %T has no descriptor", name, pc)
+	}
+	network, address := key(name, addr)
+	return u.tf.AddPacketConn(network, address, struct {
+		net.PacketConn
+		syscall.Conn
+	}{pc, sc})
+}
+
 type fdOnly struct {
 	net.Listener
 	syscall.Conn

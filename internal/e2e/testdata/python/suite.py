@@ -39,6 +39,13 @@ def raw(environ, start_response):
             n += len(chunk)
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [("%d %s" % (n, h.hexdigest())).encode()]
+    if path == "/echo":
+        # the body back: bodies both ways in one request (read(n), as
+        # wsgiref's validator wants)
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or "0"))
+        start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
     if path == "/lines":
         inp = environ["wsgi.input"]
         first = inp.readline()
