@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -147,6 +148,7 @@ func (d *appsDirWatch) sync() {
 		d.log.Error("apps_dir: config rejected; every app keeps serving as it does", "err", err)
 		return
 	}
+	d.keep(cfg, d.g.Config())
 	d.mu.Lock()
 	applied := maps.Clone(d.files)
 	d.mu.Unlock()
@@ -244,18 +246,25 @@ func (d *appsDirWatch) stop() {
 	}
 }
 
-// keep carries into cfg, read again for a full reload, the serving apps
-// of files it refuses, so a broken file leaves its running version alone
-// at SIGHUP too; serving is the config serving now.
+// keep carries into cfg, read again, the serving apps of files it
+// refuses, so a broken file leaves its running version alone, at a sync
+// and at a full reload; serving is the config serving now. A kept app
+// still holds its name and mount: a file of the directory that takes
+// either is refused in turn. Against the config file's apps it loses.
 func (d *appsDirWatch) keep(cfg, serving *config.Config) {
 	if d == nil {
 		return
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	taken := map[string]bool{}
-	for _, a := range cfg.Apps {
-		taken[a.Name], taken[a.Host+" "+a.Mount] = true, true
+	fromDir := map[string]int{} // app name -> index in cfg.AppFiles
+	for i, f := range cfg.AppFiles {
+		if f.Name != "" {
+			fromDir[f.Name] = i
+		}
+	}
+	clashes := func(a, b config.App) bool {
+		return a.Name == b.Name || a.Host == b.Host && a.Mount == b.Mount
 	}
 	for i, f := range cfg.AppFiles {
 		old, ok := d.files[f.Path]
@@ -266,13 +275,22 @@ func (d *appsDirWatch) keep(cfg, serving *config.Config) {
 		if j < 0 {
 			continue
 		}
-		a := serving.Apps[j]
-		if taken[a.Name] || taken[a.Host+" "+a.Mount] {
+		kept := serving.Apps[j]
+		if slices.ContainsFunc(cfg.Apps, func(a config.App) bool { _, dir := fromDir[a.Name]; return !dir && clashes(a, kept) }) {
 			continue // the config file took its name or mount: it goes
 		}
-		taken[a.Name], taken[a.Host+" "+a.Mount] = true, true
-		d.log.Error("apps_dir: file refused; its running version keeps serving", "file", f.Path, "problems", f.Problems.Error())
-		cfg.Apps = append(cfg.Apps, a)
+		cfg.Apps = slices.DeleteFunc(cfg.Apps, func(a config.App) bool {
+			k, dir := fromDir[a.Name]
+			if !dir || !clashes(a, kept) {
+				return false
+			}
+			cfg.AppFiles[k].Name = ""
+			cfg.AppFiles[k].Problems = config.Problems{{File: cfg.AppFiles[k].Path, Msg: fmt.Sprintf(
+				"its name or mount is already served by %s, whose running version serves on while that file is refused; this file is refused", f.Path)}}
+			return true
+		})
+		d.report(f)
+		cfg.Apps = append(cfg.Apps, kept)
 		cfg.AppFiles[i] = old
 	}
 }
