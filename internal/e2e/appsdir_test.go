@@ -309,27 +309,27 @@ func TestAppsDirHundred(t *testing.T) {
 			t.Errorf("/%s answers %q", want, got)
 		}
 	}
-	rss := rssOf(t, g.PID())
-	t.Logf("gw RSS with %d apps (3 of them served once): %d KiB", n, rss)
+	t.Logf("gw with %d apps (3 of them served once): RSS %d KiB, PSS %d KiB", n,
+		memOf(t, g.PID(), "Rss:"), memOf(t, g.PID(), "Pss:"))
 	if withRunners {
-		var sum int64
+		var rss, pss int64
 		kids := g.Children()
 		for _, pid := range kids {
-			sum += rssOf(t, pid)
+			rss, pss = rss+memOf(t, pid, "Rss:"), pss+memOf(t, pid, "Pss:")
 		}
-		t.Logf("their %d runner processes: %d KiB together", len(kids), sum)
+		t.Logf("their %d runner processes together: RSS %d KiB, PSS %d KiB (shared pages counted once)", len(kids), rss, pss)
 	}
 }
 
-// rssOf reads a process's VmRSS in KiB.
-func rssOf(t *testing.T, pid int) int64 {
+// memOf reads a field (Rss:, Pss:) of a process's smaps_rollup, in KiB.
+func memOf(t *testing.T, pid int, field string) int64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			n, err := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
 			if err != nil {
 				t.Fatal(err)
@@ -337,6 +337,6 @@ func rssOf(t *testing.T, pid int) int64 {
 			return n
 		}
 	}
-	t.Fatalf("no VmRSS for pid %d", pid)
+	t.Fatalf("no %s for pid %d", field, pid)
 	return 0
 }
