@@ -156,17 +156,18 @@ func (d *appsDirWatch) sync() {
 	for _, f := range cfg.AppFiles {
 		now[f.Path] = f
 	}
+	changed := false // the apps changed: the source watch follows
 	// Removed files first: the mount or name a removed app frees may be
 	// what a new file takes.
 	for _, p := range slices.Sorted(maps.Keys(applied)) {
 		if _, ok := now[p]; !ok {
 			d.remove(p, applied[p].Name)
+			changed = true
 		}
 	}
 	d.mu.Lock()
 	maps.DeleteFunc(d.refused, func(p string, _ config.AppFile) bool { _, ok := now[p]; return !ok })
 	d.mu.Unlock()
-	changed := false
 	for _, f := range cfg.AppFiles { // by path
 		old, had := applied[f.Path]
 		switch {
@@ -179,6 +180,7 @@ func (d *appsDirWatch) sync() {
 			continue
 		case had && old.Name != f.Name:
 			d.remove(f.Path, old.Name) // renamed: the old name goes
+			changed = true
 		}
 		err := d.g.PutApp(d.ctx, cfg, f.Name)
 		if d.ctx.Err() != nil {
@@ -292,5 +294,25 @@ func (d *appsDirWatch) keep(cfg, serving *config.Config) {
 		d.report(f)
 		cfg.Apps = append(cfg.Apps, kept)
 		cfg.AppFiles[i] = old
+	}
+}
+
+// refuseUsers refuses, alone, the files of the apps directory whose app
+// may not run as the user it names (unknown, root without --allow-root,
+// another uid than a gw that is not root), which would otherwise reject
+// the whole config at runnerUsers.
+func refuseUsers(cfg *config.Config) {
+	for i, f := range cfg.AppFiles {
+		j := slices.IndexFunc(cfg.Apps, func(a config.App) bool { return f.Name != "" && a.Name == f.Name })
+		if j < 0 {
+			continue
+		}
+		one := *cfg
+		one.Apps, one.Daemons, one.Cron = []config.App{cfg.Apps[j]}, nil, nil
+		if _, err := runnerUsers(&one); err != nil {
+			cfg.AppFiles[i].Name = ""
+			cfg.AppFiles[i].Problems = config.Problems{{File: f.Path, Msg: err.Error()}}
+			cfg.Apps = slices.Delete(cfg.Apps, j, j+1)
+		}
 	}
 }

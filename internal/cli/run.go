@@ -51,6 +51,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	if err != nil {
 		return reportLoad(e, err)
 	}
+	refuseUsers(cfg)
 	log := newLogger(e.stderr, cfg.Log.Format)
 	access, err := accesslog.Open(cfg.Log.Access, cfg.Log.Format, e.stderr)
 	if err != nil {
@@ -152,6 +153,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		if err != nil {
 			return nil, err
 		}
+		refuseUsers(cfg)
 		if _, err := runnerUsers(cfg); err != nil {
 			return nil, err
 		}
@@ -491,7 +493,9 @@ func runnerUsers(cfg *config.Config) (drop *syscall.Credential, err error) {
 		}
 		allSame = allSame && c != nil && c.Uid == global.Uid && c.Gid == global.Gid
 	}
-	if euid != 0 || !allSame || global.Uid == 0 {
+	// An apps directory keeps root: its apps may come later, each with a
+	// user of its own, as the Emperor's vassals do.
+	if euid != 0 || !allSame || global.Uid == 0 || cfg.AppsDir != "" {
 		return nil, nil
 	}
 	return global, nil

@@ -138,6 +138,12 @@ func TestAppsDir(t *testing.T) {
 	if want := "is already served by " + filepath.Join(g.apps, "blog.yaml"); !strings.Contains(g.Log(), want) {
 		t.Errorf("twin.yaml's refusal does not say %q:\n%s", want, g.Log())
 	}
+	// A user that does not exist refuses that file alone.
+	g.put("nouser.yaml", blog("/nouser", "x")+"uid: gw-no-such-user\n")
+	awaitLog(t, g.Server, "nouser.yaml problems=", dirWithin)
+	if !strings.Contains(g.Log(), "gw-no-such-user") {
+		t.Errorf("nouser.yaml's refusal does not name the user:\n%s", g.Log())
+	}
 	// Hidden, backup and non-yaml files are no apps.
 	for _, name := range []string{".hidden.yaml", "blog.yaml~", "README"} {
 		save(t, filepath.Join(g.apps, name), blog("/"+strings.Trim(name, ".~"), "x"))
