@@ -61,6 +61,7 @@ func (c controlled) ReloadApp(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("config rejected, the running app keeps serving: %w", err)
 	}
+	c.rl.dir.keep(cfg, c.g.Config()) // an app whose file is refused reloads as it runs
 	if err := c.g.ReloadApp(ctx, cfg, name); err != nil {
 		return err
 	}

@@ -157,8 +157,17 @@ func TestAppsDir(t *testing.T) {
 	save(t, filepath.Join(g.apps, "blog.yaml"), blog("/journal", "v5"))
 	awaitBody(t, g.URL+"/journal", "v5", start, dirWithin)
 
-	// Removed: it stops, and the twin that lost to it may now start.
+	// Touched (same bytes, new mtime): the app restarts, as uWSGI's
+	// vassals do, to pick up new code.
 	blogPIDs := g.pids("blog")
+	future := time.Now().Add(2 * time.Second)
+	if err := os.Chtimes(filepath.Join(g.apps, "blog.yaml"), future, future); err != nil {
+		t.Fatal(err)
+	}
+	g.waitPIDs("blog", func(p []int) bool { return len(p) == 1 && disjoint(p, blogPIDs) })
+
+	// Removed: it stops, and the twin that lost to it may now start.
+	blogPIDs = g.pids("blog")
 	start = time.Now()
 	if err := os.Remove(filepath.Join(g.apps, "blog.yaml")); err != nil {
 		t.Fatal(err)
