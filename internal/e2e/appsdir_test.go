@@ -355,3 +355,43 @@ func memOf(t *testing.T, pid int, field string) int64 {
 	t.Fatalf("no %s for pid %d", field, pid)
 	return 0
 }
+
+// TestCheckAppsDir: gw check --apps-dir reports a broken file and the
+// newer of two clashing files with path and line, and exits 1; the good
+// files are not reported.
+func TestCheckAppsDir(t *testing.T) {
+	dir := t.TempDir()
+	save(t, filepath.Join(dir, "app.py"), greetApp)
+	old := time.Now().Add(-time.Hour)
+	for name, body := range map[string]string{
+		"a.yaml":      "path: ../app.py\nmount: /a\n",
+		"b.yaml":      "path: ../app.py\nmount: /a\n", // newer: loses
+		"c.yaml":      "path: ../app.py\nmount: /c\nworkers: zero\n",
+		".d.yaml.swp": "path: [",
+	} {
+		p := filepath.Join(dir, "apps", name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		save(t, p, body)
+		if name == "a.yaml" {
+			if err := os.Chtimes(p, old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	apps := filepath.Join(dir, "apps")
+	code, out := gwtest.Run(t, 30*time.Second, "check", "--apps-dir", apps)
+	want := []string{
+		filepath.Join(apps, "b.yaml") + ":2:8: b.mount: any host at mount /a is already served by " + filepath.Join(apps, "a.yaml"),
+		filepath.Join(apps, "c.yaml") + ":3:10: c.workers: \"zero\" is not a whole number",
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("gw check --apps-dir: no %q in\n%s", w, out)
+		}
+	}
+	if code != 1 || strings.Contains(out, "a.yaml:") || strings.Contains(out, ".swp") {
+		t.Errorf("gw check --apps-dir: exit %d (want 1), output:\n%s", code, out)
+	}
+}
