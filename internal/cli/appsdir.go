@@ -45,12 +45,15 @@ type appsDirWatch struct {
 	// path, at the content logged.
 	files   map[string]config.AppFile
 	refused map[string]config.AppFile
+	// failed are the files whose app failed to boot, by path, as they
+	// were then: tried again once they change, not at every sync.
+	failed map[string]config.AppFile
 }
 
 func newAppsDirWatch(g *gateway.Gateway, log *slog.Logger, load func([]string) (*config.Config, error), after func()) *appsDirWatch {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &appsDirWatch{g: g, log: log, load: load, after: after, ctx: ctx, cancel: cancel,
-		files: map[string]config.AppFile{}, refused: map[string]config.AppFile{}}
+		files: map[string]config.AppFile{}, refused: map[string]config.AppFile{}, failed: map[string]config.AppFile{}}
 }
 
 // reset takes the files of cfg, the config that serves now (at start and
@@ -64,7 +67,7 @@ func (d *appsDirWatch) reset(cfg *config.Config) {
 	if d.stopped {
 		return
 	}
-	d.files, d.refused = map[string]config.AppFile{}, map[string]config.AppFile{}
+	d.files, d.refused, d.failed = map[string]config.AppFile{}, map[string]config.AppFile{}, map[string]config.AppFile{}
 	for _, f := range cfg.AppFiles {
 		if f.Name != "" {
 			d.files[f.Path] = f
@@ -150,7 +153,7 @@ func (d *appsDirWatch) sync() {
 	}
 	d.keep(cfg, d.g.Config())
 	d.mu.Lock()
-	applied := maps.Clone(d.files)
+	applied, failed := maps.Clone(d.files), d.failed
 	d.mu.Unlock()
 	now := map[string]config.AppFile{}
 	for _, f := range cfg.AppFiles {
@@ -166,7 +169,9 @@ func (d *appsDirWatch) sync() {
 		}
 	}
 	d.mu.Lock()
-	maps.DeleteFunc(d.refused, func(p string, _ config.AppFile) bool { _, ok := now[p]; return !ok })
+	gone := func(p string, _ config.AppFile) bool { _, ok := now[p]; return !ok }
+	maps.DeleteFunc(d.refused, gone)
+	maps.DeleteFunc(d.failed, gone)
 	d.mu.Unlock()
 	for _, f := range cfg.AppFiles { // by path
 		old, had := applied[f.Path]
@@ -176,7 +181,7 @@ func (d *appsDirWatch) sync() {
 			d.report(f) // what it held, if anything, serves on
 			d.mu.Unlock()
 			continue
-		case had && old.Name == f.Name && old.Sum == f.Sum && old.ModTime.Equal(f.ModTime):
+		case had && same(old, f), same(failed[f.Path], f):
 			continue
 		case had && old.Name != f.Name:
 			d.remove(f.Path, old.Name) // renamed: the old name goes
@@ -193,10 +198,14 @@ func (d *appsDirWatch) sync() {
 				attrs = append(attrs, "detail", se.Detail)
 			}
 			d.log.Error("apps_dir: app not started; what served keeps serving, the next change of the file tries again", attrs...)
+			d.mu.Lock()
+			d.failed[f.Path] = f
+			d.mu.Unlock()
 			continue
 		}
 		d.mu.Lock()
 		delete(d.refused, f.Path)
+		delete(d.failed, f.Path)
 		d.files[f.Path] = f
 		d.mu.Unlock()
 		changed = true
@@ -204,6 +213,11 @@ func (d *appsDirWatch) sync() {
 	if changed && d.after != nil {
 		d.after()
 	}
+}
+
+// same says whether a and b are one version of a file holding one app.
+func same(a, b config.AppFile) bool {
+	return a.Name != "" && a.Name == b.Name && a.Sum == b.Sum && a.ModTime.Equal(b.ModTime)
 }
 
 // remove stops app name of file p.

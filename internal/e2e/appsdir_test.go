@@ -138,6 +138,14 @@ func TestAppsDir(t *testing.T) {
 	if want := "is already served by " + filepath.Join(g.apps, "blog.yaml"); !strings.Contains(g.Log(), want) {
 		t.Errorf("twin.yaml's refusal does not say %q:\n%s", want, g.Log())
 	}
+	// An app that does not boot: reported, tried again only when its file
+	// changes, not at every change of the directory.
+	save(t, filepath.Join(g.dir, "bad.py"), "def application(:\n")
+	g.put("bad.yaml", "path: ../bad.py\nmount: /bad\nworkers: 1\ninterpreter: "+py+"\n")
+	awaitLog(t, g.Server, "apps_dir: app not started", dirWithin)
+	if !strings.Contains(g.Log(), "SyntaxError") {
+		t.Errorf("the boot failure's log does not show the SyntaxError:\n%s", g.Log())
+	}
 	// A user that does not exist refuses that file alone.
 	g.put("nouser.yaml", blog("/nouser", "x")+"uid: gw-no-such-user\n")
 	awaitLog(t, g.Server, "nouser.yaml problems=", dirWithin)
@@ -151,6 +159,9 @@ func TestAppsDir(t *testing.T) {
 	time.Sleep(time.Second)
 	if _, body := gwtest.Get(t, g.URL+"/journal"); body != "v3" {
 		t.Errorf("journal answers %q, want v3", body)
+	}
+	if n := strings.Count(g.Log(), "apps_dir: app not started"); n != 1 {
+		t.Errorf("bad.yaml was tried %d times; want once, as it did not change", n)
 	}
 	// Fixed: served again.
 	start = time.Now()
