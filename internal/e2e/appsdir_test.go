@@ -113,6 +113,18 @@ func TestAppsDir(t *testing.T) {
 	save(t, filepath.Join(g.apps, "blog.yaml"), blog("/blog", "v2"))
 	took = awaitBody(t, g.URL+"/blog", "v2", start, dirWithin)
 	t.Logf("changed file: new config served %v after the write", took.Round(time.Millisecond))
+	// An editor that saves by moving the file to a backup and writing a
+	// new one (vim's default): the file is missing for a moment, which
+	// the debounce folds away, so the app reloads and is not removed.
+	start = time.Now()
+	if err := os.Rename(filepath.Join(g.apps, "blog.yaml"), filepath.Join(g.apps, "blog.yaml~")); err != nil {
+		t.Fatal(err)
+	}
+	save(t, filepath.Join(g.apps, "blog.yaml"), blog("/blog", "v2b"))
+	awaitBody(t, g.URL+"/blog", "v2b", start, dirWithin)
+	if strings.Contains(g.Log(), "app stopping") {
+		t.Errorf("a backup-rename save removed the app:\n%s", g.Log())
+	}
 	// The mount moves too.
 	start = g.put("blog.yaml", blog("/journal", "v3"))
 	awaitBody(t, g.URL+"/journal", "v3", start, dirWithin)
