@@ -132,11 +132,16 @@ func (g *Gateway) replaceApp(ctx context.Context, cfg *config.Config, t *table, 
 
 // with is a copy of t with route i replaced by r: the next table.
 func (t *table) with(i int, r route) *table {
+	routes := slices.Clone(t.routes)
+	routes[i] = r
+	return t.next(routes)
+}
+
+// next is the table after t, with routes (in match order).
+func (t *table) next(routes []route) *table {
 	// The open WebSockets stay the generation's: a drain of nt closes them.
-	nt := &table{routes: slices.Clone(t.routes), body: t.body, gen: t.gen + 1, budget: t.budget,
+	return &table{routes: routes, body: t.body, gen: t.gen + 1, budget: t.budget,
 		ws: t.ws, raw: t.raw, wsOpts: t.wsOpts}
-	nt.routes[i] = r
-	return nt
 }
 
 // RestartApp replaces app name's runners one by one, config unchanged,

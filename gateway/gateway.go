@@ -60,7 +60,8 @@ type Gateway struct {
 
 // New prepares a gateway; nothing runs until Start.
 func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
-	if len(cfg.Apps) == 0 {
+	// With an apps directory, apps may come later: it may be empty yet.
+	if len(cfg.Apps) == 0 && cfg.AppsDir == "" {
 		return nil, errors.New("no apps configured")
 	}
 	return &Gateway{cfg: cfg, log: log}, nil

@@ -84,19 +84,28 @@ func newTable(apps []config.App, run []*runners.App, pools []*pool.Pool) (*table
 		sort.Slice(r.static, func(a, b int) bool { return len(r.static[a].prefix) > len(r.static[b].prefix) })
 		t.routes = append(t.routes, r)
 	}
-	sort.SliceStable(t.routes, func(a, b int) bool {
-		ra, rb := t.routes[a], t.routes[b]
+	if err := sortRoutes(t.routes); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// sortRoutes puts routes in match order and refuses two on one host and
+// mount, which routing could never tell apart.
+func sortRoutes(routes []route) error {
+	sort.SliceStable(routes, func(a, b int) bool {
+		ra, rb := routes[a], routes[b]
 		if (ra.host == "") != (rb.host == "") {
 			return ra.host != ""
 		}
 		return len(ra.mount) > len(rb.mount)
 	})
-	for i := 1; i < len(t.routes); i++ {
-		if a, b := t.routes[i-1], t.routes[i]; a.host == b.host && a.mount == b.mount {
-			return nil, fmt.Errorf("apps %q and %q share host %q and mount %q", a.name, b.name, a.host, a.mount)
+	for i := 1; i < len(routes); i++ {
+		if a, b := routes[i-1], routes[i]; a.host == b.host && a.mount == b.mount {
+			return fmt.Errorf("apps %q and %q share host %q and mount %q", a.name, b.name, a.host, a.mount)
 		}
 	}
-	return t, nil
+	return nil
 }
 
 // match picks the app for host and path: an exact host match beats the

@@ -5,6 +5,7 @@
 //
 //	GET  /v1/ping                       {"gw": VERSION, "pid": N}
 //	GET  /v1/status                     Status
+//	GET  /v1/apps/{name}                AppStatus of that app
 //	POST /v1/reload                     the whole config, as SIGHUP
 //	POST /v1/apps/{name}/reload         that app from the config file
 //	POST /v1/apps/{name}/restart        rolling restart, config unchanged
@@ -68,6 +69,7 @@ type AppStatus struct {
 	Lang       string         `json:"lang"`
 	Mount      string         `json:"mount"`
 	Host       string         `json:"host,omitempty"`
+	File       string         `json:"file,omitempty"` // the apps_dir file it comes from
 	MinWorkers int            `json:"min_workers"`
 	MaxWorkers int            `json:"max_workers"`
 	Target     int            `json:"target"` // runners the pool is keeping now

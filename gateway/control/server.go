@@ -101,6 +101,16 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
 		answer(w, http.StatusOK, s.ctl.Status())
 	})
+	mux.HandleFunc("GET /v1/apps/{name}", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		for _, a := range s.ctl.Status().Apps {
+			if a.Name == name {
+				answer(w, http.StatusOK, a)
+				return
+			}
+		}
+		answer(w, http.StatusNotFound, Error{Error: fmt.Sprintf("%v: %q", ErrUnknownApp, name)})
+	})
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
 		s.act(w, r, "reload", "", "", s.ctl.Reload(context.WithoutCancel(r.Context())))
 	})

@@ -82,6 +82,8 @@ func TestAPI(t *testing.T) {
 	}{
 		{name: "ping", method: "GET", path: "/v1/ping", code: 200, answer: `"gw": "test"`},
 		{name: "status", method: "GET", path: "/v1/status", code: 200, answer: `"generation": 3`},
+		{name: "app status", method: "GET", path: "/v1/apps/blog", code: 200, answer: `"name": "blog"`},
+		{name: "app status unknown", method: "GET", path: "/v1/apps/nope", code: 404, answer: `no such app: \"nope\"`},
 		{name: "reload", method: "POST", path: "/v1/reload", code: 200, call: "reload", answer: `"message": "reload: done"`},
 		{name: "reload fails", method: "POST", path: "/v1/reload", err: errors.New("app x: SyntaxError"), code: 500,
 			call: "reload", answer: `"error": "reload: app x: SyntaxError"`},

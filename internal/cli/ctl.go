@@ -35,7 +35,18 @@ type controlled struct {
 	rl *reloader
 }
 
-func (c controlled) Status() control.Status           { return c.g.Status() }
+// Status is the gateway's, with the apps directory's file of each app.
+func (c controlled) Status() control.Status {
+	s := c.g.Status()
+	if c.rl.dir != nil {
+		files := c.rl.dir.fileNames()
+		for i := range s.Apps {
+			s.Apps[i].File = files[s.Apps[i].Name]
+		}
+	}
+	return s
+}
+
 func (c controlled) Reload(ctx context.Context) error { return c.rl.reload(ctx) }
 func (c controlled) RestartApp(ctx context.Context, name string) error {
 	return c.g.RestartApp(ctx, name)
@@ -50,6 +61,7 @@ func (c controlled) ReloadApp(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("config rejected, the running app keeps serving: %w", err)
 	}
+	c.rl.dir.keep(cfg, c.g.Config()) // an app whose file is refused reloads as it runs
 	if err := c.g.ReloadApp(ctx, cfg, name); err != nil {
 		return err
 	}
@@ -100,16 +112,17 @@ const defaultControl = "/run/gw/control.sock"
 
 func newCtl(e env) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "ctl [--socket PATH] status | reload [APP] | restart APP | scale APP N | drain APP",
+		Use:   "ctl [--socket PATH] status [APP] | reload [APP] | restart APP | scale APP N | drain APP | stop APP",
 		Short: "Control a running gw through its control socket (listen.control)",
 		Long: "Control a running gw through its control socket, the unix socket given by listen.control " +
 			"(--control) to gw run. Only root and the user gw runs as may use it.\n\n" +
-			"  status          every app, its runners and their state (--json for the raw answer)\n" +
+			"  status [APP]    every app (or APP), its runners and their state (--json for the raw answer)\n" +
 			"  reload          re-read the config file and start a new generation, as SIGHUP does\n" +
 			"  reload APP      re-read the config file and rebuild only APP's runners\n" +
 			"  restart APP     replace APP's runners one by one, config unchanged (boots a drained APP)\n" +
 			"  scale APP N     run N runners for APP\n" +
-			"  drain APP       APP takes no new requests (503), finishes the running ones, its runners stop",
+			"  drain APP       APP takes no new requests (503), finishes the running ones, its runners stop\n" +
+			"  stop APP        the same as drain APP",
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SetOut(e.stderr)
@@ -120,10 +133,10 @@ func newCtl(e env) *cobra.Command {
 	cmd.PersistentFlags().String("socket", "", "control socket `PATH` (default: $GW_CONTROL, else "+defaultControl+")")
 	cmd.PersistentFlags().Duration("timeout", 2*time.Minute, "longest wait for an action (`DURATION`): booting runners takes a while")
 	status := &cobra.Command{
-		Use: "status [--json]", Short: "Show every app and its runners", Args: args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use: "status [APP] [--json]", Short: "Show every app (or APP) and its runners", Args: args(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
 			asJSON, _ := cmd.Flags().GetBool("json")
-			return ctlStatus(e, cmd, asJSON)
+			return ctlStatus(e, cmd, asJSON, a)
 		},
 	}
 	status.Flags().Bool("json", false, "print the raw JSON answer")
@@ -133,6 +146,9 @@ func newCtl(e env) *cobra.Command {
 		ctlAction(e, "scale APP N", "Run N runners for APP", cobra.ExactArgs(2)),
 		ctlAction(e, "drain APP", "Stop APP: no new requests, runners stop", cobra.ExactArgs(1)),
 	)
+	if drain, _, err := cmd.Find([]string{"drain"}); err == nil {
+		drain.Aliases = []string{"stop"}
+	}
 	return cmd
 }
 
@@ -166,24 +182,38 @@ func ctlAction(e env, use, short string, n cobra.PositionalArgs) *cobra.Command 
 	}
 }
 
-func ctlStatus(e env, cmd *cobra.Command, asJSON bool) error {
+func ctlStatus(e env, cmd *cobra.Command, asJSON bool, app []string) error {
 	c, err := dialCtl(e, cmd)
 	if err != nil {
 		return ctlFail(e, err)
 	}
+	path := "/v1/status"
+	if len(app) == 1 {
+		path = "/v1/apps/" + app[0]
+	}
 	var raw json.RawMessage
-	if err := c.call(context.Background(), http.MethodGet, "/v1/status", nil, &raw); err != nil {
+	if err := c.call(context.Background(), http.MethodGet, path, nil, &raw); err != nil {
 		return ctlFail(e, err)
 	}
 	if asJSON {
 		e.stdout.Write(append(raw, '\n'))
 		return nil
 	}
+	if len(app) == 1 {
+		var a control.AppStatus
+		if err := json.Unmarshal(raw, &a); err != nil {
+			return ctlFail(e, fmt.Errorf("%s: bad status answer: %w", c.path, err))
+		}
+		printApps(e.stdout, []control.AppStatus{a})
+		return nil
+	}
 	var s control.Status
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return ctlFail(e, fmt.Errorf("%s: bad status answer: %w", c.path, err))
 	}
-	printStatus(e.stdout, s)
+	fmt.Fprintf(e.stdout, "gw %s  pid %d  up %s  generation %d\n\n", s.Version, s.PID,
+		time.Duration(s.Uptime*float64(time.Second)).Round(time.Second), s.Generation)
+	printApps(e.stdout, s.Apps)
 	return nil
 }
 
@@ -301,27 +331,25 @@ func lookupEnv(environ []string, key string) string {
 	return ""
 }
 
-// printStatus renders a status as readable tables.
-func printStatus(w io.Writer, s control.Status) {
-	fmt.Fprintf(w, "gw %s  pid %d  up %s  generation %d\n\n", s.Version, s.PID,
-		time.Duration(s.Uptime*float64(time.Second)).Round(time.Second), s.Generation)
+// printApps renders apps' status as readable tables.
+func printApps(w io.Writer, apps []control.AppStatus) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "APP\tLANG\tHOST/MOUNT\tSTATE\tRUNNERS\tMIN/MAX\tQUEUE\tEXITS")
-	for _, a := range s.Apps {
+	fmt.Fprintln(tw, "APP\tLANG\tHOST/MOUNT\tSTATE\tRUNNERS\tMIN/MAX\tQUEUE\tEXITS\tFILE")
+	for _, a := range apps {
 		live := 0
 		for _, r := range a.Runners {
 			if r.State != "draining" {
 				live++
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s%s\t%s\t%d/%d\t%d/%d\t%d\t%s\n", a.Name, a.Lang, a.Host, a.Mount, a.State,
-			live, a.Target, a.MinWorkers, a.MaxWorkers, a.Queue, exits(a.Exits))
+		fmt.Fprintf(tw, "%s\t%s\t%s%s\t%s\t%d/%d\t%d/%d\t%d\t%s\t%s\n", a.Name, a.Lang, a.Host, a.Mount, a.State,
+			live, a.Target, a.MinWorkers, a.MaxWorkers, a.Queue, exits(a.Exits), dash(a.File))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "APP\tRUNNER\tPID\tSTATE\tREQUESTS\tRSS")
-	for _, a := range s.Apps {
+	for _, a := range apps {
 		for _, r := range a.Runners {
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%s\n", a.Name, r.ID, r.PID, r.State, r.Requests, mib(uint64(r.RSS)))
 		}

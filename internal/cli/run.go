@@ -51,6 +51,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	if err != nil {
 		return reportLoad(e, err)
 	}
+	refuseUsers(cfg)
 	log := newLogger(e.stderr, cfg.Log.Format)
 	access, err := accesslog.Open(cfg.Log.Access, cfg.Log.Format, e.stderr)
 	if err != nil {
@@ -148,16 +149,22 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	// serve, stopped first when gw stops or hands over to a new gw.
 	sw := newSourceWatch(g, log)
 	defer sw.stop()
-	rl := &reloader{g: g, log: log, notify: notify, watch: sw, load: func() (*config.Config, error) {
-		cfg, err := config.Load(config.Sources{Flags: cmd.Flags(), Environ: e.environ, File: file, Args: a})
+	load := func(serving []string) (*config.Config, error) {
+		cfg, err := config.Load(config.Sources{Flags: cmd.Flags(), Environ: e.environ, File: file, Args: a, Serving: serving})
 		if err != nil {
 			return nil, err
 		}
+		refuseUsers(cfg)
 		if _, err := runnerUsers(cfg); err != nil {
 			return nil, err
 		}
 		return cfg, nil
-	}}
+	}
+	// The apps directory (apps_dir:): watched from now on, like the sources.
+	dw := newAppsDirWatch(g, log, load, sw.update)
+	defer dw.stop()
+	rl := &reloader{g: g, log: log, notify: notify, watch: sw, dir: dw,
+		load: func() (*config.Config, error) { return load(dw.serving()) }}
 	ctl := serveControl(g, rl, starter, log, &wg)
 	ups := &upgrades{u: upg, g: g, listen: cfg.Listen, notify: notify, log: log, pidFile: cfg.PIDFile,
 		parentWait: cfg.Limits.ShutdownTimeout + 5*time.Second}
@@ -170,11 +177,13 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	// hands over: an edit is never missed between the two gws (one made
 	// in the moment both watch reloads in both, harmlessly).
 	sw.update()
+	dw.reset(cfg)
 	if err := ups.serving(); err != nil {
 		// Serving is fine; a pid file or handshake that failed is not:
 		// the old gw of an upgrade goes on serving when this one exits.
 		log.Error("gw cannot report it serves", "err", err)
 		sw.stop()
+		dw.stop()
 		shutdown(g, cfg, log)
 		return &exitError{code: exitFailure}
 	}
@@ -193,6 +202,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	<-ctx.Done()
 	stop()
 	sw.stop()
+	dw.stop()
 	if pid := handedTo.Load(); pid != 0 {
 		// The new gw accepts on the same sockets already: no delay, no
 		// STOPPING (systemd follows the new main pid), and the unix
@@ -283,6 +293,7 @@ type reloader struct {
 	notify *systemd.Notifier
 	load   func() (*config.Config, error) // the config, read again from the same sources
 	watch  *sourceWatch                   // rebuilt after each reload: the apps may have changed
+	dir    *appsDirWatch                  // takes the reload's apps directory as applied
 }
 
 // reload reads the config again and boots a new generation from it. A
@@ -299,6 +310,7 @@ func (rl *reloader) reload(ctx context.Context) error {
 		rl.log.Error("reload: config rejected; the running generation keeps serving", "err", err)
 		return fmt.Errorf("config rejected, the running generation keeps serving: %w", err)
 	}
+	rl.dir.keep(cfg, rl.g.Config())
 	if err := rl.g.Reload(ctx, cfg); err != nil {
 		attrs := []any{"err", err}
 		var se *proc.SpawnError
@@ -309,6 +321,9 @@ func (rl *reloader) reload(ctx context.Context) error {
 		return err
 	}
 	rl.watch.update()
+	if rl.dir != nil {
+		rl.dir.reset(cfg)
+	}
 	return nil
 }
 
@@ -479,7 +494,9 @@ func runnerUsers(cfg *config.Config) (drop *syscall.Credential, err error) {
 		}
 		allSame = allSame && c != nil && c.Uid == global.Uid && c.Gid == global.Gid
 	}
-	if euid != 0 || !allSame || global.Uid == 0 {
+	// An apps directory keeps root: its apps may come later, each with a
+	// user of its own, as the Emperor's vassals do.
+	if euid != 0 || !allSame || global.Uid == 0 || cfg.AppsDir != "" {
 		return nil, nil
 	}
 	return global, nil

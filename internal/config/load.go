@@ -20,6 +20,9 @@ type Sources struct {
 	Environ []string       // "KEY=value" pairs, normally os.Environ()
 	File    string         // YAML config; "" = GW_CONFIG from Environ, if any
 	Args    []string       // the positional APP of `gw run`, at most one
+	// Serving are the files of the apps directory whose apps serve now:
+	// they win a clash against the other files, whatever their times.
+	Serving []string
 }
 
 // Load builds the validated Config from flags, GW_* variables and the YAML
@@ -80,7 +83,13 @@ func Load(src Sources) (*Config, error) {
 			cfg.Log.Access = l.path(l.get("log.access"))
 		}
 	}
-	cfg.Apps = l.apps()
+	cfg.AppsDir = l.path(l.get("apps_dir"))
+	// With an apps directory, the file need not list apps: the directory
+	// may hold every app, or none yet.
+	if cfg.AppsDir == "" || len(l.src.Args) > 0 || (l.fd != nil && len(l.fd.apps) > 0) {
+		cfg.Apps = l.apps()
+	}
+	l.appsDir(cfg)
 	cfg.Daemons, cfg.Cron = l.daemons(), l.cronJobs()
 	l.checkBudget(cfg)
 	if len(l.c.probs) > 0 {

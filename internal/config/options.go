@@ -138,6 +138,8 @@ var options = []option{
 	{key: "log.access", flag: "access-log", env: "GW_ACCESS_LOG", def: "off", help: "access log `DEST`: off, - (stderr) or a file (reopened on SIGUSR1)"},
 	// A cap across apps, shared by weight (runners/budget).
 	{key: "max_runners", flag: "max-runners", env: "GW_MAX_RUNNERS", def: "0", help: "`N` runner processes at most across all apps, shared by each app's weight when they contend (0 = no cap)", kind: kindInt},
+	// uWSGI's Emperor: a directory of one-app files that gw watches (appsdir.go).
+	{key: "apps_dir", flag: "apps-dir", env: "GW_APPS_DIR", help: "`DIR` of one-app *.yaml files (the keys of an apps: entry) that gw watches: a new file starts its app, a changed one reloads it, a removed one stops it"},
 	{key: "allow_root", flag: "allow-root", env: "GW_ALLOW_ROOT", def: "false", help: "let runners run as root when gw does and no --uid is given", kind: kindBool},
 	// nginx's pid, unicorn's pid: what `kill -USR2 $(cat FILE)` reads. At
 	// an upgrade (SIGUSR2) the new gw writes it once it serves.

@@ -63,6 +63,11 @@ type Config struct {
 	// commands it runs on a schedule (daemons.go).
 	Daemons []Daemon
 	Cron    []CronJob
+	// AppsDir is the directory of one-app files gw watches ("" = none);
+	// AppFiles are its files as Load found them, by path: each holds one
+	// app of Apps or was refused (appsdir.go).
+	AppsDir  string
+	AppFiles []AppFile
 	// File is the config file it came from ("" when built from flags only).
 	File string
 	// User and Group are what the runners (and, after binding, gw) run as:

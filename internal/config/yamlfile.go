@@ -92,6 +92,20 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 // reporting every unknown key with its position.
 func parseFile(data []byte, c *collector) *fileData {
 	fd := &fileData{globals: map[string]*yaml.Node{}}
+	doc, ok := decode(data, c)
+	if !ok {
+		return nil
+	}
+	if len(doc.Content) == 0 {
+		return fd // empty file: "no apps" is reported by the caller
+	}
+	w := walker{c: c, fd: fd}
+	w.walk(doc.Content[0], fileSchema(), "", "")
+	return fd
+}
+
+// decode parses data as YAML, reporting a syntax error with its line.
+func decode(data []byte, c *collector) (*yaml.Node, bool) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		p := Problem{File: c.file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
@@ -101,14 +115,9 @@ func parseFile(data []byte, c *collector) *fileData {
 			p.Msg = strings.TrimPrefix(err.Error(), m[0])
 		}
 		c.probs = append(c.probs, p)
-		return nil
+		return nil, false
 	}
-	if len(doc.Content) == 0 {
-		return fd // empty file: "no apps" is reported by the caller
-	}
-	w := walker{c: c, fd: fd}
-	w.walk(doc.Content[0], fileSchema(), "", "")
-	return fd
+	return &doc, true
 }
 
 type walker struct {

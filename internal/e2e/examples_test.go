@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,5 +62,34 @@ func TestREADMEConfig(t *testing.T) {
 		if !strings.Contains(line, ": /srv/") || !strings.HasSuffix(line, "no such file or directory") {
 			t.Errorf("README config problem other than a missing /srv path: %s", line)
 		}
+	}
+}
+
+// TestExampleSites: `gw check -c examples/sites/gw.yaml` passes and the
+// apps of its directory serve, by mount and by host, as the README says.
+func TestExampleSites(t *testing.T) {
+	code, out := gwtest.Run(t, 30*time.Second, "check", "-c", examplePath("sites/gw.yaml"))
+	if code != 0 || !strings.Contains(out, ": ok (2 apps)") {
+		t.Fatalf("gw check examples/sites/gw.yaml: exit %d\n%s", code, out)
+	}
+	code, out = gwtest.Run(t, 30*time.Second, "check", "--apps-dir", examplePath("sites/apps.d"))
+	if code != 0 || !strings.Contains(out, ": ok (2 apps)") {
+		t.Fatalf("gw check --apps-dir examples/sites/apps.d: exit %d\n%s", code, out)
+	}
+	py := gwtest.RequirePython(t)
+	s := gwtest.Start(t, "-c", examplePath("sites/gw.yaml"), "--http", "127.0.0.1:0", "--interpreter", py)
+	if code, body := gwtest.Get(t, s.URL+"/hello/x"); code != 200 || body != "Hello from gw! You asked for /x\n" {
+		t.Errorf("GET /hello/x: %d %q", code, body)
+	}
+	req, _ := http.NewRequest("GET", s.URL+"/y", nil)
+	req.Host = "shop.example"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "Hello from gw! You asked for /y\n" {
+		t.Errorf("GET shop.example/y: %d %q", resp.StatusCode, b)
 	}
 }
