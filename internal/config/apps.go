@@ -97,6 +97,11 @@ func (l *loader) app(m *yaml.Node, ip string, pv value) App {
 	a.WorkerIdle = l.duration(get("worker_idle"))
 	a.Weight = l.integer(get("weight"), 1)
 	a.ResponseBuffering = l.boolean(get("response_buffering"))
+	if v := get("compress"); v.text != "" {
+		a.Compress = l.boolean(v)
+	} else {
+		a.Compress = l.boolean(l.get("compress"))
+	}
 	a.RequestBuffering = l.boolean(get("request_buffering"))
 	a.User, a.Group = get("uid").text, get("gid").text
 	if v := get("checksum"); v.text != "" {
@@ -183,6 +188,7 @@ func (l *loader) app(m *yaml.Node, ip string, pv value) App {
 	a.Static = l.static(m, ip)
 	a.Reload = l.boolean(get("reload"))
 	a.TouchReload = l.paths(m, ip, "touch_reload")
+	a.Sendfile = l.paths(m, ip, "sendfile")
 	l.seen = append(l.seen, appSeen{path: ip, node: m, name: nv, mount: mv, host: a.Host})
 	return a
 }
