@@ -79,8 +79,20 @@ func (g *Gateway) serveRoute(sw *statusWriter, r *http.Request, t *table, rt *ro
 	// The runner's slot is freed when rt.serve returns; a client slower
 	// than the app gets the rest of the answer from bw's spool.
 	bw := respbuf.New(sw, r, rt.respbuf)
-	err := rt.serve(bw, r)
-	bw.Finish() // the client side is done: sw is ours again
+	var err error
+	if rt.sendfile == nil {
+		err = rt.serve(bw, r)
+		bw.Finish() // the client side is done: sw is ours again
+	} else {
+		asksSendfile(r)
+		sf := &sendfileWriter{ResponseWriter: bw}
+		err = rt.serve(sf, r)
+		bw.Finish()
+		if err == nil && sf.target != "" {
+			// The slot is free: gw sends the file the app named.
+			err = sendFile(sw, r, rt.sendfile, sf)
+		}
+	}
 	if err != nil {
 		g.fail(sw, r, rt, err)
 	}
@@ -130,6 +142,7 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 		mbe       *http.MaxBytesError
 		be        *pool.BodyError
 		ae        *pool.AppError
+		sfe       *sendfileError
 	)
 	switch {
 	case errors.As(err, &mbe):
@@ -156,7 +169,7 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 		w.Header().Set("Retry-After", "5")
 	case errors.Is(err, pool.ErrTimeout):
 		status, msg = http.StatusGatewayTimeout, "the app took too long"
-	case errors.As(err, &ae):
+	case errors.As(err, &ae), errors.As(err, &sfe):
 		status, msg = http.StatusInternalServerError, "internal server error"
 	case errors.Is(err, pool.ErrWorkerGone):
 		status, msg = http.StatusBadGateway, "the app's runner went away"

@@ -143,7 +143,7 @@ func TestSiblings(t *testing.T) {
 		{"/a.css", "gzip, deflate, br, zstd", "ZST", "zstd"},
 		{"/a.css", "zstd;q=0.1, gzip", "GZ", "gzip"},
 		{"/a.css", "identity", "body{}", ""},
-		{"/b.js", "gzip", "js", ""}, // stale sibling
+		{"/b.js", "gzip", "js", ""},     // stale sibling
 		{"/a.css.gz", "gzip", "GZ", ""}, // asked for by name: a gzip file
 	}
 	for _, tc := range tests {
