@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gwhq/gw/gateway/compress"
 	"github.com/gwhq/gw/gateway/respbuf"
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/internal/files"
@@ -38,6 +39,9 @@ type route struct {
 	// sendfile are the roots an answer's X-Sendfile may name files
 	// under; nil: such answers pass through as the app made them.
 	sendfile files.Roots
+	// compress compresses answers for clients that accept it (nil: off);
+	// set by compressAnswers.
+	compress *compress.Options
 }
 
 type staticDir struct {
