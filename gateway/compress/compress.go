@@ -37,10 +37,11 @@ type Options struct {
 // offered are the codings gw makes.
 const offered = acceptenc.Zstd | acceptenc.Gzip
 
-// GzipLevel and the zstd level trade CPU for size: gzip 5 and zstd's
+// GzipLevel and the zstd level trade CPU for size: gzip 6 and zstd's
 // default (level 3) compress realistic JSON and HTML within a few percent
-// of gzip 9 at a fraction of its CPU (BenchmarkCodings has the figures).
-const GzipLevel = 5
+// of gzip 9 at a tenth of its CPU or less (BenchmarkCodings; the figures
+// are in docs/design/sendfile-compress.md).
+const GzipLevel = 6
 
 // Writer is the http.ResponseWriter an app's answer is written to when the
 // client accepts a coding.
