@@ -225,3 +225,85 @@ func TestCompressCurl(t *testing.T) {
 		t.Errorf("curl --compressed: head %q, body %d bytes (want %d)", head, len(body), len(want))
 	}
 }
+
+// TestEdgeHTTP2: over HTTP/2 (TLS, ALPN) a compressed answer, a streamed
+// compressed answer and an X-Sendfile file with a Range come out as over
+// HTTP/1.1.
+func TestEdgeHTTP2(t *testing.T) {
+	py := gwtest.RequirePython(t)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	cert := writeCert(t, certFile, keyFile, 1)
+	root := t.TempDir()
+	data := strings.Repeat("0123456789", 1000)
+	if err := os.WriteFile(filepath.Join(root, "report.bin"), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`
+listen:
+  https: "127.0.0.1:0"
+  tls: { cert: %s, key: %s }
+compress: true
+apps:
+  - name: app
+    path: %s
+    interpreter: %s
+    workers: 1
+    sendfile: [%s]
+    env: { SENDFILE_ROOT: %s }
+`, certFile, keyFile, app("compress_app.py"), py, root, root)
+	s := gwtest.Start(t, "-c", writeFile(t, "gw.yaml", cfg))
+	c := tlsClient(h2, false, cert)
+
+	req := mustReq("GET", s.HTTPS+"/json", nil)
+	req.Header.Set("Accept-Encoding", "zstd")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zstd.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	zr.Close()
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.Header.Get("Content-Encoding") != "zstd" || err != nil || !strings.HasPrefix(string(b), `[{"id": 0`) {
+		t.Errorf("json over h2: proto %d, Content-Encoding %q, %v, %.20q", resp.ProtoMajor, resp.Header.Get("Content-Encoding"), err, b)
+	}
+
+	req = mustReq("GET", s.HTTPS+"/file", nil)
+	req.Header.Set("Range", "bytes=10-19")
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != 206 || string(b) != "0123456789" || resp.Header.Get("Content-Encoding") != "" {
+		t.Errorf("X-Sendfile range over h2: proto %d, %d %q, Content-Encoding %q", resp.ProtoMajor, resp.StatusCode, b, resp.Header.Get("Content-Encoding"))
+	}
+
+	req = mustReq("GET", s.HTTPS+"/stream", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	gr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(gr)
+	first, err := br.ReadString('\n')
+	got := time.Now()
+	rest, _ := io.ReadAll(br)
+	if err != nil || first != "first part\n" || string(rest) != "second part\n" {
+		t.Fatalf("stream over h2: %q %q %v", first, rest, err)
+	}
+	if gap := time.Since(got); gap < 2*time.Second {
+		t.Errorf("over h2 the first part came only %v before the end", gap)
+	}
+}

@@ -1,6 +1,7 @@
 # Answers for the compression tests: a JSON document, a small one, a PNG,
-# a stream that pauses between its parts, and an app-encoded one.
+# a stream that pauses between its parts, and an X-Sendfile answer.
 import json
+import os
 import time
 
 DOC = json.dumps([{"id": i, "name": "user%d" % i, "tags": ["a", "b"], "ok": i % 2 == 0} for i in range(2000)]).encode()
@@ -28,5 +29,9 @@ def app(environ, start_response):
             time.sleep(4)
             yield b"second part\n"
         return parts()
+    if path == "/file":
+        f = os.environ["SENDFILE_ROOT"] + "/report.bin"
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("X-Sendfile", f)])
+        return []
     start_response("404 Not Found", [("Content-Type", "text/plain")])
     return [b"not found\n"]
