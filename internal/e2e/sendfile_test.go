@@ -163,6 +163,16 @@ func TestSendfileFlask(t *testing.T) {
 	t.Logf("64 MiB by X-Sendfile in %v (%.0f MiB/s)", d, 64/d.Seconds())
 }
 
+// TestSendfileDjango: a Django view's X-Sendfile (django-sendfile2's
+// xsendfile backend answers the same way).
+func TestSendfileDjango(t *testing.T) {
+	py := gwtest.RequirePython(t)
+	root, _, data := sendfileRoot(t)
+	s := sendfileApp(t, root, "djsend:application", "    interpreter: "+py, "    dir: "+app("djsendfile"))
+	checkSendfile(t, s, s.URL+"/a/dl?name=report.bin", data, "application/x-report")
+	refused(t, s, s.URL+"/a/dl?name=leak.txt", filepath.Join(root, "leak.txt"))
+}
+
 // TestSendfileRack: Sinatra's send_file behind Rack::Sendfile.
 func TestSendfileRack(t *testing.T) {
 	ruby := gwtest.RequireInterpreter(t, "ruby")
