@@ -187,8 +187,8 @@ func (l *loader) app(m *yaml.Node, ip string, pv value) App {
 	}
 	a.Static = l.static(m, ip)
 	a.Reload = l.boolean(get("reload"))
-	a.TouchReload = l.paths(m, ip, "touch_reload")
-	a.Sendfile = l.paths(m, ip, "sendfile")
+	a.TouchReload = l.paths(m, ip, "touch_reload", false)
+	a.Sendfile = l.paths(m, ip, "sendfile", true)
 	l.seen = append(l.seen, appSeen{path: ip, node: m, name: nv, mount: mv, host: a.Host})
 	return a
 }
@@ -209,9 +209,10 @@ func mapOf(m *yaml.Node, key string) map[string]string {
 	return out
 }
 
-// paths returns the list of paths under key of entry m, absolute; a file
+// paths returns the list of paths under key of entry m, absolute. With
+// dirs each must be an existing directory (sendfile's roots); else a file
 // need not exist yet (touch_reload's may be created later).
-func (l *loader) paths(m *yaml.Node, ip, key string) []string {
+func (l *loader) paths(m *yaml.Node, ip, key string, dirs bool) []string {
 	if m == nil {
 		return nil
 	}
@@ -222,7 +223,12 @@ func (l *loader) paths(m *yaml.Node, ip, key string) []string {
 	var out []string
 	for i, it := range n.Content {
 		if it = deref(it); it.Kind == yaml.ScalarNode && !isNull(it) && it.Value != "" {
-			out = append(out, l.path(value{text: it.Value, node: it, path: fmt.Sprintf("%s.%s[%d]", ip, key, i), set: true}))
+			v := value{text: it.Value, node: it, path: fmt.Sprintf("%s.%s[%d]", ip, key, i), set: true}
+			p := l.path(v)
+			if dirs {
+				l.mustExist(v, p, true)
+			}
+			out = append(out, p)
 		}
 	}
 	return out

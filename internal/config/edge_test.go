@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +14,9 @@ import (
 func TestSendfileCompressOptions(t *testing.T) {
 	f := newFixture(t)
 	app := filepath.Join(f.dir, "wsgi.py")
+	if err := os.Mkdir(filepath.Join(f.dir, "private"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		yaml     string
@@ -29,8 +33,10 @@ func TestSendfileCompressOptions(t *testing.T) {
 		{name: "yaml with an override", yaml: "compress: true\ncompress_min: 100\napps:\n  - {path: wsgi.py}\n  - {path: wsgi.py, name: b, mount: /b, compress: false}\n",
 			compress: []bool{true, false}, min: 100},
 		{name: "per app on", yaml: "apps:\n  - {path: wsgi.py, compress: true}\n", compress: []bool{true}, min: 1024},
-		{name: "sendfile", yaml: "apps:\n  - {path: wsgi.py, sendfile: [private, /srv/files]}\n",
-			sendfile: []string{filepath.Join(f.dir, "private"), "/srv/files"}, compress: []bool{false}, min: 1024},
+		{name: "sendfile", yaml: "apps:\n  - {path: wsgi.py, sendfile: [private, " + os.TempDir() + "]}\n",
+			sendfile: []string{filepath.Join(f.dir, "private"), os.TempDir()}, compress: []bool{false}, min: 1024},
+		{name: "sendfile missing", yaml: "apps:\n  - {path: wsgi.py, sendfile: [/nonexistent/files]}\n", problem: "apps[0].sendfile[0]: /nonexistent/files: no such file or directory"},
+		{name: "sendfile a file", yaml: "apps:\n  - {path: wsgi.py, sendfile: [wsgi.py]}\n", problem: "wsgi.py is not a directory"},
 		{name: "sendfile not a list", yaml: "apps:\n  - {path: wsgi.py, sendfile: /srv}\n", problem: "apps[0].sendfile: want a list"},
 		{name: "bad compress", yaml: "apps:\n  - {path: wsgi.py, compress: sometimes}\n", problem: "must be true or false"},
 		{name: "bad size", args: []string{"--compress-min", "lots", app}, problem: "compress-min"},
