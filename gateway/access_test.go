@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gwhq/gw/gateway/accesslog"
+	"github.com/gwhq/gw/gateway/compress"
 	"github.com/gwhq/gw/internal/reqid"
 	"github.com/gwhq/gw/runners/pool"
 )
@@ -282,6 +283,27 @@ func BenchmarkServeHTTP(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				req := httptest.NewRequest("GET", "/app/hello", nil)
+				g.ServeHTTP(httptest.NewRecorder(), req)
+			}
+		})
+	}
+}
+
+// BenchmarkServeHTTPCompress: compress on costs a request that accepts no
+// coding nothing; one that does pays for its compressed answer.
+func BenchmarkServeHTTPCompress(b *testing.B) {
+	for _, ae := range []string{"", "gzip", "zstd"} {
+		b.Run("accept="+ae, func(b *testing.B) {
+			srv := startGateway(b, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			srv.Close()
+			g := srv.Config.Handler.(*Gateway)
+			g.routes.Load().routes[0].compress = &compress.Options{Min: 1024}
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest("GET", "/app/hello", nil)
+				if ae != "" {
+					req.Header.Set("Accept-Encoding", ae)
+				}
 				g.ServeHTTP(httptest.NewRecorder(), req)
 			}
 		})

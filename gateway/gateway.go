@@ -220,6 +220,7 @@ func (g *Gateway) bootApps(ctx context.Context, cfg *config.Config, appCfgs []co
 		t.routes[i].share = shares[t.routes[i].name]
 	}
 	t.bufferAnswers(cfg, g.rt.AnswerDir(), g.log)
+	t.compressAnswers(cfg)
 	for i := range t.routes {
 		t.routes[i].stats = g.counters(t.routes[i].name)
 	}

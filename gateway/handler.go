@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/gwhq/gw/gateway/accesslog"
 	"github.com/gwhq/gw/gateway/cgireq"
+	"github.com/gwhq/gw/gateway/compress"
 	"github.com/gwhq/gw/gateway/respbuf"
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/internal/reqid"
@@ -43,6 +45,11 @@ func (g *Gateway) serveRoute(sw *statusWriter, r *http.Request, t *table, rt *ro
 	}
 	for _, s := range rt.static {
 		if underMount(r.URL.Path, s.prefix) {
+			if cw := compress.New(sw, r, rt.compress); cw != nil {
+				s.h.ServeHTTP(cw, r)
+				cw.Close()
+				return
+			}
 			s.h.ServeHTTP(sw, r)
 			return
 		}
@@ -78,9 +85,32 @@ func (g *Gateway) serveRoute(sw *statusWriter, r *http.Request, t *table, rt *ro
 	}
 	// The runner's slot is freed when rt.serve returns; a client slower
 	// than the app gets the rest of the answer from bw's spool.
+	// Writers, outermost first: sendfile (when the app has roots),
+	// compression (when the client accepts it), respbuf.
 	bw := respbuf.New(sw, r, rt.respbuf)
-	err := rt.serve(bw, r)
+	var w http.ResponseWriter = bw
+	cw := compress.New(bw, r, rt.compress)
+	if cw != nil {
+		w = cw
+	}
+	var sf *sendfileWriter
+	if rt.sendfile != nil {
+		asksSendfile(r)
+		sf = &sendfileWriter{ResponseWriter: w}
+		w = sf
+	}
+	err := rt.serve(w, r)
+	if cw != nil {
+		// The compressor's last block goes before the client side ends.
+		if cerr := cw.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("compress: %w", cerr)
+		}
+	}
 	bw.Finish() // the client side is done: sw is ours again
+	if err == nil && sf != nil && sf.target != "" {
+		// The slot is free: gw sends the file the app named.
+		err = sendFile(sw, r, rt.sendfile, sf)
+	}
 	if err != nil {
 		g.fail(sw, r, rt, err)
 	}
@@ -130,6 +160,7 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 		mbe       *http.MaxBytesError
 		be        *pool.BodyError
 		ae        *pool.AppError
+		sfe       *sendfileError
 	)
 	switch {
 	case errors.As(err, &mbe):
@@ -156,7 +187,7 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 		w.Header().Set("Retry-After", "5")
 	case errors.Is(err, pool.ErrTimeout):
 		status, msg = http.StatusGatewayTimeout, "the app took too long"
-	case errors.As(err, &ae):
+	case errors.As(err, &ae), errors.As(err, &sfe):
 		status, msg = http.StatusInternalServerError, "internal server error"
 	case errors.Is(err, pool.ErrWorkerGone):
 		status, msg = http.StatusBadGateway, "the app's runner went away"

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gwhq/gw/gateway/compress"
 	"github.com/gwhq/gw/gateway/respbuf"
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/internal/files"
@@ -35,6 +36,12 @@ type route struct {
 	respbuf *respbuf.Options
 	drained bool  // gw ctl drain stopped pool; restart or reload boots a new one
 	maxWS   int64 // max_websockets, 0 = no limit
+	// sendfile are the roots an answer's X-Sendfile may name files
+	// under; nil: such answers pass through as the app made them.
+	sendfile files.Roots
+	// compress compresses answers for clients that accept it (nil: off);
+	// set by compressAnswers.
+	compress *compress.Options
 }
 
 type staticDir struct {
@@ -72,6 +79,13 @@ func newTable(apps []config.App, run []*runners.App, pools []*pool.Pool) (*table
 			if front := run[i].Front; front != nil {
 				r.serve = func(w http.ResponseWriter, req *http.Request) error { return front(w, req, p.Serve) }
 			}
+		}
+		if len(app.Sendfile) > 0 {
+			roots, err := files.NewRoots(app.Sendfile)
+			if err != nil {
+				return nil, fmt.Errorf("app %q: sendfile: %w", app.Name, err)
+			}
+			r.sendfile = roots
 		}
 		for prefix, dir := range app.Static {
 			prefix = strings.TrimSuffix(prefix, "/")

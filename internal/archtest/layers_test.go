@@ -26,6 +26,7 @@ var rules = []rule{
 	{"gateway/h1", []string{"runners", "bridge", "=gateway", "gateway/respbuf", "gateway/cgireq", "internal/config"}, "the HTTP/1.1 server is a plain http.Handler server"},
 	{"gateway/cgireq", []string{"runners", "bridge"}, "CGI variables in, http.Request out"},
 	{"gateway/respbuf", []string{"runners", "bridge"}, "response buffering wraps a ResponseWriter, whatever serves it"},
+	{"gateway/compress", []string{"runners", "bridge", "=gateway", "internal/config"}, "compression wraps a ResponseWriter, whatever serves it; its options come typed"},
 	{"gateway/forwarded", []string{"runners", "bridge", "=gateway", "internal/config"}, "proxy headers in, a client address and scheme out: no server, no config"},
 	{"gateway/proxyproto", []string{"runners", "bridge", "=gateway", "internal/config"}, "the PROXY protocol codec and listener know no HTTP server and no config"},
 	{"gateway/control", []string{"=gateway", "runners", "bridge", "internal/config", "internal/files", "internal/spool"}, "the control socket acts through the Controller it declares: it knows no runner, reads no config or file"},

@@ -97,6 +97,11 @@ func (l *loader) app(m *yaml.Node, ip string, pv value) App {
 	a.WorkerIdle = l.duration(get("worker_idle"))
 	a.Weight = l.integer(get("weight"), 1)
 	a.ResponseBuffering = l.boolean(get("response_buffering"))
+	if v := get("compress"); v.text != "" {
+		a.Compress = l.boolean(v)
+	} else {
+		a.Compress = l.boolean(l.get("compress"))
+	}
 	a.RequestBuffering = l.boolean(get("request_buffering"))
 	a.User, a.Group = get("uid").text, get("gid").text
 	if v := get("checksum"); v.text != "" {
@@ -182,7 +187,8 @@ func (l *loader) app(m *yaml.Node, ip string, pv value) App {
 	}
 	a.Static = l.static(m, ip)
 	a.Reload = l.boolean(get("reload"))
-	a.TouchReload = l.paths(m, ip, "touch_reload")
+	a.TouchReload = l.paths(m, ip, "touch_reload", false)
+	a.Sendfile = l.paths(m, ip, "sendfile", true)
 	l.seen = append(l.seen, appSeen{path: ip, node: m, name: nv, mount: mv, host: a.Host})
 	return a
 }
@@ -203,9 +209,10 @@ func mapOf(m *yaml.Node, key string) map[string]string {
 	return out
 }
 
-// paths returns the list of paths under key of entry m, absolute; a file
+// paths returns the list of paths under key of entry m, absolute. With
+// dirs each must be an existing directory (sendfile's roots); else a file
 // need not exist yet (touch_reload's may be created later).
-func (l *loader) paths(m *yaml.Node, ip, key string) []string {
+func (l *loader) paths(m *yaml.Node, ip, key string, dirs bool) []string {
 	if m == nil {
 		return nil
 	}
@@ -216,7 +223,12 @@ func (l *loader) paths(m *yaml.Node, ip, key string) []string {
 	var out []string
 	for i, it := range n.Content {
 		if it = deref(it); it.Kind == yaml.ScalarNode && !isNull(it) && it.Value != "" {
-			out = append(out, l.path(value{text: it.Value, node: it, path: fmt.Sprintf("%s.%s[%d]", ip, key, i), set: true}))
+			v := value{text: it.Value, node: it, path: fmt.Sprintf("%s.%s[%d]", ip, key, i), set: true}
+			p := l.path(v)
+			if dirs {
+				l.mustExist(v, p, true)
+			}
+			out = append(out, p)
 		}
 	}
 	return out

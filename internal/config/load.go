@@ -73,6 +73,8 @@ func Load(src Sources) (*Config, error) {
 	cfg.AllowRoot = l.boolean(l.get("allow_root"))
 	cfg.PIDFile = l.path(l.get("pid_file"))
 	cfg.MaxRunners = l.integer(l.get("max_runners"), 0)
+	cfg.Compress = l.boolean(l.get("compress"))
+	cfg.CompressMin = l.size(l.get("compress_min"), 0)
 	cfg.Log.Format = l.get("log.format").text
 	if f := cfg.Log.Format; f != "text" && f != "json" {
 		l.c.of(l.get("log.format"), "log format must be text or json, got %q", f)

@@ -74,6 +74,8 @@ var options = []option{
 	// touch_reload a few files a deploy touches (production).
 	{key: "app.reload", flag: "reload", env: "GW_RELOAD", def: "false", help: "development: reload the app when its source files change (its directory, recursively; php-cgi needs none, it reads scripts anew)", kind: kindBool},
 	{key: "app.touch_reload", help: "files whose change (touch, write, create) reloads the app gracefully", kind: kindStrings},
+	{key: "app.sendfile", help: "`DIR`s an answer's X-Sendfile or X-Accel-Redirect may name a file under; gw serves the file instead of the app's body", kind: kindStrings},
+	{key: "app.compress", help: "override the top-level compress for this app (true or false)", kind: kindBool},
 	{key: "app.static", flag: "static", env: "GW_STATIC", help: "serve `URL=DIR`: the files of DIR under the URL prefix, from the gateway (repeatable)", kind: kindList},
 
 	// Listeners.
@@ -140,6 +142,8 @@ var options = []option{
 	{key: "max_runners", flag: "max-runners", env: "GW_MAX_RUNNERS", def: "0", help: "`N` runner processes at most across all apps, shared by each app's weight when they contend (0 = no cap)", kind: kindInt},
 	// uWSGI's Emperor: a directory of one-app files that gw watches (appsdir.go).
 	{key: "apps_dir", flag: "apps-dir", env: "GW_APPS_DIR", help: "`DIR` of one-app *.yaml files (the keys of an apps: entry) that gw watches: a new file starts its app, a changed one reloads it, a removed one stops it"},
+	{key: "compress", flag: "compress", env: "GW_COMPRESS", def: "false", help: "compress answers (zstd, gzip) of compressible types above compress_min bytes for clients that accept it", kind: kindBool},
+	{key: "compress_min", flag: "compress-min", env: "GW_COMPRESS_MIN", def: "1KiB", help: "smallest answer (`SIZE`, by its Content-Length) compress compresses; answers without one are compressed"},
 	{key: "allow_root", flag: "allow-root", env: "GW_ALLOW_ROOT", def: "false", help: "let runners run as root when gw does and no --uid is given", kind: kindBool},
 	// nginx's pid, unicorn's pid: what `kill -USR2 $(cat FILE)` reads. At
 	// an upgrade (SIGUSR2) the new gw writes it once it serves.

@@ -80,7 +80,11 @@ type Config struct {
 	// MaxRunners caps runner processes across all apps (0 = no cap); apps
 	// share it by Weight when they contend.
 	MaxRunners int
-	Log        Log
+	// Compress is the default for each app's Compress; CompressMin the
+	// smallest declared body compressed.
+	Compress    bool
+	CompressMin Size
+	Log         Log
 	// PIDFile is where gw writes its process id once it serves ("" = no
 	// file); an upgrade's new gw writes it when it takes over.
 	PIDFile string
@@ -226,6 +230,13 @@ type App struct {
 	Reload bool
 	// TouchReload are files whose change reloads the app (absolute).
 	TouchReload []string
+	// Sendfile are the directories (absolute) an X-Sendfile or
+	// X-Accel-Redirect answer may name files under; none: such headers
+	// pass through untouched.
+	Sendfile []string
+	// Compress compresses this app's compressible answers (default: the
+	// top-level compress).
+	Compress bool
 	// RequestBuffering reads the whole body before the app gets a runner
 	// (default); false streams it (nginx's proxy_request_buffering off).
 	RequestBuffering bool

@@ -3,9 +3,13 @@ package files
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
 	"path"
 	"strings"
+
+	"github.com/gwhq/gw/internal/acceptenc"
 )
 
 // ServeFile answers req with f (from Find; not a directory): GET and HEAD
@@ -31,15 +35,49 @@ func (r *Root) ServeFile(w http.ResponseWriter, req *http.Request, f File) {
 		Error(w, err)
 		return
 	}
-	defer fd.Close()
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	// Set before ServeContent, which would otherwise sniff the bytes.
 	h.Set("Content-Type", TypeByName(f.Name))
-	// nginx's ETag: hex mtime and size. ServeContent answers If-None-Match
-	// and If-Range from it.
-	h.Set("ETag", fmt.Sprintf(`"%x-%x"`, fi.ModTime().Unix(), fi.Size()))
+	if ae := req.Header["Accept-Encoding"]; len(ae) > 0 {
+		if sfd, sfi, c := r.sibling(f, fi, ae); sfd != nil {
+			fd.Close()
+			fd, fi = sfd, sfi
+			h.Set("Content-Encoding", c.Token())
+			h.Add("Vary", "Accept-Encoding")
+		}
+	}
+	defer fd.Close()
+	// nginx's ETag: hex mtime and size (a sibling's differs from its
+	// original's by its size). ServeContent answers If-None-Match and
+	// If-Range from it.
+	h.Set("ETag", etag(fi.ModTime().Unix(), fi.Size()))
 	http.ServeContent(w, req, f.Name, fi.ModTime(), fd)
+}
+
+// sibling opens the precompressed copy of f that the client's
+// Accept-Encoding prefers among those present (x.css.zst, .br, .gz beside
+// x.css; nginx's gzip_static, brotli_static), or returns nil. A copy older
+// than f is stale (f changed since it was compressed) and not used. It is
+// opened through the os.Root like f, so it cannot lead outside either.
+func (r *Root) sibling(f File, fi fs.FileInfo, ae []string) (*os.File, fs.FileInfo, acceptenc.Coding) {
+	offer := acceptenc.Zstd | acceptenc.Brotli | acceptenc.Gzip
+	for {
+		c := acceptenc.Best(ae, offer)
+		if c == 0 {
+			return nil, nil, 0
+		}
+		offer &^= c
+		sfd, sfi, err := r.open(File{Rel: f.Rel + c.Suffix()})
+		if err != nil {
+			continue
+		}
+		if sfi.ModTime().Before(fi.ModTime()) {
+			sfd.Close()
+			continue
+		}
+		return sfd, sfi, c
+	}
 }
 
 // Handler serves the root's files under the URL prefix ("/static"; "" for

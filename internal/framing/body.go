@@ -19,6 +19,12 @@ type Body struct {
 	err      error    // the first framing error
 }
 
+// A Replacer is a writer that puts another body in place of the app's
+// for some heads (X-Sendfile: the gateway's sendfile.go). For such a head
+// Head checks the status and fields but not the framing, and the app's
+// body is dropped.
+type Replacer interface{ Replaces(h http.Header) bool }
+
 // Head checks an app's final status and head, which the runner has put in
 // w.Header() but not sent, and returns the Body for its body. dechunk is for
 // runners whose apps write raw HTTP bodies (WSGI, Rack, PSGI, CGI): an app
@@ -37,6 +43,11 @@ func Head(w http.ResponseWriter, method string, status int, dechunk bool) (Body,
 	h := w.Header()
 	if err := Fields(h); err != nil {
 		return Body{}, err
+	}
+	if rp, ok := w.(Replacer); ok && rp.Replaces(h) {
+		// The app's Content-Length or chunking describes the body it
+		// sends, which goes nowhere: nothing to check it against.
+		return Body{w: w, declared: -1, discard: true}, nil
 	}
 	b := Body{w: w, declared: -1}
 	if dechunk {

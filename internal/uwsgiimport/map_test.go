@@ -104,6 +104,11 @@ func TestMapping(t *testing.T) {
 			yaml:  []string{"    workers: 6\n"},
 		},
 		{
+			name:  "static-gzip-all is what gw does; static-expires it cannot",
+			ini:   "[uwsgi]\nmodule = a.wsgi\nstatic-gzip-all = true\nstatic-expires = /static/.* 3600\n",
+			lines: []string{"static-gzip-all => default: gw serves a static file's precompressed sibling", "static-expires => unsupported: gw's static: has no per-path Expires"},
+		},
+		{
 			name:  "buffer-size, limit-post, socket-timeout",
 			ini:   "[uwsgi]\nmodule = a.wsgi\nbuffer-size = 32768\nlimit-post = 1048576\nsocket-timeout = 20\n",
 			lines: []string{"buffer-size => default: gw takes request heads up to 64KiB", "limit-post => mapped: limits.max_body: 1048576", "socket-timeout => mapped: limits.body_timeout: 20s"},
