@@ -99,6 +99,7 @@ func (l *loader) app(m *yaml.Node, ip string, pv value) App {
 	a.ResponseBuffering = l.boolean(get("response_buffering"))
 	a.RequestBuffering = l.boolean(get("request_buffering"))
 	a.User, a.Group = get("uid").text, get("gid").text
+	a.Limits = l.appLimits(m, ip)
 	if v := get("checksum"); v.text != "" {
 		sum, err := hex.DecodeString(v.text)
 		if err != nil || len(sum) != sha256.Size {
