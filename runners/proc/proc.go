@@ -27,6 +27,9 @@ type Spec struct {
 	// Cred is the user, group and supplementary groups to run as (see
 	// LookupCredential); nil runs the process as gw runs.
 	Cred *syscall.Credential
+	// Limits, when set, are applied before the process runs its own code
+	// (limits.go); nil costs nothing.
+	Limits *Limits
 }
 
 // Files are the descriptors a runner inherits besides stdout and stderr.
@@ -48,6 +51,12 @@ type Process struct {
 // and stderr become log lines on log. The process gets its own process group so a
 // kill reaches whatever it forked, and a terminal's Ctrl-C reaches gw only.
 func Start(spec Spec, files Files, log *slog.Logger) (*Process, error) {
+	if spec.Limits != nil {
+		var err error
+		if spec, err = wrap(spec, spec.Limits); err != nil {
+			return nil, err
+		}
+	}
 	cmd := exec.Command(spec.Path, spec.Args...)
 	cmd.Env = spec.Env
 	cmd.Dir = spec.Dir

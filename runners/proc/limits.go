@@ -1,0 +1,127 @@
+package proc
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// Limits are applied to a process before it runs any of its own code: the
+// cgroups it joins and its rlimits. Go's SysProcAttr has no rlimit field,
+// and the alternatives race or are wrong: prlimit(2) on the child's pid
+// after Start leaves the interpreter (and an app imported quickly) running
+// unlimited for a moment, a moment that grows on a loaded machine; and
+// setting them in gw before fork would set them for gw, since rlimits
+// belong to the whole process, not to the thread that forks. So Start runs
+// gw's own binary as a pre-exec helper (HelperMain): it joins the cgroups,
+// sets the limits on itself and execs the runner, which inherits them.
+// The helper runs with the runner's credentials already (Go switched them
+// in the fork), so an rlimit is set unprivileged and can only be lowered.
+type Limits struct {
+	Rlimits []Rlimit
+	// Cgroups are cgroup.procs files the process writes itself into
+	// (the app's cgroup in each hierarchy), writable by its user.
+	Cgroups []string
+}
+
+// Rlimit is one setrlimit(2) limit, soft and hard alike.
+type Rlimit struct {
+	Resource int // syscall.RLIMIT_AS, ...
+	Value    uint64
+}
+
+// helperArg is argv[1] of the pre-exec helper: not a command a user types.
+const helperArg = "__gw_exec_limited"
+
+// rlimitNames name the resources on the helper's command line and in its
+// errors.
+var rlimitNames = map[int]string{
+	syscall.RLIMIT_AS: "as", syscall.RLIMIT_NOFILE: "nofile", syscall.RLIMIT_CPU: "cpu", rlimitNproc: "nproc",
+}
+
+const rlimitNproc = 6 // RLIMIT_NPROC on Linux; syscall does not name it
+
+// self is the pre-exec helper's binary: gw's own (a test binary whose
+// TestMain calls HelperMain serves too).
+var self = sync.OnceValues(os.Executable)
+
+// wrap returns spec run through the helper with lim applied.
+func wrap(spec Spec, lim *Limits) (Spec, error) {
+	bin, err := self()
+	if err != nil {
+		return spec, fmt.Errorf("limits: gw's own executable for the pre-exec helper: %w", err)
+	}
+	// exec.Command would look a bare name up on gw's PATH: do it here, as
+	// the helper's syscall.Exec does not search.
+	path, err := exec.LookPath(spec.Path)
+	if err != nil {
+		return spec, err
+	}
+	args := []string{helperArg}
+	for _, r := range lim.Rlimits {
+		args = append(args, rlimitNames[r.Resource]+"="+strconv.FormatUint(r.Value, 10))
+	}
+	for _, c := range lim.Cgroups {
+		args = append(args, "cgroup="+c)
+	}
+	args = append(append(append(args, "--", path), spec.Path), spec.Args...)
+	spec.Path, spec.Args = bin, args
+	return spec, nil
+}
+
+// HelperMain is the pre-exec helper: when gw runs with helperArg as its
+// first argument, it applies the limits the arguments give and execs the
+// runner, never returning; otherwise it returns at once. cmd/gw calls it
+// before anything else.
+func HelperMain() {
+	if len(os.Args) < 2 || os.Args[1] != helperArg {
+		return
+	}
+	if err := helper(os.Args[2:]); err != nil {
+		fmt.Fprintf(os.Stderr, "gw: applying limits: %v\n", err)
+		os.Exit(126)
+	}
+}
+
+func helper(args []string) error {
+	var lims []Rlimit
+	i := 0
+	for ; i < len(args) && args[i] != "--"; i++ {
+		k, v, _ := strings.Cut(args[i], "=")
+		if k == "cgroup" {
+			// "0" is the writing process itself, in v1 and v2 alike.
+			if err := os.WriteFile(v, []byte("0"), 0); err != nil {
+				return fmt.Errorf("joining cgroup: %w", err)
+			}
+			continue
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		res := -1
+		for r, name := range rlimitNames {
+			if name == k {
+				res = r
+			}
+		}
+		if err != nil || res < 0 {
+			return fmt.Errorf("bad argument %q", args[i])
+		}
+		lims = append(lims, Rlimit{res, n})
+	}
+	if i+2 > len(args) {
+		return fmt.Errorf("no command after --")
+	}
+	// Last, so nothing of the helper itself counts against them.
+	for _, l := range lims {
+		// syscall's, not x/sys/unix's: it also tells Go's exec not to
+		// restore its saved soft RLIMIT_NOFILE.
+		if err := syscall.Setrlimit(l.Resource, &syscall.Rlimit{Cur: l.Value, Max: l.Value}); err != nil {
+			return fmt.Errorf("setrlimit %s=%d: %w", rlimitNames[l.Resource], l.Value, err)
+		}
+	}
+	path := args[i+1]
+	return syscall.Exec(path, args[i+2:], os.Environ())
+}
