@@ -26,6 +26,49 @@ type Limits struct {
 	// Cgroups are cgroup.procs files the process writes itself into
 	// (the app's cgroup in each hierarchy), writable by its user.
 	Cgroups []string
+	// OOMKills reads the count of OOM kills in the app's memory cgroup
+	// (nil without one): a SIGKILL while it rose is the cgroup's.
+	OOMKills func() uint64
+}
+
+// Limit names of Process.LimitHit, the limits: keys whose breach ended a
+// runner.
+const (
+	LimitMemory    = "memory"     // RLIMIT_AS: the shim exited with ExitMemory
+	LimitCPUTime   = "cpu_time"   // RLIMIT_CPU: SIGXCPU
+	LimitMemoryMax = "memory_max" // the cgroup's OOM killer
+)
+
+// ExitMemory is the status a shim exits with after the app hit a
+// MemoryError under an address-space limit (EXIT_MEMORY in gw_wsgi.py):
+// its heap may be half-updated, so a fresh runner is safer.
+const ExitMemory = 5
+
+// LimitHit names the limit that ended the process, "" when none did (or it
+// has not exited). Only a process started with Limits has one.
+func (p *Process) LimitHit() string {
+	lim := p.limits
+	if lim == nil || p.cmd.ProcessState == nil {
+		return ""
+	}
+	switch sig := p.KilledBy(); {
+	case sig == syscall.SIGXCPU && lim.has(syscall.RLIMIT_CPU):
+		return LimitCPUTime
+	case sig == syscall.SIGKILL && lim.OOMKills != nil && lim.OOMKills() > p.oomBase:
+		return LimitMemoryMax
+	case sig == 0 && p.ExitCode() == ExitMemory && lim.has(syscall.RLIMIT_AS):
+		return LimitMemory
+	}
+	return ""
+}
+
+func (l *Limits) has(res int) bool {
+	for _, r := range l.Rlimits {
+		if r.Resource == res {
+			return true
+		}
+	}
+	return false
 }
 
 // Rlimit is one setrlimit(2) limit, soft and hard alike.
