@@ -197,6 +197,17 @@ func (g *Group) Usage() Usage {
 	return u
 }
 
+// Usage is app's group's Usage; ok is false when it has none.
+func (m *Manager) Usage(app string) (u Usage, ok bool) {
+	m.mu.Lock()
+	g := m.groups[app]
+	m.mu.Unlock()
+	if g == nil {
+		return u, false
+	}
+	return g.Usage(), true
+}
+
 // Remove removes every group and gw's parents; a group whose processes
 // have not all gone yet stays (the kernel refuses), reported in the error.
 func (m *Manager) Remove() error {

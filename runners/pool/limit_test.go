@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"os"
 	"testing"
 	"time"
 )
@@ -33,5 +34,21 @@ func TestLimitExitReasons(t *testing.T) {
 				t.Errorf("after the respawn: %v", err)
 			}
 		})
+	}
+}
+
+func TestProcCPU(t *testing.T) {
+	// Burn some CPU in this process, then read it back.
+	start := time.Now()
+	x := 0
+	for time.Since(start) < 300*time.Millisecond {
+		x++
+	}
+	got := procCPU(os.Getpid())
+	if got < 0.1 || got > 3600 {
+		t.Errorf("procCPU = %v s after 300ms of spinning (x=%d)", got, x)
+	}
+	if procCPU(-1) != 0 {
+		t.Errorf("procCPU of no process is not 0")
 	}
 }

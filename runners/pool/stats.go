@@ -15,6 +15,7 @@ type RunnerStats struct {
 	Slots      int       `json:"slots"`
 	RequestAge float64   `json:"request_age_ms"` // the oldest request it is serving now
 	RSS        int64     `json:"rss_bytes"`
+	CPU        float64   `json:"cpu_s"` // user+system CPU seconds, its reaped children's too
 	Started    time.Time `json:"started"`
 }
 
@@ -44,6 +45,9 @@ type Stats struct {
 	ScaleDowns int64            `json:"scale_downs"`
 	Exits      map[Reason]int   `json:"exits"`
 	LastExit   Reason           `json:"last_exit,omitempty"`
+	// RSS and CPU sum the runners alive now: what the app uses.
+	RSS int64   `json:"rss_bytes"`
+	CPU float64 `json:"cpu_s"`
 	Runners    []RunnerStats    `json:"runners"`
 	QueueWait  Snapshot         `json:"-"`
 	Latency    Snapshot         `json:"-"`
@@ -96,6 +100,9 @@ func (p *Pool) Stats() Stats {
 		if rss, err := p.opts.RSS(r.PID); err == nil {
 			r.RSS = rss
 		}
+		r.CPU = procCPU(r.PID)
+		s.RSS += r.RSS
+		s.CPU += r.CPU
 		s.Runners = append(s.Runners, r)
 	}
 	slices.SortFunc(s.Runners, func(a, b RunnerStats) int { return a.ID - b.ID })
