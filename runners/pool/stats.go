@@ -31,29 +31,29 @@ const (
 
 // Stats is a pool's state at a moment.
 type Stats struct {
-	Workers    int              `json:"workers"` // the ceiling
-	Min        int              `json:"min_workers"`
-	Max        int              `json:"max_workers"` // = Workers
-	Target     int              `json:"target"`      // runners the pool means to have now
-	Starting   int              `json:"starting"`
-	Failed     bool             `json:"failed"`
-	Queue      int              `json:"queue"`
-	InFlight   int64            `json:"inflight"`
-	Requests   uint64           `json:"requests"`
-	Respawns   int64            `json:"respawns"`
-	ScaleUps   int64            `json:"scale_ups"`
-	ScaleDowns int64            `json:"scale_downs"`
-	Exits      map[Reason]int   `json:"exits"`
-	LastExit   Reason           `json:"last_exit,omitempty"`
+	Workers    int            `json:"workers"` // the ceiling
+	Min        int            `json:"min_workers"`
+	Max        int            `json:"max_workers"` // = Workers
+	Target     int            `json:"target"`      // runners the pool means to have now
+	Starting   int            `json:"starting"`
+	Failed     bool           `json:"failed"`
+	Queue      int            `json:"queue"`
+	InFlight   int64          `json:"inflight"`
+	Requests   uint64         `json:"requests"`
+	Respawns   int64          `json:"respawns"`
+	ScaleUps   int64          `json:"scale_ups"`
+	ScaleDowns int64          `json:"scale_downs"`
+	Exits      map[Reason]int `json:"exits"`
+	LastExit   Reason         `json:"last_exit,omitempty"`
 	// RSS and CPU sum the runners alive now: what the app uses.
-	RSS int64   `json:"rss_bytes"`
-	CPU float64 `json:"cpu_s"`
-	Runners    []RunnerStats    `json:"runners"`
-	QueueWait  Snapshot         `json:"-"`
-	Latency    Snapshot         `json:"-"`
-	Spawn      Snapshot         `json:"-"`
-	States     map[string]int   `json:"-"` // runners by state, starting included
-	Extra      map[string]int64 `json:"-"`
+	RSS       int64            `json:"rss_bytes"`
+	CPU       float64          `json:"cpu_s"`
+	Runners   []RunnerStats    `json:"runners"`
+	QueueWait Snapshot         `json:"-"`
+	Latency   Snapshot         `json:"-"`
+	Spawn     Snapshot         `json:"-"`
+	States    map[string]int   `json:"-"` // runners by state, starting included
+	Extra     map[string]int64 `json:"-"`
 }
 
 // Stats reads the pool's counters and every runner's state (RSS from /proc).
