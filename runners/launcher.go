@@ -92,7 +92,7 @@ func (rt *Runtime) fill(owner *syscall.Credential) error {
 	for _, sub := range []struct {
 		dir  string
 		mode os.FileMode
-	}{{rt.sockDir(), 0o700}, {rt.pluginDir(), 0o711}, {rt.BodyDir(), 0o700}, {rt.AnswerDir(), 0o700}} {
+	}{{rt.sockDir(), 0o700}, {rt.pluginDir(), 0o711}, {rt.BodyDir(), 0o700}, {rt.AnswerDir(), 0o700}, {rt.appsDir(), 0o711}} {
 		if err := os.Mkdir(sub.dir, sub.mode); err != nil {
 			return err
 		}
@@ -203,6 +203,9 @@ func New(app config.App, rt *Runtime, log *slog.Logger) (*App, error) {
 	if err == nil {
 		spec.Limits, err = rt.limits(app, spec.Cred)
 	}
+	if err == nil {
+		err = rt.privateTmp(&spec, app)
+	}
 	if err != nil {
 		return nil, &proc.SpawnError{App: app.Name, Stage: proc.StageExec, Err: err}
 	}
@@ -258,6 +261,9 @@ func newPHP(app config.App, rt *Runtime, mount string, log *slog.Logger) (*App, 
 	}
 	if err == nil {
 		spec.Limits, err = rt.limits(app, spec.Cred)
+	}
+	if err == nil {
+		err = rt.privateTmp(&spec, app)
 	}
 	if err != nil {
 		return nil, &proc.SpawnError{App: app.Name, Stage: proc.StageExec, Err: err}

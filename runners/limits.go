@@ -1,8 +1,10 @@
 package runners
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 
 	"github.com/gwhq/gw/internal/cgroup"
@@ -48,7 +50,7 @@ func (rt *Runtime) limits(app config.App, cred *syscall.Credential) (*proc.Limit
 		if cred != nil {
 			uid, gid = int(cred.Uid), int(cred.Gid)
 		}
-		g, err := rt.cgroups().App(app.Name, cgroup.Limits{
+		g, err := rt.cgroups().App(dirName(app.Name), cgroup.Limits{
 			MemoryMax: int64(l.MemoryMax), PidsMax: l.PidsMax, CPUWeight: l.CPUWeight,
 		}, uid, gid)
 		if err != nil {
@@ -95,7 +97,7 @@ func (rt *Runtime) CgroupUsage(app string) (u cgroup.Usage, ok bool) {
 	if rt.cg == nil {
 		return u, false
 	}
-	return rt.cg.Usage(app)
+	return rt.cg.Usage(dirName(app))
 }
 
 // RemoveCgroups removes the apps' cgroups, once their runners are gone.
@@ -104,4 +106,43 @@ func (rt *Runtime) RemoveCgroups() error {
 		return nil
 	}
 	return rt.cg.Remove()
+}
+
+// appsDir holds a private directory per app (0711: enter, not list).
+func (rt *Runtime) appsDir() string { return filepath.Join(rt.Dir, "app") }
+
+// privateTmp gives app's runners a directory of their own as TMPDIR (unless
+// the app's env: sets one): 0700 and owned by the runners' user, so
+// tempfile's files of one tenant are not in a /tmp every other tenant
+// lists. Kept across reloads: its runners may still use it.
+func (rt *Runtime) privateTmp(spec *proc.Spec, app config.App) error {
+	if _, set := app.Env["TMPDIR"]; set {
+		return nil
+	}
+	dir := filepath.Join(rt.appsDir(), dirName(app.Name))
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("private TMPDIR: %w", err)
+	}
+	if c := spec.Cred; c != nil && os.Geteuid() == 0 {
+		if err := os.Chown(dir, int(c.Uid), int(c.Gid)); err != nil {
+			return fmt.Errorf("private TMPDIR: %w", err)
+		}
+	}
+	spec.Env = proc.SetEnv(spec.Env, "TMPDIR", dir)
+	return nil
+}
+
+// dirName is app's name as one path element: app names are free text, and
+// one with a slash or a ".." must not reach outside gw's directories.
+func dirName(app string) string {
+	b := []byte(app)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			b[i] = '_'
+		}
+	}
+	if s := string(b); s != "" && s != "." && s != ".." {
+		return s
+	}
+	return "_" + string(b)
 }
