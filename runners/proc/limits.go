@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 )
 
@@ -54,12 +53,29 @@ func (p *Process) LimitHit() string {
 	switch sig := p.KilledBy(); {
 	case sig == syscall.SIGXCPU && lim.has(syscall.RLIMIT_CPU):
 		return LimitCPUTime
+	case sig == syscall.SIGKILL && p.pastCPU(lim):
+		return LimitCPUTime // it caught SIGXCPU and ran on to the hard limit
 	case sig == syscall.SIGKILL && lim.OOMKills != nil && lim.OOMKills() > p.oomBase:
 		return LimitMemoryMax
 	case sig == 0 && p.ExitCode() == ExitMemory && lim.has(syscall.RLIMIT_AS):
 		return LimitMemory
 	}
 	return ""
+}
+
+// pastCPU says whether the process used all the CPU time lim allows.
+func (p *Process) pastCPU(lim *Limits) bool {
+	ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return false
+	}
+	used := ru.Utime.Sec + ru.Stime.Sec + (ru.Utime.Usec+ru.Stime.Usec)/1e6
+	for _, r := range lim.Rlimits {
+		if r.Resource == syscall.RLIMIT_CPU {
+			return uint64(used) >= r.Value
+		}
+	}
+	return false
 }
 
 func (l *Limits) has(res int) bool {
@@ -88,16 +104,15 @@ var rlimitNames = map[int]string{
 
 const rlimitNproc = 6 // RLIMIT_NPROC on Linux; syscall does not name it
 
-// self is the pre-exec helper's binary: gw's own (a test binary whose
-// TestMain calls HelperMain serves too).
-var self = sync.OnceValues(os.Executable)
+// self is the pre-exec helper's binary: gw's own, by its /proc link, which
+// the runners' user can execute even when the directory holding gw is
+// closed to it (the link leads to the file, not through its path), and
+// which is still the running gw after an upgrade replaced the file. A test
+// binary whose TestMain calls HelperMain serves too.
+const self = "/proc/self/exe"
 
 // wrap returns spec run through the helper with lim applied.
 func wrap(spec Spec, lim *Limits) (Spec, error) {
-	bin, err := self()
-	if err != nil {
-		return spec, fmt.Errorf("limits: gw's own executable for the pre-exec helper: %w", err)
-	}
 	// exec.Command would look a bare name up on gw's PATH: do it here, as
 	// the helper's syscall.Exec does not search.
 	path, err := exec.LookPath(spec.Path)
@@ -112,7 +127,7 @@ func wrap(spec Spec, lim *Limits) (Spec, error) {
 		args = append(args, "cgroup="+c)
 	}
 	args = append(append(append(args, "--", path), spec.Path), spec.Args...)
-	spec.Path, spec.Args = bin, args
+	spec.Path, spec.Args = self, args
 	return spec, nil
 }
 
@@ -161,7 +176,14 @@ func helper(args []string) error {
 	for _, l := range lims {
 		// syscall's, not x/sys/unix's: it also tells Go's exec not to
 		// restore its saved soft RLIMIT_NOFILE.
-		if err := syscall.Setrlimit(l.Resource, &syscall.Rlimit{Cur: l.Value, Max: l.Value}); err != nil {
+		lim := syscall.Rlimit{Cur: l.Value, Max: l.Value}
+		if l.Resource == syscall.RLIMIT_CPU {
+			// At the hard limit the kernel sends SIGKILL, checked before
+			// the soft one's SIGXCPU: a second apart, the runner gets the
+			// SIGXCPU that names the limit first.
+			lim.Max++
+		}
+		if err := syscall.Setrlimit(l.Resource, &lim); err != nil {
 			return fmt.Errorf("setrlimit %s=%d: %w", rlimitNames[l.Resource], l.Value, err)
 		}
 	}

@@ -44,7 +44,7 @@ func TestLimitsApplied(t *testing.T) {
 		t.Fatalf("%s: %s", p.ExitString(), out)
 	}
 	for _, want := range []string{
-		`Max cpu time +7 +7 +seconds`,
+		`Max cpu time +7 +8 +seconds`,
 		`Max processes +4000 +4000 `,
 		`Max open files +64 +64 `,
 		`Max address space +1073741824 +1073741824 `,
@@ -68,5 +68,18 @@ func TestLimitsHelperFailureIsReported(t *testing.T) {
 	p, _ := run(t, Spec{Path: "/bin/true", Env: os.Environ(), Limits: lim})
 	if p.ExitCode() != 126 || !strings.Contains(p.Tail(), "joining cgroup") {
 		t.Errorf("exit %s, tail %q; want 126 and the cgroup named", p.ExitString(), p.Tail())
+	}
+}
+
+func TestLimitHitCPUTime(t *testing.T) {
+	lim := &Limits{Rlimits: []Rlimit{{syscall.RLIMIT_CPU, 1}}}
+	p, _ := run(t, Spec{Path: "/bin/sh", Args: []string{"-c", "while :; do :; done"}, Env: os.Environ(), Limits: lim})
+	if got := p.LimitHit(); got != LimitCPUTime {
+		t.Errorf("LimitHit = %q after %s, want %q", got, p.ExitString(), LimitCPUTime)
+	}
+	// The same death without the limit is no limit's.
+	q, _ := run(t, Spec{Path: "/bin/sh", Args: []string{"-c", "kill -XCPU $$"}, Env: os.Environ()})
+	if got := q.LimitHit(); got != "" {
+		t.Errorf("LimitHit without limits = %q", got)
 	}
 }
