@@ -277,3 +277,70 @@ func TestLimitsProcesses(t *testing.T) {
 		t.Errorf("processes for root runners: exit %d, want 1 naming the limit:\n%s", rc, out)
 	}
 }
+
+// TestTenantIsolation: two apps under uids of their own (numbers with no
+// passwd entry) cannot read each other's files, private TMPDIR files,
+// environment (/proc/PID/environ) or gw's runtime files (bodies, answers,
+// sockets); each reads its own.
+func TestTenantIsolation(t *testing.T) {
+	requireRoot(t)
+	py := gwtest.RequirePython(t)
+	root, err := os.MkdirTemp("", "gw-tenants-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	os.Chmod(root, 0o755)
+	uids := map[string]int{"a": 65531, "b": 65532}
+	for name, uid := range uids {
+		dir := filepath.Join(root, name)
+		os.Mkdir(dir, 0o700)
+		os.WriteFile(filepath.Join(dir, "secret.txt"), []byte("secret of "+name), 0o600)
+		for _, p := range []string{dir, filepath.Join(dir, "secret.txt")} {
+			if err := os.Chown(p, uid, uid); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s, _ := startLimits(t, fmt.Sprintf(`
+  - {name: a, path: %[1]s, interpreter: %[2]s, workers: 1, mount: /a, uid: "65531", gid: "65531", env: {TENANT_SECRET: asecret}}
+  - {name: b, path: %[1]s, interpreter: %[2]s, workers: 1, mount: /b, uid: "65532", gid: "65532", env: {TENANT_SECRET: bsecret}}
+`, limitsApp(), py))
+	get := func(mount, path string) string {
+		t.Helper()
+		code, body := gwtest.Get(t, s.URL+mount+path)
+		if code != 200 {
+			t.Fatalf("GET %s%s: %d %q", mount, path, code, body)
+		}
+		return body
+	}
+	bPID := runnerPID(t, s.URL+"/b/pid")
+	_, bTmp := gwtest.Get(t, s.URL+"/b/tmpdir")
+	_, aTmp := gwtest.Get(t, s.URL+"/a/tmpdir")
+	rt := filepath.Dir(filepath.Dir(filepath.Dir(aTmp))) // <runtime>/app/a/tmpXXX
+	if filepath.Dir(filepath.Dir(bTmp)) != filepath.Join(rt, "app") {
+		t.Fatalf("TMPDIRs %s and %s are not both in %s/app", aTmp, bTmp, rt)
+	}
+	for _, tc := range []struct{ what, path, want string }{
+		{"its own file", "/read?path=" + filepath.Join(root, "a", "secret.txt"), "read b'secret of a'"},
+		{"its own temp file", "/read?path=" + aTmp, "read b'tenant secret'"},
+		{"the other's file", "/read?path=" + filepath.Join(root, "b", "secret.txt"), "denied: Permission denied"},
+		{"the other's temp file", "/read?path=" + bTmp, "denied: Permission denied"},
+		{"the other's TMPDIR", "/list?path=" + filepath.Dir(bTmp), "denied: Permission denied"},
+		{"the other's environment", fmt.Sprintf("/read?path=/proc/%d/environ", bPID), "denied: Permission denied"},
+		{"gw's request bodies", "/list?path=" + filepath.Join(rt, "body"), "denied: Permission denied"},
+		{"gw's spooled answers", "/list?path=" + filepath.Join(rt, "spool"), "denied: Permission denied"},
+		{"gw's sockets", "/list?path=" + filepath.Join(rt, "sock"), "denied: Permission denied"},
+		{"the apps' directories", "/list?path=" + filepath.Join(rt, "app"), "denied: Permission denied"},
+	} {
+		if got := get("/a", tc.path); got != tc.want {
+			t.Errorf("app a reading %s: %q, want %q", tc.what, got, tc.want)
+		}
+	}
+	if got := get("/a", "/"); got != "ok asecret" {
+		t.Errorf("app a's own environment: %q", got)
+	}
+	if got := get("/b", "/read?path="+filepath.Join(root, "a", "secret.txt")); got != "denied: Permission denied" {
+		t.Errorf("app b reading a's file: %q", got)
+	}
+}
