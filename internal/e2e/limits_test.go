@@ -344,3 +344,17 @@ func TestTenantIsolation(t *testing.T) {
 		t.Errorf("app b reading a's file: %q", got)
 	}
 }
+
+// TestLimitsMemoryRuby: gw_rack, too, answers the app's NoMemoryError
+// under limits.memory and exits, counted as the limit's.
+func TestLimitsMemoryRuby(t *testing.T) {
+	ruby := gwtest.RequireInterpreter(t, "ruby")
+	s, stats := startLimits(t, fmt.Sprintf(`
+  - {name: rb, path: %s, interpreter: %s, workers: 1, limits: {memory: 256MiB}}
+`, suitePath("limits/config.ru"), ruby))
+	old := runnerPID(t, s.URL+"/pid")
+	if code, body := gwtest.Get(t, s.URL+"/alloc"); code != 500 {
+		t.Errorf("allocating 512MiB under 256MiB: %d %q, want 500", code, body)
+	}
+	limitExit(t, s, stats, "rb", "", old, "memory")
+}
