@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -186,6 +187,13 @@ func TestLimitsCgroupMemory(t *testing.T) {
 	if !strings.Contains(string(cg), fmt.Sprintf("gw-%d/hog", s.PID())) {
 		t.Errorf("hog runner's cgroups:\n%s", cg)
 	}
+	// pids_max holds for the app's runners together: fork fails in the app.
+	code, body := gwtest.Get(t, s.URL+"/hog/fork?n=100")
+	var forked int
+	fmt.Sscanf(body, "forked %d", &forked)
+	if code != 200 || forked >= 64 || !strings.Contains(body, "refused: Resource temporarily unavailable") {
+		t.Errorf("forking 100 under pids_max 64: %d %q", code, body)
+	}
 	n := hammer(s.URL + "/calm/")
 	if code, _ := gwtest.Get(t, s.URL+"/hog/alloc?mb=300"); code < 500 {
 		t.Errorf("allocating 300MiB under memory_max 96MiB: %d, want a 5xx", code)
@@ -357,4 +365,41 @@ func TestLimitsMemoryRuby(t *testing.T) {
 		t.Errorf("allocating 512MiB under 256MiB: %d %q, want 500", code, body)
 	}
 	limitExit(t, s, stats, "rb", "", old, "memory")
+}
+
+// TestLimitsReload: SIGHUP applies changed limits: the app's cgroup keeps
+// its place with the new value, and the new runners carry the new rlimits.
+func TestLimitsReload(t *testing.T) {
+	requireRoot(t)
+	requireCgroupV1(t)
+	py := gwtest.RequirePython(t)
+	conf := func(mem, as string) string {
+		return fmt.Sprintf("listen: {http: \"127.0.0.1:0\", stats: \"127.0.0.1:0\"}\napps:\n"+
+			"  - {name: app, path: %s, interpreter: %s, workers: 1, limits: {memory_max: %s, memory: %s}}\n", limitsApp(), py, mem, as)
+	}
+	path := writeFile(t, "gw.yaml", conf("96MiB", "256MiB"))
+	s := gwtest.Start(t, "-c", path)
+	stats := "http://" + s.Addr("stats")
+	old := runnerPID(t, s.URL+"/pid")
+	if err := os.WriteFile(path, []byte(conf("128MiB", "300MiB")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(s.PID(), syscall.SIGHUP)
+	waitFor(t, "reloaded runner", func() bool {
+		code, body := gwtest.Get(t, s.URL+"/pid")
+		pid, _ := strconv.Atoi(body)
+		return code == 200 && pid != old
+	})
+	c, _ := appStatsOf(t, stats, "app")["cgroup"].(map[string]any)
+	if c["memory_max"] != float64(128<<20) {
+		t.Errorf("cgroup after reload: %v, want memory_max 128MiB", c)
+	}
+	if _, body := gwtest.Get(t, s.URL+"/limits"); !strings.Contains(body, "Max address space         314572800") {
+		t.Errorf("new runner's limits after reload:\n%s", body)
+	}
+	pid := runnerPID(t, s.URL+"/pid")
+	cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if !strings.Contains(string(cg), fmt.Sprintf("gw-%d/app", s.PID())) {
+		t.Errorf("new runner's cgroups:\n%s", cg)
+	}
 }
