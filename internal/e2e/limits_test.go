@@ -403,3 +403,17 @@ func TestLimitsReload(t *testing.T) {
 		t.Errorf("new runner's cgroups:\n%s", cg)
 	}
 }
+
+// TestLimitsMemoryASGI: gw_asgi answers a MemoryError under limits.memory
+// with 500 and exits, counted as the limit's.
+func TestLimitsMemoryASGI(t *testing.T) {
+	py := gwtest.RequirePython(t)
+	s, stats := startLimits(t, fmt.Sprintf(`
+  - {name: asgi, path: %s, interpreter: %s, workers: 1, limits: {memory: 256MiB}}
+`, suitePath("limits/asgi.py"), py))
+	old := runnerPID(t, s.URL+"/pid")
+	if code, body := gwtest.Get(t, s.URL+"/alloc"); code != 500 {
+		t.Errorf("allocating 512MiB under 256MiB: %d %q, want 500", code, body)
+	}
+	limitExit(t, s, stats, "asgi", "", old, "memory")
+}
