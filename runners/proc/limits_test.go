@@ -83,3 +83,23 @@ func TestLimitHitCPUTime(t *testing.T) {
 		t.Errorf("LimitHit without limits = %q", got)
 	}
 }
+
+// BenchmarkStart is what the pre-exec helper adds to a runner's start:
+// /bin/true started and waited for, without and with limits.
+func BenchmarkStart(b *testing.B) {
+	log := slog.New(slog.DiscardHandler)
+	for _, bc := range []struct {
+		name string
+		lim  *Limits
+	}{{"plain", nil}, {"limits", &Limits{Rlimits: []Rlimit{{Resource: syscall.RLIMIT_NOFILE, Value: 1024}}}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				p, err := Start(Spec{Path: "/bin/true", Env: os.Environ(), Limits: bc.lim}, Files{}, log)
+				if err != nil {
+					b.Fatal(err)
+				}
+				<-p.Done()
+			}
+		})
+	}
+}
