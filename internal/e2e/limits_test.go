@@ -97,11 +97,13 @@ func (n *neighbour) done() (ok, failed int64) {
 func limitExit(t *testing.T, s *gwtest.Server, stats, app, mount string, old int, reason string) {
 	t.Helper()
 	var pid int
+	start := time.Now()
 	waitFor(t, app+" runner replaced", func() bool {
 		code, body := gwtest.Get(t, s.URL+mount+"/pid")
 		pid, _ = strconv.Atoi(body)
 		return code == 200 && pid != old
 	})
+	t.Logf("%s: a new runner served %v after the limit's answer", app, time.Since(start).Round(time.Millisecond))
 	if gwtest.Alive(old) {
 		t.Errorf("old runner %d still alive", old)
 	}
