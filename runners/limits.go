@@ -12,9 +12,6 @@ import (
 	"github.com/gwhq/gw/runners/proc"
 )
 
-// rlimitNproc is RLIMIT_NPROC on Linux, which package syscall does not name.
-const rlimitNproc = 6
-
 // limits turns app's limits: into what proc applies to each of its
 // runners: rlimits, and the app's cgroup when it sets a cgroup limit. nil
 // when the app sets none, so its runners start as they always did. A
@@ -35,7 +32,7 @@ func (rt *Runtime) limits(app config.App, cred *syscall.Credential) (*proc.Limit
 	}{
 		{syscall.RLIMIT_AS, int64(l.Memory)},
 		{syscall.RLIMIT_NOFILE, int64(l.OpenFiles)},
-		{rlimitNproc, int64(l.Processes)},
+		{proc.RlimitNproc, int64(l.Processes)},
 		{syscall.RLIMIT_CPU, int64(l.CPUTime.Seconds())},
 	} {
 		if r.v > 0 {

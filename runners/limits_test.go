@@ -35,7 +35,7 @@ func TestLimitsOfApp(t *testing.T) {
 		{name: "none"},
 		{name: "all rlimits", cred: nobody,
 			lim:  config.AppLimits{Memory: 256 << 20, OpenFiles: 100, Processes: 20, CPUTime: 90 * time.Second},
-			want: []proc.Rlimit{{Resource: syscall.RLIMIT_AS, Value: 256 << 20}, {Resource: syscall.RLIMIT_NOFILE, Value: 100}, {Resource: rlimitNproc, Value: 20}, {Resource: syscall.RLIMIT_CPU, Value: 90}}},
+			want: []proc.Rlimit{{Resource: syscall.RLIMIT_AS, Value: 256 << 20}, {Resource: syscall.RLIMIT_NOFILE, Value: 100}, {Resource: proc.RlimitNproc, Value: 20}, {Resource: syscall.RLIMIT_CPU, Value: 90}}},
 		{name: "processes for root", lim: config.AppLimits{Processes: 20}, cred: &syscall.Credential{},
 			err: "limits.processes: the runners run as root"},
 		{name: "above gw's hard limit", lim: config.AppLimits{OpenFiles: 1 << 62}, cred: nobody,

@@ -99,10 +99,11 @@ const helperArg = "__gw_exec_limited"
 // rlimitNames name the resources on the helper's command line and in its
 // errors.
 var rlimitNames = map[int]string{
-	syscall.RLIMIT_AS: "as", syscall.RLIMIT_NOFILE: "nofile", syscall.RLIMIT_CPU: "cpu", rlimitNproc: "nproc",
+	syscall.RLIMIT_AS: "as", syscall.RLIMIT_NOFILE: "nofile", syscall.RLIMIT_CPU: "cpu", RlimitNproc: "nproc",
 }
 
-const rlimitNproc = 6 // RLIMIT_NPROC on Linux; syscall does not name it
+// RlimitNproc is RLIMIT_NPROC on Linux, which package syscall does not name.
+const RlimitNproc = 6
 
 // self is the pre-exec helper's binary: gw's own, by its /proc link, which
 // the runners' user can execute even when the directory holding gw is

@@ -36,7 +36,7 @@ func run(t *testing.T, spec Spec) (*Process, string) {
 
 func TestLimitsApplied(t *testing.T) {
 	lim := &Limits{Rlimits: []Rlimit{
-		{syscall.RLIMIT_AS, 1 << 30}, {syscall.RLIMIT_NOFILE, 64}, {syscall.RLIMIT_CPU, 7}, {rlimitNproc, 4000},
+		{syscall.RLIMIT_AS, 1 << 30}, {syscall.RLIMIT_NOFILE, 64}, {syscall.RLIMIT_CPU, 7}, {RlimitNproc, 4000},
 	}}
 	// A bare name: the helper must get it looked up as exec.Command would.
 	p, out := run(t, Spec{Path: "cat", Args: []string{"/proc/self/limits"}, Env: os.Environ(), Limits: lim})
