@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Limits are applied to a process before it runs any of its own code: the
@@ -102,8 +104,8 @@ var rlimitNames = map[int]string{
 	syscall.RLIMIT_AS: "as", syscall.RLIMIT_NOFILE: "nofile", syscall.RLIMIT_CPU: "cpu", RlimitNproc: "nproc",
 }
 
-// RlimitNproc is RLIMIT_NPROC on Linux, which package syscall does not name.
-const RlimitNproc = 6
+// RlimitNproc is RLIMIT_NPROC, which package syscall does not name.
+const RlimitNproc = unix.RLIMIT_NPROC
 
 // self is the pre-exec helper's binary: gw's own, by its /proc link, which
 // the runners' user can execute even when the directory holding gw is
