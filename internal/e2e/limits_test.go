@@ -327,6 +327,10 @@ func TestTenantIsolation(t *testing.T) {
 	bPID := runnerPID(t, s.URL+"/b/pid")
 	_, bTmp := gwtest.Get(t, s.URL+"/b/tmpdir")
 	_, aTmp := gwtest.Get(t, s.URL+"/a/tmpdir")
+	bSock := get("/b", "/listen")
+	if got := get("/b", "/connect?path="+bSock); got != "connected" {
+		t.Fatalf("app b connecting to its own socket: %q", got)
+	}
 	rt := filepath.Dir(filepath.Dir(filepath.Dir(aTmp))) // <runtime>/app/a/tmpXXX
 	if filepath.Dir(filepath.Dir(bTmp)) != filepath.Join(rt, "app") {
 		t.Fatalf("TMPDIRs %s and %s are not both in %s/app", aTmp, bTmp, rt)
@@ -337,6 +341,7 @@ func TestTenantIsolation(t *testing.T) {
 		{"the other's file", "/read?path=" + filepath.Join(root, "b", "secret.txt"), "denied: Permission denied"},
 		{"the other's temp file", "/read?path=" + bTmp, "denied: Permission denied"},
 		{"the other's TMPDIR", "/list?path=" + filepath.Dir(bTmp), "denied: Permission denied"},
+		{"the other's socket (mode 0777)", "/connect?path=" + bSock, "denied: Permission denied"},
 		{"the other's environment", fmt.Sprintf("/read?path=/proc/%d/environ", bPID), "denied: Permission denied"},
 		{"gw's request bodies", "/list?path=" + filepath.Join(rt, "body"), "denied: Permission denied"},
 		{"gw's spooled answers", "/list?path=" + filepath.Join(rt, "spool"), "denied: Permission denied"},

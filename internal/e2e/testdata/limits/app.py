@@ -5,6 +5,9 @@ import time
 from urllib.parse import parse_qs
 
 
+_listeners = {}
+
+
 def _text(start_response, body, status='200 OK'):
     start_response(status, [('Content-Type', 'text/plain')])
     return [body.encode()]
@@ -61,6 +64,18 @@ def application(environ, start_response):
             return _text(start_response, 'denied: %s' % e.strerror)
         finally:
             s.close()
+    if path == '/listen':
+        # A unix socket of this tenant's, in its private TMPDIR.
+        import socket
+        import tempfile
+        name = os.path.join(tempfile.gettempdir(), 'tenant.sock')
+        if name not in _listeners:
+            s = socket.socket(socket.AF_UNIX)
+            s.bind(name)
+            os.chmod(name, 0o777)  # even open to all, the directory guards it
+            s.listen(8)
+            _listeners[name] = s
+        return _text(start_response, name)
     if path == '/tmpdir':
         import tempfile
         with tempfile.NamedTemporaryFile(delete=False) as f:
