@@ -107,6 +107,7 @@ func (m *Manager) appDir(own map[string]string, c, app string) (string, error) {
 		if !ok {
 			return "", fmt.Errorf("cgroup: no cgroup v1 %s hierarchy on this machine (cgroup v2 is not supported yet); remove the cgroup limits (memory_max, pids_max, cpu_weight) or use setrlimit's (memory, processes)", c)
 		}
+		sweep(parent)
 		base = filepath.Join(parent, fmt.Sprintf("gw-%d", os.Getpid()))
 		if err := os.Mkdir(base, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return "", fmt.Errorf("cgroup: %w (gw needs root, or a delegated writable cgroup, for cgroup limits)", err)
@@ -195,6 +196,29 @@ func (g *Group) Usage() Usage {
 		u.PidsMax = number(filepath.Join(d, "pids.max"))
 	}
 	return u
+}
+
+// sweep removes the groups a gw that died without cleaning up (SIGKILL)
+// left in parent: "gw-PID" whose process is gone. The kernel refuses to
+// remove a cgroup that still has processes, so nothing alive is touched.
+func sweep(parent string) {
+	dirs, _ := filepath.Glob(filepath.Join(parent, "gw-*"))
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), "gw-"))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue // that gw (or a process reusing its pid) is alive
+		}
+		apps, _ := os.ReadDir(d)
+		for _, a := range apps {
+			if a.IsDir() {
+				os.Remove(filepath.Join(d, a.Name()))
+			}
+		}
+		os.Remove(d)
+	}
 }
 
 // Usage is app's group's Usage; ok is false when it has none.

@@ -100,3 +100,29 @@ func TestV1Mounts(t *testing.T) {
 		t.Errorf("mounts = %+v", got)
 	}
 }
+
+// TestSweepStale: the groups of a gw that is gone are removed when the next
+// one makes its own; a live gw's are left.
+func TestSweepStale(t *testing.T) {
+	own := requireV1(t)
+	parent := own["pids"]
+	stale := filepath.Join(parent, "gw-999999999") // above pid_max: never alive
+	live := filepath.Join(parent, "gw-1")          // init: always alive
+	for _, d := range []string{stale, filepath.Join(stale, "app"), live} {
+		if err := os.Mkdir(d, 0o755); err != nil && !os.IsExist(err) {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { os.Remove(filepath.Join(stale, "app")); os.Remove(stale); os.Remove(live) })
+	m := New()
+	defer m.Remove()
+	if _, err := m.App("x", Limits{PidsMax: 10}, -1, -1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale group %s left: %v", stale, err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a live gw's group was removed: %v", err)
+	}
+}
