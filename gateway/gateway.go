@@ -86,7 +86,15 @@ func (g *Gateway) RuntimeDir() string {
 }
 
 func (g *Gateway) removeRuntime() {
-	if g.rt != nil && g.ownsRT {
+	if g.rt == nil {
+		return
+	}
+	// The apps' cgroups are gw's to remove even when the directory is
+	// privsep's: only a gw that kept root made any.
+	if err := g.rt.RemoveCgroups(); err != nil {
+		g.log.Warn("removing the apps' cgroups", "err", err)
+	}
+	if g.ownsRT {
 		g.rt.Remove()
 	}
 }

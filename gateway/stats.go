@@ -68,6 +68,11 @@ func (g *Gateway) Snapshot() admin.Snapshot {
 				a.Status[string(rune('0'+class))+"xx"] = n
 			}
 		}
+		if g.rt != nil {
+			if u, ok := g.rt.CgroupUsage(r.name); ok {
+				a.Cgroup = &u
+			}
+		}
 		if r.pool != nil {
 			a.Stats = r.pool.Stats()
 			a.QueueWait = admin.PercentilesOf(a.Stats.QueueWait)

@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/gwhq/gw/internal/cgi"
+	"github.com/gwhq/gw/internal/cgroup"
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/runners/goplugin"
 	"github.com/gwhq/gw/runners/perl"
@@ -53,6 +55,9 @@ type Runtime struct {
 	Reload func(app string)
 
 	caches appCaches // each app's uwsgi.cache_*, kept across its reloads
+
+	cgOnce sync.Once
+	cg     *cgroup.Manager // apps' cgroups (limits.go), made on first use
 }
 
 // NewRuntime creates the runtime directory and writes every shim into it.
@@ -87,7 +92,7 @@ func (rt *Runtime) fill(owner *syscall.Credential) error {
 	for _, sub := range []struct {
 		dir  string
 		mode os.FileMode
-	}{{rt.sockDir(), 0o700}, {rt.pluginDir(), 0o711}, {rt.BodyDir(), 0o700}, {rt.AnswerDir(), 0o700}} {
+	}{{rt.sockDir(), 0o700}, {rt.pluginDir(), 0o711}, {rt.BodyDir(), 0o700}, {rt.AnswerDir(), 0o700}, {rt.appsDir(), 0o711}} {
 		if err := os.Mkdir(sub.dir, sub.mode); err != nil {
 			return err
 		}
@@ -195,6 +200,12 @@ func New(app config.App, rt *Runtime, log *slog.Logger) (*App, error) {
 	if err == nil {
 		spec.Cred, err = proc.LookupCredential(app.User, app.Group)
 	}
+	if err == nil {
+		spec.Limits, err = rt.limits(app, spec.Cred)
+	}
+	if err == nil {
+		err = rt.privateTmp(&spec, app)
+	}
 	if err != nil {
 		return nil, &proc.SpawnError{App: app.Name, Stage: proc.StageExec, Err: err}
 	}
@@ -248,6 +259,12 @@ func newPHP(app config.App, rt *Runtime, mount string, log *slog.Logger) (*App, 
 	if err == nil {
 		spec.Cred, err = proc.LookupCredential(app.User, app.Group)
 	}
+	if err == nil {
+		spec.Limits, err = rt.limits(app, spec.Cred)
+	}
+	if err == nil {
+		err = rt.privateTmp(&spec, app)
+	}
 	if err != nil {
 		return nil, &proc.SpawnError{App: app.Name, Stage: proc.StageExec, Err: err}
 	}
@@ -269,6 +286,11 @@ func newPHP(app config.App, rt *Runtime, mount string, log *slog.Logger) (*App, 
 // Go process serves many requests at once: 32 slots unless --threads asks
 // for more.
 func newGoPlugin(app config.App, rt *Runtime, log *slog.Logger) (*App, error) {
+	if app.Limits != (config.AppLimits{}) {
+		// go-plugin starts the process itself, past proc's pre-exec helper.
+		return nil, &proc.SpawnError{App: app.Name, Stage: proc.StageExec,
+			Err: fmt.Errorf("limits: are not supported for Go plugins yet; remove the app's limits:")}
+	}
 	cred, err := proc.LookupCredential(app.User, app.Group)
 	if err != nil {
 		return nil, &proc.SpawnError{App: app.Name, Stage: proc.StageExec, Err: err}

@@ -8,9 +8,12 @@ import (
 	"runtime/debug"
 
 	"github.com/gwhq/gw/internal/cli"
+	"github.com/gwhq/gw/runners/proc"
 )
 
 func main() {
+	// A runner started with limits: apply them and exec it (never returns).
+	proc.HelperMain()
 	if os.Getenv("GOGC") == "" {
 		// gw's live heap is a few MiB, so the default (GOGC=100) collects
 		// dozens of times a second under load; 400 keeps the heap goal

@@ -7,6 +7,7 @@ package admin
 
 import (
 	"encoding/json"
+	"github.com/gwhq/gw/internal/cgroup"
 	"net/http"
 	"time"
 
@@ -56,6 +57,9 @@ type AppStats struct {
 	Raw       RawStats    `json:"raw_connections"`
 	QueueWait Percentiles `json:"queue_wait_ms"`
 	Latency   Percentiles `json:"latency_ms"`
+	// Cgroup is the app's cgroup use and limit hits, when its limits: asked
+	// for one.
+	Cgroup *cgroup.Usage `json:"cgroup,omitempty"`
 	pool.Stats
 }
 

@@ -23,6 +23,12 @@ var (
 	descRunners   = prometheus.NewDesc("gw_runners", "Runners by state.", []string{"app", "state"}, nil)
 	descExits     = prometheus.NewDesc("gw_runner_exits_total", "Runners that left the pool, by reason.", []string{"app", "reason"}, nil)
 	descRSS       = prometheus.NewDesc("gw_runner_rss_bytes", "Resident set size of each runner.", []string{"app", "worker"}, nil)
+	descRunnerCPU = prometheus.NewDesc("gw_runner_cpu_seconds_total", "User and system CPU time of each runner.", []string{"app", "worker"}, nil)
+	descAppRSS    = prometheus.NewDesc("gw_app_rss_bytes", "Resident set size of the app's runners alive now, summed.", []string{"app"}, nil)
+	descAppCPU    = prometheus.NewDesc("gw_app_cpu_seconds", "CPU time of the app's runners alive now, summed (falls when one exits).", []string{"app"}, nil)
+	descCgMemory  = prometheus.NewDesc("gw_app_cgroup_memory_bytes", "Memory charged to the app's cgroup.", []string{"app"}, nil)
+	descCgPids    = prometheus.NewDesc("gw_app_cgroup_pids", "Processes and threads in the app's cgroup.", []string{"app"}, nil)
+	descCgHits    = prometheus.NewDesc("gw_app_cgroup_limit_hits_total", "Times the app's cgroup hit a limit: oom_kill (a process killed), memory (an allocation refused at memory_max, reclaim followed).", []string{"app", "event"}, nil)
 	descBytesIn   = prometheus.NewDesc("gw_received_bytes_total", "Request body bytes received.", []string{"app"}, nil)
 	descBytesOut  = prometheus.NewDesc("gw_sent_bytes_total", "Response body bytes sent.", []string{"app"}, nil)
 	descWSOpen    = prometheus.NewDesc("gw_websockets_open", "WebSockets open now.", []string{"app"}, nil)
@@ -41,7 +47,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descLatency, descQueueWait, descSpawn, descQueue, descInFlight,
 		descBusyRatio, descRunners, descExits, descRSS, descBytesIn, descBytesOut, descFailed, descScale, descTarget,
 		descWSOpen, descWSTotal, descWSRefused, descWSMsgs, descDaemonRestarts, descDaemonUp, descCronRuns,
-		descRawOpen, descRawTotal, descRawBytes} {
+		descRawOpen, descRawTotal, descRawBytes, descRunnerCPU, descAppRSS, descAppCPU, descCgMemory, descCgPids, descCgHits} {
 		ch <- d
 	}
 }
@@ -65,6 +71,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				slots += r.Slots
 			}
 			ch <- prometheus.MustNewConstMetric(descRSS, prometheus.GaugeValue, float64(r.RSS), a.Name, strconv.Itoa(r.ID))
+			ch <- prometheus.MustNewConstMetric(descRunnerCPU, prometheus.CounterValue, r.CPU, a.Name, strconv.Itoa(r.ID))
+		}
+		ch <- prometheus.MustNewConstMetric(descAppRSS, prometheus.GaugeValue, float64(a.RSS), a.Name)
+		ch <- prometheus.MustNewConstMetric(descAppCPU, prometheus.GaugeValue, a.CPU, a.Name)
+		if cg := a.Cgroup; cg != nil {
+			ch <- prometheus.MustNewConstMetric(descCgMemory, prometheus.GaugeValue, float64(cg.MemoryBytes), a.Name)
+			ch <- prometheus.MustNewConstMetric(descCgPids, prometheus.GaugeValue, float64(cg.Pids), a.Name)
+			ch <- prometheus.MustNewConstMetric(descCgHits, prometheus.CounterValue, float64(cg.OOMKills), a.Name, "oom_kill")
+			ch <- prometheus.MustNewConstMetric(descCgHits, prometheus.CounterValue, float64(cg.MemoryFailcnt), a.Name, "memory")
 		}
 		ratio := 1.0 // no slot at all: as saturated as it gets
 		if slots > 0 {

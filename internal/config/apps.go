@@ -104,6 +104,7 @@ func (l *loader) app(m *yaml.Node, ip string, pv value) App {
 	}
 	a.RequestBuffering = l.boolean(get("request_buffering"))
 	a.User, a.Group = get("uid").text, get("gid").text
+	a.Limits = l.appLimits(m, ip)
 	if v := get("checksum"); v.text != "" {
 		sum, err := hex.DecodeString(v.text)
 		if err != nil || len(sum) != sha256.Size {

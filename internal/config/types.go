@@ -224,6 +224,7 @@ type App struct {
 	Static        map[string]string // URL prefix -> directory, case preserved
 	User, Group   string            // what the runners run as ("" = Config's)
 	Checksum      []byte            // sha256 a Go plugin binary must have (nil = unchecked)
+	Limits        AppLimits         // per-app resource limits (limits.go)
 	// ResponseBuffering frees the runner from slow clients (default true).
 	ResponseBuffering bool
 	// Reload reloads the app when its source files change (--reload).

@@ -30,6 +30,7 @@ func fileSchema() *schema {
 	root.fields["apps"] = &schema{item: apps}
 	root.fields["daemons"] = &schema{item: daemonSchema(false)}
 	root.fields["cron"] = &schema{item: daemonSchema(true)}
+	apps.fields["limits"] = limitsSchema()
 	for _, o := range options {
 		if o.key == "" {
 			continue

@@ -450,6 +450,7 @@ func (m *mapper) writeApp(b *strings.Builder, a outApp) {
 	}
 	writeMap(b, "env", dedupe(s.env))
 	writeMap(b, "static", a.static)
+	writeMap(b, "limits", dedupe(s.limits))
 	if s.reload {
 		b.WriteString("    reload: true\n")
 	}

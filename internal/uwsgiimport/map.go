@@ -56,6 +56,7 @@ type app struct {
 	timeout, workerIdle, maxRSS         string
 	env, static                         []kv
 	staticLines                         []int
+	limits                              []kv // the app's limits: (rlimits)
 }
 
 type sock struct {
@@ -174,6 +175,12 @@ func (m *mapper) option(key string, o Option, i int) (Kind, string) {
 		}
 		m.app.timeout = fmt.Sprintf("%ds", n)
 		return m.appKey(key, i, fmt.Sprintf("{app}.timeout: %ds%s", n, rest))
+	case "limit-as":
+		return m.count(key, o, i, 16, func(n int) { m.app.limits = append(m.app.limits, kv{"memory", fmt.Sprintf("%dMiB", n)}) }, "{app}.limits.memory: %dMiB (RLIMIT_AS per runner)")
+	case "max-fd":
+		return m.count(key, o, i, 16, func(n int) { m.app.limits = append(m.app.limits, kv{"open_files", strconv.Itoa(n)}) }, "{app}.limits.open_files: %d")
+	case "limit-nproc":
+		return m.count(key, o, i, 1, func(n int) { m.app.limits = append(m.app.limits, kv{"processes", strconv.Itoa(n)}) }, "{app}.limits.processes: %d (per uid: give the app a uid of its own)")
 	case "max-requests":
 		return m.count(key, o, i, 0, func(n int) { m.app.maxRequests = n }, "{app}.max_requests: %d")
 	case "reload-on-rss":

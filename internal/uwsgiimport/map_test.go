@@ -81,6 +81,12 @@ func TestMapping(t *testing.T) {
 			yaml:  []string{"    workers: 8\n    min_workers: 2\n    worker_idle: 30s\n    threads: 4\n    timeout: 30s\n    max_requests: 5000\n    max_rss: 512MiB\n"},
 		},
 		{
+			name:  "limit-as, max-fd, limit-nproc: the app's limits:; cgroup is gw's own",
+			ini:   "[uwsgi]\nmodule = a.wsgi\nlimit-as = 512\nmax-fd = 4096\nlimit-nproc = 64\ncgroup = /sys/fs/cgroup/memory/x\n",
+			lines: []string{"limit-as => mapped: apps[0].limits.memory: 512MiB", "max-fd => mapped: apps[0].limits.open_files: 4096", "limit-nproc => mapped: apps[0].limits.processes: 64", "cgroup => unsupported: gw makes a cgroup per app"},
+			yaml:  []string{"    limits:\n      memory: 512MiB\n      open_files: \"4096\"\n      processes: \"64\"\n"},
+		},
+		{
 			name:  "processes = %k is gw's default; no processes is uWSGI's one worker",
 			ini:   "[uwsgi]\nmodule = a.wsgi\nprocesses = %k\n",
 			lines: []string{"processes => default: one runner per CPU"},

@@ -266,6 +266,15 @@ func (r *Runner) Done() <-chan struct{} { return r.done }
 // Exit says how the process ended, for logs; valid after Done.
 func (r *Runner) Exit() string { return r.proc.ExitString() }
 
+// LimitHit names the app's limit that ended the runner ("memory",
+// "cpu_time", "memory_max"), "" when none did; valid after Done.
+func (r *Runner) LimitHit() string {
+	if l, ok := r.proc.(interface{ LimitHit() string }); ok { // proc.Process
+		return l.LimitHit()
+	}
+	return ""
+}
+
 // Stop asks the runner to exit (the transport's Quit, then SIGTERM unless
 // Quit was the whole request) and kills its group at ctx's end. It returns
 // once the runner is gone.

@@ -108,6 +108,7 @@ func (w *worker) Kill()                    { w.run.Kill() }
 func (w *worker) Stop(ctx context.Context) { w.run.Stop(ctx) }
 func (w *worker) Done() <-chan struct{}    { return w.run.Done() }
 func (w *worker) Exit() string             { return w.run.Exit() }
+func (w *worker) LimitHit() string         { return w.run.LimitHit() }
 
 // Quit closes the kept-alive connection before Stop's SIGTERM: php-cgi
 // blocked reading the next request on it restarts that read after SIGTERM

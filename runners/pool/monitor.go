@@ -85,3 +85,32 @@ func procRSS(pid int) (int64, error) {
 	kib, err := strconv.ParseInt(string(f[0]), 10, 64)
 	return kib << 10, err
 }
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on every
+// Linux architecture gw runs on.
+const clockTicks = 100
+
+// procCPU is a process's user and system CPU seconds, with its reaped
+// children's, from /proc/PID/stat; 0 when it cannot be read.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces and parentheses: fields start after
+	// its last ')'. utime, stime, cutime, cstime are fields 14-17.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 15 {
+		return 0
+	}
+	var ticks int64
+	for _, s := range f[11:15] {
+		n, _ := strconv.ParseInt(string(s), 10, 64)
+		ticks += n
+	}
+	return float64(ticks) / clockTicks
+}

@@ -315,7 +315,7 @@ func (p *Pool) onExit(m *member) {
 	o.numbers.release(m.number)
 	reason := m.reason
 	if reason == "" {
-		reason = ReasonCrash
+		reason = limitReason(m.w)
 		if w := m.want.Load(); w != nil {
 			reason = *w
 		}
@@ -330,12 +330,16 @@ func (p *Pool) onExit(m *member) {
 	}
 	life := time.Since(m.started).Round(time.Millisecond)
 	level := slog.LevelInfo
-	if reason == ReasonCrash || reason == ReasonHealth || reason == ReasonDeadline {
+	if crashLike(reason) || reason == ReasonDeadline {
 		level = slog.LevelWarn
 	}
-	p.log.Log(context.Background(), level, "runner exited", "worker", m.id, "pid", m.w.PID(),
-		"reason", reason, "exit", m.w.Exit(), "requests", m.requests.Load(), "uptime", life)
-	if reason != ReasonCrash && reason != ReasonHealth || o.draining {
+	attrs := []any{"worker", m.id, "pid", m.w.PID(), "reason", reason, "exit", m.w.Exit(),
+		"requests", m.requests.Load(), "uptime", life}
+	if reason != ReasonCrash && crashLike(reason) && reason != ReasonHealth {
+		attrs = append(attrs, "limit", "limits."+string(reason))
+	}
+	p.log.Log(context.Background(), level, "runner exited", attrs...)
+	if !crashLike(reason) || o.draining {
 		return
 	}
 	if life >= p.opts.Backoff.StableAfter() {

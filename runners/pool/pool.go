@@ -82,11 +82,44 @@ const (
 	ReasonScaleDown   Reason = "scale_down"  // idle above the floor, or reclaimed by the budget
 	ReasonFailedBoot  Reason = "failed_boot" // a launch that failed: no process joined
 	ReasonRestart     Reason = "restart"     // gw ctl restart
+	// A limit of the app's limits: ended the runner; respawned as after a
+	// crash. The Worker says which (LimitHitter).
+	ReasonMemory    Reason = "memory"     // address space (RLIMIT_AS)
+	ReasonCPUTime   Reason = "cpu_time"   // RLIMIT_CPU
+	ReasonMemoryMax Reason = "memory_max" // the app cgroup's OOM killer
 )
+
+// LimitHitter is a Worker that can tell, once exited, which of its app's
+// resource limits ended it: a Reason above, or "" for none.
+type LimitHitter interface {
+	LimitHit() string
+}
+
+// limitReason is the exit reason of a runner that died on its own: the
+// limit it hit, or a crash.
+func limitReason(w Worker) Reason {
+	if l, ok := w.(LimitHitter); ok {
+		switch r := Reason(l.LimitHit()); r {
+		case ReasonMemory, ReasonCPUTime, ReasonMemoryMax:
+			return r
+		}
+	}
+	return ReasonCrash
+}
+
+// crashLike are the exits refilled with the crash backoff.
+func crashLike(r Reason) bool {
+	switch r {
+	case ReasonCrash, ReasonHealth, ReasonMemory, ReasonCPUTime, ReasonMemoryMax:
+		return true
+	}
+	return false
+}
 
 // Reasons lists every Reason, for metrics that show each one.
 var Reasons = []Reason{ReasonCrash, ReasonDeadline, ReasonMaxRequests, ReasonMaxRSS, ReasonHealth,
-	ReasonReload, ReasonShutdown, ReasonScaleDown, ReasonFailedBoot, ReasonRestart}
+	ReasonReload, ReasonShutdown, ReasonScaleDown, ReasonFailedBoot, ReasonRestart,
+	ReasonMemory, ReasonCPUTime, ReasonMemoryMax}
 
 // OnDemand as Options.MinWorkers keeps no runner while the app is idle:
 // the first request starts one (php-fpm's ondemand).

@@ -24,6 +24,7 @@ type fakeWorker struct {
 	dumps   atomic.Int32
 	mu      sync.Mutex
 	aborts  map[int]chan struct{} // per slot: closed by Abort
+	limit   string                // LimitHit's answer; set before Kill
 }
 
 func (f *fakeWorker) PID() int   { return f.pid }
@@ -59,6 +60,7 @@ func (f *fakeWorker) Stop(ctx context.Context) { f.stopped.Store(true); f.Kill()
 func (f *fakeWorker) Done() <-chan struct{}    { return f.done }
 func (f *fakeWorker) Exit() string             { return "killed" }
 func (f *fakeWorker) DumpStacks()              { f.dumps.Add(1) }
+func (f *fakeWorker) LimitHit() string         { return f.limit }
 
 // fakeLauncher makes fakeWorkers; fail makes launches fail while it is set.
 type fakeLauncher struct {

@@ -15,6 +15,7 @@ type RunnerStats struct {
 	Slots      int       `json:"slots"`
 	RequestAge float64   `json:"request_age_ms"` // the oldest request it is serving now
 	RSS        int64     `json:"rss_bytes"`
+	CPU        float64   `json:"cpu_s"` // user+system CPU seconds, its reaped children's too
 	Started    time.Time `json:"started"`
 }
 
@@ -30,26 +31,29 @@ const (
 
 // Stats is a pool's state at a moment.
 type Stats struct {
-	Workers    int              `json:"workers"` // the ceiling
-	Min        int              `json:"min_workers"`
-	Max        int              `json:"max_workers"` // = Workers
-	Target     int              `json:"target"`      // runners the pool means to have now
-	Starting   int              `json:"starting"`
-	Failed     bool             `json:"failed"`
-	Queue      int              `json:"queue"`
-	InFlight   int64            `json:"inflight"`
-	Requests   uint64           `json:"requests"`
-	Respawns   int64            `json:"respawns"`
-	ScaleUps   int64            `json:"scale_ups"`
-	ScaleDowns int64            `json:"scale_downs"`
-	Exits      map[Reason]int   `json:"exits"`
-	LastExit   Reason           `json:"last_exit,omitempty"`
-	Runners    []RunnerStats    `json:"runners"`
-	QueueWait  Snapshot         `json:"-"`
-	Latency    Snapshot         `json:"-"`
-	Spawn      Snapshot         `json:"-"`
-	States     map[string]int   `json:"-"` // runners by state, starting included
-	Extra      map[string]int64 `json:"-"`
+	Workers    int            `json:"workers"` // the ceiling
+	Min        int            `json:"min_workers"`
+	Max        int            `json:"max_workers"` // = Workers
+	Target     int            `json:"target"`      // runners the pool means to have now
+	Starting   int            `json:"starting"`
+	Failed     bool           `json:"failed"`
+	Queue      int            `json:"queue"`
+	InFlight   int64          `json:"inflight"`
+	Requests   uint64         `json:"requests"`
+	Respawns   int64          `json:"respawns"`
+	ScaleUps   int64          `json:"scale_ups"`
+	ScaleDowns int64          `json:"scale_downs"`
+	Exits      map[Reason]int `json:"exits"`
+	LastExit   Reason         `json:"last_exit,omitempty"`
+	// RSS and CPU sum the runners alive now: what the app uses.
+	RSS       int64            `json:"rss_bytes"`
+	CPU       float64          `json:"cpu_s"`
+	Runners   []RunnerStats    `json:"runners"`
+	QueueWait Snapshot         `json:"-"`
+	Latency   Snapshot         `json:"-"`
+	Spawn     Snapshot         `json:"-"`
+	States    map[string]int   `json:"-"` // runners by state, starting included
+	Extra     map[string]int64 `json:"-"`
 }
 
 // Stats reads the pool's counters and every runner's state (RSS from /proc).
@@ -96,6 +100,9 @@ func (p *Pool) Stats() Stats {
 		if rss, err := p.opts.RSS(r.PID); err == nil {
 			r.RSS = rss
 		}
+		r.CPU = procCPU(r.PID)
+		s.RSS += r.RSS
+		s.CPU += r.CPU
 		s.Runners = append(s.Runners, r)
 	}
 	slices.SortFunc(s.Runners, func(a, b RunnerStats) int { return a.ID - b.ID })

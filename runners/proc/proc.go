@@ -27,6 +27,9 @@ type Spec struct {
 	// Cred is the user, group and supplementary groups to run as (see
 	// LookupCredential); nil runs the process as gw runs.
 	Cred *syscall.Credential
+	// Limits, when set, are applied before the process runs its own code
+	// (limits.go); nil costs nothing.
+	Limits *Limits
 }
 
 // Files are the descriptors a runner inherits besides stdout and stderr.
@@ -42,12 +45,26 @@ type Process struct {
 	err  error // exit error, set before done closes
 	tail *tail
 	logs sync.WaitGroup
+	// limits are the spec's; oomBase their cgroup's OOM kills before the
+	// start, so LimitHit counts only kills since.
+	limits  *Limits
+	oomBase uint64
 }
 
 // Start starts spec with files inherited (Extra as fd 3, 4, ...). Its stdout
 // and stderr become log lines on log. The process gets its own process group so a
 // kill reaches whatever it forked, and a terminal's Ctrl-C reaches gw only.
 func Start(spec Spec, files Files, log *slog.Logger) (*Process, error) {
+	var oomBase uint64
+	if lim := spec.Limits; lim != nil {
+		if lim.OOMKills != nil {
+			oomBase = lim.OOMKills()
+		}
+		var err error
+		if spec, err = wrap(spec, lim); err != nil {
+			return nil, err
+		}
+	}
 	cmd := exec.Command(spec.Path, spec.Args...)
 	cmd.Env = spec.Env
 	cmd.Dir = spec.Dir
@@ -83,7 +100,7 @@ func Start(spec Spec, files Files, log *slog.Logger) (*Process, error) {
 		stderr.Close()
 		return nil, err
 	}
-	p := &Process{cmd: cmd, done: make(chan struct{}), tail: &tail{max: 40}}
+	p := &Process{cmd: cmd, done: make(chan struct{}), tail: &tail{max: 40}, limits: spec.Limits, oomBase: oomBase}
 	log = log.With("pid", cmd.Process.Pid)
 	p.logs.Add(2)
 	// Both readers end when the process (and anything holding its pipes)

@@ -658,6 +658,7 @@ async def handle_request(app, reader, writer, payload, state):
     except (gw.ProtocolError, ValueError) as e:
         gw.fatal(gw.EXIT_PROTOCOL, 'slot: REQUEST_HEAD: %s' % e)
     ex = Exchange(reader, writer, scope['method'] == 'HEAD', reader.skip_empty_end())
+    failed = None
     try:
         await app(scope, ex.receive, ex.send)
         if not ex.complete:
@@ -671,9 +672,12 @@ async def handle_request(app, reader, writer, payload, state):
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
         log_app_error(e, scope, rid)
+        failed = e
         if not ex.complete:
             ex.fail(gw._exc_line(e))
     ex._finish()
+    if failed is not None:
+        gw.exit_if_out_of_memory(failed)
     if writer.lost:
         return False
     # Whatever of the body the app left unread goes, up to REQUEST_END.

@@ -73,6 +73,7 @@ REQUEST_END_EMPTY = HEADER.pack(REQUEST_END, 0, 0, 0)
 
 EXIT_PROTOCOL = 3  # a slot or control stream is desynced
 EXIT_LOAD = 4      # LOAD_ERROR was sent: the app cannot be loaded
+EXIT_MEMORY = 5    # MemoryError under limits.memory (proc.ExitMemory)
 
 DEFAULT_CALLABLES = ('application', 'app')
 OPTIONS = ('app', 'callable', 'dir', 'name', 'control-fd', 'slot-fds', 'selftest',
@@ -593,6 +594,27 @@ def fatal(status, message):
     exit_now(status)
 
 
+def memory_limited():
+    """The address-space limit gw set (limits.memory), or None."""
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except (ImportError, OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+MEMORY_LIMIT = memory_limited()
+
+
+def exit_if_out_of_memory(exc):
+    """After the app's MemoryError was answered: under limits.memory the
+    runner exits, as its heap may be half-updated; gw starts a fresh one
+    and counts the exit as the limit's."""
+    if MEMORY_LIMIT is not None and isinstance(exc, MemoryError):
+        fatal(EXIT_MEMORY, 'MemoryError: the app reached limits.memory (address space %d bytes); exiting' % MEMORY_LIMIT)
+
+
 class InputStream:
     """wsgi.input: the body read lazily from REQUEST_BODY frames up to REQUEST_END.
 
@@ -1092,6 +1114,7 @@ def handle_request(app, sock, reader, base, payload):
                 return False
             log_app_error(e, environ)
             resp.end(_exc_line(e))
+            exit_if_out_of_memory(e)
         finally:
             close = getattr(result, 'close', None)
             if close is not None:

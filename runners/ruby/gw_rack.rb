@@ -68,6 +68,7 @@ module GwRack
 
   EXIT_PROTOCOL = 3  # a slot or control stream is desynced
   EXIT_LOAD = 4      # LOAD_ERROR was sent: the app cannot be loaded
+  EXIT_MEMORY = 5    # NoMemoryError under limits.memory (proc.ExitMemory)
 
   OPTIONS = %w[app callable dir name control-fd slot-fds session-fd selftest].freeze
   USAGE = "usage: gw_rack.rb --app PATH/config.ru [--dir DIR] [--name NAME]" \
@@ -467,6 +468,23 @@ module GwRack
   def self.fatal(status, message)
     $stderr.write("gw_rack: #{message}\n")
     exit!(status)
+  end
+
+  # The address-space limit gw set (limits.memory), or nil.
+  MEMORY_LIMIT = begin
+    soft = Process.getrlimit(:AS)[0]
+    soft == Process::RLIM_INFINITY ? nil : soft
+  rescue StandardError
+    nil
+  end
+
+  # After the app's NoMemoryError was answered: under limits.memory the
+  # runner exits, as its heap may be half-updated; gw starts a fresh one
+  # and counts the exit as the limit's.
+  def self.exit_if_out_of_memory(exc)
+    return unless MEMORY_LIMIT && exc.is_a?(NoMemoryError)
+
+    fatal(EXIT_MEMORY, "NoMemoryError: the app reached limits.memory (address space #{MEMORY_LIMIT} bytes); exiting")
   end
 
   # rack.input: the body read lazily from REQUEST_BODY frames up to
@@ -1006,6 +1024,7 @@ module GwRack
         log_app_error(e, env)
         begin; resp.fail(exc_line(e)); rescue GatewayGone; end # rubocop:disable Style/Semicolon
       end
+      exit_if_out_of_memory(e)
     ensure
       finish_request(env, body, status, headers, error)
       env['gw.done'] = true
