@@ -1010,7 +1010,8 @@ class WebSocketSession:
         self.inbox = collections.deque([{'type': 'websocket.connect'}])
         self.waiter = None
         self.gone = None  # the websocket.disconnect message, once gw ended the session
-        self.decided = asyncio.get_running_loop().create_future()
+        self.loop = asyncio.get_running_loop()  # held: each lookup is a getpid(2)
+        self.decided = self.loop.create_future()
 
     def deliver(self, msg):
         self.inbox.append(msg)
@@ -1030,7 +1031,7 @@ class WebSocketSession:
         while not self.inbox:
             if self.gone is not None or self.state == WS_CLOSED:
                 return self.gone or {'type': 'websocket.disconnect', 'code': 1000, 'reason': ''}
-            self.waiter = asyncio.get_running_loop().create_future()
+            self.waiter = self.loop.create_future()
             try:
                 await self.waiter
             finally:
