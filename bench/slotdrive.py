@@ -6,9 +6,11 @@ with the machine's load as req/s does, so it compares shim changes.
 
     bench/slotdrive.py APP K N [hello|echo]     # e.g. ../shared/bench/apps/hello_asgi.py 32 30000
 
-hello: GET /; echo: POST /echo with a 1 KiB body. A WSGI app gets
+hello: GET /; echo: POST /echo with a 1 KiB body (BODY=65536 in the
+environment for another size; the yardstick's echo sends 64 KiB). A WSGI app gets
 --wsgi-threads K. Requests are sent as gw sends them (head, body and end in
 one write); K are kept in flight."""
+import fcntl
 import os
 import select
 import socket
@@ -24,6 +26,7 @@ from bridgeharness import head_message  # noqa: E402
 
 HDR = struct.Struct('<BBHI')
 REQUEST_BODY, REQUEST_END, RESPONSE_END, READY = 2, 3, 6, 16
+F_SETPIPE_SZ = 1031
 
 
 def request(kind):
@@ -35,8 +38,9 @@ def request(kind):
              (b'HTTP_HOST', b'127.0.0.1:8080')]
     if kind != 'echo':
         return head_message(pairs) + HDR.pack(REQUEST_END, 0, 0, 0)
-    pairs += [(b'CONTENT_TYPE', b'application/octet-stream'), (b'CONTENT_LENGTH', b'1024')]
-    return (head_message(pairs) + HDR.pack(REQUEST_BODY, 0, 0, 1024) + b'a' * 1024
+    size = int(os.environ.get('BODY', '1024'))
+    pairs += [(b'CONTENT_TYPE', b'application/octet-stream'), (b'CONTENT_LENGTH', b'%d' % size)]
+    return (head_message(pairs) + HDR.pack(REQUEST_BODY, 0, 0, size) + b'a' * size
             + HDR.pack(REQUEST_END, 0, 0, 0))
 
 
@@ -52,6 +56,7 @@ def main(app, k, n, kind='hello'):
     slots, fds, spec = [], [theirs.fileno()], []
     for _ in range(k):
         qr, qw = os.pipe()  # request: we write qw, the runner reads qr
+        fcntl.fcntl(qw, F_SETPIPE_SZ, 128 << 10)  # as gw's (runners/worker.go)
         ar, aw = os.pipe()  # answer: the runner writes aw, we read ar
         slots.append((qw, ar))
         fds += (qr, aw)

@@ -64,6 +64,7 @@ type Slot struct {
 	w    io.WriteCloser // frames to the runner
 	rd   *Reader
 	wbuf []byte
+	vec  [3][]byte        // sendv's buffers, kept here: no allocation per request
 	body framing.Body     // the response being copied; here, not allocated per request
 	aw   *sendwait.Sender // nil: write, then read (no descriptors)
 	// Scheme is passed to the app as the URL scheme when the request itself
@@ -107,11 +108,23 @@ func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, bod
 		// The whole request in one write (and, usually, one read for the
 		// runner).
 		s.wbuf = append(s.wbuf[:0], head...)
-		if body != nil {
-			s.wbuf = AppendFrame(s.wbuf, RequestBody, inline.Bytes())
+		var err error
+		if b := inlineBytes(inline, body); len(b) >= vecBody && s.aw != nil {
+			// A big body is written from where it is, beside the head
+			// and the end (one writev), not copied behind the head.
+			s.wbuf = AppendHeader(s.wbuf, RequestBody, len(b))
+			n := len(s.wbuf)
+			s.wbuf = AppendRequestEnd(s.wbuf, false, "")
+			s.vec = [3][]byte{s.wbuf[:n], b, s.wbuf[n:]}
+			err = s.sendv()
+		} else {
+			if body != nil {
+				s.wbuf = AppendFrame(s.wbuf, RequestBody, b)
+			}
+			s.wbuf = AppendRequestEnd(s.wbuf, false, "")
+			err = s.send(s.wbuf)
 		}
-		s.wbuf = AppendRequestEnd(s.wbuf, false, "")
-		if err := s.send(s.wbuf); err != nil {
+		if err != nil {
 			return res, err
 		}
 	} else {
@@ -145,6 +158,43 @@ func (s *Slot) send(b []byte) error {
 		k, err = s.w.Write(b[n:])
 		n += k
 	}
+	switch {
+	case err == nil:
+		return nil
+	case n == 0:
+		return fmt.Errorf("%w: %w: write head: %v", ErrRunnerGone, ErrNotDelivered, err)
+	}
+	return fmt.Errorf("%w: %v", ErrRunnerGone, err)
+}
+
+// vecBody is the smallest inline body written with writev rather than
+// copied into the request's buffer: below it the copy costs less than
+// the iovecs.
+const vecBody = 16 << 10
+
+func inlineBytes(inline inlineBody, body io.Reader) []byte {
+	if body == nil {
+		return nil
+	}
+	return inline.Bytes()
+}
+
+// sendv is send for s.vec: head, body and end in one writev.
+func (s *Slot) sendv() error {
+	n, err := s.aw.SendV(s.vec[:])
+	total := len(s.vec[0]) + len(s.vec[1]) + len(s.vec[2])
+	if err == nil && n < total {
+		var rest []byte // rare (a pipe that was not empty): the rest the ordinary way
+		for _, b := range s.vec {
+			k := min(n, len(b))
+			n -= k
+			rest = append(rest, b[k:]...)
+		}
+		var k int
+		k, err = s.w.Write(rest)
+		n = total - len(rest) + k
+	}
+	s.vec = [3][]byte{}
 	switch {
 	case err == nil:
 		return nil

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -295,4 +296,61 @@ func pipeSlot(t *testing.T) (s *Slot, reqR, respW *os.File) {
 	}
 	t.Cleanup(func() { reqR.Close(); respW.Close() })
 	return NewSlot(respR, reqW), reqR, respW
+}
+
+type inlineReader struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (r inlineReader) Bytes() []byte { return r.b }
+
+// TestInlineBodyDelivered: an in-memory body reaches the runner whole and
+// in order, copied behind the head (small) or written beside it with
+// writev (from vecBody up), also when the pipe takes only part of it at
+// once (64 KiB and its head do not fit an empty default pipe).
+func TestInlineBodyDelivered(t *testing.T) {
+	for _, size := range []int{1, vecBody - 1, vecBody, 40 << 10, bodyChunk} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			s, reqR, respW := pipeSlot(t)
+			defer s.Close()
+			body := make([]byte, size)
+			for i := range body {
+				body[i] = byte(i * 7)
+			}
+			got := make(chan []byte, 1)
+			go func() { // the fake runner: collects the body, answers at REQUEST_END
+				rd := NewReader(bufio.NewReader(reqR))
+				var b []byte
+				for {
+					typ, n, err := rd.Header()
+					if err != nil {
+						return
+					}
+					p, err := rd.Payload(n)
+					if err != nil {
+						return
+					}
+					switch typ {
+					case RequestBody:
+						b = append(b, p...)
+					case RequestEnd:
+						got <- b
+						respW.Write(answer(t, 200, []string{"Content-Length", "2"}, []string{"ok"}, ""))
+						return
+					}
+				}
+			}()
+			r := httptest.NewRequest("POST", "/", nil)
+			head := BeginHead(nil)
+			cgi.Build(&head, r, cgi.Mount{})
+			w := httptest.NewRecorder()
+			if _, err := s.Exchange(w, r, head.Finish("http", ""), inlineReader{bytes.NewReader(body), body}); err != nil || w.Body.String() != "ok" {
+				t.Fatalf("exchange: %v, answer %q", err, w.Body.String())
+			}
+			if b := <-got; !bytes.Equal(b, body) {
+				t.Errorf("runner got %d bytes, want the %d sent (equal: false)", len(b), len(body))
+			}
+		})
+	}
 }

@@ -21,12 +21,12 @@ const preSize = 4 << 10
 // out is a response's write buffers, pooled between requests so an idle
 // keep-alive connection holds only its read buffer.
 type out struct {
-	bw  *bufio.Writer
+	bw  *wbuf
 	pre []byte
 }
 
 var outs = sync.Pool{New: func() any {
-	return &out{bw: bufio.NewWriterSize(nil, 2*preSize), pre: make([]byte, 0, preSize)}
+	return &out{bw: newWbuf(2 * preSize), pre: make([]byte, 0, preSize)}
 }}
 
 // response is the http.ResponseWriter of one request; it also implements

@@ -15,6 +15,8 @@ package sendwait
 
 import (
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Sender sends on one connection, one request at a time.
@@ -23,6 +25,7 @@ type Sender struct {
 	awaitFn    func(uintptr) bool // bound once: no closure per request
 	writeFn    func(uintptr) bool
 	out        []byte
+	vec        [][]byte // SendV's buffers, instead of out
 	sent       int
 	werr       error
 	first      bool
@@ -67,6 +70,29 @@ func (s *Sender) Send(b []byte) (n int, err error) {
 	return n, rerr
 }
 
+// SendV is Send for a request in several buffers (a head, a big body and
+// its end), written with one writev(2) instead of being copied into one
+// buffer first. n counts bytes across bufs.
+func (s *Sender) SendV(bufs [][]byte) (n int, err error) {
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	s.vec, s.sent, s.werr, s.first = bufs, 0, nil, true
+	rerr := s.rraw.Read(s.awaitFn)
+	n, err = s.sent, s.werr
+	s.vec, s.werr = nil, nil
+	switch {
+	case err == syscall.EAGAIN:
+		return n, nil
+	case err != nil:
+		return n, err
+	case n < total && n > 0:
+		return n, nil
+	}
+	return n, rerr
+}
+
 func (s *Sender) await(uintptr) bool {
 	if !s.first {
 		return true // readable: the answer is there
@@ -76,12 +102,22 @@ func (s *Sender) await(uintptr) bool {
 		s.werr = err
 		return true
 	}
-	return s.werr != nil || s.sent < len(s.out) // all sent: park until readable
+	want := len(s.out)
+	for _, b := range s.vec {
+		want += len(b)
+	}
+	return s.werr != nil || s.sent < want // all sent: park until readable
 }
 
 func (s *Sender) write(fd uintptr) bool {
 	for {
-		n, err := syscall.Write(int(fd), s.out)
+		var n int
+		var err error
+		if s.vec != nil {
+			n, err = unix.Writev(int(fd), s.vec)
+		} else {
+			n, err = syscall.Write(int(fd), s.out)
+		}
 		if err == syscall.EINTR {
 			continue
 		}

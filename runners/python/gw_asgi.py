@@ -39,6 +39,7 @@ import gw_wsgi as gw  # the running entry module (gw_wsgi registers itself)
 
 ASGI = {'version': '3.0', 'spec_version': '2.3'}
 READ_SIZE = gw.READ_BUFFER  # bytes per read(): 64 KiB stays in malloc's heap (256 KiB is an mmap)
+READ_MORE = 120 << 10     # largest read for the rest of a frame (128 KiB and up is an mmap)
 READ_HIGH = 1 << 20       # request bytes buffered per slot before reading pauses
 WRITE_HIGH = 64 << 10     # answer bytes buffered per slot before send() waits
 WRITE_LOW = 16 << 10      # ... until it is down to this
@@ -74,29 +75,45 @@ class FrameReader:
         loop.add_reader(fd, self._readable)
 
     def _readable(self):
-        try:
-            data = os.read(self.fd, READ_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b''
-        if not data:
-            self.eof = True
-            self.loop.remove_reader(self.fd)
-        elif self.pos >= len(self.buf):
-            self.buf, self.pos = data, 0
-        else:
-            # Drop what was consumed first: buf holds one frame plus one
-            # read, never the whole stream.
-            self.buf, self.pos = self.buf[self.pos:] + data, 0
-            if len(self.buf) > READ_HIGH and not self.paused:
-                self.paused = True
+        size = READ_SIZE
+        while True:
+            try:
+                data = os.read(self.fd, size)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                data = b''
+            if not data:
+                self.eof = True
                 self.loop.remove_reader(self.fd)
+                break
+            if self.pos >= len(self.buf):
+                self.buf, self.pos = data, 0
+            else:
+                # Drop what was consumed first: buf holds one frame plus
+                # one read, never the whole stream.
+                self.buf, self.pos = self.buf[self.pos:] + data, 0
+                if len(self.buf) > READ_HIGH:
+                    self.paused = True
+                    self.loop.remove_reader(self.fd)
+                    break
+            if len(data) < size:
+                break
+            # The read filled: a request bigger than one read (a 64 KiB
+            # body) is read whole here, not in another pass of the loop
+            # (an epoll_wait and a callback, more than the read).
+            size = max(READ_SIZE, min(self._missing(), READ_MORE))
         w = self.waiter
         if w is not None:
             self.waiter = None
             if not w.done():
                 w.set_result(None)
+
+    def _missing(self):
+        """Bytes the frame at pos still lacks (0 when its header is not in)."""
+        if len(self.buf) - self.pos < 8:
+            return 0
+        return self.pos + 8 + HEADER.unpack_from(self.buf, self.pos)[3] - len(self.buf)
 
     def _resume(self):
         self.paused = False
@@ -997,7 +1014,8 @@ class WebSocketSession:
         self.inbox = collections.deque([{'type': 'websocket.connect'}])
         self.waiter = None
         self.gone = None  # the websocket.disconnect message, once gw ended the session
-        self.decided = asyncio.get_running_loop().create_future()
+        self.loop = asyncio.get_running_loop()  # held: each lookup is a getpid(2)
+        self.decided = self.loop.create_future()
 
     def deliver(self, msg):
         self.inbox.append(msg)
@@ -1017,7 +1035,7 @@ class WebSocketSession:
         while not self.inbox:
             if self.gone is not None or self.state == WS_CLOSED:
                 return self.gone or {'type': 'websocket.disconnect', 'code': 1000, 'reason': ''}
-            self.waiter = asyncio.get_running_loop().create_future()
+            self.waiter = self.loop.create_future()
             try:
                 await self.waiter
             finally:
