@@ -66,6 +66,10 @@ type Slot struct {
 	wbuf []byte
 	body framing.Body     // the response being copied; here, not allocated per request
 	aw   *sendwait.Sender // nil: write, then read (no descriptors)
+	// NotifyGone: the runner acts on CLIENT_GONE (its READY said
+	// client_gone), so each exchange watches for the client leaving. Set
+	// before the slot's first exchange.
+	NotifyGone bool
 	// Scheme is passed to the app as the URL scheme when the request itself
 	// has none.
 }
@@ -120,7 +124,14 @@ func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, bod
 		}
 		pump = startPump(s.w, body)
 	}
-	res, err = s.readResponse(w, r.Method)
+	var gone *goneNotice
+	if s.NotifyGone {
+		gone = s.watchGone(r.Context(), pump)
+	}
+	res, err = s.readResponse(w, r.Method, r, gone)
+	if gone != nil {
+		gone.end()
+	}
 	if pump != nil {
 		perr := pump.finish(w)
 		if err == nil || errors.As(err, new(*AppError)) {
@@ -158,7 +169,10 @@ func (s *Slot) send(b []byte) error {
 // ones whole before queueing); Bytes is all of it.
 type inlineBody interface{ Bytes() []byte }
 
-func (s *Slot) readResponse(w http.ResponseWriter, method string) (res Result, err error) {
+// readResponse copies the runner's answer to w. r, nil for a WebSocket
+// refusal, decides whether early hints go to the client; gone, nil unless
+// the runner takes CLIENT_GONE, hears of write errors.
+func (s *Slot) readResponse(w http.ResponseWriter, method string, r *http.Request, gone *goneNotice) (res Result, err error) {
 	flusher, _ := w.(http.Flusher)
 	var (
 		dst     io.Writer // s.body, until the client goes away
@@ -206,8 +220,24 @@ func (s *Slot) readResponse(w http.ResponseWriter, method string) (res Result, e
 					return res, fmt.Errorf("%w: %v", ErrRunnerGone, err)
 				}
 				dst = nil // client gone: keep draining the runner
+				if gone != nil {
+					gone.fire()
+				}
 			} else if dst != nil {
 				res.BytesOut += int64(n)
+			}
+		case EarlyHints:
+			if res.HeadSent || refused != nil {
+				return res, fmt.Errorf("bridge: EARLY_HINTS after RESPONSE_HEAD")
+			}
+			b, err := s.rd.Payload(n)
+			if err != nil {
+				return res, fmt.Errorf("%w: %v", ErrRunnerGone, err)
+			}
+			if r != nil {
+				if err := writeHints(w, r, b); err != nil {
+					return res, err
+				}
 			}
 		case RawHijacked:
 			// The app took the client's connection (raw.go): what it

@@ -73,7 +73,7 @@ func (s *Slot) Upgrade(up Upgrader, connect []byte, sess *Session) (res Result, 
 		return res, false, fmt.Errorf("%w: %v", ErrRunnerGone, err)
 	}
 	if t != WSAccept {
-		res, err = s.readResponse(up, http.MethodGet)
+		res, err = s.readResponse(up, http.MethodGet, nil, nil)
 		return res, false, err
 	}
 	s.rd.br.Discard(HeaderSize)
