@@ -227,14 +227,13 @@ func (s *Slot) readResponse(w http.ResponseWriter, method string, r *http.Reques
 				res.BytesOut += int64(n)
 			}
 		case EarlyHints:
-			if res.HeadSent || refused != nil {
-				return res, fmt.Errorf("bridge: EARLY_HINTS after RESPONSE_HEAD")
-			}
 			b, err := s.rd.Payload(n)
 			if err != nil {
 				return res, fmt.Errorf("%w: %v", ErrRunnerGone, err)
 			}
-			if r != nil {
+			// One after the head is too late to be a hint: dropped, as
+			// an app may call rack.early_hints from its body.
+			if r != nil && !res.HeadSent && refused == nil {
 				if err := writeHints(w, r, b); err != nil {
 					return res, err
 				}

@@ -80,7 +80,7 @@
 //
 // Early hints (RFC 8297). EARLY_HINTS carries header pairs (Link, mostly)
 // for an informational 103: runner -> gateway (slot), any number, before
-// RESPONSE_HEAD (one after it is a protocol error). gw sends a 103 to an
+// RESPONSE_HEAD (gw drops one that comes after it: too late to hint). gw sends a 103 to an
 // HTTP/1.1 or HTTP/2 client; to an HTTP/1.0 client, and on the uwsgi and
 // FastCGI listeners (neither protocol can carry an interim answer to
 // nginx), it drops it. Rack's env['rack.early_hints'] and ASGI's
@@ -130,7 +130,7 @@ const (
 	FrameType_RAW_CONNECT   FrameType = 12 // raw: u32le connection id, then one byte carrying the socket (session channel, gateway -> runner)
 	FrameType_RAW_HIJACKED  FrameType = 13 // empty, runner -> gateway (slot): the app took the connection
 	FrameType_CLIENT_GONE   FrameType = 14 // empty, gateway -> runner (slot), after REQUEST_END: the client left (client_gone runners only)
-	FrameType_EARLY_HINTS   FrameType = 15 // EarlyHints, runner -> gateway (slot), before RESPONSE_HEAD: send a 103
+	FrameType_EARLY_HINTS   FrameType = 15 // EarlyHints, runner -> gateway (slot), before RESPONSE_HEAD (later: dropped): send a 103
 	FrameType_READY         FrameType = 16 // Ready, runner -> gateway (control)
 	FrameType_LOAD_ERROR    FrameType = 17 // LoadError, runner -> gateway (control)
 	FrameType_PING          FrameType = 18 // Ping, gateway -> runner (control)
