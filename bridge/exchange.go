@@ -106,8 +106,13 @@ func (s *Slot) Close() error {
 // head already went out, which decides between an error status and an abort.
 func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, body io.Reader) (res Result, err error) {
 	var pump *bodyPump
+	var gone *goneNotice
 	inline, isInline := body.(inlineBody)
 	if body == nil || isInline && len(inline.Bytes()) <= bodyChunk {
+		if s.NotifyGone {
+			gone = s.watchGone(r.Context(), nil) // before the send, which may wait for the answer
+			defer gone.end()
+		}
 		// The whole request in one write (and, usually, one read for the
 		// runner).
 		s.wbuf = append(s.wbuf[:0], head...)
@@ -115,7 +120,7 @@ func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, bod
 			s.wbuf = AppendFrame(s.wbuf, RequestBody, inline.Bytes())
 		}
 		s.wbuf = AppendRequestEnd(s.wbuf, false, "")
-		if err := s.send(s.wbuf); err != nil {
+		if err := s.send(s.wbuf, gone); err != nil {
 			return res, err
 		}
 	} else {
@@ -123,15 +128,12 @@ func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, bod
 			return res, fmt.Errorf("%w: %w: write head: %v", ErrRunnerGone, ErrNotDelivered, err)
 		}
 		pump = startPump(s.w, body)
-	}
-	var gone *goneNotice
-	if s.NotifyGone {
-		gone = s.watchGone(r.Context(), pump)
+		if s.NotifyGone {
+			gone = s.watchGone(r.Context(), pump.done) // the pump ends the request stream
+			defer gone.end()
+		}
 	}
 	res, err = s.readResponse(w, r.Method, r, gone)
-	if gone != nil {
-		gone.end()
-	}
 	if pump != nil {
 		perr := pump.finish(w)
 		if err == nil || errors.As(err, new(*AppError)) {
@@ -144,12 +146,17 @@ func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, bod
 }
 
 // send writes a whole request and, where the slot has descriptors, returns
-// once the answer is readable (internal/sendwait).
-func (s *Slot) send(b []byte) error {
+// once the answer is readable (internal/sendwait). gone, if not nil, hears
+// when the request is out.
+func (s *Slot) send(b []byte, gone *goneNotice) error {
 	var n int
 	var err error
 	if s.aw != nil {
+		if gone != nil {
+			s.aw.OnSent = gone.sent
+		}
 		n, err = s.aw.Send(b)
+		s.aw.OnSent = nil
 	}
 	if err == nil && n < len(b) {
 		var k int
@@ -158,6 +165,9 @@ func (s *Slot) send(b []byte) error {
 	}
 	switch {
 	case err == nil:
+		if gone != nil {
+			gone.sent()
+		}
 		return nil
 	case n == 0:
 		return fmt.Errorf("%w: %w: write head: %v", ErrRunnerGone, ErrNotDelivered, err)

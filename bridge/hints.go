@@ -22,21 +22,41 @@ var clientGoneFrame = AppendHeader(nil, ClientGone, 0)
 
 // goneNotice sends CLIENT_GONE at most once for one exchange: when the
 // request's context ends (the front end saw the connection close) or a
-// write to the client failed. It writes only after the request stream's
-// REQUEST_END (the pump's, when there is one), so the frame never lands
-// inside a body, and never after the exchange is over.
+// write to the client failed. It writes only once the request stream's
+// REQUEST_END is out, so the frame never lands inside a request, and
+// never after the exchange is over.
 type goneNotice struct {
-	s    *Slot
-	pump *bodyPump // nil: REQUEST_END is already written
-	once sync.Once
-	wg   sync.WaitGroup
-	stop func() bool
+	s       *Slot
+	ready   <-chan struct{} // closed once REQUEST_END is written
+	written chan struct{}   // ready, when the exchange writes REQUEST_END itself
+	isSent  bool            // written is closed
+	ended   chan struct{}   // closed by end
+	once    sync.Once
+	wg      sync.WaitGroup
+	stop    func() bool
 }
 
-func (s *Slot) watchGone(ctx context.Context, pump *bodyPump) *goneNotice {
-	g := &goneNotice{s: s, pump: pump}
+// watchGone starts the watch. ready is the body pump's end, or nil when the
+// exchange writes the whole request itself: then the watch starts before
+// that write, as a slot with descriptors waits for the answer inside its
+// send (internal/sendwait), and sent says when the request is out.
+func (s *Slot) watchGone(ctx context.Context, ready <-chan struct{}) *goneNotice {
+	g := &goneNotice{s: s, ready: ready, ended: make(chan struct{})}
+	if ready == nil {
+		g.written = make(chan struct{})
+		g.ready = g.written
+	}
 	g.stop = context.AfterFunc(ctx, g.fire)
 	return g
+}
+
+// sent says REQUEST_END is out; called on the exchange's goroutine only
+// (directly, or from inside its send's wait).
+func (g *goneNotice) sent() {
+	if !g.isSent && g.written != nil {
+		g.isSent = true
+		close(g.written)
+	}
 }
 
 // fire sends the frame on its own goroutine: a write error is found on
@@ -46,12 +66,13 @@ func (g *goneNotice) fire() {
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
-			if g.pump != nil {
-				<-g.pump.done
+			select {
+			case <-g.ready:
+				// An error here is the runner gone, which the
+				// exchange reports itself.
+				g.s.w.Write(clientGoneFrame)
+			case <-g.ended:
 			}
-			// An error here is the runner gone, which the exchange
-			// reports itself.
-			g.s.w.Write(clientGoneFrame)
 		}()
 	})
 }
@@ -61,6 +82,7 @@ func (g *goneNotice) fire() {
 func (g *goneNotice) end() {
 	g.stop()
 	g.once.Do(func() {})
+	close(g.ended)
 	g.wg.Wait()
 }
 

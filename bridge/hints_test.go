@@ -143,6 +143,44 @@ type failingWriter struct{ *httptest.ResponseRecorder }
 
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
 
+// TestClientGoneBeforeAnswer: a client that leaves before the app said
+// anything (a long poll) is heard of too, though the slot's send waits for
+// the answer (internal/sendwait): the watch starts before it.
+func TestClientGoneBeforeAnswer(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := httptest.NewRequest("GET", "/", nil).WithContext(ctx)
+	got := make(chan Type, 1)
+	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+	res, err := serveFake(t, httptest.NewRecorder(), r, true, func(rd *Reader, c io.Writer) {
+		frames := make(chan Type, 1)
+		go func() {
+			typ, _, err := rd.Header()
+			if err == nil {
+				frames <- typ
+			}
+			close(frames)
+		}()
+		select {
+		case typ := <-frames:
+			got <- typ
+		case <-time.After(5 * time.Second):
+		}
+		c.Write(AppendHeader(nil, ResponseEnd, 0))
+	})
+	if err != nil || res.HeadSent {
+		t.Fatalf("%+v %v", res, err)
+	}
+	select {
+	case typ := <-got:
+		if typ != ClientGone {
+			t.Fatalf("runner got frame %v", typ)
+		}
+	default:
+		t.Fatal("the runner never heard the client left")
+	}
+}
+
 // TestClientGone: a runner that asked for it hears CLIENT_GONE once the
 // request's context ends or a write to the client fails, while it still
 // answers; it then ends its answer and the exchange returns cleanly. A

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bufio"
+	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -9,7 +11,6 @@ import (
 	"net/textproto"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,48 +18,96 @@ import (
 	"github.com/gwhq/gw/internal/gwtest"
 )
 
-// TestASGIClientGone: a Starlette app streaming forever, on one runner
-// with one slot, hears http.disconnect when its client leaves (CLIENT_GONE
-// on the bridge), its stream ends, and the slot serves the next request.
+// TestASGIClientGone: an ASGI app on one runner with one slot hears
+// http.disconnect when its client leaves while it answers (CLIENT_GONE on
+// the bridge): a Starlette stream that never ends on its own stops, a long
+// poll waiting on receive() returns, and each time the slot serves the
+// next request. The client leaves by closing its HTTP/1.1 connection (gw's
+// own server: a failed write or its watch of the connection) or by
+// cancelling an HTTP/2 stream (net/http's request context).
 func TestASGIClientGone(t *testing.T) {
 	py := requireModules(t, "starlette")
-	s := gwtest.Start(t, "--interpreter", py, "--workers", "1", "--threads", "1",
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	cert := writeCert(t, certFile, keyFile, 1)
+	s := gwtest.Start(t, "--https", "127.0.0.1:0", "--cert", certFile, "--key", keyFile,
+		"--interpreter", py, "--workers", "1", "--threads", "1",
 		"--dir", testdataDir(t), "asgi.hints_app:app")
-	for round := 1; round <= 2; round++ { // twice: the slot is whole afterwards
-		c, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetDeadline(time.Now().Add(30 * time.Second))
-		io.WriteString(c, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
-		br := bufio.NewReader(c)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		line, err := bufio.NewReader(resp.Body).ReadString('\n')
-		if resp.StatusCode != 200 || !strings.HasPrefix(line, "tick ") {
-			t.Fatalf("round %d: %d %q %v", round, resp.StatusCode, line, err)
-		}
-		c.Close()
-
-		// /seen needs the one slot: it answers only once the stream ended.
-		want := "disconnects=" + strconv.Itoa(round) + " ended=" + strconv.Itoa(round) + " started=" + strconv.Itoa(round)
-		start := time.Now()
-		var body string
-		for time.Since(start) < 20*time.Second {
-			var code int
-			code, body = gwtest.Get(t, s.URL+"/seen")
-			if code == 200 && body == want {
-				break
+	h2c := tlsClient(h2, false, cert)
+	want := map[string]int{}
+	for _, tc := range []struct {
+		name  string
+		leave func(t *testing.T) // makes a request and leaves while the app answers
+		count []string           // the counters it moves
+	}{
+		{"stream, HTTP/1.1 connection closed", func(t *testing.T) {
+			c, br := rawRequest(t, s.URL, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+			defer c.Close()
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if body != want {
-			t.Fatalf("round %d: /seen says %q, want %q; log:\n%s", round, body, want, s.Log())
-		}
-		t.Logf("round %d: slot back %v after the client left", round, time.Since(start).Round(time.Millisecond))
+			if line, err := bufio.NewReader(resp.Body).ReadString('\n'); resp.StatusCode != 200 || !strings.HasPrefix(line, "tick ") {
+				t.Fatalf("%d %q %v", resp.StatusCode, line, err)
+			}
+		}, []string{"disconnects", "ended", "started"}},
+		{"long poll, HTTP/1.1 connection closed", func(t *testing.T) {
+			c, _ := rawRequest(t, s.URL, "GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
+			time.Sleep(300 * time.Millisecond) // the app is in receive() by now, most likely; if not, it is soon
+			c.Close()
+		}, []string{"polls"}},
+		{"stream, HTTP/2 stream cancelled", func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "GET", s.HTTPS+"/stream", nil)
+			resp, err := h2c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if line, err := bufio.NewReader(resp.Body).ReadString('\n'); resp.Proto != "HTTP/2.0" || !strings.HasPrefix(line, "tick ") {
+				t.Fatalf("%s %q %v", resp.Proto, line, err)
+			}
+		}, []string{"disconnects", "ended", "started"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.leave(t)
+			start := time.Now()
+			for _, k := range tc.count {
+				want[k]++
+			}
+			wantText := fmt.Sprintf("disconnects=%d ended=%d started=%d polls=%d",
+				want["disconnects"], want["ended"], want["started"], want["polls"])
+			// /seen needs the one slot: it answers once the app let go.
+			var body string
+			for time.Since(start) < 20*time.Second {
+				var code int
+				code, body = gwtest.Get(t, s.URL+"/seen")
+				if code == 200 && body == wantText {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if body != wantText {
+				t.Fatalf("/seen says %q, want %q; log:\n%s", body, wantText, s.Log())
+			}
+			t.Logf("slot back %v after the client left", time.Since(start).Round(time.Millisecond))
+		})
 	}
+}
+
+// rawRequest sends req on a fresh connection to base.
+func rawRequest(t *testing.T, base, req string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	return c, bufio.NewReader(c)
 }
 
 // earlyHintsWant is what both test apps hint.
@@ -131,14 +180,9 @@ func TestEarlyHints(t *testing.T) {
 // connection to its end.
 func rawExchange(t *testing.T, base, req string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, br := rawRequest(t, base, req)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	io.WriteString(c, req)
-	b, err := io.ReadAll(c)
+	b, err := io.ReadAll(br)
 	if err != nil {
 		t.Fatalf("%v after %q", err, b)
 	}

@@ -23,9 +23,13 @@ type Sender struct {
 	awaitFn    func(uintptr) bool // bound once: no closure per request
 	writeFn    func(uintptr) bool
 	out        []byte
-	sent       int
-	werr       error
-	first      bool
+	// OnSent, if set, runs once the whole request is written, before the
+	// wait for the answer: a caller with more to write (the bridge's
+	// CLIENT_GONE) learns there when it may.
+	OnSent func()
+	sent   int
+	werr   error
+	first  bool
 }
 
 // New returns a Sender that writes to w and waits on r (they may be the
@@ -76,7 +80,13 @@ func (s *Sender) await(uintptr) bool {
 		s.werr = err
 		return true
 	}
-	return s.werr != nil || s.sent < len(s.out) // all sent: park until readable
+	if s.werr != nil || s.sent < len(s.out) {
+		return true
+	}
+	if s.OnSent != nil {
+		s.OnSent()
+	}
+	return false // all sent: park until readable
 }
 
 func (s *Sender) write(fd uintptr) bool {

@@ -2,7 +2,8 @@
 
 /stream is a Starlette StreamingResponse that never ends on its own: it
 stops only when the client leaves (Starlette listens for http.disconnect
-on receive() while it streams). /seen reports how many http.disconnect
+on receive() while it streams). /poll answers nothing and waits on
+receive() until the client leaves (a long poll). /seen reports how many http.disconnect
 messages the app got and how many streams ended. /early sends an ASGI
 http.response.early_hint before its answer.
 """
@@ -12,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse, StreamingResponse
 from starlette.routing import Route
 
-SEEN = {'disconnects': 0, 'ended': 0, 'started': 0}
+SEEN = {'disconnects': 0, 'ended': 0, 'started': 0, 'polls': 0}
 
 
 async def forever():
@@ -32,7 +33,7 @@ async def stream(request):
 
 
 async def seen(request):
-    return PlainTextResponse('disconnects=%(disconnects)d ended=%(ended)d started=%(started)d' % SEEN)
+    return PlainTextResponse('disconnects=%(disconnects)d ended=%(ended)d started=%(started)d polls=%(polls)d' % SEEN)
 
 
 starlette = Starlette(routes=[Route('/stream', stream), Route('/seen', seen)])
@@ -48,9 +49,18 @@ async def early(scope, receive, send):
     await send({'type': 'http.response.body', 'body': b'hinted'})
 
 
+async def poll(scope, receive, send):
+    assert (await receive())['type'] == 'http.request'
+    message = await receive()  # nothing more comes until the client leaves
+    if message['type'] == 'http.disconnect':
+        SEEN['polls'] += 1
+
+
 async def app(scope, receive, send):
     if scope['type'] == 'http' and scope['path'] == '/early':
         return await early(scope, receive, send)
+    if scope['type'] == 'http' and scope['path'] == '/poll':
+        return await poll(scope, receive, send)
 
     async def recording_receive():
         message = await receive()
