@@ -70,6 +70,7 @@ type Slot struct {
 	// client_gone), so each exchange watches for the client leaving. Set
 	// before the slot's first exchange.
 	NotifyGone bool
+	gone       goneNotice // the watch, when NotifyGone
 	// Scheme is passed to the app as the URL scheme when the request itself
 	// has none.
 }
@@ -153,7 +154,7 @@ func (s *Slot) send(b []byte, gone *goneNotice) error {
 	var err error
 	if s.aw != nil {
 		if gone != nil {
-			s.aw.OnSent = gone.sent
+			s.aw.OnSent = gone.sentFn
 		}
 		n, err = s.aw.Send(b)
 		s.aw.OnSent = nil

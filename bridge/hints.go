@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"io"
 	"maps"
 	"net/http"
 	"net/textproto"
@@ -20,69 +21,87 @@ const (
 
 var clientGoneFrame = AppendHeader(nil, ClientGone, 0)
 
-// goneNotice sends CLIENT_GONE at most once for one exchange: when the
+// goneNotice sends CLIENT_GONE at most once per exchange: when the
 // request's context ends (the front end saw the connection close) or a
-// write to the client failed. It writes only once the request stream's
-// REQUEST_END is out, so the frame never lands inside a request, and
-// never after the exchange is over.
+// write to the client failed. The frame goes only after the request's
+// REQUEST_END, so it never lands inside a request, and never after the
+// exchange is over. One per slot, reused: a request costs the context
+// watch alone.
 type goneNotice struct {
-	s       *Slot
-	ready   <-chan struct{} // closed once REQUEST_END is written
-	written chan struct{}   // ready, when the exchange writes REQUEST_END itself
-	isSent  bool            // written is closed
-	ended   chan struct{}   // closed by end
-	once    sync.Once
-	wg      sync.WaitGroup
+	w              io.Writer
+	fireFn, sentFn func() // fire and sent, bound once
+
+	mu      sync.Mutex
+	reqSent bool            // REQUEST_END is out (or the pump will write it)
+	fired   bool            // the client left
+	ended   bool            // the exchange is over
+	pump    <-chan struct{} // the body pump's end, nil without a pump
+	wg      sync.WaitGroup  // a write under way
 	stop    func() bool
 }
 
-// watchGone starts the watch. ready is the body pump's end, or nil when the
-// exchange writes the whole request itself: then the watch starts before
-// that write, as a slot with descriptors waits for the answer inside its
-// send (internal/sendwait), and sent says when the request is out.
-func (s *Slot) watchGone(ctx context.Context, ready <-chan struct{}) *goneNotice {
-	g := &goneNotice{s: s, ready: ready, ended: make(chan struct{})}
-	if ready == nil {
-		g.written = make(chan struct{})
-		g.ready = g.written
+// watchGone starts the watch of one exchange. pump is the body pump's end,
+// or nil when the exchange writes the whole request itself: then the
+// watch starts before that write (a slot with descriptors waits for the
+// answer inside its send, internal/sendwait) and sent says when it is out.
+func (s *Slot) watchGone(ctx context.Context, pump <-chan struct{}) *goneNotice {
+	g := &s.gone
+	if g.fireFn == nil {
+		g.w, g.fireFn, g.sentFn = s.w, g.fire, g.sent
 	}
-	g.stop = context.AfterFunc(ctx, g.fire)
+	// The previous exchange's end waited for its writes: no goroutine
+	// touches g now.
+	g.reqSent, g.fired, g.ended, g.pump = pump != nil, false, false, pump
+	g.stop = context.AfterFunc(ctx, g.fireFn)
 	return g
 }
 
-// sent says REQUEST_END is out; called on the exchange's goroutine only
-// (directly, or from inside its send's wait).
+// sent says REQUEST_END is out; on the exchange's goroutine (directly, or
+// from inside its send's wait).
 func (g *goneNotice) sent() {
-	if !g.isSent && g.written != nil {
-		g.isSent = true
-		close(g.written)
+	g.mu.Lock()
+	if !g.reqSent {
+		g.reqSent = true
+		if g.fired && !g.ended {
+			g.write()
+		}
 	}
+	g.mu.Unlock()
 }
 
-// fire sends the frame on its own goroutine: a write error is found on
-// the goroutine that drains the runner, which must keep draining.
 func (g *goneNotice) fire() {
-	g.once.Do(func() {
-		g.wg.Add(1)
-		go func() {
-			defer g.wg.Done()
-			select {
-			case <-g.ready:
-				// An error here is the runner gone, which the
-				// exchange reports itself.
-				g.s.w.Write(clientGoneFrame)
-			case <-g.ended:
-			}
-		}()
-	})
+	g.mu.Lock()
+	if !g.fired && !g.ended {
+		g.fired = true
+		if g.reqSent {
+			g.write()
+		}
+	}
+	g.mu.Unlock()
+}
+
+// write sends the frame on its own goroutine, after the pump's end if
+// there is a pump: a write error is found on the goroutine that drains
+// the runner, which must keep draining. Called with mu held.
+func (g *goneNotice) write() {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if g.pump != nil {
+			<-g.pump
+		}
+		// An error here is the runner gone, which the exchange reports.
+		g.w.Write(clientGoneFrame)
+	}()
 }
 
 // end rules out a later frame and waits for one under way: the slot's next
-// request must not get it.
+// request must not get it. The pump, if any, has ended.
 func (g *goneNotice) end() {
 	g.stop()
-	g.once.Do(func() {})
-	close(g.ended)
+	g.mu.Lock()
+	g.ended = true
+	g.mu.Unlock()
 	g.wg.Wait()
 }
 
