@@ -215,3 +215,31 @@ func checkHintsClient(t *testing.T, client *http.Client, url, proto string) {
 		t.Errorf("1xx %v with Links %q, want one 103 with %q", codes, links, earlyHintsWant)
 	}
 }
+
+// TestEarlyHintsBehindNginx: on the uwsgi and FastCGI listeners a 103 is
+// dropped (neither protocol can carry one): nginx's client gets the
+// answer alone, without the hint's Link fields.
+func TestEarlyHintsBehindNginx(t *testing.T) {
+	py := requireModules(t, "starlette")
+	gwtest.RequireInterpreter(t, "nginx")
+	dir := t.TempDir()
+	uwsgiSock, fcgiSock := filepath.Join(dir, "uwsgi.sock"), filepath.Join(dir, "fcgi.sock")
+	cfg := fmt.Sprintf(`
+listen: {http: "127.0.0.1:0", uwsgi: "unix:%s", fastcgi: "unix:%s"}
+apps:
+  - {name: hints, path: %s, callable: app, interpreter: %s, workers: 1}
+`, uwsgiSock, fcgiSock, asgiApp("hints_app.py"), py)
+	gwtest.Start(t, "-c", writeFile(t, "gw.yaml", cfg))
+	for name, base := range map[string]string{
+		"uwsgi":   gwtest.StartNginx(t, "", "location / { include /etc/nginx/uwsgi_params; uwsgi_pass unix:"+uwsgiSock+"; }"),
+		"fastcgi": gwtest.StartNginx(t, "", "location / { include /etc/nginx/fastcgi_params; fastcgi_pass unix:"+fcgiSock+"; }"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := rawExchange(t, base, "GET /early HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+			if !strings.HasPrefix(got, "HTTP/1.1 200 OK\r\n") || strings.Contains(got, " 103 ") ||
+				strings.Contains(strings.ToLower(got), "link:") || !strings.HasSuffix(got, "hinted") {
+				t.Errorf("through nginx:\n%s", got)
+			}
+		})
+	}
+}
