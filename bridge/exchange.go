@@ -67,6 +67,11 @@ type Slot struct {
 	vec  [3][]byte        // sendv's buffers, kept here: no allocation per request
 	body framing.Body     // the response being copied; here, not allocated per request
 	aw   *sendwait.Sender // nil: write, then read (no descriptors)
+	// NotifyGone: the runner acts on CLIENT_GONE (its READY said
+	// client_gone), so each exchange watches for the client leaving. Set
+	// before the slot's first exchange.
+	NotifyGone bool
+	gone       goneNotice // the watch, when NotifyGone
 	// Scheme is passed to the app as the URL scheme when the request itself
 	// has none.
 }
@@ -103,8 +108,13 @@ func (s *Slot) Close() error {
 // head already went out, which decides between an error status and an abort.
 func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, body io.Reader) (res Result, err error) {
 	var pump *bodyPump
+	var gone *goneNotice
 	inline, isInline := body.(inlineBody)
 	if body == nil || isInline && len(inline.Bytes()) <= bodyChunk {
+		if s.NotifyGone {
+			gone = s.watchGone(r.Context(), nil) // before the send, which may wait for the answer
+			defer gone.end()
+		}
 		// The whole request in one write (and, usually, one read for the
 		// runner).
 		s.wbuf = append(s.wbuf[:0], head...)
@@ -116,13 +126,13 @@ func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, bod
 			n := len(s.wbuf)
 			s.wbuf = AppendRequestEnd(s.wbuf, false, "")
 			s.vec = [3][]byte{s.wbuf[:n], b, s.wbuf[n:]}
-			err = s.sendv()
+			err = s.sendv(gone)
 		} else {
 			if body != nil {
 				s.wbuf = AppendFrame(s.wbuf, RequestBody, b)
 			}
 			s.wbuf = AppendRequestEnd(s.wbuf, false, "")
-			err = s.send(s.wbuf)
+			err = s.send(s.wbuf, gone)
 		}
 		if err != nil {
 			return res, err
@@ -132,8 +142,12 @@ func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, bod
 			return res, fmt.Errorf("%w: %w: write head: %v", ErrRunnerGone, ErrNotDelivered, err)
 		}
 		pump = startPump(s.w, body)
+		if s.NotifyGone {
+			gone = s.watchGone(r.Context(), pump.done) // the pump ends the request stream
+			defer gone.end()
+		}
 	}
-	res, err = s.readResponse(w, r.Method)
+	res, err = s.readResponse(w, r.Method, r, gone)
 	if pump != nil {
 		perr := pump.finish(w)
 		if err == nil || errors.As(err, new(*AppError)) {
@@ -146,20 +160,34 @@ func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, bod
 }
 
 // send writes a whole request and, where the slot has descriptors, returns
-// once the answer is readable (internal/sendwait).
-func (s *Slot) send(b []byte) error {
+// once the answer is readable (internal/sendwait). gone, if not nil, hears
+// when the request is out.
+func (s *Slot) send(b []byte, gone *goneNotice) error {
 	var n int
 	var err error
 	if s.aw != nil {
+		if gone != nil {
+			s.aw.OnSent = gone.sentFn
+		}
 		n, err = s.aw.Send(b)
+		s.aw.OnSent = nil
 	}
 	if err == nil && n < len(b) {
 		var k int
 		k, err = s.w.Write(b[n:])
 		n += k
 	}
+	return sendResult(n, err, gone)
+}
+
+// sendResult classifies a request's write: n bytes went out before err.
+// gone, if not nil, hears that the whole request is out.
+func sendResult(n int, err error, gone *goneNotice) error {
 	switch {
 	case err == nil:
+		if gone != nil {
+			gone.sent()
+		}
 		return nil
 	case n == 0:
 		return fmt.Errorf("%w: %w: write head: %v", ErrRunnerGone, ErrNotDelivered, err)
@@ -180,8 +208,12 @@ func inlineBytes(inline inlineBody, body io.Reader) []byte {
 }
 
 // sendv is send for s.vec: head, body and end in one writev.
-func (s *Slot) sendv() error {
+func (s *Slot) sendv(gone *goneNotice) error {
+	if gone != nil {
+		s.aw.OnSent = gone.sentFn
+	}
 	n, err := s.aw.SendV(s.vec[:])
+	s.aw.OnSent = nil
 	total := len(s.vec[0]) + len(s.vec[1]) + len(s.vec[2])
 	if err == nil && n < total {
 		var rest []byte // rare (a pipe that was not empty): the rest the ordinary way
@@ -195,20 +227,17 @@ func (s *Slot) sendv() error {
 		n = total - len(rest) + k
 	}
 	s.vec = [3][]byte{}
-	switch {
-	case err == nil:
-		return nil
-	case n == 0:
-		return fmt.Errorf("%w: %w: write head: %v", ErrRunnerGone, ErrNotDelivered, err)
-	}
-	return fmt.Errorf("%w: %v", ErrRunnerGone, err)
+	return sendResult(n, err, gone)
 }
 
 // inlineBody is a request body already in memory (the gateway reads small
 // ones whole before queueing); Bytes is all of it.
 type inlineBody interface{ Bytes() []byte }
 
-func (s *Slot) readResponse(w http.ResponseWriter, method string) (res Result, err error) {
+// readResponse copies the runner's answer to w. r, nil for a WebSocket
+// refusal, decides whether early hints go to the client; gone, nil unless
+// the runner takes CLIENT_GONE, hears of write errors.
+func (s *Slot) readResponse(w http.ResponseWriter, method string, r *http.Request, gone *goneNotice) (res Result, err error) {
 	flusher, _ := w.(http.Flusher)
 	var (
 		dst     io.Writer // s.body, until the client goes away
@@ -256,8 +285,23 @@ func (s *Slot) readResponse(w http.ResponseWriter, method string) (res Result, e
 					return res, fmt.Errorf("%w: %v", ErrRunnerGone, err)
 				}
 				dst = nil // client gone: keep draining the runner
+				if gone != nil {
+					gone.fire()
+				}
 			} else if dst != nil {
 				res.BytesOut += int64(n)
+			}
+		case EarlyHints:
+			b, err := s.rd.Payload(n)
+			if err != nil {
+				return res, fmt.Errorf("%w: %v", ErrRunnerGone, err)
+			}
+			// One after the head is too late to be a hint: dropped, as
+			// an app may call rack.early_hints from its body.
+			if r != nil && !res.HeadSent && refused == nil {
+				if err := writeHints(w, r, b); err != nil {
+					return res, err
+				}
 			}
 		case RawHijacked:
 			// The app took the client's connection (raw.go): what it

@@ -121,6 +121,13 @@ func goldenCases() []goldenCase {
 	add("ready", Ready,
 		&bridgepb.Ready{Protocol: 1, Pid: 4242, Runtime: "CPython 3.11.2", Slots: 2},
 		map[string]any{"protocol": 1, "pid": 4242, "runtime": "CPython 3.11.2", "slots": 2})
+	add("ready_client_gone", Ready,
+		&bridgepb.Ready{Protocol: 2, Pid: 7, Runtime: "CPython 3.11.2", Slots: 64, Websocket: true, ClientGone: true},
+		map[string]any{"protocol": 2, "pid": 7, "runtime": "CPython 3.11.2", "slots": 64, "websocket": true, "client_gone": true})
+	links := bs("link", "</a.css>; rel=preload; as=style", "link", "</b.js>; rel=preload; as=script")
+	add("early_hints", EarlyHints, &bridgepb.EarlyHints{Headers: links},
+		map[string]any{"headers": latin1s(links)})
+	add("client_gone", ClientGone, &bridgepb.Ping{}, map[string]any{})
 	add("load_error", LoadError,
 		&bridgepb.LoadError{Stage: "import", Message: "SyntaxError: invalid syntax (app.py, line 3)", Detail: detail},
 		map[string]any{"stage": "import", "message": "SyntaxError: invalid syntax (app.py, line 3)", "detail": detail})

@@ -65,7 +65,7 @@ func ConnectFrame(head []byte, id uint32) []byte {
 // HTTP answer (the app refused) goes to up as any response does. Errors are
 // Exchange's.
 func (s *Slot) Upgrade(up Upgrader, connect []byte, sess *Session) (res Result, accepted bool, err error) {
-	if err := s.send(connect); err != nil {
+	if err := s.send(connect, nil); err != nil {
 		return res, false, err
 	}
 	t, n, err := s.rd.peekHeader()
@@ -73,7 +73,7 @@ func (s *Slot) Upgrade(up Upgrader, connect []byte, sess *Session) (res Result, 
 		return res, false, fmt.Errorf("%w: %v", ErrRunnerGone, err)
 	}
 	if t != WSAccept {
-		res, err = s.readResponse(up, http.MethodGet)
+		res, err = s.readResponse(up, http.MethodGet, nil, nil)
 		return res, false, err
 	}
 	s.rd.br.Discard(HeaderSize)

@@ -224,6 +224,9 @@ func (t *bridgeTransport) Ready(context.Context) error {
 			return &proc.SpawnError{Stage: proc.StageHandshake, Err: fmt.Errorf("runner speaks bridge protocol %d, gw speaks %d", r.Protocol, bridge.Protocol)}
 		}
 		t.runtime, t.runnerSlots, t.wsReady, t.rawReady = r.Runtime, r.Slots, r.Websocket, r.Raw
+		for _, s := range t.slots {
+			s.NotifyGone = r.ClientGone // before any exchange: Ready returns first
+		}
 		if n := int(r.Slots); n > 0 && n < len(t.slots) {
 			// The runner serves fewer slots than it was given: it
 			// closed the rest, so do we.

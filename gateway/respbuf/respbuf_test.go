@@ -27,6 +27,7 @@ type client struct {
 
 	mu      sync.Mutex
 	code    int
+	codes   []int // every WriteHeader, 1xx included
 	got     bytes.Buffer
 	flushes []int // got.Len() at each Flush
 	failAt  int   // a write that would pass this many bytes fails (0 = never)
@@ -48,6 +49,7 @@ func (c *client) Header() http.Header { return c.h }
 func (c *client) WriteHeader(code int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.codes = append(c.codes, code)
 	if c.code == 0 {
 		c.code = code
 	}
@@ -319,6 +321,29 @@ func TestAccelBufferingNo(t *testing.T) {
 			t.Errorf("X-Accel-Buffering: %s reached the client as %q", tc.value, v)
 		}
 		w.Finish()
+	}
+}
+
+// TestInterimPassesThrough: a 103 (early hints) goes to the client side at
+// once and is not the answer's head: the final head's X-Accel-Buffering is
+// still obeyed.
+func TestInterimPassesThrough(t *testing.T) {
+	c := newClient(true)
+	w := New(c, h1, &Options{Memory: 16 << 10, TempMax: 1 << 20, Dir: t.TempDir()})
+	w.WriteHeader(http.StatusEarlyHints)
+	if w.headed {
+		t.Fatal("a 103 was taken for the final head")
+	}
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	writeAll(w, pattern(100<<10), 8<<10)
+	spooled := w.sp != nil
+	w.Finish()
+	if spooled || c.h["X-Accel-Buffering"] != nil {
+		t.Errorf("X-Accel-Buffering: no after a 103: spooled %v, header %q", spooled, c.h["X-Accel-Buffering"])
+	}
+	if fmt.Sprint(c.codes) != "[103 200]" {
+		t.Errorf("the client side got %v, want [103 200]", c.codes)
 	}
 }
 

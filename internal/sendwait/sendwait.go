@@ -26,9 +26,13 @@ type Sender struct {
 	writeFn    func(uintptr) bool
 	out        []byte
 	vec        [][]byte // SendV's buffers, instead of out
-	sent       int
-	werr       error
-	first      bool
+	// OnSent, if set, runs once the whole request is written, before the
+	// wait for the answer: a caller with more to write (the bridge's
+	// CLIENT_GONE) learns there when it may.
+	OnSent func()
+	sent   int
+	werr   error
+	first  bool
 }
 
 // New returns a Sender that writes to w and waits on r (they may be the
@@ -106,7 +110,13 @@ func (s *Sender) await(uintptr) bool {
 	for _, b := range s.vec {
 		want += len(b)
 	}
-	return s.werr != nil || s.sent < want // all sent: park until readable
+	if s.werr != nil || s.sent < want {
+		return true
+	}
+	if s.OnSent != nil {
+		s.OnSent()
+	}
+	return false // all sent: park until readable
 }
 
 func (s *Sender) write(fd uintptr) bool {

@@ -42,6 +42,8 @@ use constant {
     RESPONSE_HEAD => 4, RESPONSE_BODY => 5, RESPONSE_END => 6,
     READY => 16, LOAD_ERROR => 17, PING => 18, PONG => 19,
     RAW_CONNECT => 12, RAW_HIJACKED => 13,  # session channel; slot (raw connections)
+    CLIENT_GONE => 14,  # gateway -> runner (slot): for ASGI runners; discarded here
+    EARLY_HINTS => 15,  # runner -> gateway (slot): PSGI has no early hints; in the schema for the selftest
 
     MAX_PAYLOAD    => 16 << 20,  # bridge.proto: at most 16 MiB per frame
     MAX_BODY_FRAME => 1 << 20,   # app chunks are split into frames this big
@@ -73,7 +75,9 @@ my %SCHEMAS = (
     RESPONSE_HEAD, [[1, 'status', U32], [2, 'headers', REP], [3, 'header_block', BYTES]],
     RESPONSE_END,  [[1, 'error', STR], [2, 'logvars', REP]],  # logvars: uWSGI's, unused here
     READY,         [[1, 'protocol', U32], [2, 'pid', U32], [3, 'runtime', STR], [4, 'slots', U32],
-                   [5, 'websocket', BOOL], [6, 'raw', BOOL]],
+                   [5, 'websocket', BOOL], [6, 'raw', BOOL], [7, 'client_gone', BOOL]],
+    EARLY_HINTS,   [[2, 'headers', REP]],
+    CLIENT_GONE,   [],
     LOAD_ERROR,    [[1, 'stage', STR], [2, 'message', STR], [3, 'detail', STR]],
     PING,          [[1, 'seq', U64]],
     PONG,          [[1, 'seq', U64], [2, 'requests', U64], [3, 'busy', U32]],
@@ -948,6 +952,7 @@ sub serve {
         next unless $ready || ($slot && $n > 0 && vec($rout, $slot->{fd}, 1));
         my ($type, $payload) = read_frame($slot);
         $slot = undef, next unless defined $type;  # slot closed: keep answering control
+        next if $type == CLIENT_GONE;  # never sent to this runner; a stray one must not end the slot
         fatal(EXIT_PROTOCOL, "slot: expected REQUEST_HEAD, got frame type $type") if $type != REQUEST_HEAD;
         my $more = handle_request($app, $slot, $payload);
         $stats->{requests}++;

@@ -47,6 +47,7 @@ FILE_BLOCK = 256 << 10    # pathsend read size
 SHUTDOWN_BOUND = 4.0      # lifespan.shutdown gets this long: gw kills 5 s after SIGTERM
 CO_COROUTINE = 0x80       # inspect.CO_COROUTINE, without importing inspect
 REQUEST_END_EMPTY = gw.REQUEST_END_EMPTY
+CLIENT_GONE_FRAME = gw.HEADER.pack(gw.CLIENT_GONE, 0, 0, 0)
 HEADER = gw.HEADER
 RESPONSE_BODY, RESPONSE_END = gw.RESPONSE_BODY, gw.RESPONSE_END
 
@@ -64,7 +65,7 @@ class FrameReader:
     wait. Reading pauses past READ_HIGH bytes not yet taken, so an app that
     does not read its body holds gw's body pump, not memory."""
 
-    __slots__ = ('loop', 'fd', 'buf', 'pos', 'eof', 'paused', 'waiter')
+    __slots__ = ('loop', 'fd', 'buf', 'pos', 'eof', 'paused', 'waiter', 'watch')
 
     def __init__(self, loop, fd):
         self.loop, self.fd = loop, fd
@@ -72,6 +73,7 @@ class FrameReader:
         self.eof = False
         self.paused = False
         self.waiter = None
+        self.watch = None  # Exchange.poke while a request runs: bytes nobody waits for
         loop.add_reader(fd, self._readable)
 
     def _readable(self):
@@ -108,6 +110,8 @@ class FrameReader:
             self.waiter = None
             if not w.done():
                 w.set_result(None)
+        elif self.watch is not None:
+            self.watch()
 
     def _missing(self):
         """Bytes the frame at pos still lacks (0 when its header is not in)."""
@@ -135,6 +139,13 @@ class FrameReader:
         if self.paused and len(buf) - stop < READ_HIGH // 2:
             self._resume()
         return ftype, buf[pos + 8:stop]
+
+    def skip_client_gone(self):
+        """Consumes a CLIENT_GONE if it is next: True if so."""
+        if self.buf.startswith(CLIENT_GONE_FRAME, self.pos):
+            self.pos += 8
+            return True
+        return False
 
     def skip_empty_end(self):
         """Consumes a REQUEST_END with no payload if it is next: True if so."""
@@ -412,7 +423,7 @@ class Lifespan:
 
 HTTP_VERSIONS = {b'HTTP/1.1': '1.1', b'HTTP/1.0': '1.0', b'HTTP/2.0': '2', b'HTTP/2': '2',
                  b'HTTP/3': '3'}
-EXTENSIONS = {'http.response.pathsend': {}}
+EXTENSIONS = {'http.response.pathsend': {}, 'http.response.early_hint': {}}
 
 
 ENV_NAMES = {}      # env name -> header name (HTTP_*), or b'' (CGI), as seen
@@ -495,7 +506,7 @@ class Exchange:
     """receive() and send() for one request on a slot."""
 
     __slots__ = ('reader', 'writer', 'head_only', 'body_done', 'last_given', 'aborted',
-                 'slot_eof', 'head', 'started', 'complete', 'done', 'reading', 'on_wire')
+                 'slot_eof', 'head', 'started', 'complete', 'done', 'reading', 'on_wire', 'gone')
 
     def __init__(self, reader, writer, head_only, body_done):
         self.reader, self.writer = reader, writer
@@ -510,6 +521,22 @@ class Exchange:
         self.done = None            # future: the request is over (for receive)
         self.reading = False
         self.on_wire = False
+        self.gone = False           # CLIENT_GONE: the client left while the app answered
+
+    def poke(self):
+        """The reader got bytes nobody waits for. Once the body is taken,
+        gw sends only CLIENT_GONE during a request (bridge.proto): the
+        client left, so receive() says http.disconnect and send() is
+        ignored from now on, as uvicorn does. EOF is gw closing the slot."""
+        reader = self.reader
+        if not self.body_done:
+            return  # behind the body: receive() finds it (or the drain)
+        if reader.skip_client_gone():
+            self.gone = self.aborted = True
+            self._finish()
+        elif reader.eof:
+            self.slot_eof = True
+            self._finish()
 
     async def receive(self):
         if not self.last_given and self.body_done and not self.aborted and not self.slot_eof:
@@ -521,6 +548,7 @@ class Exchange:
                 # answer is complete: wait for that.
                 if self.done is None:
                     self.done = self.reader.loop.create_future()
+                self.poke()  # a CLIENT_GONE read along with REQUEST_END
                 await asyncio.shield(self.done)
             return DISCONNECT
         self.reading = True
@@ -560,6 +588,8 @@ class Exchange:
 
     async def send(self, message):
         kind = message['type']
+        if self.gone and kind != 'http.response.start':
+            return  # the client left: nothing more reaches it (uvicorn ignores these too)
         if kind == 'http.response.body':
             if not self.started or self.complete:
                 raise RuntimeError('http.response.body %s' % (
@@ -577,9 +607,25 @@ class Exchange:
                 raise RuntimeError('http.response.pathsend without a started, open response')
             await self._pathsend(message['path'])
         elif kind == 'http.response.early_hint':
-            pass  # 103 does not cross the bridge (gw treats 1xx from apps as errors); allowed to be ignored
+            self._early_hint(message.get('links') or ())
         else:
             raise RuntimeError('unexpected ASGI message %r in an http scope' % kind)
+
+    def _early_hint(self, links):
+        """EARLY_HINTS: gw sends a 103 with these Link values (bridge.proto).
+        Ignored once the head went out: too late for a hint."""
+        if self.on_wire or self.complete:
+            return
+        flat = []
+        for link in links:
+            if not isinstance(link, (bytes, bytearray)):
+                raise TypeError('http.response.early_hint links must be bytes, not %s' % type(link).__name__)
+            link = bytes(link)
+            if b'\r' in link or b'\n' in link or b'\0' in link:
+                raise ValueError('an early hint link holds CR, LF or NUL')
+            flat += (b'link', link)
+        if flat:
+            self.writer.write(gw.message_frame(gw.EARLY_HINTS, {'headers': flat}))
 
     async def _body(self, body, more):
         if type(body) is not bytes:
@@ -676,9 +722,13 @@ async def handle_request(app, reader, writer, payload, state):
         gw.fatal(gw.EXIT_PROTOCOL, 'slot: REQUEST_HEAD: %s' % e)
     ex = Exchange(reader, writer, scope['method'] == 'HEAD', reader.skip_empty_end())
     failed = None
+    reader.watch = ex.poke
     try:
         await app(scope, ex.receive, ex.send)
-        if not ex.complete:
+        if ex.gone and not ex.complete:  # it stopped as told: no error to report
+            ex.complete = True
+            writer.write(gw.RESPONSE_END_OK)
+        elif not ex.complete:
             ex.fail('the ASGI app returned without %s the response'
                     % ('completing' if ex.started else 'starting'))
     except gw.GatewayGone:
@@ -692,6 +742,8 @@ async def handle_request(app, reader, writer, payload, state):
         failed = e
         if not ex.complete:
             ex.fail(gw._exc_line(e))
+    finally:
+        reader.watch = None
     ex._finish()
     if failed is not None:
         gw.exit_if_out_of_memory(failed)
@@ -735,6 +787,8 @@ async def serve_slot(app, reader, writer, stats, i, lifespan, ws=None):
                     return
                 continue
             if ftype != gw.REQUEST_HEAD:
+                if ftype == gw.CLIENT_GONE:
+                    continue  # it crossed the answer's end: that request is over
                 gw.fatal(gw.EXIT_PROTOCOL, 'slot: expected REQUEST_HEAD, got frame type %d' % ftype)
             busy[i] = 1
             try:
@@ -859,7 +913,7 @@ async def _serve(loop, app, control, slots, stats, fail_load, sessions=None):
     try:
         control.sendall(gw.message_frame(gw.READY, {
             'protocol': gw.PROTOCOL_VERSION, 'pid': os.getpid(), 'runtime': gw.runtime_name(),
-            'slots': len(slots), 'websocket': ws is not None}))
+            'slots': len(slots), 'websocket': ws is not None, 'client_gone': True}))
     except OSError:
         gw.exit_now(0)
     control.setblocking(False)

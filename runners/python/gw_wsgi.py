@@ -52,6 +52,8 @@ WS_ACCEPT = 8
 WS_TEXT = 9
 WS_BINARY = 10
 WS_CLOSE = 11
+CLIENT_GONE = 14  # gateway -> runner (slot): the client left (gw_asgi.py; discarded here)
+EARLY_HINTS = 15  # runner -> gateway (slot): a 103 before the head (gw_asgi.py)
 READY = 16
 LOAD_ERROR = 17
 PING = 18
@@ -99,7 +101,9 @@ SCHEMAS = {
                     (3, 'header_block', BYTES)),
     RESPONSE_END: ((1, 'error', STRING), (2, 'logvars', REPEATED_BYTES)),
     READY: ((1, 'protocol', UINT32), (2, 'pid', UINT32), (3, 'runtime', STRING),
-            (4, 'slots', UINT32), (5, 'websocket', BOOL)),
+            (4, 'slots', UINT32), (5, 'websocket', BOOL), (7, 'client_gone', BOOL)),
+    EARLY_HINTS: ((2, 'headers', REPEATED_BYTES),),
+    CLIENT_GONE: (),
     LOAD_ERROR: ((1, 'stage', STRING), (2, 'message', STRING), (3, 'detail', STRING)),
     PING: ((1, 'seq', UINT64),),
     PONG: ((1, 'seq', UINT64), (2, 'requests', UINT64), (3, 'busy', UINT32)),
@@ -1168,6 +1172,8 @@ def serve_slot(sock, app, base, stats, i, name, reader=None):
                     return
                 busy[i] = 0
                 requests[i] += 1
+            elif ftype == CLIENT_GONE:  # for ASGI runners only; never corrupts the next request
+                continue
             else:
                 fatal(EXIT_PROTOCOL, 'slot: expected REQUEST_HEAD, got frame type %d' % ftype)
             if not more:

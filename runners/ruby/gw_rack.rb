@@ -49,6 +49,8 @@ module GwRack
   READY, LOAD_ERROR, PING, PONG = 16, 17, 18, 19       # control socket
   RAW_CONNECT, RAW_HIJACKED = 12, 13                    # session channel; slot (raw connections)
   RAW_HIJACKED_FRAME = [RAW_HIJACKED, 0, 0, 0].pack('CCvV').freeze
+  CLIENT_GONE = 14  # gateway -> runner (slot): for ASGI runners; discarded here
+  EARLY_HINTS = 15  # runner -> gateway (slot): a 103 (rack.early_hints)
   BODY_FRAMES = [REQUEST_BODY, RESPONSE_BODY].freeze
 
   HEADER = 'CCvV'               # type, flags, reserved, payload length (8 bytes)
@@ -87,7 +89,9 @@ module GwRack
     RESPONSE_HEAD => [[1, :status, UINT32], [2, :headers, REPEATED_BYTES], [3, :header_block, BYTES]],
     RESPONSE_END => [[1, :error, STRING], [2, :logvars, REPEATED_BYTES]], # logvars: uWSGI's, unused here
     READY => [[1, :protocol, UINT32], [2, :pid, UINT32], [3, :runtime, STRING], [4, :slots, UINT32],
-              [5, :websocket, BOOL], [6, :raw, BOOL]],
+              [5, :websocket, BOOL], [6, :raw, BOOL], [7, :client_gone, BOOL]],
+    EARLY_HINTS => [[2, :headers, REPEATED_BYTES]],
+    CLIENT_GONE => [],
     LOAD_ERROR => [[1, :stage, STRING], [2, :message, STRING], [3, :detail, STRING]],
     PING => [[1, :seq, UINT64]],
     PONG => [[1, :seq, UINT64], [2, :requests, UINT64], [3, :busy, UINT32]],
@@ -1060,6 +1064,7 @@ module GwRack
     loop do
       ftype, payload = reader.read_frame
       return if ftype.nil?
+      next if ftype == CLIENT_GONE # never sent to this runner; a stray one must not end the slot
       fatal(EXIT_PROTOCOL, "slot: expected REQUEST_HEAD, got frame type #{ftype}") if ftype != REQUEST_HEAD
       counts[1] = true
       begin
@@ -1078,10 +1083,37 @@ module GwRack
     [rio, wio].each { |io| io.close unless io.closed? }
   end
 
+  # rack.early_hints, as Puma's: call(headers) sends a 103 with them
+  # before the answer (EARLY_HINTS; gw drops one that comes too late).
+  # A value is a String (lines joined by "\n", as Rails sends several
+  # Links) or an Array of them. One per slot, in the slot's base env.
+  class EarlyHints
+    def initialize(sock) = @sock = sock
+
+    def call(headers)
+      flat = []
+      headers.each_pair do |name, values|
+        name = name.to_s.b
+        raise ArgumentError, "early hint name #{name.inspect} is not a token" unless TOKEN.match?(name)
+        values = values.split("\n") if values.is_a?(String)
+        Array(values).each do |v|
+          v = v.to_s.b
+          raise ArgumentError, "early hint #{name} holds a control character" if BAD_VALUE.match?(v)
+          flat << name << v
+        end
+      end
+      @sock.write(Codec.message_frame(EARLY_HINTS, { headers: flat })) unless flat.empty?
+      nil
+    rescue IOError, SystemCallError => e
+      raise GatewayGone, "slot socket: #{e.message}"
+    end
+  end
+
   # slots: [rio, wio] per slot (open_slot).
   def self.start_slots(slots, app, stats, name, rack3, raw_channel = nil)
-    base = base_env(slots.size, rack3)
+    shared = base_env(slots.size, rack3)
     slots.each_with_index do |(rio, wio), i|
+      base = shared.merge('rack.early_hints' => EarlyHints.new(wio)).freeze
       # The process ends when the owner watcher calls exit!.
       Thread.new do
         Thread.current.name = "#{name}-slot-#{i}"

@@ -81,6 +81,21 @@ def selftest_golden():
 
 
 @check
+def stray_client_gone_discarded():
+    """CLIENT_GONE is for ASGI runners; gw_psgi.pl discards a stray one and
+    serves the next request (bridge.proto)."""
+    r = apps()
+    try:
+        r.ready()
+        expect(r.request(path='/hello').body == b'Hello, World!', 'first request')
+        r.slots[0].sendall(gw.encode_frame(gw.CLIENT_GONE, b''))
+        res = r.request(path='/hello')
+        expect(res.status == 200 and res.body == b'Hello, World!', res)
+    finally:
+        r.close()
+
+
+@check
 def hello():
     r = apps()
     try:

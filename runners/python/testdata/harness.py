@@ -72,6 +72,21 @@ def hello():
 
 
 @check
+def stray_client_gone_discarded():
+    """CLIENT_GONE is for ASGI runners (READY client_gone); a WSGI one
+    discards a stray one and serves the next request (bridge.proto)."""
+    r = Runner('apps/apps.py')
+    try:
+        expect(not r.ready()['client_gone'], 'WSGI READY says client_gone')
+        expect(r.request().body == b'Hello, World!', 'first request')
+        r.slots[0].sendall(gw.encode_frame(gw.CLIENT_GONE, b''))
+        res = r.request()
+        expect(res.status == 200 and res.body == b'Hello, World!', res)
+    finally:
+        r.close()
+
+
+@check
 def slot_reader_stays_small():
     """A long stream of body frames, arriving in reads that never line up
     with frame boundaries, must not grow the reader's buffer past one frame

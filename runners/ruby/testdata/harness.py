@@ -117,6 +117,18 @@ def hello():
 
 
 @check
+def stray_client_gone_discarded():
+    """CLIENT_GONE is for ASGI runners; gw_rack.rb discards a stray one and
+    serves the next request (bridge.proto)."""
+    def t(r):
+        expect(r.request().body == b'Hello, World!', 'first request')
+        r.slots[0].sendall(gw.encode_frame(gw.CLIENT_GONE, b''))
+        res = r.request()
+        expect(res.status == 200 and res.body == b'Hello, World!', res)
+    run_app('apps/hello.ru', t)
+
+
+@check
 def hello_coalesced_one_write():
     # Head + body + end of an Array body leave in one write(2): with the
     # socket's receive side idle, all three frames are readable at once.
