@@ -480,3 +480,78 @@ apps:
 		return strings.Contains(string(b), "path=/logvar") && strings.Contains(string(b), " vars.user=alice vars.plan=team\n")
 	})
 }
+
+// TestUwsgiLogvarASGI: set_logvar under ASGI (the Django app above, served
+// by gw_asgi): a sync view (Django runs it in a thread, with the request's
+// context) and an async one (on the event loop, awaiting between its two
+// calls) put their own fields in their own access log lines, 16 requests
+// at once on one runner.
+func TestUwsgiLogvarASGI(t *testing.T) {
+	py := requireModules(t, "django")
+	dir := t.TempDir()
+	events, access := filepath.Join(dir, "events.log"), filepath.Join(dir, "access.log")
+	cfg := writeFile(t, "gw.yaml", fmt.Sprintf(`
+listen:
+  http: "127.0.0.1:0"
+apps:
+  - name: dj
+    path: uwsgi_djapp:asgi_application
+    dir: %s
+    interpreter: %s
+    interface: asgi
+    workers: 1
+    env: { LOG: %s }
+`, app("djangoproj"), py, events))
+	s := gwtest.Start(t, "-c", cfg, "--access-log", access)
+	base := "http://" + s.Addr("http")
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			view := []string{"logvar", "alogvar"}[i%2]
+			plan := fmt.Sprintf("p%d", i)
+			if code, body := gwtest.Get(t, fmt.Sprintf("%s/%s?plan=%s", base, view, plan)); code != 200 || body != "set "+plan {
+				t.Errorf("/%s?plan=%s: %d %q", view, plan, code, body)
+			}
+		}()
+	}
+	wg.Wait()
+	if code, _ := gwtest.Get(t, base+"/info"); code != 200 {
+		t.Errorf("/info: %d", code)
+	}
+	var lines []string
+	waitUntil(t, "17 access log lines", 5*time.Second, func() bool {
+		b, _ := os.ReadFile(access)
+		lines = strings.Split(strings.TrimSpace(string(b)), "\n")
+		return len(lines) >= 17
+	})
+	// The access log has no query: each plan must show once, on a line of
+	// its view (even plans are the sync view's, user alice).
+	seen := map[string]string{}
+	for _, line := range lines {
+		if strings.Contains(line, "path=/info") {
+			if strings.Contains(line, "vars.") {
+				t.Errorf("/info has fields another request set: %q", line)
+			}
+			continue
+		}
+		var user, plan string
+		if i := strings.Index(line, " vars.user="); i >= 0 {
+			fmt.Sscanf(line[i:], " vars.user=%s vars.plan=%s", &user, &plan)
+		}
+		if seen[plan] != "" || plan == "" {
+			t.Errorf("access log line %q: plan missing or seen twice", line)
+		}
+		seen[plan] = line
+		n, _ := strconv.Atoi(strings.TrimPrefix(plan, "p"))
+		want := map[bool]string{true: "alice", false: "bob"}[n%2 == 0]
+		view := map[bool]string{true: "path=/logvar", false: "path=/alogvar"}[n%2 == 0]
+		if user != want || !strings.Contains(line, view) {
+			t.Errorf("access log line %q: want %s with vars.user=%s", line, view, want)
+		}
+	}
+	if len(seen) != 16 {
+		t.Errorf("%d distinct plans in the access log, want 16", len(seen))
+	}
+}

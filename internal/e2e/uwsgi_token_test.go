@@ -1,0 +1,144 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gwhq/gw/internal/gwtest"
+)
+
+// TestUwsgiTimerToken: @timer and @cron fire in exactly one runner of the
+// app while its runners are replaced (`gw ctl restart`, whose replacement
+// runner 1 starts beside the old one) and its generation is swapped (`gw
+// ctl reload`, old and new runner 1 side by side), over a minute boundary:
+// no tick from two runners interleaved, the boundary's minute fired once,
+// not skipped (gw_wsgi.py section 11, the timer token).
+func TestUwsgiTimerToken(t *testing.T) {
+	py := requireModules(t, "flask")
+	dir := t.TempDir()
+	events, sock := filepath.Join(dir, "events.log"), filepath.Join(dir, "control.sock")
+	cfg := writeFile(t, "gw.yaml", fmt.Sprintf(`
+listen:
+  http: "127.0.0.1:0"
+  control: unix:%s
+apps:
+  - name: api
+    path: uwsgi_api_app:app
+    dir: %s
+    interpreter: %s
+    workers: 2
+    threads: 2
+    env: { LOG: %s }
+`, sock, testdataDir(t), py, events))
+	s := gwtest.Start(t, "-c", cfg)
+	g := &ctlGW{Server: s, t: t, sock: sock}
+	waitUntil(t, "the first timer tick", 30*time.Second, func() bool {
+		if _, err := os.Stat(events); err != nil {
+			return false
+		}
+		return len(uwsgiEvents(t, events)["tick"]) > 0
+	})
+
+	// Replace the runners over a minute boundary, restart and reload in
+	// turn, from 8 s before it to 8 s after (at most 16 rounds), each time
+	// with a 2.5 s request in each runner, so the old runners drain (and
+	// would tick) beside the new ones.
+	boundary := time.Now().Truncate(time.Minute).Add(time.Minute)
+	if time.Until(boundary) < 12*time.Second {
+		boundary = boundary.Add(time.Minute)
+	}
+	time.Sleep(time.Until(boundary.Add(-8 * time.Second)))
+	start := time.Now()
+	rounds := 0
+	var slow sync.WaitGroup
+	defer slow.Wait()
+	base := "http://" + s.Addr("http")
+	for ; rounds < 16 && time.Now().Before(boundary.Add(8*time.Second)); rounds++ {
+		for range 2 {
+			slow.Add(1)
+			go func() {
+				defer slow.Done()
+				if code, _ := gwtest.Get(t, base+"/info?sleep=2.5"); code != 200 {
+					t.Errorf("/info?sleep=2.5 during restarts: %d", code)
+				}
+			}()
+		}
+		time.Sleep(300 * time.Millisecond)
+		if rounds%2 == 0 {
+			g.mustCtl("restart", "api")
+		} else {
+			g.mustCtl("reload", "api")
+		}
+		time.Sleep(time.Second) // a restart answers at once; let the runners change hands
+	}
+	// The boundary's minute fires once some runner holds the token: within
+	// the minute, or after it (a new holder goes one minute back).
+	waitUntil(t, "cron in the minute of the boundary", 90*time.Second, func() bool {
+		for _, c := range uwsgiEvents(t, events)["cron"] {
+			if c[2] == boundary.Format("15:04") {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(3 * time.Second) // a second firing, if any
+	end := time.Now()
+
+	type tick struct {
+		at  float64
+		pid string
+	}
+	var ticks []tick
+	for _, e := range uwsgiEvents(t, events)["tick"] {
+		at, _ := strconv.ParseFloat(e[2], 64)
+		if at >= float64(start.UnixNano())/1e9 {
+			ticks = append(ticks, tick{at, e[1]})
+		}
+	}
+	sort.Slice(ticks, func(i, j int) bool { return ticks[i].at < ticks[j].at })
+	// One holder at a time: once another runner ticks, the one before it
+	// never does again.
+	done := map[string]bool{}
+	holders := 0
+	for i, tk := range ticks {
+		if i > 0 && tk.pid != ticks[i-1].pid {
+			done[ticks[i-1].pid] = true
+			holders++
+		}
+		if done[tk.pid] {
+			t.Errorf("runner %s ticked again at %.3f after another took over: two runners fire @timer: %v", tk.pid, tk.at, ticks)
+			break
+		}
+	}
+	secs := end.Sub(start).Seconds()
+	if len(ticks) > int(secs)+2 {
+		t.Errorf("%d ticks of @timer(1) in %.1f s: more than one runner fires", len(ticks), secs)
+	}
+	if holders < 1 {
+		t.Errorf("the ticks came from one runner only over %d restarts and reloads: %v", rounds, ticks)
+	}
+	t.Logf("%d restarts/reloads in %.1f s; %d ticks, %d handovers of the timer token", rounds, secs, len(ticks), holders)
+
+	minutes := map[string]int{}
+	for _, c := range uwsgiEvents(t, events)["cron"] {
+		minutes[c[2]]++
+	}
+	if got := minutes[boundary.Format("15:04")]; got != 1 {
+		t.Errorf("cron fired %d times in minute %s (replaced around it), want once: %v", got, boundary.Format("15:04"), minutes)
+	}
+	for m, n := range minutes {
+		if n != 1 {
+			t.Errorf("cron fired %d times in minute %s", n, m)
+		}
+	}
+	if t.Failed() {
+		b, _ := os.ReadFile(events)
+		t.Logf("events:\n%s\ngw's log:\n%s", b, s.Log())
+	}
+}
