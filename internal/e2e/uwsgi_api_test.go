@@ -555,3 +555,39 @@ apps:
 		t.Errorf("%d distinct plans in the access log, want 16", len(seen))
 	}
 }
+
+// TestUwsgiCacheSize: cache_size bounds the app's uwsgi cache: ten 1000-byte
+// values in a 4 KiB cache leave the last three, the first ones pushed out.
+func TestUwsgiCacheSize(t *testing.T) {
+	py := requireModules(t, "flask")
+	events := filepath.Join(t.TempDir(), "events.log")
+	cfg := writeFile(t, "gw.yaml", fmt.Sprintf(`
+listen:
+  http: "127.0.0.1:0"
+apps:
+  - name: api
+    path: uwsgi_api_app:app
+    dir: %s
+    interpreter: %s
+    workers: 1
+    cache_size: 4KiB
+    env: { LOG: %s }
+`, testdataDir(t), py, events))
+	s := gwtest.Start(t, "-c", cfg)
+	base := "http://" + s.Addr("http")
+	v := strings.Repeat("v", 1000)
+	for i := range 10 {
+		if code, body := gwtest.Get(t, fmt.Sprintf("%s/cache/set?k=k%d&v=%s", base, i, v)); code != 200 || body != "True" {
+			t.Fatalf("set k%d: %d %q", i, code, body)
+		}
+	}
+	var kept []int
+	for i := range 10 {
+		if _, body := gwtest.Get(t, fmt.Sprintf("%s/cache/exists?k=k%d", base, i)); body == "True" {
+			kept = append(kept, i)
+		}
+	}
+	if !slices.Equal(kept, []int{7, 8, 9}) {
+		t.Errorf("keys kept in a 4 KiB cache after ten 1000-byte sets: %v, want the last 3 (7 8 9)", kept)
+	}
+}
