@@ -448,7 +448,9 @@ apps:
 }
 
 // TestUwsgiAPIDjango: a Django app on the same API passes the same checks
-// under gw (2 workers), and its set_logvar fields reach the access log.
+// under gw (2 workers), its set_logvar fields reach the access log, a call
+// gw lacks raises NotImplementedError naming it, and uwsgi.reload()
+// replaces the runners. Its cron: TestUwsgiTimerToken.
 func TestUwsgiAPIDjango(t *testing.T) {
 	py := requireModules(t, "django")
 	dir := t.TempDir()
@@ -478,6 +480,22 @@ apps:
 	waitUntil(t, "the access log line of /logvar", 5*time.Second, func() bool {
 		b, _ := os.ReadFile(access)
 		return strings.Contains(string(b), "path=/logvar") && strings.Contains(string(b), " vars.user=alice vars.plan=team\n")
+	})
+	code, body := gwtest.Get(t, base+"/missing")
+	if code != 200 || !strings.HasPrefix(body, "NotImplementedError uwsgi.sharedarea_read ") || !strings.HasSuffix(body, "hasattr=False") {
+		t.Errorf("/missing: %d %q, want NotImplementedError naming uwsgi.sharedarea_read", code, body)
+	}
+	before := checkUwsgiCommonIDs(t, base)
+	if code, body := gwtest.Get(t, base+"/reload"); code != 200 || body != "reload True" {
+		t.Fatalf("/reload: %d %q", code, body)
+	}
+	waitUntil(t, "new runners after uwsgi.reload()", 90*time.Second, func() bool {
+		for _, in := range uwsgiInfos(t, base, 4, 0) {
+			if in.PID == before[1] || in.PID == before[2] {
+				return false
+			}
+		}
+		return true
 	})
 }
 

@@ -18,9 +18,10 @@ import (
 // runner 1 starts beside the old one) and its generation is swapped (`gw
 // ctl reload`, old and new runner 1 side by side), over a minute boundary:
 // no tick from two runners interleaved, the boundary's minute fired once,
-// not skipped (gw_wsgi.py section 11, the timer token).
+// not skipped (gw_wsgi.py section 11, the timer token). The Django app
+// (the Flask one has TestUwsgiAPI's cron check).
 func TestUwsgiTimerToken(t *testing.T) {
-	py := requireModules(t, "flask")
+	py := requireModules(t, "django")
 	dir := t.TempDir()
 	events, sock := filepath.Join(dir, "events.log"), filepath.Join(dir, "control.sock")
 	cfg := writeFile(t, "gw.yaml", fmt.Sprintf(`
@@ -29,13 +30,13 @@ listen:
   control: unix:%s
 apps:
   - name: api
-    path: uwsgi_api_app:app
+    path: uwsgi_djapp:application
     dir: %s
     interpreter: %s
     workers: 2
     threads: 2
     env: { LOG: %s }
-`, sock, testdataDir(t), py, events))
+`, sock, app("djangoproj"), py, events))
 	s := gwtest.Start(t, "-c", cfg)
 	g := &ctlGW{Server: s, t: t, sock: sock}
 	waitUntil(t, "the first timer tick", 30*time.Second, func() bool {

@@ -98,6 +98,18 @@ async def alogvar(request):
     return HttpResponse('set %s' % uwsgi.get_logvar('plan'))
 
 
+def do_reload(request):
+    return HttpResponse('reload %s' % uwsgi.reload())
+
+
+def missing(request):
+    try:
+        uwsgi.sharedarea_read(0, 0)
+    except NotImplementedError as e:
+        return HttpResponse('NotImplementedError %s hasattr=%s' % (e, hasattr(uwsgi, 'sharedarea_read')))
+    return HttpResponse('present')
+
+
 def cache(request, op):
     k = request.GET.get('k', 'k')
     if op == 'get':
@@ -119,7 +131,8 @@ def do_spool(request):
 
 
 urlpatterns = [path('info', info), path('bump', do_bump), path('thread', do_thread),
-               path('logvar', logvar), path('alogvar', alogvar), path('cache/<str:op>', cache), path('spool', do_spool)]
+               path('logvar', logvar), path('alogvar', alogvar), path('cache/<str:op>', cache), path('reload', do_reload),
+               path('missing', missing), path('spool', do_spool)]
 
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 
