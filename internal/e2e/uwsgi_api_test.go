@@ -287,6 +287,7 @@ apps:
 	s := gwtest.Start(t, "-c", cfg, "--access-log", access)
 	base := "http://" + s.Addr("http")
 	ids := checkUwsgiCommon(t, base, events, "1")
+	checkRbtimer(t, events)
 	if in := uwsgiInfos(t, base, 1, 0)[0]; in.EnableThreads != "True" {
 		t.Errorf("uwsgi.opt['enable-threads'] = %s, want True", in.EnableThreads)
 	}
@@ -352,6 +353,23 @@ apps:
 	}
 }
 
+// checkRbtimer: the Flask app's @rbtimer(2) fired, never twice within a
+// period (one runner fires it).
+func checkRbtimer(t *testing.T, events string) {
+	t.Helper()
+	ticks := uwsgiEvents(t, events)["rbtick"]
+	if len(ticks) == 0 {
+		t.Fatal("@rbtimer(2) never fired")
+	}
+	for i := 1; i < len(ticks); i++ {
+		a, _ := strconv.ParseFloat(ticks[i-1][2], 64)
+		b, _ := strconv.ParseFloat(ticks[i][2], 64)
+		if b-a < 1 {
+			t.Errorf("@rbtimer(2) ticks %.3f s apart (two runners firing?): %v", b-a, ticks)
+		}
+	}
+}
+
 func checkUwsgiCommonIDs(t *testing.T, base string) map[int]int {
 	ids := map[int]int{}
 	for _, in := range uwsgiInfos(t, base, 16, 300*time.Millisecond) {
@@ -381,6 +399,7 @@ func TestUwsgiAPIUnderUwsgi(t *testing.T) {
 	addr := startUwsgi(t, "uwsgi_api_app.py", 2, 4, "LOG="+events, "UWSGI_CACHE2=name=default,items=100",
 		"UWSGI_SPOOLER="+spool, "UWSGI_SPOOLER_FREQUENCY=1")
 	checkUwsgiCommon(t, "http://"+addr, events, "0")
+	checkRbtimer(t, events)
 }
 
 // TestUwsgiSpoolDurable: a job that raises is tried again; a job spooled

@@ -1665,7 +1665,7 @@ def handle_connect(app, slot, payload):
 #                  gracefully, as `gw ctl reload APP` with its current config;
 #                  True once asked (False while the app is still loading)
 #   @postfork      run in each runner once the app is imported, before READY
-#   @timer/@cron   run in one runner of the app: the runner numbered 1 that
+#   @timer/@cron   (and @rbtimer) run in one runner of the app: the runner numbered 1 that
 #                  holds the timer token (below, at run_timers), so a
 #                  replacement or a new generation's runner 1 takes over
 #                  only once the old one is gone, where it left off
@@ -2081,6 +2081,7 @@ def make_uwsgidecorators_module():
     for f in (postfork, thread, lock, __getattr__):
         setattr(mod, f.__name__, f)
     mod.timer, mod.cron = timer, cron
+    mod.rbtimer = timer  # uWSGI's red-black-tree timer: the same contract
     mod.spool, mod.spoolraw, mod.spoolforever = decorator(_spool), decorator(_spoolraw), decorator(_spoolforever)
     return mod
 
