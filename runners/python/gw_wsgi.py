@@ -1665,10 +1665,11 @@ def handle_connect(app, slot, payload):
 #                  gracefully, as `gw ctl reload APP` with its current config;
 #                  True once asked (False while the app is still loading)
 #   @postfork      run in each runner once the app is imported, before READY
-#   @timer/@cron   (and @rbtimer) run in one runner of the app: the runner numbered 1 that
-#                  holds the timer token (below, at run_timers), so a
-#                  replacement or a new generation's runner 1 takes over
-#                  only once the old one is gone, where it left off
+#   @timer/@cron   (and @rbtimer) run in one runner of the app: the one that
+#                  holds the timer token (below, at run_timers), runner 1
+#                  as a rule; a replacement or a new generation's runner
+#                  takes over only once the old holder is gone, where it
+#                  left off
 #   @thread, @lock the function runs in a new daemon thread / under lock()
 #   spool(), @spool the app's spooler directory (--spooler, the app's
 #                  `spooler:`): a job is a file there, written whole (a temp
@@ -2107,8 +2108,11 @@ def cron_due(spec, tm):
 # its whole life, so the runners of two generations (a reload) and a
 # replacement starting beside the runner it replaces (a restart, a
 # recycle) contend for the same lock: the newcomer waits until the old
-# holder exits (the kernel releases the lock even on SIGKILL). Only runners
-# numbered 1 contend. The wait polls (LOCK_NB): a blocked F_SETLKW would
+# holder exits (the kernel releases the lock even on SIGKILL). Runners
+# numbered 1 contend from their start, the others only TOKEN_DEFER after
+# theirs: a runner 1 holds it as a rule, but when a scale-down retires
+# runner 1 and keeps runner 2, runner 2 goes on firing. The wait polls
+# (LOCK_NB): a blocked F_SETLKW would
 # enter the kernel's deadlock detection, which sees processes, not threads,
 # and could fail an app's uwsgi.lock() call with EDEADLK.
 # The holder writes what it fired at the start of the same file (TOKEN_STATE:
@@ -2117,6 +2121,7 @@ def cron_due(spec, tm):
 # early nor skips or repeats a cron minute that fell in the handover.
 TOKEN_BYTE = 1 << 40    # far above any uwsgi.lock(n)
 TOKEN_POLL = 0.5        # seconds between tries for the token
+TOKEN_DEFER = 10.0      # seconds a runner not numbered 1 leaves to runner 1
 TOKEN_STATE = struct.Struct('<4sqI')  # magic, last cron minute, timer count; then a double per timer
 TOKEN_MAGIC = b'gwT1'
 CRON_CATCHUP = 1        # a new holder goes at most this many minutes back
@@ -2205,9 +2210,12 @@ def run_timers(timers, fd=None):
 
 
 def run_token_holder():
-    """Runner 1's: takes the timer token, then runs timers and the spooler."""
+    """Takes the timer token, then runs timers and the spooler."""
     fd = UWSGI['lock_fd']
     if fd is not None:
+        if UWSGI['worker_id'] != 1:
+            import time
+            time.sleep(TOKEN_DEFER)
         take_token(fd)
     if UWSGI['timers']:
         threading.Thread(target=run_timers, args=(list(UWSGI['timers']), fd),
@@ -2217,14 +2225,15 @@ def run_token_holder():
 
 
 def uwsgi_started():
-    """After the app's import: the postfork hooks, then (runner 1) the
-    wait for the timer token."""
+    """After the app's import: the postfork hooks, then the wait for the
+    timer token (outside gw, with no lock file: runner 1 alone)."""
     for f in list(UWSGI['postfork']):
         f()
     hook = getattr(sys.modules.get('uwsgi'), 'post_fork_hook', None)
     if callable(hook):
         hook()
-    if (UWSGI['timers'] or UWSGI['spooler'] is not None) and UWSGI['worker_id'] == 1:
+    if (UWSGI['timers'] or UWSGI['spooler'] is not None) and (
+            UWSGI['worker_id'] == 1 or UWSGI['lock_fd'] is not None):
         threading.Thread(target=run_token_holder, name='uwsgi-token', daemon=True).start()
 
 

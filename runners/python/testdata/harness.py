@@ -660,6 +660,27 @@ def timer_token():
         os.unlink(log)
 
 
+@check
+def timer_token_not_runner_1():
+    """A runner not numbered 1 (runner 1 was retired by a scale-down) takes
+    the free token, but only after leaving runner 1 TOKEN_DEFER."""
+    import tempfile
+    fd = os.memfd_create('gw-uwsgi-lock')
+    log = tempfile.NamedTemporaryFile(prefix='gw-timers-', delete=False).name
+    r = Runner('apps/uwsgi_timers.py', '--worker-id', '2', '--lock-fd', str(fd),
+               env={'LOG': log}, pass_fds=[fd])
+    try:
+        r.ready()
+        t0 = time.time()
+        wait_for('runner 2 ticks', lambda: os.path.getsize(log) > 0, secs=30)
+        waited = time.time() - t0
+        expect(waited > 5, 'runner 2 ticked %.1f s after READY: it did not leave runner 1 its turn' % waited)
+    finally:
+        r.close()
+        os.close(fd)
+        os.unlink(log)
+
+
 def main():
     args = sys.argv[1:]
     only = args[args.index('-k') + 1] if '-k' in args else ''
