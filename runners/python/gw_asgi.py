@@ -744,9 +744,13 @@ async def serve_slot(app, reader, writer, stats, i, lifespan, ws=None):
                 gw.fatal(gw.EXIT_PROTOCOL, 'slot: %s' % e)
             if ftype == gw.WS_CONNECT and ws is not None:  # section (10)
                 busy[i] = 1
+                # The session's task outlives the slot: its set_logvar()
+                # fields must not land in the slot's next request.
+                token = LOGVARS.set({})
                 try:
                     more = await ws.connect(payload, writer)
                 finally:
+                    LOGVARS.reset(token)
                     busy[i] = 0
                     requests[i] += 1
                 if not more:
