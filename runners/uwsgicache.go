@@ -9,11 +9,12 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gwhq/gw/bridge"
 	"github.com/gwhq/gw/proto/bridgepb"
 	"github.com/gwhq/gw/runners/cache"
 	"github.com/gwhq/gw/runners/proc"
-	"golang.org/x/sys/unix"
 )
 
 // uWSGI's cache (uwsgi.cache_*): one per app, held by gw so every runner
