@@ -79,6 +79,32 @@ func (a *appShared) get(app string, size int64) (*cache.Cache, *os.File, error) 
 	return s.cache, s.lock, nil
 }
 
+// UwsgiLocks returns each Python app's lock file by app name: what a
+// SIGUSR2 upgrade passes to the next gw, so that uwsgi.lock() and the
+// timer token hold across both gws' runners while the old ones drain.
+func (rt *Runtime) UwsgiLocks() map[string]*os.File {
+	rt.shared.mu.Lock()
+	defer rt.shared.mu.Unlock()
+	out := make(map[string]*os.File, len(rt.shared.m))
+	for app, s := range rt.shared.m {
+		out[app] = s.lock
+	}
+	return out
+}
+
+// AdoptUwsgiLock makes f app's lock file (one the previous gw passed):
+// call it before the app's first launch.
+func (rt *Runtime) AdoptUwsgiLock(app string, f *os.File) {
+	rt.shared.mu.Lock()
+	defer rt.shared.mu.Unlock()
+	if rt.shared.m == nil {
+		rt.shared.m = map[string]*shared{}
+	}
+	if rt.shared.m[app] == nil {
+		rt.shared.m[app] = &shared{cache: cache.New(CacheSize), lock: f}
+	}
+}
+
 // uwsgiLockFile is an app's uwsgi.lock() file: an anonymous memfd, so no
 // path exists for another user to open and no directory must be writable
 // by the runners' user. Its runners inherit it. It lives as long as gw:

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -146,5 +148,98 @@ apps:
 	if t.Failed() {
 		b, _ := os.ReadFile(events)
 		t.Logf("events:\n%s\ngw's log:\n%s", b, s.Log())
+	}
+}
+
+// tokenApp ticks every 0.3 s (@timer) into $LOG as "tick PID TIME"; /slow
+// holds its runner for 3 s.
+const tokenApp = `import os, time
+from uwsgidecorators import timer
+
+@timer(0.3)
+def tick(signum):
+    with open(os.environ['LOG'], 'a') as f:
+        f.write('tick %d %.3f\n' % (os.getpid(), time.time()))
+
+def application(environ, start_response):
+    if environ['PATH_INFO'] == '/slow':
+        time.sleep(3)
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'ok']
+`
+
+// tickPIDs reads tokenApp's log: the pids of the ticks in time order, and
+// an error naming a pid that ticked again after another had taken over.
+func tickPIDs(t *testing.T, log string) ([]string, error) {
+	t.Helper()
+	var pids []string
+	done := map[string]bool{}
+	for _, e := range uwsgiEvents(t, log)["tick"] {
+		pid := e[0]
+		if n := len(pids); n > 0 && pids[n-1] != pid {
+			done[pids[n-1]] = true
+			if done[pid] {
+				return pids, fmt.Errorf("runner %s ticked again after another took over (two fire @timer): %v", pid, pids)
+			}
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
+}
+
+// TestUpgradeUwsgiTimerToken: a SIGUSR2 upgrade passes each Python app's
+// lock memfd to the new gw, so while the old gw's runner drains a 3 s
+// request, the new gw's runner waits for the timer token: no tick from
+// both.
+func TestUpgradeUwsgiTimerToken(t *testing.T) {
+	asSubreaper(t)
+	py := gwtest.RequirePython(t)
+	dir := t.TempDir()
+	log := filepath.Join(dir, "ticks.log")
+	app := filepath.Join(dir, "ticker.py")
+	if err := os.WriteFile(app, []byte(tokenApp), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeFile(t, "gw.yaml", fmt.Sprintf(`
+listen:
+  http: "127.0.0.1:0"
+limits:
+  shutdown_timeout: 10s
+apps:
+  - name: ticker
+    path: %s
+    interpreter: %s
+    workers: 1
+    env: { LOG: %s }
+`, app, py, log))
+	first := startGW(t, "-c", cfg)
+	base, pid0, next := first.serving(t, 0, 0)
+	waitUntil(t, "the first tick", 30*time.Second, func() bool {
+		_, err := os.Stat(log)
+		return err == nil
+	})
+	slow := make(chan int, 1)
+	go func() {
+		code, _ := gwtest.Get(t, base+"/slow")
+		slow <- code
+	}()
+	time.Sleep(300 * time.Millisecond) // the request is in the old runner
+	syscall.Kill(pid0, syscall.SIGUSR2)
+	first.serving(t, next, 0)
+	if code := <-slow; code != 200 {
+		t.Errorf("/slow across the upgrade: %d", code)
+	}
+	select {
+	case <-first.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("old gw %d still running 30s after the new one served", pid0)
+	}
+	var pids []string
+	waitUntil(t, "ticks from the new gw's runner", 30*time.Second, func() bool {
+		pids, _ = tickPIDs(t, log)
+		return len(pids) > 0 && len(slices.Compact(slices.Clone(pids))) >= 2
+	})
+	if _, err := tickPIDs(t, log); err != nil {
+		t.Error(err)
 	}
 }
