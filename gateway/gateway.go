@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,7 +44,9 @@ type Gateway struct {
 	h3srv        *http3.Server
 	h3conns      h3Conns
 	inheritedPCs map[string]net.PacketConn
-	wg           sync.WaitGroup // Serve loops
+	// uwsgiLocks are the Python apps' lock files an upgrade passed.
+	uwsgiLocks map[string]*os.File
+	wg         sync.WaitGroup // Serve loops
 
 	reloadMu  sync.Mutex                 // one reload (or the shutdown) at a time
 	draining  sync.WaitGroup             // old generations still draining after a reload
@@ -74,6 +77,19 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 // root may read (internal/privsep), at Listen and at each reload.
 func (g *Gateway) KeepPrivileged(rt *runners.Runtime, keyPair func() (certPEM, keyPEM []byte, err error)) {
 	g.rt, g.ownsRT, g.keyPair = rt, false, keyPair
+}
+
+// InheritUwsgiLocks gives g the Python apps' lock files (uwsgi.lock(),
+// the timer token) the gw an upgrade replaces passed; call it before Start.
+func (g *Gateway) InheritUwsgiLocks(locks map[string]*os.File) { g.uwsgiLocks = locks }
+
+// UwsgiLocks are the Python apps' lock files, by app name, for the next
+// gw of an upgrade (nil before Start).
+func (g *Gateway) UwsgiLocks() map[string]*os.File {
+	if g.rt == nil {
+		return nil
+	}
+	return g.rt.UwsgiLocks()
 }
 
 // RuntimeDir is gw's private runtime directory ("" before Start): the
@@ -120,6 +136,9 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		g.ownsRT = true
 	}
 	g.rt.Reload = g.reloadFromApp
+	for app, f := range g.uwsgiLocks {
+		g.rt.AdoptUwsgiLock(app, f)
+	}
 	t, err := g.boot(ctx, g.cfg)
 	if err != nil {
 		g.removeRuntime()

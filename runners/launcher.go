@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/gwhq/gw/internal/cgi"
 	"github.com/gwhq/gw/internal/cgroup"
 	"github.com/gwhq/gw/internal/config"
@@ -54,7 +52,7 @@ type Runtime struct {
 	// gateway sets it; it must not block on the runner that asked.
 	Reload func(app string)
 
-	caches appCaches // each app's uwsgi.cache_*, kept across its reloads
+	shared appShared // each Python app's uwsgi cache and lock file, kept across its reloads
 
 	cgOnce sync.Once
 	cg     *cgroup.Manager // apps' cgroups (limits.go), made on first use
@@ -225,29 +223,16 @@ func New(app config.App, rt *Runtime, log *slog.Logger) (*App, error) {
 		sessions: app.Lang == config.LangPython || app.Lang == config.LangRuby || app.Lang == config.LangPerl,
 	}
 	if app.Lang == config.LangPython {
-		// gw_wsgi's uwsgi module: worker_id(), lock(), reload().
+		// gw_wsgi's uwsgi module: worker_id(), lock(), reload(), cache_*.
 		l.numbered = true
-		if l.lock, err = uwsgiLockFile(); err != nil {
+		if l.cache, l.lock, err = rt.shared.get(app.Name, int64(app.CacheSize)); err != nil {
 			return nil, &proc.SpawnError{App: app.Name, Stage: proc.StageExec, Err: err}
 		}
 		if rt.Reload != nil {
 			l.reload = func() { rt.Reload(app.Name) }
 		}
-		l.cache = rt.caches.get(app.Name)
 	}
 	return &App{Launcher: l}, nil
-}
-
-// uwsgiLockFile is an app's uwsgi.lock() file: an anonymous memfd, so no
-// path exists for another user to open and no directory must be writable
-// by the runners' user. Its runners inherit it; the os.File's finalizer
-// closes gw's copy once the app's launcher is gone (a reload).
-func uwsgiLockFile() (*os.File, error) {
-	fd, err := unix.MemfdCreate("gw-uwsgi-lock", unix.MFD_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("uwsgi lock file: %w", err)
-	}
-	return os.NewFile(uintptr(fd), "gw-uwsgi-lock"), nil
 }
 
 func newPHP(app config.App, rt *Runtime, mount string, log *slog.Logger) (*App, error) {

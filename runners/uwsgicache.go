@@ -2,11 +2,14 @@ package runners
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gwhq/gw/bridge"
 	"github.com/gwhq/gw/proto/bridgepb"
@@ -22,8 +25,9 @@ import (
 // apart from control, so an ASGI app's call (which blocks its event loop,
 // as it would under uWSGI) never waits on the loop that reads control.
 
-// CacheSize is the bytes an app's uWSGI cache holds (keys, values and a
-// small overhead per entry); the least recently used entries go first.
+// CacheSize is the bytes an app's uWSGI cache holds unless its
+// cache_size says (keys, values and a small overhead per entry); the
+// least recently used entries go first.
 const CacheSize = 64 << 20
 
 // Cache ops (bridge.proto CacheRequest.op).
@@ -36,24 +40,81 @@ const (
 	cacheClear
 )
 
-// appCaches holds each app's cache by name, across reloads.
-type appCaches struct {
+// appShared holds by app name what every runner of a Python app shares,
+// across the app's reloads, so that the runners of two generations, which
+// serve side by side while the old one drains, share them too: the
+// uwsgi.cache_* and the uwsgi.lock() file (whose record locks also elect
+// the runner that fires timers, cron and the spooler: gw_wsgi.py section 11).
+type appShared struct {
 	mu sync.Mutex
-	m  map[string]*cache.Cache
+	m  map[string]*shared
 }
 
-func (a *appCaches) get(app string) *cache.Cache {
+type shared struct {
+	cache *cache.Cache
+	lock  *os.File
+}
+
+// get returns app's cache, resized to size bytes (0: CacheSize), and its
+// lock file.
+func (a *appShared) get(app string, size int64) (*cache.Cache, *os.File, error) {
+	if size <= 0 {
+		size = CacheSize
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.m == nil {
-		a.m = map[string]*cache.Cache{}
+		a.m = map[string]*shared{}
 	}
-	c := a.m[app]
-	if c == nil {
-		c = cache.New(CacheSize)
-		a.m[app] = c
+	s := a.m[app]
+	if s == nil {
+		lock, err := uwsgiLockFile()
+		if err != nil {
+			return nil, nil, err
+		}
+		s = &shared{cache: cache.New(size), lock: lock}
+		a.m[app] = s
 	}
-	return c
+	s.cache.Resize(size)
+	return s.cache, s.lock, nil
+}
+
+// UwsgiLocks returns each Python app's lock file by app name: what a
+// SIGUSR2 upgrade passes to the next gw, so that uwsgi.lock() and the
+// timer token hold across both gws' runners while the old ones drain.
+func (rt *Runtime) UwsgiLocks() map[string]*os.File {
+	rt.shared.mu.Lock()
+	defer rt.shared.mu.Unlock()
+	out := make(map[string]*os.File, len(rt.shared.m))
+	for app, s := range rt.shared.m {
+		out[app] = s.lock
+	}
+	return out
+}
+
+// AdoptUwsgiLock makes f app's lock file (one the previous gw passed):
+// call it before the app's first launch.
+func (rt *Runtime) AdoptUwsgiLock(app string, f *os.File) {
+	rt.shared.mu.Lock()
+	defer rt.shared.mu.Unlock()
+	if rt.shared.m == nil {
+		rt.shared.m = map[string]*shared{}
+	}
+	if rt.shared.m[app] == nil {
+		rt.shared.m[app] = &shared{cache: cache.New(CacheSize), lock: f}
+	}
+}
+
+// uwsgiLockFile is an app's uwsgi.lock() file: an anonymous memfd, so no
+// path exists for another user to open and no directory must be writable
+// by the runners' user. Its runners inherit it. It lives as long as gw:
+// one descriptor per Python app name ever served.
+func uwsgiLockFile() (*os.File, error) {
+	fd, err := unix.MemfdCreate("gw-uwsgi-lock", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("uwsgi lock file: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "gw-uwsgi-lock"), nil
 }
 
 // cacheChannel adds the cache channel to a runner's start: the runner's

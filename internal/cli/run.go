@@ -119,6 +119,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		return &exitError{code: exitFailure, err: fmt.Errorf("gateway: %w", err)}
 	}
 	g.InheritPacketConns(in.pcs)
+	g.InheritUwsgiLocks(in.locks)
 	helper, err := listenAs(g, activated, drop, cfg, log)
 	if err != nil {
 		reportStart(e, err)

@@ -47,7 +47,11 @@ type inherited struct {
 	lns    map[string]net.Listener
 	pcs    map[string]net.PacketConn // the HTTP/3 listener's UDP socket
 	notify *systemd.Notifier
+	locks  map[string]*os.File // Python apps' uwsgi lock files, by app name
 }
+
+// uwsgiLockKey names a Python app's uwsgi lock file among the passed files.
+func uwsgiLockKey(app string) string { return "uwsgi-lock/" + app }
 
 // inherit is the start of a gw an upgrade started: it takes the old gw's
 // sockets, by listener name and configured address, and its systemd
@@ -78,6 +82,18 @@ func inherit(cfg *config.Config) (*upgrade.Upgrader, inherited, error) {
 		}
 		if pc != nil {
 			in.pcs = map[string]net.PacketConn{"http3": pc}
+		}
+	}
+	for _, app := range cfg.Apps {
+		f, err := u.File(uwsgiLockKey(app.Name))
+		if err != nil {
+			return nil, in, err
+		}
+		if f != nil {
+			if in.locks == nil {
+				in.locks = map[string]*os.File{}
+			}
+			in.locks[app.Name] = f
 		}
 	}
 	f, err := u.File(notifyKey)
@@ -179,6 +195,12 @@ func (s *upgrades) upgrade() (int, error) {
 	defer cancel()
 	if err := s.u.WaitForParent(ctx); err != nil {
 		return 0, err
+	}
+	// Now, not at serving: apps a reload added since have lock files too.
+	for app, f := range s.g.UwsgiLocks() {
+		if err := s.u.PassFile(uwsgiLockKey(app), f); err != nil {
+			return 0, err
+		}
 	}
 	notifyOrWarn(s.notify, s.log, systemd.Reloading()...)
 	pid, err := s.u.Upgrade()

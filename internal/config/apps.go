@@ -79,6 +79,7 @@ func (l *loader) app(m *yaml.Node, ip string, pv value) App {
 		Timeout:       l.duration(get("timeout")),
 		MaxRequests:   l.integer(get("max_requests"), 0),
 		MaxRSS:        l.size(get("max_rss"), 0),
+		CacheSize:     l.size(get("cache_size"), 1),
 		QueueSize:     l.integer(get("queue_size"), 0),
 		MaxWebSockets: l.integer(get("max_websockets"), 0),
 		Env:           mapOf(m, "env"),

@@ -68,6 +68,7 @@ var options = []option{
 	{key: "app.interpreter", flag: "interpreter", env: "GW_INTERPRETER", help: "python3, ruby, perl or php-cgi binary `PATH` (default: found on PATH)"},
 	{key: "app.venv", flag: "venv", env: "GW_VENV", help: "Python virtualenv `DIR`"},
 	{key: "app.spooler", flag: "spooler", env: "GW_SPOOLER", help: "existing `DIR` for a Python app's uWSGI spooler jobs (uwsgi.spool, @spool); kept across restarts"},
+	{key: "app.cache_size", flag: "cache-size", env: "GW_CACHE_SIZE", def: "64MiB", help: "`SIZE` of a Python app's uWSGI cache (uwsgi.cache_*: keys, values and about 100 bytes per entry; least recently used out first)"},
 	{key: "app.env", help: "environment variables for the app", kind: kindMap},
 	{key: "app.response_buffering", flag: "response-buffering", env: "GW_RESPONSE_BUFFERING", def: "true", help: "buffer answers a slow client cannot take yet, freeing the runner; false writes through (nginx proxy_buffering; an app can also send X-Accel-Buffering: no)", kind: kindBool},
 	// Reload on change: --reload watches the sources (development),

@@ -220,6 +220,7 @@ type App struct {
 	Env           map[string]string // case preserved
 	Interpreter   string
 	Spooler       string // uWSGI spooler directory (Python; gw_wsgi.py section 11); "" = none
+	CacheSize     Size   // bytes of the app's uwsgi.cache_* (Python); default 64MiB
 	Venv          string
 	Static        map[string]string // URL prefix -> directory, case preserved
 	User, Group   string            // what the runners run as ("" = Config's)

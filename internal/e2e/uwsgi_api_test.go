@@ -287,6 +287,7 @@ apps:
 	s := gwtest.Start(t, "-c", cfg, "--access-log", access)
 	base := "http://" + s.Addr("http")
 	ids := checkUwsgiCommon(t, base, events, "1")
+	checkRbtimer(t, events)
 	if in := uwsgiInfos(t, base, 1, 0)[0]; in.EnableThreads != "True" {
 		t.Errorf("uwsgi.opt['enable-threads'] = %s, want True", in.EnableThreads)
 	}
@@ -352,6 +353,23 @@ apps:
 	}
 }
 
+// checkRbtimer: the Flask app's @rbtimer(2) fired, never twice within a
+// period (one runner fires it).
+func checkRbtimer(t *testing.T, events string) {
+	t.Helper()
+	ticks := uwsgiEvents(t, events)["rbtick"]
+	if len(ticks) == 0 {
+		t.Fatal("@rbtimer(2) never fired")
+	}
+	for i := 1; i < len(ticks); i++ {
+		a, _ := strconv.ParseFloat(ticks[i-1][2], 64)
+		b, _ := strconv.ParseFloat(ticks[i][2], 64)
+		if b-a < 1 {
+			t.Errorf("@rbtimer(2) ticks %.3f s apart (two runners firing?): %v", b-a, ticks)
+		}
+	}
+}
+
 func checkUwsgiCommonIDs(t *testing.T, base string) map[int]int {
 	ids := map[int]int{}
 	for _, in := range uwsgiInfos(t, base, 16, 300*time.Millisecond) {
@@ -381,6 +399,7 @@ func TestUwsgiAPIUnderUwsgi(t *testing.T) {
 	addr := startUwsgi(t, "uwsgi_api_app.py", 2, 4, "LOG="+events, "UWSGI_CACHE2=name=default,items=100",
 		"UWSGI_SPOOLER="+spool, "UWSGI_SPOOLER_FREQUENCY=1")
 	checkUwsgiCommon(t, "http://"+addr, events, "0")
+	checkRbtimer(t, events)
 }
 
 // TestUwsgiSpoolDurable: a job that raises is tried again; a job spooled
@@ -448,7 +467,9 @@ apps:
 }
 
 // TestUwsgiAPIDjango: a Django app on the same API passes the same checks
-// under gw (2 workers), and its set_logvar fields reach the access log.
+// under gw (2 workers), its set_logvar fields reach the access log, a call
+// gw lacks raises NotImplementedError naming it, and uwsgi.reload()
+// replaces the runners. Its cron: TestUwsgiTimerToken.
 func TestUwsgiAPIDjango(t *testing.T) {
 	py := requireModules(t, "django")
 	dir := t.TempDir()
@@ -479,4 +500,131 @@ apps:
 		b, _ := os.ReadFile(access)
 		return strings.Contains(string(b), "path=/logvar") && strings.Contains(string(b), " vars.user=alice vars.plan=team\n")
 	})
+	code, body := gwtest.Get(t, base+"/missing")
+	if code != 200 || !strings.HasPrefix(body, "NotImplementedError uwsgi.sharedarea_read ") || !strings.HasSuffix(body, "hasattr=False") {
+		t.Errorf("/missing: %d %q, want NotImplementedError naming uwsgi.sharedarea_read", code, body)
+	}
+	before := checkUwsgiCommonIDs(t, base)
+	if code, body := gwtest.Get(t, base+"/reload"); code != 200 || body != "reload True" {
+		t.Fatalf("/reload: %d %q", code, body)
+	}
+	waitUntil(t, "new runners after uwsgi.reload()", 90*time.Second, func() bool {
+		for _, in := range uwsgiInfos(t, base, 4, 0) {
+			if in.PID == before[1] || in.PID == before[2] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestUwsgiLogvarASGI: set_logvar under ASGI (the Django app above, served
+// by gw_asgi): a sync view (Django runs it in a thread, with the request's
+// context) and an async one (on the event loop, awaiting between its two
+// calls) put their own fields in their own access log lines, 16 requests
+// at once on one runner.
+func TestUwsgiLogvarASGI(t *testing.T) {
+	py := requireModules(t, "django")
+	dir := t.TempDir()
+	events, access := filepath.Join(dir, "events.log"), filepath.Join(dir, "access.log")
+	cfg := writeFile(t, "gw.yaml", fmt.Sprintf(`
+listen:
+  http: "127.0.0.1:0"
+apps:
+  - name: dj
+    path: uwsgi_djapp:asgi_application
+    dir: %s
+    interpreter: %s
+    interface: asgi
+    workers: 1
+    env: { LOG: %s }
+`, app("djangoproj"), py, events))
+	s := gwtest.Start(t, "-c", cfg, "--access-log", access)
+	base := "http://" + s.Addr("http")
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			view := []string{"logvar", "alogvar"}[i%2]
+			plan := fmt.Sprintf("p%d", i)
+			if code, body := gwtest.Get(t, fmt.Sprintf("%s/%s?plan=%s", base, view, plan)); code != 200 || body != "set "+plan {
+				t.Errorf("/%s?plan=%s: %d %q", view, plan, code, body)
+			}
+		}()
+	}
+	wg.Wait()
+	if code, _ := gwtest.Get(t, base+"/info"); code != 200 {
+		t.Errorf("/info: %d", code)
+	}
+	var lines []string
+	waitUntil(t, "17 access log lines", 5*time.Second, func() bool {
+		b, _ := os.ReadFile(access)
+		lines = strings.Split(strings.TrimSpace(string(b)), "\n")
+		return len(lines) >= 17
+	})
+	// The access log has no query: each plan must show once, on a line of
+	// its view (even plans are the sync view's, user alice).
+	seen := map[string]string{}
+	for _, line := range lines {
+		if strings.Contains(line, "path=/info") {
+			if strings.Contains(line, "vars.") {
+				t.Errorf("/info has fields another request set: %q", line)
+			}
+			continue
+		}
+		var user, plan string
+		if i := strings.Index(line, " vars.user="); i >= 0 {
+			fmt.Sscanf(line[i:], " vars.user=%s vars.plan=%s", &user, &plan)
+		}
+		if seen[plan] != "" || plan == "" {
+			t.Errorf("access log line %q: plan missing or seen twice", line)
+		}
+		seen[plan] = line
+		n, _ := strconv.Atoi(strings.TrimPrefix(plan, "p"))
+		want := map[bool]string{true: "alice", false: "bob"}[n%2 == 0]
+		view := map[bool]string{true: "path=/logvar", false: "path=/alogvar"}[n%2 == 0]
+		if user != want || !strings.Contains(line, view) {
+			t.Errorf("access log line %q: want %s with vars.user=%s", line, view, want)
+		}
+	}
+	if len(seen) != 16 {
+		t.Errorf("%d distinct plans in the access log, want 16", len(seen))
+	}
+}
+
+// TestUwsgiCacheSize: cache_size bounds the app's uwsgi cache: ten 1000-byte
+// values in a 4 KiB cache leave the last three, the first ones pushed out.
+func TestUwsgiCacheSize(t *testing.T) {
+	py := requireModules(t, "flask")
+	events := filepath.Join(t.TempDir(), "events.log")
+	cfg := writeFile(t, "gw.yaml", fmt.Sprintf(`
+listen:
+  http: "127.0.0.1:0"
+apps:
+  - name: api
+    path: uwsgi_api_app:app
+    dir: %s
+    interpreter: %s
+    workers: 1
+    cache_size: 4KiB
+    env: { LOG: %s }
+`, testdataDir(t), py, events))
+	s := gwtest.Start(t, "-c", cfg)
+	base := "http://" + s.Addr("http")
+	v := strings.Repeat("v", 1000)
+	for i := range 10 {
+		if code, body := gwtest.Get(t, fmt.Sprintf("%s/cache/set?k=k%d&v=%s", base, i, v)); code != 200 || body != "True" {
+			t.Fatalf("set k%d: %d %q", i, code, body)
+		}
+	}
+	var kept []int
+	for i := range 10 {
+		if _, body := gwtest.Get(t, fmt.Sprintf("%s/cache/exists?k=k%d", base, i)); body == "True" {
+			kept = append(kept, i)
+		}
+	}
+	if !slices.Equal(kept, []int{7, 8, 9}) {
+		t.Errorf("keys kept in a 4 KiB cache after ten 1000-byte sets: %v, want the last 3 (7 8 9)", kept)
+	}
 }

@@ -1,6 +1,7 @@
 package uwsgiimport
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -447,6 +448,9 @@ func (m *mapper) writeApp(b *strings.Builder, a outApp) {
 	}
 	if s.spooler != "" {
 		fmt.Fprintf(b, "    spooler: %s\n", q(m.resolve(s.spooler)))
+	}
+	if size := s.cacheBytes + s.cacheItems*cmp.Or(s.cacheBlock, cacheBlock); size > 0 {
+		fmt.Fprintf(b, "    cache_size: %d\n", size)
 	}
 	writeMap(b, "env", dedupe(s.env))
 	writeMap(b, "static", a.static)

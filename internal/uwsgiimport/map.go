@@ -54,6 +54,8 @@ type app struct {
 	maxRequests                         int
 	reload                              bool // py-autoreload
 	timeout, workerIdle, maxRSS         string
+	cacheBytes                          int64 // cache2 lines, summed (one LRU per app)
+	cacheItems, cacheBlock              int64 // the legacy cache = ITEMS, cache-blocksize
 	env, static                         []kv
 	staticLines                         []int
 	limits                              []kv // the app's limits: (rlimits)
@@ -220,6 +222,20 @@ func (m *mapper) option(key string, o Option, i int) (Kind, string) {
 	case "spooler":
 		m.app.spooler = v
 		return m.appKey(key, i, "{app}.spooler: "+v+" (the directory must exist; runner 1 runs the jobs)")
+	case "cache2":
+		n, err := cache2Size(v)
+		if err != nil {
+			return Unsupported, err.Error()
+		}
+		m.app.cacheBytes += n // repeatable: each line is a cache of its own
+		m.appLines = append(m.appLines, i)
+		return Mapped, fmt.Sprintf("{app}.cache_size: %d bytes (items x blocksize%s)", n, cacheNote)
+	case "cache":
+		return m.count(key, o, i, 1, func(n int) { m.app.cacheItems = int64(n) },
+			"{app}.cache_size: %d items x cache-blocksize"+cacheNote)
+	case "cache-blocksize":
+		return m.count(key, o, i, 1, func(n int) { m.app.cacheBlock = int64(n) },
+			"{app}.cache_size: the legacy cache's items x %d")
 	case "psgi", "rack", "php-docroot":
 		m.app.lang = map[string]string{"psgi": "perl", "rack": "ruby", "php-docroot": "php"}[key]
 		m.app.path = v
@@ -315,6 +331,43 @@ func (m *mapper) option(key string, o Option, i int) (Kind, string) {
 		return Default, "off here; " + why
 	}
 	return Unsupported, reasonFor(key)
+}
+
+// cacheNote says what differs from uWSGI's caches.
+const cacheNote = "; gw keeps every cache of the app in one LRU of the sum of their sizes, " +
+	"by name, and pushes the least recently used out when full"
+
+// cacheBlock is uWSGI's default cache block size.
+const cacheBlock = 65536
+
+// cache2Size is the bytes a cache2 line holds: blocks (or items) times
+// blocksize, as uWSGI sizes it.
+func cache2Size(v string) (int64, error) {
+	items, block, blocks := int64(0), int64(cacheBlock), int64(0)
+	for _, kv := range strings.Split(v, ",") {
+		k, val, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		n, ok := leadingInt(val)
+		switch k {
+		case "items", "max_items", "maxitems":
+			items = n
+		case "blocksize":
+			block = n
+		case "blocks":
+			blocks = n
+		default:
+			continue
+		}
+		if !ok || n <= 0 {
+			return 0, fmt.Errorf("cache2 %s=%q: want a whole number above 0", k, val)
+		}
+	}
+	if blocks == 0 {
+		blocks = items
+	}
+	if blocks == 0 {
+		return 0, fmt.Errorf("cache2 without items=: uWSGI refuses it")
+	}
+	return blocks * block, nil
 }
 
 // isTrue is uwsgi_opt_true: anything but false, off, no and 0.

@@ -52,10 +52,25 @@ func TestMapping(t *testing.T) {
 			yaml:  []string{"    path: proj.wsgi:app\n    dir: /srv/app\n", "    venv: /srv/venv\n", "      DJANGO_SETTINGS_MODULE: proj.settings\n      A: \"2\"\n"},
 		},
 		{
-			name:  "spooler becomes the app's spooler; its tuning and the cache are reported",
-			ini:   "[uwsgi]\nmodule = a.wsgi\nspooler = /var/spool/a\nspooler-frequency = 5\ncache2 = name=x,items=10\n",
-			lines: []string{"spooler => mapped: apps[0].spooler: /var/spool/a", "spooler-frequency => unsupported: gw's spooler has no tuning", "cache2 => unsupported: gw's uwsgi cache is one per app"},
+			name:  "spooler becomes the app's spooler; its tuning is reported",
+			ini:   "[uwsgi]\nmodule = a.wsgi\nspooler = /var/spool/a\nspooler-frequency = 5\n",
+			lines: []string{"spooler => mapped: apps[0].spooler: /var/spool/a", "spooler-frequency => unsupported: gw's spooler has no tuning"},
 			yaml:  []string{"    spooler: /var/spool/a\n"},
+		},
+		{
+			name: "caches: cache2 lines and the legacy cache sum into cache_size; other cache options are reported",
+			ini: "[uwsgi]\nmodule = a.wsgi\ncache2 = name=x,items=10\ncache2 = name=y,items=100,blocksize=1024,purge_lru=1\n" +
+				"cache = 4\ncache-blocksize = 4096\ncache-store = /tmp/c\ncache2 = name=z,blocksize=9\n",
+			lines: []string{"cache2 => mapped: apps[0].cache_size: 655360 bytes", "cache2 => mapped: apps[0].cache_size: 102400 bytes",
+				"cache => mapped: apps[0].cache_size: 4 items x cache-blocksize", "cache-blocksize => mapped: apps[0].cache_size: the legacy cache's items x 4096",
+				"cache-store => unsupported: gw's uwsgi cache is one LRU per app", "cache2 => unsupported: cache2 without items="},
+			yaml: []string{"    cache_size: 774144\n"}, // 655360 + 102400 + 4*4096
+		},
+		{
+			name:  "the legacy cache alone: uWSGI's 64 KiB blocks",
+			ini:   "[uwsgi]\nmodule = a.wsgi\ncache = 100\n",
+			lines: []string{"cache => mapped: apps[0].cache_size: 100 items x cache-blocksize"},
+			yaml:  []string{"    cache_size: 6553600\n"},
 		},
 		{
 			name:  "wsgi-file relative to chdir, callable key; module wins over wsgi-file",

@@ -85,11 +85,11 @@ func (c *Cache) Exists(key string) bool {
 // refused (false); others push out the least recently used ones.
 func (c *Cache) Set(key string, val []byte, ttl time.Duration, overwrite bool) bool {
 	n := cost(key, val)
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if n > c.max {
 		return false
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if el := c.live(key); el != nil {
 		if !overwrite {
 			return false
@@ -106,6 +106,17 @@ func (c *Cache) Set(key string, val []byte, ttl time.Duration, overwrite bool) b
 	c.m[key] = c.lru.PushFront(e)
 	c.used += n
 	return true
+}
+
+// Resize sets the bytes the cache may hold (a reload that changed the
+// app's cache_size); entries beyond it go, least recently used first.
+func (c *Cache) Resize(max int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.max = max
+	for c.used > c.max {
+		c.remove(c.lru.Back())
+	}
 }
 
 // Del removes key; false if it was not there.

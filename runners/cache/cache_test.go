@@ -90,3 +90,25 @@ func TestClearPrefix(t *testing.T) {
 		t.Errorf("used %d after clearing all", c.Used())
 	}
 }
+
+// TestResize: a smaller size (a reload that lowered cache_size) pushes out
+// the least recently used entries at once, and bounds later sets.
+func TestResize(t *testing.T) {
+	c := New(1 << 20)
+	for i := range 10 {
+		c.Set(fmt.Sprint(i), make([]byte, 100), 0, false)
+	}
+	c.Get("0") // most recently used now
+	c.Resize(3 * cost("0", make([]byte, 100)))
+	for _, k := range []string{"0", "8", "9"} {
+		if !c.Exists(k) {
+			t.Errorf("%s gone after the resize, want the 3 most recently used kept", k)
+		}
+	}
+	if c.Exists("1") || c.Used() > 3*cost("0", make([]byte, 100)) {
+		t.Errorf("after the resize: 1 exists %v, used %d", c.Exists("1"), c.Used())
+	}
+	if c.Set("big", make([]byte, 600), 0, false) {
+		t.Error("an entry larger than the resized cache was taken")
+	}
+}

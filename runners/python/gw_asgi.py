@@ -23,6 +23,7 @@ receive, send); (6) slot loop; (7) control; (8) signals and exit; (9) serve;
 
 import asyncio
 import collections
+import contextvars
 import faulthandler
 import functools
 import os
@@ -50,6 +51,10 @@ REQUEST_END_EMPTY = gw.REQUEST_END_EMPTY
 CLIENT_GONE_FRAME = gw.HEADER.pack(gw.CLIENT_GONE, 0, 0, 0)
 HEADER = gw.HEADER
 RESPONSE_BODY, RESPONSE_END = gw.RESPONSE_BODY, gw.RESPONSE_END
+# uwsgi.set_logvar()'s fields: a dict per slot task, which the app's tasks
+# and threads (asgiref, anyio copy the context) share; they ride the
+# request's RESPONSE_END, so fields set after the last body part are lost.
+LOGVARS = contextvars.ContextVar('gw_logvars')
 
 
 # ---------------------------------------------------------------------------
@@ -636,7 +641,11 @@ class Exchange:
         self.head = None
         if self.head_only:
             body = b''
-        end = b'' if more else gw.RESPONSE_END_OK
+        if more:
+            end = b''
+        else:
+            logvars = LOGVARS.get(None)
+            end = gw.RESPONSE_END_OK if not logvars else logvars_end(logvars)
         if len(body) < gw.SMALL_SEND:  # the common case: one buffer, one write
             if body:
                 writer.write(b''.join((head or b'', HEADER.pack(RESPONSE_BODY, 0, 0, len(body)), body, end)))
@@ -677,7 +686,14 @@ class Exchange:
         self.complete = True
         self.head = None  # not sent yet: gw answers 500
         self._finish()
-        self.writer.write(gw.message_frame(RESPONSE_END, {'error': error}))
+        logvars = LOGVARS.get(None)
+        self.writer.write(gw.message_frame(RESPONSE_END, {'error': error, 'logvars': gw.flat_logvars(logvars)}))
+
+
+def logvars_end(logvars):
+    frame = gw.message_frame(RESPONSE_END, {'logvars': gw.flat_logvars(logvars)})
+    logvars.clear()
+    return frame
 
 
 def response_head(status, headers):
@@ -768,6 +784,8 @@ async def handle_request(app, reader, writer, payload, state):
 
 async def serve_slot(app, reader, writer, stats, i, lifespan, ws=None):
     busy, requests = stats.busy, stats.requests
+    logvars = {}
+    LOGVARS.set(logvars)
     try:
         while True:
             try:
@@ -778,9 +796,13 @@ async def serve_slot(app, reader, writer, stats, i, lifespan, ws=None):
                 gw.fatal(gw.EXIT_PROTOCOL, 'slot: %s' % e)
             if ftype == gw.WS_CONNECT and ws is not None:  # section (10)
                 busy[i] = 1
+                # The session's task outlives the slot: its set_logvar()
+                # fields must not land in the slot's next request.
+                token = LOGVARS.set({})
                 try:
                     more = await ws.connect(payload, writer)
                 finally:
+                    LOGVARS.reset(token)
                     busy[i] = 0
                     requests[i] += 1
                 if not more:
@@ -797,6 +819,8 @@ async def serve_slot(app, reader, writer, stats, i, lifespan, ws=None):
             finally:
                 busy[i] = 0
                 requests[i] += 1
+                if logvars:  # set after the answer ended: not the next request's
+                    logvars.clear()
             if not more:
                 return
     except asyncio.CancelledError:
@@ -918,6 +942,7 @@ async def _serve(loop, app, control, slots, stats, fail_load, sessions=None):
         gw.exit_now(0)
     control.setblocking(False)
     gw.UWSGI['ready'] = True  # uwsgi.reload() may speak on control now
+    gw.UWSGI['logvars'] = LOGVARS  # uwsgi.set_logvar() writes the slot's
     loop.add_reader(control.fileno(), Control(control, stats).readable)
     await stopping
     # gw stops a runner once its requests are done (or at its own

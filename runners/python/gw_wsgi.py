@@ -1662,7 +1662,8 @@ def handle_connect(app, slot, payload):
 #                  then an fcntl record lock on byte n of a memfd gw hands
 #                  every runner of the app (--lock-fd)
 #   set_logvar/get_logvar  per-request fields, sent in RESPONSE_END; gw's
-#                  access log prints them as vars.NAME=VALUE (WSGI only)
+#                  access log prints them as vars.NAME=VALUE (ASGI: per
+#                  slot task, gw_asgi.LOGVARS, until the last body part)
 #   cache_get/set/update/del/exists/clear  gw's cache of the app, shared by
 #                  its runners and kept across reloads (runners/uwsgicache.go):
 #                  CACHE_REQUEST/CACHE_ANSWER on the cache channel (--cache-fd)
@@ -1670,12 +1671,15 @@ def handle_connect(app, slot, payload):
 #                  gracefully, as `gw ctl reload APP` with its current config;
 #                  True once asked (False while the app is still loading)
 #   @postfork      run in each runner once the app is imported, before READY
-#   @timer/@cron   run in the runner numbered 1 only: one runner of the app
-#                  (while a replacement starts beside runner 1, both may fire)
+#   @timer/@cron   (and @rbtimer) run in one runner of the app: the one that
+#                  holds the timer token (below, at run_timers), runner 1
+#                  as a rule; a replacement or a new generation's runner
+#                  takes over only once the old holder is gone, where it
+#                  left off
 #   @thread, @lock the function runs in a new daemon thread / under lock()
 #   spool(), @spool the app's spooler directory (--spooler, the app's
 #                  `spooler:`): a job is a file there, written whole (a temp
-#                  name, fsync, rename); runner 1 runs the jobs, retries
+#                  name, fsync, rename); the token's holder runs the jobs, retries
 #                  those that raise or return SPOOL_RETRY, and a job left by
 #                  a killed gw or runner runs when runner 1 is back
 # Any other name raises NotImplementedError naming the call (also an
@@ -1690,7 +1694,7 @@ class UwsgiNotImplemented(NotImplementedError, AttributeError):
 
 UWSGI = {'worker_id': 1, 'numproc': 1, 'control': None, 'lock_fd': None,
          'postfork': [], 'timers': [], 'ready': False, 'cache': None,
-         'spooler': None, 'spool_functions': {}}
+         'spooler': None, 'spool_functions': {}, 'logvars': None}
 SPOOL_OK, SPOOL_RETRY, SPOOL_IGNORE = -2, -1, 0  # uWSGI's values
 SPOOL_PREFIX = 'uwsgi_spoolfile_on_'  # uWSGI's job file names; temp files start with '.'
 SPOOL_POLL = 0.5        # seconds between scans of the spooler directory
@@ -1934,13 +1938,20 @@ def make_uwsgi_module(opts=None, slots=1):
         return 0
 
     def set_logvar(key, value):
+        ctx = UWSGI['logvars']
+        if ctx is not None:  # ASGI: the slot's fields (gw_asgi.LOGVARS)
+            d = ctx.get(None)
+            if d is not None:
+                d[key] = value
+            return
         d = LOCAL.__dict__.get('logvars')
         if d is None:
             d = LOCAL.logvars = {}
         d[key] = value
 
     def get_logvar(key):
-        d = LOCAL.__dict__.get('logvars') or {}
+        ctx = UWSGI['logvars']
+        d = (ctx.get(None) if ctx is not None else LOCAL.__dict__.get('logvars')) or {}
         return d.get(key)
 
     # uWSGI's answers: the value or None; True or None.
@@ -2077,6 +2088,7 @@ def make_uwsgidecorators_module():
     for f in (postfork, thread, lock, __getattr__):
         setattr(mod, f.__name__, f)
     mod.timer, mod.cron = timer, cron
+    mod.rbtimer = timer  # uWSGI's red-black-tree timer: the same contract
     mod.spool, mod.spoolraw, mod.spoolforever = decorator(_spool), decorator(_spoolraw), decorator(_spoolforever)
     return mod
 
@@ -2096,51 +2108,139 @@ def cron_due(spec, tm):
     return True
 
 
-def run_timers(timers):
-    """The timer thread of runner 1: fires each timer on its period and
-    each cron entry once in a minute that matches, in this one thread."""
+# The timer token: timers, cron entries and the spooler run in exactly one
+# runner of the app, the one holding an fcntl record lock on TOKEN_BYTE of
+# the app's lock file (--lock-fd). gw keeps that memfd per app name for
+# its whole life, so the runners of two generations (a reload) and a
+# replacement starting beside the runner it replaces (a restart, a
+# recycle) contend for the same lock: the newcomer waits until the old
+# holder exits (the kernel releases the lock even on SIGKILL). Runners
+# numbered 1 contend from their start, the others only TOKEN_DEFER after
+# theirs: a runner 1 holds it as a rule, but when a scale-down retires
+# runner 1 and keeps runner 2, runner 2 goes on firing. The wait polls
+# (LOCK_NB): a blocked F_SETLKW would
+# enter the kernel's deadlock detection, which sees processes, not threads,
+# and could fail an app's uwsgi.lock() call with EDEADLK.
+# The holder writes what it fired at the start of the same file (TOKEN_STATE:
+# the last cron minute it went through, each timer's last tick on the
+# system-wide monotonic clock), so the next holder neither fires a timer
+# early nor skips or repeats a cron minute that fell in the handover.
+TOKEN_BYTE = 1 << 40    # far above any uwsgi.lock(n)
+TOKEN_POLL = 0.5        # seconds between tries for the token
+TOKEN_DEFER = 10.0      # seconds a runner not numbered 1 leaves to runner 1
+TOKEN_STATE = struct.Struct('<4sqI')  # magic, last cron minute, timer count; then a double per timer
+TOKEN_MAGIC = b'gwT1'
+CRON_CATCHUP = 1        # a new holder goes at most this many minutes back
+
+
+def take_token(fd):
+    """Blocks until this process holds the timer token (fd: the lock file)."""
+    import errno
+    import fcntl
     import time
+    while True:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, TOKEN_BYTE)
+            return
+        except OSError as e:
+            if e.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
+        time.sleep(TOKEN_POLL)
+
+
+def token_state(fd, ntimers):
+    """(last cron minute or None, [last tick or None per timer]) as the
+    previous holder left them."""
+    if fd is None:
+        return None, [None] * ntimers
+    b = os.pread(fd, TOKEN_STATE.size + 8 * ntimers, 0)
+    if len(b) < TOKEN_STATE.size or b[:4] != TOKEN_MAGIC:
+        return None, [None] * ntimers
+    _, minute, n = TOKEN_STATE.unpack_from(b)
+    ticks = [None] * ntimers
+    if n == ntimers and len(b) == TOKEN_STATE.size + 8 * n:  # the same timers
+        ticks = list(struct.unpack_from('<%dd' % n, b, TOKEN_STATE.size))
+    return minute, ticks
+
+
+def save_token_state(fd, minute, ticks):
+    if fd is not None:
+        os.pwrite(fd, TOKEN_STATE.pack(TOKEN_MAGIC, minute, len(ticks)) +
+                  struct.pack('<%dd' % len(ticks), *ticks), 0)
+
+
+def run_timers(timers, fd=None):
+    """The timer thread of the token's holder: fires each timer on its
+    period and each cron entry once in a minute that matches, in this one
+    thread, from where the previous holder left off."""
+    import time
+    last_minute, ticks = token_state(fd, len(timers))
     now = time.monotonic()
-    due = [now + t[1] if t[0] == 'timer' else 0 for t in timers]
-    # Not in the minute the runner started: a replaced runner 1 (a reload,
-    # a recycle) must not fire that minute's entries a second time.
-    last_minute = int(time.time() // 60)
+    ticks = [t if t is not None and t <= now else now for t in ticks]
+    due = [ticks[i] + t[1] if t[0] == 'timer' else 0 for i, t in enumerate(timers)]
+    minute = int(time.time() // 60)
+    if last_minute is None:
+        last_minute = minute  # a first start: not in the minute it began
+    else:  # the minutes the previous holder left, at most CRON_CATCHUP back
+        last_minute = max(last_minute, minute - CRON_CATCHUP - 1)
     while True:
         now = time.monotonic()
         wall = time.time()
         minute = int(wall // 60)
+        # Usually none or one minute; each entry fires once per pass.
+        pending = range(last_minute + 1, minute + 1)
+        fire = []
         for i, (kind, arg, f, signum) in enumerate(timers):
             if kind == 'timer':
                 if now < due[i]:
                     continue
                 due[i] = max(due[i] + arg, now)  # no burst after a stall
-            elif minute == last_minute or not cron_due(arg, time.localtime(wall)):
+                ticks[i] = now
+            elif not any(cron_due(arg, time.localtime(m * 60)) for m in pending):
                 continue
+            fire.append((f, signum if signum is not None else i))
+        last_minute = max(last_minute, minute)
+        # Saved before the calls: a holder killed mid-call is not followed
+        # by a second call of the same tick.
+        save_token_state(fd, last_minute, ticks)
+        for f, arg in fire:
             try:
-                f(signum if signum is not None else i)
+                f(arg)
             except BaseException:
                 import traceback
                 traceback.print_exc()
-        last_minute = minute
         waits = [d - now for d, t in zip(due, timers) if t[0] == 'timer']
         if any(t[0] == 'cron' for t in timers):
             waits.append(60 - wall % 60 + 0.01)  # wake in the next minute
         time.sleep(max(min(waits), 0.01))
 
 
+def run_token_holder():
+    """Takes the timer token, then runs timers and the spooler."""
+    fd = UWSGI['lock_fd']
+    if fd is not None:
+        if UWSGI['worker_id'] != 1:
+            import time
+            time.sleep(TOKEN_DEFER)
+        take_token(fd)
+    if UWSGI['timers']:
+        threading.Thread(target=run_timers, args=(list(UWSGI['timers']), fd),
+                         name='uwsgi-timers', daemon=True).start()
+    if UWSGI['spooler'] is not None:
+        run_spooler(UWSGI['spooler'])
+
+
 def uwsgi_started():
-    """After the app's import: the postfork hooks, then (runner 1) timers."""
+    """After the app's import: the postfork hooks, then the wait for the
+    timer token (outside gw, with no lock file: runner 1 alone)."""
     for f in list(UWSGI['postfork']):
         f()
     hook = getattr(sys.modules.get('uwsgi'), 'post_fork_hook', None)
     if callable(hook):
         hook()
-    if UWSGI['timers'] and UWSGI['worker_id'] == 1:
-        threading.Thread(target=run_timers, args=(list(UWSGI['timers']),),
-                         name='uwsgi-timers', daemon=True).start()
-    if UWSGI['spooler'] is not None and UWSGI['worker_id'] == 1:
-        threading.Thread(target=run_spooler, args=(UWSGI['spooler'],),
-                         name='uwsgi-spooler', daemon=True).start()
+    if (UWSGI['timers'] or UWSGI['spooler'] is not None) and (
+            UWSGI['worker_id'] == 1 or UWSGI['lock_fd'] is not None):
+        threading.Thread(target=run_token_holder, name='uwsgi-token', daemon=True).start()
 
 
 def install_uwsgi_module(opts=None, control=None, slots=1):

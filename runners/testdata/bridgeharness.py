@@ -121,12 +121,13 @@ class Result:
 
 class Runner:
     """One shim process (cmd + --app app + args) and the gateway ends of its
-    sockets. env is added to the environment, unset taken out of it."""
+    sockets. env is added to the environment, unset taken out of it;
+    pass_fds are more descriptors the shim inherits (named in args)."""
 
     # CGI variables every request carries after the standard ones.
     extra_env = ()
 
-    def __init__(self, cmd, app, *args, slots=1, cwd=None, env=None, unset=()):
+    def __init__(self, cmd, app, *args, slots=1, cwd=None, env=None, unset=(), pass_fds=()):
         self.ctl, child_ctl = socket.socketpair()
         pairs = [socket.socketpair() for _ in range(slots)]
         self.slots = [a for a, _ in pairs]
@@ -137,7 +138,7 @@ class Runner:
             '--slot-fds', ','.join(str(b.fileno()) for _, b in pairs)]
         environ = {k: v for k, v in os.environ.items() if k not in unset}
         environ.update(env or {})
-        self.proc = subprocess.Popen(cmd, pass_fds=[s.fileno() for s in child],
+        self.proc = subprocess.Popen(cmd, pass_fds=[s.fileno() for s in child] + list(pass_fds),
                                      stderr=self.stderr, cwd=cwd, env=environ)
         for s in child:
             s.close()

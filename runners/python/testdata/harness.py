@@ -32,10 +32,10 @@ import bridgeharness  # noqa: E402
 class Runner(bridgeharness.Runner):
     """gw_wsgi.py under test; warnings_error makes every warning an error."""
 
-    def __init__(self, app, *args, slots=1, warnings_error=False, cwd=None):
+    def __init__(self, app, *args, slots=1, warnings_error=False, cwd=None, env=None, pass_fds=()):
         cmd = [PYTHON, '-u'] + (['-W', 'error'] if warnings_error else []) + [SHIM]
         super().__init__(cmd, app, *args, slots=slots, cwd=cwd or HERE,
-                         env={'PYTHONDONTWRITEBYTECODE': '1'})
+                         env=dict(env or {}, PYTHONDONTWRITEBYTECODE='1'), pass_fds=pass_fds)
 
 
 def apps(callable_name, *args, **kw):
@@ -617,6 +617,83 @@ def flask_app():
         expect(res.status == 404, res)
     finally:
         r.close()
+
+
+def wait_for(what, cond, secs=10):
+    deadline = time.time() + secs
+    while not cond():
+        if time.time() > deadline:
+            raise AssertionError('%s: not within %ss' % (what, secs))
+        time.sleep(0.05)
+
+
+@check
+def timer_token():
+    """Two runners numbered 1 on one lock file (a replacement beside the
+    runner it replaces): only the token's holder ticks; the other takes
+    over once it is gone. The first holder finds the previous holder's
+    state (the minute before this one) and fires this minute's cron at
+    once, which the second does not repeat."""
+    import tempfile
+    fd = os.memfd_create('gw-uwsgi-lock')
+    log = tempfile.NamedTemporaryFile(prefix='gw-timers-', delete=False).name
+    minute = int(time.time() // 60)
+    os.pwrite(fd, struct.pack('<4sqI', b'gwT1', minute - 1, 0), 0)
+
+    def events():
+        with open(log) as f:
+            return [line.split() for line in f]
+
+    def runner():
+        r = Runner('apps/uwsgi_timers.py', '--worker-id', '1', '--lock-fd', str(fd),
+                   env={'LOG': log}, pass_fds=[fd])
+        r.ready()
+        return r
+    r1 = runner()
+    r2 = None
+    try:
+        pid1 = str(r1.proc.pid)
+        wait_for('r1 ticks and fires the cron minute left over', lambda: (
+            sum(e[0] == 'tick' for e in events()) >= 2 and any(e[0] == 'cron' for e in events())))
+        r2 = runner()
+        time.sleep(1.5)
+        expect(all(e[1] == pid1 for e in events()), 'r2 fired while r1 holds the token: %r' % events())
+        r1.close()
+        cut = len(events())
+        wait_for('r2 ticks once r1 is gone', lambda: any(e[0] == 'tick' for e in events()[cut:]))
+        pid2 = str(r2.proc.pid)
+        ev = events()
+        expect(all(e[1] == pid2 for e in ev[cut:]), 'r1 fired after it exited: %r' % ev)
+        minutes = [e[2] for e in ev if e[0] == 'cron']
+        expect(len(minutes) == len(set(minutes)) and minutes[0] in (str(minute), str(minute + 1)),
+               'cron minutes %r, want %d once (or the next, if the minute turned)' % (minutes, minute))
+    finally:
+        for r in (r1, r2):
+            if r is not None:
+                r.close()
+        os.close(fd)
+        os.unlink(log)
+
+
+@check
+def timer_token_not_runner_1():
+    """A runner not numbered 1 (runner 1 was retired by a scale-down) takes
+    the free token, but only after leaving runner 1 TOKEN_DEFER."""
+    import tempfile
+    fd = os.memfd_create('gw-uwsgi-lock')
+    log = tempfile.NamedTemporaryFile(prefix='gw-timers-', delete=False).name
+    r = Runner('apps/uwsgi_timers.py', '--worker-id', '2', '--lock-fd', str(fd),
+               env={'LOG': log}, pass_fds=[fd])
+    try:
+        r.ready()
+        t0 = time.time()
+        wait_for('runner 2 ticks', lambda: os.path.getsize(log) > 0, secs=30)
+        waited = time.time() - t0
+        expect(waited > 5, 'runner 2 ticked %.1f s after READY: it did not leave runner 1 its turn' % waited)
+    finally:
+        r.close()
+        os.close(fd)
+        os.unlink(log)
 
 
 def main():

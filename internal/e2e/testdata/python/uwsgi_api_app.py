@@ -8,7 +8,7 @@ import time
 
 import uwsgi
 from uwsgi import opt
-from uwsgidecorators import cron, lock, postfork, spool, thread, timer
+from uwsgidecorators import cron, lock, postfork, rbtimer, spool, thread, timer
 from flask import Flask, jsonify, request
 
 app = Flask(__name__)
@@ -31,6 +31,11 @@ def after_start():
 @timer(1)
 def tick(signum):
     event('tick', uwsgi.worker_id(), os.getpid(), '%.3f' % time.time())
+
+
+@rbtimer(2)
+def rbtick(signum):
+    event('rbtick', uwsgi.worker_id(), os.getpid(), '%.3f' % time.time())
 
 
 @cron(-1, -1, -1, -1, -1)

@@ -1,6 +1,7 @@
 """A single-file Django project on uWSGI's Python API: the same routes and
 events as uwsgi_api_app.py (the Flask one), as Django views
 (internal/e2e/uwsgi_api_test.go, TestUwsgiAPIDjango)."""
+import asyncio
 import json
 import os
 import threading
@@ -88,6 +89,27 @@ def logvar(request):
     return HttpResponse('set %s' % uwsgi.get_logvar('plan'))
 
 
+async def alogvar(request):
+    # An async view (ASGI): runs on the event loop, interleaved with the
+    # other requests of the runner; each keeps its own fields.
+    uwsgi.set_logvar('user', 'bob')
+    await asyncio.sleep(0.05)
+    uwsgi.set_logvar('plan', request.GET.get('plan', 'free'))
+    return HttpResponse('set %s' % uwsgi.get_logvar('plan'))
+
+
+def do_reload(request):
+    return HttpResponse('reload %s' % uwsgi.reload())
+
+
+def missing(request):
+    try:
+        uwsgi.sharedarea_read(0, 0)
+    except NotImplementedError as e:
+        return HttpResponse('NotImplementedError %s hasattr=%s' % (e, hasattr(uwsgi, 'sharedarea_read')))
+    return HttpResponse('present')
+
+
 def cache(request, op):
     k = request.GET.get('k', 'k')
     if op == 'get':
@@ -109,8 +131,13 @@ def do_spool(request):
 
 
 urlpatterns = [path('info', info), path('bump', do_bump), path('thread', do_thread),
-               path('logvar', logvar), path('cache/<str:op>', cache), path('spool', do_spool)]
+               path('logvar', logvar), path('alogvar', alogvar), path('cache/<str:op>', cache), path('reload', do_reload),
+               path('missing', missing), path('spool', do_spool)]
 
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 application = get_wsgi_application()
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+asgi_application = get_asgi_application()  # the same views under ASGI (TestUwsgiLogvarASGI)
