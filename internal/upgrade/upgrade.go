@@ -177,11 +177,12 @@ func (u *Upgrader) Upgrade() (pid int, err error) {
 	u.drainReports()
 	for try := 0; ; try++ {
 		err = u.tf.Upgrade()
-		// tableflip v1.2.3 learns of the parent's exit in its own loop a
-		// moment after WaitForParent does (it sends the result, then
-		// closes the channel its loop selects on), so the first request
-		// may still meet "parent hasn't exited": ask again, briefly.
-		if err == nil || err.Error() != "parent hasn't exited" || try == 20 {
+		// tableflip v1.2.3 learns of the parent's exit, and of Ready, in
+		// its own loop, a moment after WaitForParent and Ready return (its
+		// select may take the upgrade request first), so the first
+		// request may still meet "parent hasn't exited" or "process is not
+		// ready yet": ask again, briefly. gw asks only after Ready.
+		if err == nil || !transient(err) || try == 20 {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -190,6 +191,16 @@ func (u *Upgrader) Upgrade() (pid int, err error) {
 		return 0, fmt.Errorf("upgrade: %w", err)
 	}
 	return u.readReport()
+}
+
+// transient reports whether err is one of tableflip's answers that its
+// loop gives while it has not yet seen an event that already happened.
+func transient(err error) bool {
+	switch err.Error() {
+	case "parent hasn't exited", "process is not ready yet":
+		return true
+	}
+	return false
 }
 
 // drainReports drops what an earlier, failed new gw may have sent.
