@@ -407,7 +407,9 @@ func TestStop(t *testing.T) {
 func TestExitClosesTransport(t *testing.T) {
 	files, ready := readyPipe(t)
 	f := &fake{ready: ready}
-	r, err := Start(context.Background(), options(nil, 5*time.Second), sh("echo ok >&3; exit 7"), files, f)
+	// The pause keeps the exit after the ready: an exit seen first is a
+	// failed start, which is another test (it raced 1 in 6 under -race).
+	r, err := Start(context.Background(), options(nil, 5*time.Second), sh("echo ok >&3; sleep 0.3; exit 7"), files, f)
 	if err != nil {
 		t.Fatal(err)
 	}
