@@ -204,10 +204,17 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 		panic(http.ErrAbortHandler)
 	}
 	h := w.Header()
+	alt := h["Alt-Svc"]
 	for k := range h {
 		if k != "Retry-After" && k != "Connection" { // gw's own, never an app's
 			delete(h, k)
 		}
+	}
+	// gw's Alt-Svc, which altSvc put first before the app ran, stays on
+	// an HTTPS or HTTP/3 error too: clients learn of HTTP/3 from any
+	// answer. What the app added to it goes with its other fields.
+	if len(alt) > 0 && len(g.h3altSvc) > 0 && alt[0] == g.h3altSvc[0] {
+		h["Alt-Svc"] = g.h3altSvc
 	}
 	if closeConn && r.ProtoMajor == 1 { // HTTP/2 and 3 have no Connection header (RFC 9114 §4.2)
 		h.Set("Connection", "close")

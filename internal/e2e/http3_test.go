@@ -40,7 +40,8 @@ var altSvcRE = regexp.MustCompile(`^h3=":(\d+)"; ma=86400$`)
 // TestHTTP3 serves the Python suite over HTTP/3 beside HTTPS: environ,
 // uploads with and without a length, an echo of 2 MiB both ways, a
 // download, a streamed answer, 413 past max_body, Alt-Svc on the HTTPS
-// and HTTP/3 answers (not on plain HTTP), and the access log's protocol.
+// and HTTP/3 answers, gw's errors included (not on plain HTTP), and the
+// access log's protocol.
 func TestHTTP3(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "access.log")
 	s, cert, _, _ := startTLSSuite(t, "--http3", "127.0.0.1:0", "--max-body", "4MiB", "--access-log", logPath)
@@ -148,6 +149,51 @@ func TestHTTP3(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusRequestEntityTooLarge {
 				t.Errorf("5 MiB body past a 4 MiB max_body: %d, want 413", resp.StatusCode)
+			}
+		}
+	})
+
+	// gw's own error answers (fail: 413 before the app, 500 from an app
+	// that raised) keep Alt-Svc on HTTPS and HTTP/3, and have none on
+	// plain HTTP.
+	t.Run("Alt-Svc on errors", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			c    *http.Client
+			base string
+			want bool
+		}{
+			{"HTTP/3", c, base, true},
+			{"HTTPS (h2)", tlsClient(h2, false, cert), s.HTTPS, true},
+			{"HTTPS (HTTP/1.1)", tlsClient(h1, false, cert), s.HTTPS, true},
+			{"plain HTTP", http.DefaultClient, s.URL, false},
+		} {
+			for _, e := range []struct {
+				method, path string
+				body         io.Reader
+				status       int
+			}{
+				{"POST", "/hash", bytes.NewReader(make([]byte, 5<<20)), http.StatusRequestEntityTooLarge},
+				{"GET", "/error", nil, http.StatusInternalServerError},
+			} {
+				resp, err := tc.c.Do(mustReq(e.method, tc.base+e.path, e.body))
+				if err != nil {
+					t.Fatalf("%s %s: %v", tc.name, e.path, err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				got := resp.Header.Values("Alt-Svc")
+				ok := len(got) == 0
+				if tc.want {
+					m := []string(nil)
+					if len(got) == 1 {
+						m = altSvcRE.FindStringSubmatch(got[0])
+					}
+					ok = m != nil && m[1] == port
+				}
+				if resp.StatusCode != e.status || !ok {
+					t.Errorf("%s %s: %d with Alt-Svc %q, want %d and Alt-Svc: %v", tc.name, e.path, resp.StatusCode, got, e.status, tc.want)
+				}
 			}
 		}
 	})
