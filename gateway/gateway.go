@@ -41,6 +41,7 @@ type Gateway struct {
 	// The HTTP/3 listener's UDP socket and server (nil when off), and
 	// the sockets an upgrade passed for it.
 	h3conn       net.PacketConn
+	h3altSvc     []string // its Alt-Svc value, shared by every answer
 	h3srv        *http3.Server
 	h3conns      h3Conns
 	inheritedPCs map[string]net.PacketConn

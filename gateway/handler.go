@@ -72,6 +72,7 @@ func (g *Gateway) serveRoute(sw *statusWriter, r *http.Request, t *table, rt *ro
 	if p.max > 0 && r.ContentLength > p.max {
 		g.fail(sw, r, rt, &pool.BodyError{Err: &http.MaxBytesError{Limit: p.max}})
 		sw.body.linger(sw, p)
+		rt.refused(sw)
 		return
 	}
 	if sw.body != nil {
@@ -79,6 +80,7 @@ func (g *Gateway) serveRoute(sw *statusWriter, r *http.Request, t *table, rt *ro
 		if err != nil {
 			g.fail(sw, r, rt, &pool.BodyError{Err: err})
 			sw.body.linger(sw, p)
+			rt.refused(sw)
 			return
 		}
 		defer release()
@@ -117,6 +119,15 @@ func (g *Gateway) serveRoute(sw *statusWriter, r *http.Request, t *table, rt *ro
 	sw.body.linger(sw, p)
 	if rt.stats != nil {
 		rt.stats.record(sw.code(), max(r.ContentLength, 0), sw.bytes)
+	}
+}
+
+// refused counts a request gw answered itself because of its body (413,
+// 408, 400), before the app saw it: the app's status counts include it,
+// as nginx's would; its body was not taken, so no bytes in.
+func (rt *route) refused(sw *statusWriter) {
+	if rt.stats != nil && sw.wrote {
+		rt.stats.record(sw.code(), 0, sw.bytes)
 	}
 }
 
@@ -204,10 +215,17 @@ func (g *Gateway) fail(w *statusWriter, r *http.Request, rt *route, err error) {
 		panic(http.ErrAbortHandler)
 	}
 	h := w.Header()
+	alt := h["Alt-Svc"]
 	for k := range h {
 		if k != "Retry-After" && k != "Connection" { // gw's own, never an app's
 			delete(h, k)
 		}
+	}
+	// gw's Alt-Svc, which altSvc put first before the app ran, stays on
+	// an HTTPS or HTTP/3 error too: clients learn of HTTP/3 from any
+	// answer. What the app added to it goes with its other fields.
+	if len(alt) > 0 && len(g.h3altSvc) > 0 && alt[0] == g.h3altSvc[0] {
+		h["Alt-Svc"] = g.h3altSvc
 	}
 	if closeConn && r.ProtoMajor == 1 { // HTTP/2 and 3 have no Connection header (RFC 9114 §4.2)
 		h.Set("Connection", "close")

@@ -50,7 +50,7 @@ func (g *Gateway) bindHTTP3(pc net.PacketConn) error {
 		// would repeat it. Runners inherit the variable, harmlessly.
 		os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
 	}
-	g.h3conn = pc
+	g.h3conn, g.h3altSvc = pc, altSvcValue(pc)
 	return nil
 }
 
@@ -135,7 +135,7 @@ func (g *Gateway) altSvc(h http.Handler) http.Handler {
 	if g.h3conn == nil {
 		return h
 	}
-	return altSvc{Handler: h, value: altSvcValue(g.h3conn)}
+	return altSvc{Handler: h, value: g.h3altSvc}
 }
 
 // serveHTTP3 starts the HTTP/3 server, when configured.

@@ -198,7 +198,7 @@ func (g *Gateway) closeListeners() {
 	g.lns = nil
 	if g.h3conn != nil {
 		g.h3conn.Close()
-		g.h3conn = nil
+		g.h3conn, g.h3altSvc = nil, nil
 	}
 	if g.statsLn != nil {
 		g.statsLn.Close()

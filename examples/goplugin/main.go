@@ -36,12 +36,23 @@ func main() {
 	mux.HandleFunc("/log", logLines)
 	mux.HandleFunc("/ws", wsEcho)
 	mux.HandleFunc("/raw", rawEcho)
+	mux.HandleFunc("/early", early)
 	sdk.Serve(mux)
 }
 
 func hello(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain")
 	io.WriteString(w, "Hello, World!")
+}
+
+// early sends a 103 Early Hints with two Link fields, then the answer.
+// net/http keeps the map's fields for the final head, so they go first.
+func early(w http.ResponseWriter, r *http.Request) {
+	w.Header().Add("Link", "</style.css>; rel=preload; as=style")
+	w.Header().Add("Link", "</app.js>; rel=preload; as=script")
+	w.WriteHeader(http.StatusEarlyHints)
+	w.Header().Del("Link")
+	io.WriteString(w, "hinted")
 }
 
 // hash answers "<bytes> <sha256 hex>" for the request body, read as it

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gwhq/gw/internal/gwtest"
+	"github.com/gwhq/gw/runners/goplugin/goplugintest"
 )
 
 // TestASGIClientGone: an ASGI app on one runner with one slot hears
@@ -113,15 +114,15 @@ func rawRequest(t *testing.T, base, req string) (net.Conn, *bufio.Reader) {
 // earlyHintsWant is what both test apps hint.
 var earlyHintsWant = []string{"</style.css>; rel=preload; as=style", "</app.js>; rel=preload; as=script"}
 
-// TestEarlyHints: an ASGI app's http.response.early_hint and a Rack app's
-// rack.early_hints reach the client as a 103 before the 200: as raw bytes
-// on gw's HTTP/1.1 listener (none to an HTTP/1.0 client), and through Go's
-// client over HTTPS, HTTP/1.1 and HTTP/2.
+// TestEarlyHints: an ASGI app's http.response.early_hint, a Rack app's
+// rack.early_hints and a Go plugin's WriteHeader(103) reach the client as a 103 before the 200: as raw bytes
+// on gw's HTTP/1.1 listener (none to an HTTP/1.0 client), through Go's
+// client over HTTPS, HTTP/1.1 and HTTP/2, and through quic-go's over HTTP/3.
 func TestEarlyHints(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	cert := writeCert(t, certFile, keyFile, 1)
-	tlsArgs := []string{"--https", "127.0.0.1:0", "--cert", certFile, "--key", keyFile, "--workers", "1"}
+	tlsArgs := []string{"--https", "127.0.0.1:0", "--http3", "127.0.0.1:0", "--cert", certFile, "--key", keyFile, "--workers", "1"}
 	for _, tc := range []struct {
 		name  string
 		start func(t *testing.T) *gwtest.Server
@@ -133,6 +134,9 @@ func TestEarlyHints(t *testing.T) {
 		{"rack", func(t *testing.T) *gwtest.Server {
 			ruby := gwtest.RequireInterpreter(t, "ruby")
 			return gwtest.Start(t, append(tlsArgs, "--interpreter", ruby, suitePath("ruby/hints.ru"))...)
+		}},
+		{"go", func(t *testing.T) *gwtest.Server {
+			return gwtest.Start(t, append(tlsArgs, "--lang", "go", goplugintest.Example(t))...)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,6 +176,12 @@ func TestEarlyHints(t *testing.T) {
 					checkHintsClient(t, tlsClient(p.set, true, cert), s.HTTPS+"/early", p.proto)
 				})
 			}
+			// quic-go's server writes a 1xx at once (http3/response_writer.go,
+			// WriteHeader: "immediately write 1xx headers") and its client
+			// reports it to Got1xxResponse (http3/client.go).
+			t.Run("HTTP/3", func(t *testing.T) {
+				checkHintsClient(t, h3Client(t, cert), "https://"+s.Addr("http3")+"/early", "HTTP/3.0")
+			})
 		})
 	}
 }

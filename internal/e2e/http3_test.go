@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -40,7 +41,8 @@ var altSvcRE = regexp.MustCompile(`^h3=":(\d+)"; ma=86400$`)
 // TestHTTP3 serves the Python suite over HTTP/3 beside HTTPS: environ,
 // uploads with and without a length, an echo of 2 MiB both ways, a
 // download, a streamed answer, 413 past max_body, Alt-Svc on the HTTPS
-// and HTTP/3 answers (not on plain HTTP), and the access log's protocol.
+// and HTTP/3 answers, gw's errors included (not on plain HTTP), and the
+// access log's protocol.
 func TestHTTP3(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "access.log")
 	s, cert, _, _ := startTLSSuite(t, "--http3", "127.0.0.1:0", "--max-body", "4MiB", "--access-log", logPath)
@@ -148,6 +150,51 @@ func TestHTTP3(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusRequestEntityTooLarge {
 				t.Errorf("5 MiB body past a 4 MiB max_body: %d, want 413", resp.StatusCode)
+			}
+		}
+	})
+
+	// gw's own error answers (fail: 413 before the app, 500 from an app
+	// that raised) keep Alt-Svc on HTTPS and HTTP/3, and have none on
+	// plain HTTP.
+	t.Run("Alt-Svc on errors", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			c    *http.Client
+			base string
+			want bool
+		}{
+			{"HTTP/3", c, base, true},
+			{"HTTPS (h2)", tlsClient(h2, false, cert), s.HTTPS, true},
+			{"HTTPS (HTTP/1.1)", tlsClient(h1, false, cert), s.HTTPS, true},
+			{"plain HTTP", http.DefaultClient, s.URL, false},
+		} {
+			for _, e := range []struct {
+				method, path string
+				body         io.Reader
+				status       int
+			}{
+				{"POST", "/hash", bytes.NewReader(make([]byte, 5<<20)), http.StatusRequestEntityTooLarge},
+				{"GET", "/error", nil, http.StatusInternalServerError},
+			} {
+				resp, err := tc.c.Do(mustReq(e.method, tc.base+e.path, e.body))
+				if err != nil {
+					t.Fatalf("%s %s: %v", tc.name, e.path, err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				got := resp.Header.Values("Alt-Svc")
+				ok := len(got) == 0
+				if tc.want {
+					m := []string(nil)
+					if len(got) == 1 {
+						m = altSvcRE.FindStringSubmatch(got[0])
+					}
+					ok = m != nil && m[1] == port
+				}
+				if resp.StatusCode != e.status || !ok {
+					t.Errorf("%s %s: %d with Alt-Svc %q, want %d and Alt-Svc: %v", tc.name, e.path, resp.StatusCode, got, e.status, tc.want)
+				}
 			}
 		}
 	})
@@ -317,4 +364,69 @@ func TestHTTP3Drain(t *testing.T) {
 		t.Fatalf("gw still draining 30s after SIGTERM (bound 60s): the idle HTTP/3 connection holds it")
 	}
 	t.Logf("gw exited %v after SIGTERM", time.Since(start))
+}
+
+// TestHTTP3Limits: the limits and deadlines hold over HTTP/3 as over
+// HTTP/1.1, and the metrics count HTTP/3 requests: 504 past the app's
+// timeout, 408 for a body that stalls past body_timeout, 431 past
+// max_header (quic-go answers that one itself, before gw's handler, so it
+// is in neither the metrics nor the access log).
+func TestHTTP3Limits(t *testing.T) {
+	s, cert, _, _ := startTLSSuite(t, "--http3", "127.0.0.1:0", "--timeout", "2s", "--body-timeout", "2s",
+		"--max-header", "8KiB", "--stats", "127.0.0.1:0", "--name", "suite")
+	base, stats := "https://"+s.Addr("http3"), "http://"+s.Addr("stats")
+	c := h3Client(t, cert)
+	do3 := func(req *http.Request) int {
+		t.Helper()
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.Proto != "HTTP/3.0" {
+			t.Errorf("%s: %s, want HTTP/3.0", req.URL.Path, resp.Proto)
+		}
+		return resp.StatusCode
+	}
+	for range 3 {
+		if code := do3(mustReq("GET", base+"/pid", nil)); code != 200 {
+			t.Fatalf("/pid: %d", code)
+		}
+	}
+	start := time.Now()
+	if code := do3(mustReq("GET", base+"/sleep?10", nil)); code != http.StatusGatewayTimeout {
+		t.Errorf("past the 2 s timeout: %d, want 504", code)
+	}
+	t.Logf("504 after %v (timeout 2s)", time.Since(start).Round(time.Millisecond))
+
+	// A body that sends 1 KiB and stalls.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write(make([]byte, 1024))
+	start = time.Now()
+	if code := do3(mustReq("POST", base+"/hash", pr)); code != http.StatusRequestTimeout {
+		t.Errorf("stalled body: %d, want 408", code)
+	}
+	t.Logf("408 after %v (body_timeout 2s)", time.Since(start).Round(time.Millisecond))
+
+	req := mustReq("GET", base+"/pid", nil)
+	req.Header.Set("X-Big", strings.Repeat("x", 16<<10))
+	if code := do3(req); code != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("16 KiB header past an 8 KiB max_header: %d, want 431", code)
+	}
+
+	want := map[string]float64{"2xx": 3, "4xx": 1, "5xx": 1}
+	got := map[string]float64{}
+	deadline := time.Now().Add(20 * time.Second)
+	for !maps.Equal(got, want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gw_requests_total by class %v, want %v", got, want)
+		}
+		fams := scrape(t, stats)
+		for code := range want {
+			got[code], _ = metric(fams, "gw_requests_total", map[string]string{"app": "suite", "code": code})
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -33,6 +33,25 @@ echo implode("|", array_map(fn($k) => $_SERVER[$k] ?? "-", ["REMOTE_ADDR", "HTTP
 	return pyApp, phpDir
 }
 
+// proxyASGIRack writes an ASGI app and a Rack app that print the same as
+// proxyApps's: the ASGI scope's client, scheme and server port, Rack's
+// REMOTE_ADDR and rack.url_scheme.
+func proxyASGIRack(t *testing.T) (asgiApp, rackApp string) {
+	dir := t.TempDir()
+	asgiApp, rackApp = filepath.Join(dir, "who_asgi.py"), filepath.Join(dir, "who.ru")
+	os.WriteFile(asgiApp, []byte(`async def app(scope, receive, send):
+    h = dict(scope["headers"])
+    vals = [scope["client"][0], scope["scheme"], h.get(b"host", b"-").decode(), str(scope["server"][1]),
+            h.get(b"x-forwarded-for", b"-").decode()]
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": "|".join(vals).encode()})
+`), 0o644)
+	os.WriteFile(rackApp, []byte(`run ->(env) { [200, { 'content-type' => 'text/plain' },
+  [%w[REMOTE_ADDR rack.url_scheme HTTP_HOST SERVER_PORT HTTP_X_FORWARDED_FOR].map { |k| env[k] || '-' }.join('|')]] }
+`), 0o644)
+	return asgiApp, rackApp
+}
+
 // from is an HTTP client whose connections come from the loopback
 // address ip, so gw and nginx (both on 127.0.0.1) tell clients apart.
 func from(ip string) *http.Client {
@@ -62,12 +81,15 @@ func getFrom(t *testing.T, ip, url string, header ...string) string {
 }
 
 // TestProxyHeadersBehindNginx: nginx on loopback proxies with the usual
-// X-Forwarded-For/Proto; gw trusts nginx (127.0.0.1) only. The apps see
+// X-Forwarded-For/Proto; gw trusts nginx (127.0.0.1) only. The apps (WSGI,
+// PHP, ASGI, Rack) see
 // the address nginx saw (127.0.0.2), the forwarded scheme and port; a
 // client that reaches gw directly (127.0.0.3) with forged headers has
 // them stripped, and the access log names the real client either way.
 func TestProxyHeadersBehindNginx(t *testing.T) {
 	py, php := proxyApps(t)
+	asgi, rack := proxyASGIRack(t)
+	python := gwtest.RequirePython(t)
 	accessLog := filepath.Join(t.TempDir(), "access.log")
 	s := gwtest.Start(t, "-c", writeFile(t, "gw.yaml", fmt.Sprintf(`listen: {http: "127.0.0.1:0"}
 proxy: {trusted: [127.0.0.1/32]}
@@ -75,7 +97,9 @@ log: {access: %s}
 apps:
   - {name: py, lang: python, path: %s, interpreter: %s, mount: /py, workers: 1}
   - {name: php, lang: php, path: %s, interpreter: %s, mount: /php, workers: 1}
-`, accessLog, py, gwtest.RequirePython(t), php, gwtest.RequireInterpreter(t, "php-cgi"))))
+  - {name: asgi, lang: python, path: %s, callable: app, interpreter: %s, mount: /asgi, workers: 1}
+  - {name: rb, lang: ruby, path: %s, interpreter: %s, mount: /rb, workers: 1}
+`, accessLog, py, python, php, gwtest.RequireInterpreter(t, "php-cgi"), asgi, python, rack, gwtest.RequireInterpreter(t, "ruby"))))
 	gwAddr := strings.TrimPrefix(s.URL, "http://")
 	nginx := gwtest.StartNginx(t, "", `
 		location / {
@@ -102,11 +126,17 @@ apps:
 		{"127.0.0.2", nginx + "/tls/py/", nil, "127.0.0.2|https|shop.example|443|127.0.0.2"},
 		{"127.0.0.2", nginx + "/tls/php/", nil, "127.0.0.2|on|shop.example|443|127.0.0.2"},
 		{"127.0.0.2", nginx + "/php/", nil, "127.0.0.2|-|127.0.0.1|80|127.0.0.2"},
+		{"127.0.0.2", nginx + "/tls/asgi/", nil, "127.0.0.2|https|shop.example|443|127.0.0.2"},
+		{"127.0.0.2", nginx + "/tls/rb/", nil, "127.0.0.2|https|shop.example|443|127.0.0.2"},
 		// Straight to gw from an untrusted peer: forged headers stripped.
 		{"127.0.0.3", s.URL + "/py/", []string{"X-Forwarded-For", "6.6.6.6", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "evil.example"},
 			"127.0.0.3|http|" + gwAddr + "|" + gwAddr[strings.LastIndexByte(gwAddr, ':')+1:] + "|-"},
 		{"127.0.0.3", s.URL + "/php/", []string{"X-Forwarded-For", "6.6.6.6", "X-Forwarded-Proto", "https"},
 			"127.0.0.3|-|" + gwAddr + "|" + gwAddr[strings.LastIndexByte(gwAddr, ':')+1:] + "|-"},
+		{"127.0.0.3", s.URL + "/asgi/", []string{"X-Forwarded-For", "6.6.6.6", "X-Forwarded-Proto", "https"},
+			"127.0.0.3|http|" + gwAddr + "|" + gwAddr[strings.LastIndexByte(gwAddr, ':')+1:] + "|-"},
+		{"127.0.0.3", s.URL + "/rb/", []string{"X-Forwarded-For", "6.6.6.6", "X-Forwarded-Proto", "https"},
+			"127.0.0.3|http|" + gwAddr + "|" + gwAddr[strings.LastIndexByte(gwAddr, ':')+1:] + "|-"},
 	} {
 		if got := getFrom(t, tc.ip, tc.url, tc.header...); got != tc.want {
 			t.Errorf("%d: %s from %s: got %q, want %q", i, tc.url, tc.ip, got, tc.want)

@@ -108,6 +108,28 @@ func refused(t *testing.T, s *gwtest.Server, url, path string) {
 	}
 }
 
+// slotFreed checks that the app's one runner thread is free once it
+// answered with a file: a client that does not read the big file at dl
+// does not keep ping (same app) from being answered.
+func slotFreed(t *testing.T, s *gwtest.Server, dl, ping string) {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", dl)
+	time.Sleep(200 * time.Millisecond) // the answer stalls on the unread connection
+	start := time.Now()
+	if code, body := gwtest.Get(t, s.URL+ping); code != 200 || body != "pong" {
+		t.Fatalf("ping while a download stalls: %d %q\n%s", code, body, s.Log())
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("ping took %v beside a stalled download", d)
+	}
+	t.Logf("ping beside a stalled 64 MiB download: %v", time.Since(start))
+}
+
 // TestSendfileFlask: Flask's use_x_sendfile answer (X-Sendfile, the file's
 // Content-Length, no body) becomes the file, with Range and conditionals;
 // paths outside the root, or leading out of it by a symlink, are a 500.
@@ -126,30 +148,14 @@ func TestSendfileFlask(t *testing.T) {
 	refused(t, s, s.URL+"/a/dl?path="+outside, outside)
 	refused(t, s, s.URL+"/a/dl?path=leak.txt", filepath.Join(root, "leak.txt"))
 
-	// The slot is free once the app answered: a client that does not
-	// read a big file does not hold the app's one runner thread.
 	big := filepath.Join(root, "big.bin")
 	if err := os.WriteFile(big, make([]byte, 64<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	fmt.Fprintf(c, "GET /a/dl?path=big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
-	time.Sleep(200 * time.Millisecond) // the answer stalls on the unread connection
-	start := time.Now()
-	if code, body := gwtest.Get(t, s.URL+"/a/ping"); code != 200 || body != "pong" {
-		t.Fatalf("ping while a download stalls: %d %q", code, body)
-	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("ping took %v beside a stalled download", d)
-	}
-	t.Logf("ping beside a stalled 64 MiB download: %v", time.Since(start))
+	slotFreed(t, s, "/a/dl?path=big.bin", "/a/ping")
 
 	// A figure: the whole 64 MiB through gw's sendfile(2).
-	start = time.Now()
+	start := time.Now()
 	resp, err := http.Get(s.URL + "/a/dl?path=big.bin")
 	if err != nil {
 		t.Fatal(err)
@@ -183,6 +189,25 @@ func TestSendfileRack(t *testing.T) {
 		t.Errorf("HTTP_X_SENDFILE_TYPE %q, want X-Sendfile", body)
 	}
 	refused(t, s, s.URL+"/a/dl?name=leak.txt", filepath.Join(root, "leak.txt"))
+}
+
+// TestSendfileRails: a real Rails app (action_controller/railtie, no
+// database) whose controller calls send_file, with
+// config.action_dispatch.x_sendfile_header = "X-Sendfile": Rails' own
+// Rack::Sendfile answers with the header, gw sends the file.
+func TestSendfileRails(t *testing.T) {
+	ruby := requireRuby(t, "action_controller/railtie")
+	root, _, data := sendfileRoot(t)
+	s := sendfileApp(t, root, suitePath("ruby/rails/config.ru"), "    interpreter: "+ruby)
+	checkSendfile(t, s, s.URL+"/a/dl?name=report.bin", data, "application/x-report")
+	if _, body := gwtest.Get(t, s.URL+"/a/type"); body != "X-Sendfile" {
+		t.Errorf("X-Sendfile-Type seen by the controller %q, want X-Sendfile", body)
+	}
+	refused(t, s, s.URL+"/a/dl?name=leak.txt", filepath.Join(root, "leak.txt"))
+	if err := os.WriteFile(filepath.Join(root, "big.bin"), make([]byte, 64<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	slotFreed(t, s, "/a/dl?name=big.bin", "/a/ping")
 }
 
 // TestSendfilePHP: a PHP script's X-Accel-Redirect, percent-encoded or
