@@ -79,6 +79,9 @@ func Start(spec Spec, files Files, log *slog.Logger) (*Process, error) {
 	// Go switches the credential before it sets Pdeathsig, which the kernel
 	// would otherwise clear at the uid change.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: applied(spec.Cred)}
+	if lim := spec.Limits; lim != nil && lim.CgroupDir != nil {
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(lim.CgroupDir.Fd())
+	}
 	// Own pipes rather than cmd.StdoutPipe: Wait must not depend on every
 	// grandchild closing them.
 	stdout, outW, err := os.Pipe()
