@@ -209,6 +209,7 @@ func (g *Gateway) bootApps(ctx context.Context, cfg *config.Config, appCfgs []co
 		apps[i] = a
 		opts := poolOptions(app)
 		opts.HardMaxRequests = a.HardMaxRequests
+		opts.CPU = &g.counters(app.Name).cpu
 		if bud != nil {
 			s := bud.Join(app.Name, app.Weight, app.MinWorkers)
 			shares[app.Name], opts.Share = s, s

@@ -185,6 +185,15 @@ func (p *Process) wait() {
 // PID is the runner's process id.
 func (p *Process) PID() int { return p.cmd.Process.Pid }
 
+// CPUSeconds is the user and system CPU time of the exited process and of
+// the children it reaped, from its rusage at wait; 0 before it exited.
+func (p *Process) CPUSeconds() float64 {
+	if p.cmd.ProcessState == nil {
+		return 0
+	}
+	return (p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()).Seconds()
+}
+
 // Done is closed once the process has exited and its output is drained.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
