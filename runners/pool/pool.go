@@ -135,7 +135,7 @@ const OnDemand = -1
 type Options struct {
 	// CPU is the app's CPU total, shared by the pools of its successive
 	// generations so that it survives reloads; nil: the pool's own.
-	CPU *CPUTotal
+	CPU     *CPUTotal
 	Name    string
 	Workers int // the ceiling: at most this many runners
 	// MinWorkers is the floor: runners kept however idle. 0 means equal to
