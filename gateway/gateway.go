@@ -136,6 +136,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		g.ownsRT = true
 	}
 	g.rt.Reload = g.reloadFromApp
+	g.rt.CgroupRoot = g.cfg.CgroupRoot
 	for app, f := range g.uwsgiLocks {
 		g.rt.AdoptUwsgiLock(app, f)
 	}
