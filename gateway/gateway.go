@@ -137,6 +137,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		g.ownsRT = true
 	}
 	g.rt.Reload = g.reloadFromApp
+	g.rt.CgroupRoot = g.cfg.CgroupRoot
 	for app, f := range g.uwsgiLocks {
 		g.rt.AdoptUwsgiLock(app, f)
 	}
@@ -210,6 +211,7 @@ func (g *Gateway) bootApps(ctx context.Context, cfg *config.Config, appCfgs []co
 		apps[i] = a
 		opts := poolOptions(app)
 		opts.HardMaxRequests = a.HardMaxRequests
+		opts.CPU = &g.counters(app.Name).cpu
 		if bud != nil {
 			s := bud.Join(app.Name, app.Weight, app.MinWorkers)
 			shares[app.Name], opts.Share = s, s

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gwhq/gw/gateway/admin"
+	"github.com/gwhq/gw/runners/pool"
 )
 
 // Version is reported in /stats; the CLI sets it.
@@ -25,6 +26,7 @@ type appCounters struct {
 	bytesOut atomic.Uint64
 	ws       wsCounters
 	raw      rawCounters
+	cpu      pool.CPUTotal // shared by the app's pools across reloads
 }
 
 func (g *Gateway) counters(app string) *appCounters {

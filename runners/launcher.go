@@ -52,6 +52,10 @@ type Runtime struct {
 	// gateway sets it; it must not block on the runner that asked.
 	Reload func(app string)
 
+	// CgroupRoot is the cgroup v2 mount for the apps' cgroups ("": the
+	// machine's, see cgroup.New). Set before the first app starts.
+	CgroupRoot string
+
 	shared appShared // each Python app's uwsgi cache and lock file, kept across its reloads
 
 	cgOnce sync.Once

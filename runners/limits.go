@@ -53,7 +53,7 @@ func (rt *Runtime) limits(app config.App, cred *syscall.Credential) (*proc.Limit
 		if err != nil {
 			return nil, err
 		}
-		out.Cgroups = g.Procs()
+		out.Cgroups, out.CgroupDir = g.Procs(), g.Dir()
 		if g.HasMemory() {
 			out.OOMKills = g.OOMKills
 		}
@@ -84,7 +84,7 @@ func canLower(res int, v uint64) error {
 
 // cgroups is the runtime's cgroup manager, made on first use.
 func (rt *Runtime) cgroups() *cgroup.Manager {
-	rt.cgOnce.Do(func() { rt.cg = cgroup.New() })
+	rt.cgOnce.Do(func() { rt.cg = cgroup.New(rt.CgroupRoot) })
 	return rt.cg
 }
 

@@ -25,7 +25,7 @@ var (
 	descRSS       = prometheus.NewDesc("gw_runner_rss_bytes", "Resident set size of each runner.", []string{"app", "worker"}, nil)
 	descRunnerCPU = prometheus.NewDesc("gw_runner_cpu_seconds_total", "User and system CPU time of each runner.", []string{"app", "worker"}, nil)
 	descAppRSS    = prometheus.NewDesc("gw_app_rss_bytes", "Resident set size of the app's runners alive now, summed.", []string{"app"}, nil)
-	descAppCPU    = prometheus.NewDesc("gw_app_cpu_seconds", "CPU time of the app's runners alive now, summed (falls when one exits).", []string{"app"}, nil)
+	descAppCPU    = prometheus.NewDesc("gw_app_cpu_seconds_total", "CPU time of all the app's runners since gw started, exited ones included.", []string{"app"}, nil)
 	descCgMemory  = prometheus.NewDesc("gw_app_cgroup_memory_bytes", "Memory charged to the app's cgroup.", []string{"app"}, nil)
 	descCgPids    = prometheus.NewDesc("gw_app_cgroup_pids", "Processes and threads in the app's cgroup.", []string{"app"}, nil)
 	descCgHits    = prometheus.NewDesc("gw_app_cgroup_limit_hits_total", "Times the app's cgroup hit a limit: oom_kill (a process killed), memory (an allocation refused at memory_max, reclaim followed).", []string{"app", "event"}, nil)
@@ -74,7 +74,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descRunnerCPU, prometheus.CounterValue, r.CPU, a.Name, strconv.Itoa(r.ID))
 		}
 		ch <- prometheus.MustNewConstMetric(descAppRSS, prometheus.GaugeValue, float64(a.RSS), a.Name)
-		ch <- prometheus.MustNewConstMetric(descAppCPU, prometheus.GaugeValue, a.CPU, a.Name)
+		ch <- prometheus.MustNewConstMetric(descAppCPU, prometheus.CounterValue, a.CPU, a.Name)
 		if cg := a.Cgroup; cg != nil {
 			ch <- prometheus.MustNewConstMetric(descCgMemory, prometheus.GaugeValue, float64(cg.MemoryBytes), a.Name)
 			ch <- prometheus.MustNewConstMetric(descCgPids, prometheus.GaugeValue, float64(cg.Pids), a.Name)

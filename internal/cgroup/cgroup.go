@@ -3,13 +3,12 @@
 // their number. Groups live under gw's own cgroup, in a parent per gw
 // process ("gw-PID"), one per app below it, and are removed when gw stops.
 //
-// Only cgroup v1 hierarchies (a mount per controller, as on this project's
-// CI machine) are handled. On a v2-only machine an app that sets a cgroup
-// limit is refused with an error saying so: gw never runs it unlimited.
+// Both layouts are handled: cgroup v2, the unified hierarchy most machines
+// run today (v2.go), and v1, a mount per controller (v1.go). A limit that
+// cannot be applied is an error: gw never runs an app unlimited.
 package cgroup
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -40,30 +39,68 @@ func (l Limits) controllers() []string {
 	return cs
 }
 
+// DefaultV2Root is where systemd mounts the unified hierarchy.
+const DefaultV2Root = "/sys/fs/cgroup"
+
 // Manager makes and removes gw's app groups. Safe for concurrent use: a
 // reload builds an app while the old generation still runs.
 type Manager struct {
 	mu     sync.Mutex
-	base   map[string]string // controller -> gw's parent dir, made on first use
+	v2     string            // the cgroup2 mount in use, "" for v1
+	base   map[string]string // controller (v2: "") -> gw's parent dir, made on first use
 	groups map[string]*Group // by app name
 	// mounts finds where each v1 controller's hierarchy has gw's cgroup;
 	// tests point it elsewhere.
 	mounts func() (map[string]string, error)
+	// own is gw's cgroup in the v2 hierarchy, self the pid that is gw:
+	// tests point them elsewhere.
+	own  func() (string, error)
+	self int
+	// enabled are the v2 controllers already enabled below gw's cgroup.
+	enabled map[string]bool
 }
 
-// New returns a Manager; nothing is made until an app asks for a group.
-func New() *Manager {
-	return &Manager{base: map[string]string{}, groups: map[string]*Group{}, mounts: ownCgroups}
+// New returns a Manager for this machine's layout: cgroup v2 at root when
+// root is given or, when it is "", at DefaultV2Root if that is a v2 mount
+// (it has cgroup.controllers); else the v1 hierarchies. Nothing is made
+// until an app asks for a group.
+func New(root string) *Manager {
+	m := &Manager{base: map[string]string{}, groups: map[string]*Group{}, enabled: map[string]bool{},
+		mounts: ownCgroups, self: os.Getpid()}
+	if root == "" {
+		if _, err := os.Stat(filepath.Join(DefaultV2Root, "cgroup.controllers")); err == nil {
+			root = DefaultV2Root
+		}
+	}
+	if root != "" {
+		m.v2 = root
+		m.own = func() (string, error) { return ownV2(root, "/proc/self/cgroup") }
+	}
+	return m
 }
 
-// Group is one app's cgroup in each hierarchy its limits need.
+// Version is 2 or 1: the layout the manager uses.
+func (m *Manager) Version() int {
+	if m.v2 != "" {
+		return 2
+	}
+	return 1
+}
+
+// Group is one app's cgroup: in v2 one directory, in v1 one in each
+// hierarchy its limits need.
 type Group struct {
-	dirs map[string]string // controller -> dir
+	v2   bool
+	dirs map[string]string // controller -> dir; v2: "" -> the one dir
+	// fd is the v2 directory, open, for CLONE_INTO_CGROUP: gw places
+	// each runner into it as it forks (see Dir).
+	fd *os.File
 }
 
-// App returns app's group with lim applied (made, or updated at a reload),
-// its cgroup.procs files writable by uid (the runners' user, -1 = gw's),
-// which the pre-exec helper, running as that user, writes itself into.
+// App returns app's group with lim applied (made, or updated at a reload).
+// uid and gid (-1 = gw's) are the runners' user: in v1 the group's
+// cgroup.procs files become theirs, which the pre-exec helper, running as
+// that user, writes itself into; in v2 gw places runners itself (Dir).
 // A limit that cannot be applied is an error.
 func (m *Manager) App(app string, lim Limits, uid, gid int) (*Group, error) {
 	cs := lim.controllers()
@@ -72,25 +109,15 @@ func (m *Manager) App(app string, lim Limits, uid, gid int) (*Group, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	own, err := m.mounts()
+	var g *Group
+	var err error
+	if m.v2 != "" {
+		g, err = m.v2Group(app, cs)
+	} else {
+		g, err = m.v1Group(app, cs, uid, gid)
+	}
 	if err != nil {
 		return nil, err
-	}
-	g := m.groups[app]
-	if g == nil {
-		g = &Group{dirs: map[string]string{}}
-	}
-	for _, c := range cs {
-		dir, err := m.appDir(own, c, app)
-		if err != nil {
-			return nil, err
-		}
-		g.dirs[c] = dir
-		if uid >= 0 {
-			if err := os.Chown(filepath.Join(dir, "cgroup.procs"), uid, gid); err != nil {
-				return nil, fmt.Errorf("cgroup: %w", err)
-			}
-		}
 	}
 	if err := g.set(lim); err != nil {
 		return nil, err
@@ -99,58 +126,49 @@ func (m *Manager) App(app string, lim Limits, uid, gid int) (*Group, error) {
 	return g, nil
 }
 
-// appDir makes (or finds) app's directory in controller c's hierarchy.
-func (m *Manager) appDir(own map[string]string, c, app string) (string, error) {
-	base := m.base[c]
-	if base == "" {
-		parent, ok := own[c]
-		if !ok {
-			return "", fmt.Errorf("cgroup: no cgroup v1 %s hierarchy on this machine (cgroup v2 is not supported yet); remove the cgroup limits (memory_max, pids_max, cpu_weight) or use setrlimit's (memory, processes)", c)
-		}
-		sweep(parent)
-		base = filepath.Join(parent, fmt.Sprintf("gw-%d", os.Getpid()))
-		if err := os.Mkdir(base, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			return "", fmt.Errorf("cgroup: %w (gw needs root, or a delegated writable cgroup, for cgroup limits)", err)
-		}
-		m.base[c] = base
-	}
-	dir := filepath.Join(base, app)
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return "", fmt.Errorf("cgroup: %w", err)
-	}
-	return dir, nil
-}
-
-// set writes lim into the group's files (v1 names).
+// set writes lim into the group's files.
 func (g *Group) set(lim Limits) error {
-	write := func(c, file string, v int64) error {
-		p := filepath.Join(g.dirs[c], file)
-		if err := os.WriteFile(p, []byte(strconv.FormatInt(v, 10)), 0); err != nil {
-			return fmt.Errorf("cgroup: setting %s: %w", p, err)
-		}
-		return nil
+	type file struct {
+		c, name string
+		v       int64
+		on      bool
 	}
-	if lim.MemoryMax > 0 {
-		if err := write("memory", "memory.limit_in_bytes", lim.MemoryMax); err != nil {
-			return err
-		}
+	files := []file{
+		{"memory", "memory.max", lim.MemoryMax, lim.MemoryMax > 0},
+		{"pids", "pids.max", int64(lim.PidsMax), lim.PidsMax > 0},
+		{"cpu", "cpu.weight", int64(lim.CPUWeight), lim.CPUWeight > 0},
 	}
-	if lim.PidsMax > 0 {
-		if err := write("pids", "pids.max", int64(lim.PidsMax)); err != nil {
-			return err
-		}
-	}
-	if lim.CPUWeight > 0 {
+	if !g.v2 {
+		files[0].name = "memory.limit_in_bytes"
 		// v2's cpu.weight 100 is v1's cpu.shares 1024, the default.
-		if err := write("cpu", "cpu.shares", max(2, int64(lim.CPUWeight)*1024/100)); err != nil {
-			return err
+		files[2].name, files[2].v = "cpu.shares", max(2, int64(lim.CPUWeight)*1024/100)
+	}
+	for _, f := range files {
+		if !f.on {
+			continue
+		}
+		p := filepath.Join(g.dir(f.c), f.name)
+		if err := os.WriteFile(p, []byte(strconv.FormatInt(f.v, 10)), 0); err != nil {
+			return fmt.Errorf("cgroup: setting %s: %w", p, err)
 		}
 	}
 	return nil
 }
 
-// Procs are the cgroup.procs files a runner of the app joins.
+// dir is the group's directory for controller c ("" when it has none).
+func (g *Group) dir(c string) string {
+	if g.v2 {
+		return g.dirs[""]
+	}
+	return g.dirs[c]
+}
+
+// Procs are the cgroup.procs files a runner of the app joins itself
+// (v1); none in v2, where gw places it (Dir).
 func (g *Group) Procs() []string {
+	if g.v2 {
+		return nil
+	}
 	var out []string
 	for _, c := range []string{"memory", "pids", "cpu"} {
 		if d, ok := g.dirs[c]; ok {
@@ -160,13 +178,31 @@ func (g *Group) Procs() []string {
 	return out
 }
 
+// Dir is the open v2 directory a runner is cloned into
+// (SysProcAttr.UseCgroupFD); nil in v1. Closed by Manager.Remove.
+func (g *Group) Dir() *os.File { return g.fd }
+
 // HasMemory says whether the group limits memory, so OOMKills counts.
-func (g *Group) HasMemory() bool { _, ok := g.dirs["memory"]; return ok }
+func (g *Group) HasMemory() bool { return g.memory() != "" }
+
+func (g *Group) memory() string {
+	if g.v2 {
+		// memory.events exists only with the controller enabled.
+		if _, err := os.Stat(filepath.Join(g.dirs[""], "memory.events")); err != nil {
+			return ""
+		}
+	}
+	return g.dir("memory")
+}
 
 // OOMKills is how many of the group's processes the OOM killer ended
-// (memory.oom_control's oom_kill).
+// (v2 memory.events, v1 memory.oom_control: oom_kill).
 func (g *Group) OOMKills() uint64 {
-	return keyed(filepath.Join(g.dirs["memory"], "memory.oom_control"), "oom_kill")
+	f := "memory.oom_control"
+	if g.v2 {
+		f = "memory.events"
+	}
+	return keyed(filepath.Join(g.dir("memory"), f), "oom_kill")
 }
 
 // Usage is what the group uses now and how often it hit its limits.
@@ -175,7 +211,7 @@ type Usage struct {
 	MemoryMax   int64  `json:"memory_max,omitempty"`
 	OOMKills    uint64 `json:"oom_kills"`
 	// MemoryFailcnt counts allocations refused at the limit (reclaim
-	// usually follows, not a kill).
+	// usually follows, not a kill): v1 memory.failcnt, v2 memory.events max.
 	MemoryFailcnt uint64 `json:"memory_limit_hits"`
 	Pids          int64  `json:"pids,omitempty"`
 	PidsMax       int64  `json:"pids_max,omitempty"`
@@ -185,15 +221,21 @@ type Usage struct {
 // would say stays zero.
 func (g *Group) Usage() Usage {
 	var u Usage
-	if d, ok := g.dirs["memory"]; ok {
-		u.MemoryBytes = number(filepath.Join(d, "memory.usage_in_bytes"))
-		u.MemoryMax = number(filepath.Join(d, "memory.limit_in_bytes"))
-		u.MemoryFailcnt = uint64(number(filepath.Join(d, "memory.failcnt")))
+	if d := g.memory(); d != "" {
+		if g.v2 {
+			u.MemoryBytes = number(filepath.Join(d, "memory.current"))
+			u.MemoryMax = number(filepath.Join(d, "memory.max"))
+			u.MemoryFailcnt = keyed(filepath.Join(d, "memory.events"), "max")
+		} else {
+			u.MemoryBytes = number(filepath.Join(d, "memory.usage_in_bytes"))
+			u.MemoryMax = number(filepath.Join(d, "memory.limit_in_bytes"))
+			u.MemoryFailcnt = uint64(number(filepath.Join(d, "memory.failcnt")))
+		}
 		u.OOMKills = g.OOMKills()
 	}
-	if d, ok := g.dirs["pids"]; ok {
+	if d := g.dir("pids"); d != "" {
 		u.Pids = number(filepath.Join(d, "pids.current"))
-		u.PidsMax = number(filepath.Join(d, "pids.max"))
+		u.PidsMax = number(filepath.Join(d, "pids.max")) // v2's "max" (none) reads 0
 	}
 	return u
 }
@@ -234,11 +276,15 @@ func (m *Manager) Usage(app string) (u Usage, ok bool) {
 
 // Remove removes every group and gw's parents; a group whose processes
 // have not all gone yet stays (the kernel refuses), reported in the error.
+// In v2 gw itself stays in its leaf (supervisor), where it moved.
 func (m *Manager) Remove() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var errs []error
 	for _, g := range m.groups {
+		if g.fd != nil {
+			g.fd.Close()
+		}
 		for _, d := range g.dirs {
 			if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
 				errs = append(errs, err)
@@ -252,66 +298,6 @@ func (m *Manager) Remove() error {
 	}
 	m.groups, m.base = map[string]*Group{}, map[string]string{}
 	return errors.Join(errs...)
-}
-
-// ownCgroups maps each v1 controller to the directory of gw's own cgroup
-// in its hierarchy, from /proc/self/mountinfo and /proc/self/cgroup.
-func ownCgroups() (map[string]string, error) {
-	mounts, err := v1Mounts("/proc/self/mountinfo")
-	if err != nil {
-		return nil, fmt.Errorf("cgroup: %w", err)
-	}
-	f, err := os.Open("/proc/self/cgroup")
-	if err != nil {
-		return nil, fmt.Errorf("cgroup: %w", err)
-	}
-	defer f.Close()
-	out := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// "4:memory:/some/path"; v2's line is "0::/path".
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		for _, c := range strings.Split(parts[1], ",") {
-			if m, ok := mounts[c]; ok {
-				rel, _ := filepath.Rel(m.root, parts[2])
-				if strings.HasPrefix(rel, "..") {
-					rel = "." // gw's cgroup is above the mount's root (a container): use the root
-				}
-				out[c] = filepath.Join(m.point, rel)
-			}
-		}
-	}
-	return out, sc.Err()
-}
-
-type mount struct{ root, point string }
-
-// v1Mounts reads the cgroup v1 mounts of mountinfo by controller.
-func v1Mounts(path string) (map[string]mount, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	out := map[string]mount{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// id parent maj:min root point opts [optional...] - fstype source superopts
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		fields, tail := strings.Fields(pre), strings.Fields(post)
-		if !ok || len(fields) < 5 || len(tail) < 3 || tail[0] != "cgroup" {
-			continue
-		}
-		for _, o := range strings.Split(tail[2], ",") {
-			if o != "rw" && o != "ro" {
-				out[o] = mount{root: fields[3], point: fields[4]}
-			}
-		}
-	}
-	return out, sc.Err()
 }
 
 func number(path string) int64 {

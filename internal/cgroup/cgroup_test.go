@@ -22,7 +22,7 @@ func requireV1(t *testing.T) map[string]string {
 
 func TestGroupLimitsAndOOM(t *testing.T) {
 	requireV1(t)
-	m := New()
+	m := New("")
 	t.Cleanup(func() {
 		if err := m.Remove(); err != nil {
 			t.Errorf("Remove: %v", err)
@@ -76,7 +76,7 @@ func TestNoLimitsNoGroup(t *testing.T) {
 }
 
 func TestMissingHierarchyIsAnError(t *testing.T) {
-	m := New()
+	m := New("")
 	m.mounts = func() (map[string]string, error) { return map[string]string{"memory": t.TempDir()}, nil }
 	_, err := m.App("x", Limits{PidsMax: 10}, -1, -1)
 	if err == nil || !strings.Contains(err.Error(), "no cgroup v1 pids hierarchy") {
@@ -114,7 +114,7 @@ func TestSweepStale(t *testing.T) {
 		}
 	}
 	t.Cleanup(func() { os.Remove(filepath.Join(stale, "app")); os.Remove(stale); os.Remove(live) })
-	m := New()
+	m := New("")
 	defer m.Remove()
 	if _, err := m.App("x", Limits{PidsMax: 10}, -1, -1); err != nil {
 		t.Fatal(err)

@@ -338,6 +338,17 @@ func (s appSeen) where(v value) (*yaml.Node, string) {
 	return s.node, s.path
 }
 
+// floor is where the app's floor is set: min_workers, else workers, else
+// the entry itself.
+func (s appSeen) floor() (*yaml.Node, string) {
+	for _, k := range []string{"min_workers", "workers"} {
+		if _, v := field(s.node, k); v != nil {
+			return v, s.path + "." + k
+		}
+	}
+	return s.node, s.path
+}
+
 func lineOf(n *yaml.Node) string {
 	if n == nil {
 		return ""

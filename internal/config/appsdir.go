@@ -97,6 +97,13 @@ func (l *loader) appsDir(cfg *Config) {
 			routes[s.host+" "+m] = where
 		}
 	}
+	// Floors must fit in max_runners (checkBudget): the files that do
+	// not, in the same order, are refused alone. Past the config file's
+	// own excess checkBudget fails the Load anyway.
+	floors := 0
+	for _, a := range cfg.Apps {
+		floors += a.MinWorkers
+	}
 	for _, d := range order {
 		if len(d.file.Problems) > 0 {
 			continue
@@ -113,12 +120,17 @@ func (l *loader) appsDir(cfg *Config) {
 			}
 			n, path := d.seen.where(d.seen.mount)
 			c.at(n, path, "%s at mount %s is already served by %s; this file is refused: give it another mount or host", host, d.app.Mount, first)
+		} else if max := cfg.MaxRunners; max > 0 && floors <= max && floors+d.app.MinWorkers > max {
+			n, path := d.seen.floor()
+			c.at(n, path, "its floor of %d runners (min_workers, by default workers) does not fit in max_runners %d, of which the apps already loaded hold %d; this file is refused: lower its min_workers (0 = on demand) or raise max_runners",
+				d.app.MinWorkers, max, floors)
 		}
 		if len(c.probs) > 0 {
 			d.file.Problems = c.sorted()
 			continue
 		}
 		names[d.app.Name], routes[route] = d.file.Path, d.file.Path
+		floors += d.app.MinWorkers
 		d.file.Name = d.app.Name
 	}
 	for _, d := range files { // in the directory's order: by name

@@ -96,3 +96,57 @@ func TestAppsDirAlone(t *testing.T) {
 		t.Errorf("apps-dir a file: %v", err)
 	}
 }
+
+// TestAppsDirBudget: a file whose floor does not fit in max_runners beside
+// the apps already there is refused alone, with its path and the line of
+// its floor; the serving file keeps its place over a newer one.
+func TestAppsDirBudget(t *testing.T) {
+	f := newFixture(t)
+	old := time.Now().Add(-time.Hour)
+	write := func(name, body string, mtime time.Time) string {
+		p := f.write("apps.d/"+name, body)
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a := write("a.yaml", "path: ../wsgi.py\nmount: /a\nworkers: 2\n", old)
+	b := write("b.yaml", "path: ../wsgi.py\nmount: /b\nworkers: 4\nmin_workers: 3\n", old.Add(time.Minute))
+	c := write("c.yaml", "path: ../wsgi.py\nmount: /c\nworkers: 3\nmin_workers: 0\n", old.Add(2*time.Minute))
+	d := write("d.yaml", "path: ../wsgi.py\nmount: /d\n", old.Add(3*time.Minute))
+	cfg := f.mustLoad("apps_dir: apps.d\nmax_runners: 5\napps:\n  - path: wsgi.py\n    mount: /main\n    workers: 2\n", nil)
+	files := map[string]AppFile{}
+	for _, af := range cfg.AppFiles {
+		files[af.Path] = af
+	}
+	for _, tc := range []struct {
+		path, name, problem string
+	}{
+		{a, "a", ""},
+		{b, "", b + ":4:14: b.min_workers: its floor of 3 runners (min_workers, by default workers) does not fit in max_runners 5, of which the apps already loaded hold 4"},
+		{c, "c", ""}, // on demand: no floor
+		{d, "", d + ":1:1: d: its floor of 2 runners"}, // workers' default
+	} {
+		af := files[tc.path]
+		got := ""
+		if len(af.Problems) > 0 {
+			got = af.Problems[0].String()
+		}
+		if af.Name != tc.name || (tc.problem == "") != (got == "") || !strings.HasPrefix(got, tc.problem) {
+			t.Errorf("%s: name %q, problem %q; want %q, %q", tc.path, af.Name, got, tc.name, tc.problem)
+		}
+	}
+	if len(cfg.Apps) != 3 {
+		t.Errorf("apps %d, want main, a and c", len(cfg.Apps))
+	}
+	// With b serving, b keeps its place and the older a no longer fits.
+	cfg, err := Load(Sources{File: filepath.Join(f.dir, "gw.yaml"), Serving: []string{b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, af := range cfg.AppFiles {
+		if af.Path == b && af.Name != "b" || af.Path == a && af.Name != "" {
+			t.Errorf("with b.yaml serving: %s holds %q (%v)", af.Path, af.Name, af.Problems)
+		}
+	}
+}

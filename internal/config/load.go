@@ -86,6 +86,7 @@ func Load(src Sources) (*Config, error) {
 		}
 	}
 	cfg.AppsDir = l.path(l.get("apps_dir"))
+	cfg.CgroupRoot = l.path(l.get("cgroup_root"))
 	// With an apps directory, the file need not list apps: the directory
 	// may hold every app, or none yet.
 	if cfg.AppsDir == "" || len(l.src.Args) > 0 || (l.fd != nil && len(l.fd.apps) > 0) {

@@ -141,6 +141,8 @@ var options = []option{
 	{key: "log.access", flag: "access-log", env: "GW_ACCESS_LOG", def: "off", help: "access log `DEST`: off, - (stderr) or a file (reopened on SIGUSR1)"},
 	// A cap across apps, shared by weight (runners/budget).
 	{key: "max_runners", flag: "max-runners", env: "GW_MAX_RUNNERS", def: "0", help: "`N` runner processes at most across all apps, shared by each app's weight when they contend (0 = no cap)", kind: kindInt},
+	// Where the apps' cgroups go (internal/cgroup): v2 at this mount.
+	{key: "cgroup_root", flag: "cgroup-root", env: "GW_CGROUP_ROOT", help: "`DIR`: the cgroup v2 mount for the apps' cgroups (memory_max, pids_max, cpu_weight); default /sys/fs/cgroup when it is v2, else the v1 hierarchies"},
 	// uWSGI's Emperor: a directory of one-app files that gw watches (appsdir.go).
 	{key: "apps_dir", flag: "apps-dir", env: "GW_APPS_DIR", help: "`DIR` of one-app *.yaml files (the keys of an apps: entry) that gw watches: a new file starts its app, a changed one reloads it, a removed one stops it"},
 	{key: "compress", flag: "compress", env: "GW_COMPRESS", def: "false", help: "compress answers (zstd, gzip) of compressible types above compress_min bytes for clients that accept it", kind: kindBool},

@@ -80,6 +80,9 @@ type Config struct {
 	// MaxRunners caps runner processes across all apps (0 = no cap); apps
 	// share it by Weight when they contend.
 	MaxRunners int
+	// CgroupRoot is the cgroup v2 mount for the apps' cgroups; "" finds
+	// the machine's (internal/cgroup.New).
+	CgroupRoot string
 	// Compress is the default for each app's Compress; CompressMin the
 	// smallest declared body compressed.
 	Compress    bool

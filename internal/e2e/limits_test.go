@@ -239,7 +239,7 @@ func gwCgroups(pid int) []string {
 func requireCgroupV1(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.limit_in_bytes"); err != nil {
-		t.Skip("needs a cgroup v1 memory hierarchy at /sys/fs/cgroup/memory (gw handles v1 only)")
+		t.Skip("needs a cgroup v1 memory hierarchy at /sys/fs/cgroup/memory (this test reads v1 files)")
 	}
 }
 
@@ -423,4 +423,32 @@ func TestLimitsMemoryASGI(t *testing.T) {
 		t.Errorf("allocating 512MiB under 256MiB: %d %q, want 500", code, body)
 	}
 	limitExit(t, s, stats, "asgi", "", old, "memory")
+}
+
+// TestLimitsCgroupV2Refused: with cgroup_root at a real cgroup2 mount that
+// does not offer the memory controller (this machine: v1 holds it), an
+// app with memory_max is refused at start, naming the controller, rather
+// than run unlimited.
+func TestLimitsCgroupV2Refused(t *testing.T) {
+	requireRoot(t)
+	py := gwtest.RequirePython(t)
+	mnt := ""
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		pre, post, _ := strings.Cut(line, " - ")
+		if f := strings.Fields(pre); strings.HasPrefix(post, "cgroup2 ") && len(f) > 4 {
+			mnt = f[4]
+		}
+	}
+	if mnt == "" {
+		t.Skip("no cgroup2 mount")
+	}
+	if c, _ := os.ReadFile(filepath.Join(mnt, "cgroup.controllers")); strings.Contains(string(c), "memory") {
+		t.Skipf("the cgroup2 mount %s offers memory: nothing to refuse", mnt)
+	}
+	cfg := fmt.Sprintf("listen: {http: \"127.0.0.1:0\"}\ncgroup_root: %s\napps:\n  - {path: %s, interpreter: %s, limits: {memory_max: 64MiB}}\n", mnt, limitsApp(), py)
+	rc, out := gwtest.Run(t, 30*time.Second, "run", "--allow-root", "-c", writeFile(t, "v2.yaml", cfg))
+	if rc != 1 || !strings.Contains(out, "does not offer the memory controller") {
+		t.Errorf("memory_max on a cgroup2 mount without memory: exit %d, want 1 naming it:\n%s", rc, out)
+	}
 }

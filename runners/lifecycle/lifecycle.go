@@ -275,6 +275,15 @@ func (r *Runner) LimitHit() string {
 	return ""
 }
 
+// CPUSeconds is the exited runner's CPU time from its rusage (reaped
+// children included); valid after Done.
+func (r *Runner) CPUSeconds() float64 {
+	if c, ok := r.proc.(interface{ CPUSeconds() float64 }); ok { // proc.Process
+		return c.CPUSeconds()
+	}
+	return 0
+}
+
 // Stop asks the runner to exit (the transport's Quit, then SIGTERM unless
 // Quit was the whole request) and kills its group at ctx's end. It returns
 // once the runner is gone.

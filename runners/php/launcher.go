@@ -109,6 +109,7 @@ func (w *worker) Stop(ctx context.Context) { w.run.Stop(ctx) }
 func (w *worker) Done() <-chan struct{}    { return w.run.Done() }
 func (w *worker) Exit() string             { return w.run.Exit() }
 func (w *worker) LimitHit() string         { return w.run.LimitHit() }
+func (w *worker) CPUSeconds() float64      { return w.run.CPUSeconds() }
 
 // Quit closes the kept-alive connection before Stop's SIGTERM: php-cgi
 // blocked reading the next request on it restarts that read after SIGTERM

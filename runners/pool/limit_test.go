@@ -52,3 +52,35 @@ func TestProcCPU(t *testing.T) {
 		t.Errorf("procCPU of no process is not 0")
 	}
 }
+
+// TestCPUTotalKeepsExited: an app's CPU figure keeps what its exited
+// runners used (their rusage), also in the next generation's pool, and
+// never falls: a counter.
+func TestCPUTotalKeepsExited(t *testing.T) {
+	total := &CPUTotal{}
+	opts := Options{Workers: 1, QueueWait: time.Minute, CPU: total,
+		Backoff: Backoff{Base: 5 * time.Millisecond, Max: 5 * time.Millisecond}}
+	l := &fakeLauncher{behave: ok}
+	p := newPool(t, opts, l)
+	w := l.workers()[0]
+	w.cpu = 1.5
+	w.Kill()
+	waitFor(t, "respawn", func() bool { return len(l.workers()) == 2 && len(p.PIDs()) == 1 })
+	first := p.Stats().CPU
+	if first < 1.5 {
+		t.Errorf("CPU after a runner with 1.5s exited = %v", first)
+	}
+	// A reload's new pool for the app shares the total.
+	l2 := &fakeLauncher{behave: ok}
+	p2 := newPool(t, opts, l2)
+	w2 := l2.workers()[0]
+	w2.cpu = 2
+	w2.Kill()
+	waitFor(t, "respawn", func() bool { return len(l2.workers()) == 2 && len(p2.PIDs()) == 1 })
+	if got := p2.Stats().CPU; got < first+2 {
+		t.Errorf("next generation's CPU = %v, want at least %v", got, first+2)
+	}
+	if got := total.total(0); got < first+2 {
+		t.Errorf("total fell to %v", got)
+	}
+}

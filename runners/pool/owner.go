@@ -320,6 +320,9 @@ func (p *Pool) onExit(m *member) {
 			reason = *w
 		}
 	}
+	if c, ok := m.w.(CPUReporter); ok {
+		p.opts.CPU.add(c.CPUSeconds())
+	}
 	p.mu.Lock()
 	delete(p.members, m)
 	p.exits[reason]++

@@ -95,6 +95,12 @@ type LimitHitter interface {
 	LimitHit() string
 }
 
+// CPUReporter is a Worker that can tell, once exited, the CPU time it
+// used (rusage at wait), so the app's CPU total keeps it.
+type CPUReporter interface {
+	CPUSeconds() float64
+}
+
 // limitReason is the exit reason of a runner that died on its own: the
 // limit it hit, or a crash.
 func limitReason(w Worker) Reason {
@@ -127,6 +133,9 @@ const OnDemand = -1
 
 // Options configure a Pool.
 type Options struct {
+	// CPU is the app's CPU total, shared by the pools of its successive
+	// generations so that it survives reloads; nil: the pool's own.
+	CPU     *CPUTotal
 	Name    string
 	Workers int // the ceiling: at most this many runners
 	// MinWorkers is the floor: runners kept however idle. 0 means equal to
@@ -256,6 +265,9 @@ type slotRef struct {
 // New makes a pool; Start launches its workers.
 func New(opts Options, l Launcher, log *slog.Logger) *Pool {
 	opts.Workers = max(opts.Workers, 1)
+	if opts.CPU == nil {
+		opts.CPU = &CPUTotal{}
+	}
 	floor := opts.MinWorkers
 	switch {
 	case floor == 0:

@@ -25,6 +25,7 @@ type fakeWorker struct {
 	mu      sync.Mutex
 	aborts  map[int]chan struct{} // per slot: closed by Abort
 	limit   string                // LimitHit's answer; set before Kill
+	cpu     float64               // CPUSeconds' answer; set before Kill
 }
 
 func (f *fakeWorker) PID() int   { return f.pid }
@@ -61,6 +62,7 @@ func (f *fakeWorker) Done() <-chan struct{}    { return f.done }
 func (f *fakeWorker) Exit() string             { return "killed" }
 func (f *fakeWorker) DumpStacks()              { f.dumps.Add(1) }
 func (f *fakeWorker) LimitHit() string         { return f.limit }
+func (f *fakeWorker) CPUSeconds() float64      { return f.cpu }
 
 // fakeLauncher makes fakeWorkers; fail makes launches fail while it is set.
 type fakeLauncher struct {

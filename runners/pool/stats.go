@@ -2,6 +2,7 @@ package pool
 
 import (
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -45,7 +46,9 @@ type Stats struct {
 	ScaleDowns int64          `json:"scale_downs"`
 	Exits      map[Reason]int `json:"exits"`
 	LastExit   Reason         `json:"last_exit,omitempty"`
-	// RSS and CPU sum the runners alive now: what the app uses.
+	// RSS sums the runners alive now: what the app uses. CPU is every
+	// runner's since the pool began, exited ones' from their rusage, so it
+	// only grows (a counter).
 	RSS       int64            `json:"rss_bytes"`
 	CPU       float64          `json:"cpu_s"`
 	Runners   []RunnerStats    `json:"runners"`
@@ -105,6 +108,34 @@ func (p *Pool) Stats() Stats {
 		s.CPU += r.CPU
 		s.Runners = append(s.Runners, r)
 	}
+	s.CPU = p.opts.CPU.total(s.CPU)
 	slices.SortFunc(s.Runners, func(a, b RunnerStats) int { return a.ID - b.ID })
 	return s
+}
+
+// CPUTotal is an app's CPU seconds: its exited runners' (from their
+// rusage at wait) plus those alive now, so the figure only grows and can
+// be a counter. One value of it may be shared by an app's pools across
+// reloads (Options.CPU).
+type CPUTotal struct {
+	mu     sync.Mutex
+	exited float64 // runners gone
+	shown  float64 // the most total reported
+}
+
+func (c *CPUTotal) add(s float64) {
+	c.mu.Lock()
+	c.exited += s
+	c.mu.Unlock()
+}
+
+// total is exited plus live (the runners alive now), never less than
+// before: a runner that exits between its /proc read and its wait, or an
+// old generation's runners draining outside the current pool, would
+// otherwise make it dip.
+func (c *CPUTotal) total(live float64) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.shown = max(c.shown, c.exited+live)
+	return c.shown
 }

@@ -79,6 +79,9 @@ func Start(spec Spec, files Files, log *slog.Logger) (*Process, error) {
 	// Go switches the credential before it sets Pdeathsig, which the kernel
 	// would otherwise clear at the uid change.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: applied(spec.Cred)}
+	if lim := spec.Limits; lim != nil && lim.CgroupDir != nil {
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(lim.CgroupDir.Fd())
+	}
 	// Own pipes rather than cmd.StdoutPipe: Wait must not depend on every
 	// grandchild closing them.
 	stdout, outW, err := os.Pipe()
@@ -181,6 +184,15 @@ func (p *Process) wait() {
 
 // PID is the runner's process id.
 func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// CPUSeconds is the user and system CPU time of the exited process and of
+// the children it reaped, from its rusage at wait; 0 before it exited.
+func (p *Process) CPUSeconds() float64 {
+	if p.cmd.ProcessState == nil {
+		return 0
+	}
+	return (p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()).Seconds()
+}
 
 // Done is closed once the process has exited and its output is drained.
 func (p *Process) Done() <-chan struct{} { return p.done }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -97,4 +98,25 @@ func TestLongStderrLineKeepsLogging(t *testing.T) {
 	if len(got) > 2*maxLine+4096 {
 		t.Errorf("logged %d bytes for one long line", len(got))
 	}
+}
+
+// TestCPUSeconds: an exited process reports its CPU time, its reaped
+// children's included (the shell's spinning child), from rusage.
+func TestCPUSeconds(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	script := `sh -c 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done'`
+	p, err := Start(Spec{Path: "/bin/sh", Args: []string{"-c", script}, Env: os.Environ()}, Files{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(60 * time.Second):
+		p.Kill()
+		t.Fatal("did not exit")
+	}
+	if got := p.CPUSeconds(); got < 0.05 || got > 600 {
+		t.Errorf("CPUSeconds = %v after a 300000-step shell loop", got)
+	}
+	t.Logf("CPUSeconds = %.3f", p.CPUSeconds())
 }
