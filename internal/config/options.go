@@ -138,7 +138,8 @@ var options = []option{
 	// Privileges.
 	{key: "limits.shutdown_delay", flag: "shutdown-delay", env: "GW_SHUTDOWN_DELAY", def: "0s", help: "at SIGTERM, answer /readyz with 503 and keep serving for `DURATION` before draining, so load balancers stop sending"},
 	{key: "log.format", flag: "log-format", env: "GW_LOG_FORMAT", def: "text", help: "log `FORMAT`: text or json"},
-	{key: "log.access", flag: "access-log", env: "GW_ACCESS_LOG", def: "off", help: "access log `DEST`: off, - (stderr) or a file (reopened on SIGUSR1)"},
+	{key: "log.file", flag: "log-file", env: "GW_LOG_FILE", help: "write gw's log (and its runners' and daemons' output) to `FILE`, appended to and reopened on SIGUSR1, instead of stderr (uWSGI's logto)"},
+	{key: "log.access", flag: "access-log", env: "GW_ACCESS_LOG", def: "off", help: "access log `DEST`: off, - (with gw's log: stderr, or --log-file) or a file (reopened on SIGUSR1)"},
 	// A cap across apps, shared by weight (runners/budget).
 	{key: "max_runners", flag: "max-runners", env: "GW_MAX_RUNNERS", def: "0", help: "`N` runner processes at most across all apps, shared by each app's weight when they contend (0 = no cap)", kind: kindInt},
 	// uWSGI's Emperor: a directory of one-app files that gw watches (appsdir.go).

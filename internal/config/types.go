@@ -93,7 +93,8 @@ type Config struct {
 // Log says how gw logs.
 type Log struct {
 	Format string // "text" or "json"
-	Access string // "" = off, "-" = stderr, else a file path
+	Access string // "" = off, "-" = with gw's log (File, else stderr), else a file path
+	File   string // gw's own log: "" = stderr, else a file path (uWSGI's logto)
 }
 
 // Listen holds the listeners. At least one is set after Load: HTTP defaults
