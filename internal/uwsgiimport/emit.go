@@ -96,6 +96,15 @@ func (m *mapper) finish(from string) ([]byte, error) {
 			fmt.Fprintf(&b, "  %s: %s\n", l.k, q(l.v))
 		}
 	}
+	if f := m.logFilePath(); f != "" || m.reqLog != "" {
+		b.WriteString("log:\n")
+		if f != "" {
+			fmt.Fprintf(&b, "  file: %s\n", q(f))
+		}
+		if m.reqLog != "" {
+			fmt.Fprintf(&b, "  access: %s\n", q(m.reqLog))
+		}
+	}
 	if m.pidFile != "" {
 		fmt.Fprintf(&b, "pid_file: %s\n", q(m.pidFile))
 	}

@@ -40,6 +40,42 @@ func TestMapping(t *testing.T) {
 			yaml: []string{"  http: :9090\n", "  uwsgi: unix:/run/a.sock\n", "  https: :8443\n", "    cert: /etc/c.pem\n    key: /etc/k.pem\n", "  fastcgi: :9000\n", "  stats: 127.0.0.1:9191\n"},
 		},
 		{
+			name: "logto, logto2 and daemonize's file become log.file in uWSGI's order; UDP and named loggers do not",
+			ini: "[uwsgi]\nmodule = a.wsgi\nlogto2 = /var/log/b.log\nlogto = /var/log/a.log\ndaemonize = /var/log/d.log\n" +
+				"log-reopen = true\nlog-maxsize = 1000\nreq-logger = file:/var/log/req.log\n",
+			lines: []string{
+				"logto2 => mapped: log.file: /var/log/b.log (gw's log and its runners' output; reopened on SIGUSR1)",
+				"logto => mapped: log.file: /var/log/a.log (gw's log and its runners' output; reopened on SIGUSR1) (not used: ",
+				"daemonize => mapped: log.file: /var/log/d.log (gw's log and its runners' output; reopened on SIGUSR1); gw does not fork into the background",
+				"log-reopen => default: gw reopens log.file and log.access on SIGUSR1",
+				"log-maxsize => unsupported: gw does not rotate its log itself: let logrotate rename log.file, then send SIGUSR1",
+				"req-logger => mapped: log.access: /var/log/req.log",
+			},
+			yaml: []string{"log:\n  file: /var/log/b.log\n  access: /var/log/req.log\n"},
+			not:  []string{"a.log", "d.log"},
+		},
+		{
+			name:  "daemonize then logto: logto wins; a later daemonize line is reported replaced",
+			ini:   "[uwsgi]\nmodule = a.wsgi\ndaemonize = /var/log/d.log\nlogto = /var/log/a.log\n",
+			lines: []string{"daemonize => mapped: docker runs it (replaced by site.ini:4)", "logto => mapped: log.file: /var/log/a.log"},
+			yaml:  []string{"log:\n  file: /var/log/a.log\n"},
+			not:   []string{"d.log"},
+		},
+		{
+			name: "daemonize alone; logto to UDP; a named logger",
+			ini: "[uwsgi]\nmodule = a.wsgi\ndaemonize = true\nlogto = 10.0.0.1:514\nlogger = file:/var/log/l.log\n" +
+				"logger = app syslog\nreq-logger = syslog\n",
+			lines: []string{
+				"daemonize => default: gw does not fork into the background",
+				"logto => unsupported: not to a UDP address",
+				"logger => mapped: log.file: /var/log/l.log",
+				"logger => unsupported: gw logs to stderr or log.file in one format",
+				"req-logger => unsupported: gw writes the request log to one place",
+			},
+			yaml: []string{"log:\n  file: /var/log/l.log\n"},
+			not:  []string{"access:"},
+		},
+		{
 			name:  "protocol = http turns socket into the HTTP listener",
 			ini:   "[uwsgi]\nsocket = :8000\nprotocol = http\nmodule = a.wsgi\n",
 			lines: []string{"socket => mapped: listen.http: :8000", "protocol => default:"},
