@@ -104,9 +104,13 @@ type Listen struct {
 	HTTPS Addr
 	// HTTP3 is the UDP address of the HTTP/3 (QUIC) listener (Network
 	// "udp"); it shares HTTPS's certificate and is advertised by Alt-Svc.
-	HTTP3       Addr
-	UWSGI       Addr
-	FastCGI     Addr
+	HTTP3   Addr
+	UWSGI   Addr
+	FastCGI Addr
+	// More are the listeners after the first of a kind, in config order:
+	// listen.http, https, uwsgi and fastcgi each take a list (uWSGI's
+	// repeated socket =). HTTP, HTTPS, UWSGI and FastCGI are the firsts.
+	More        []MoreAddr
 	Stats       Addr
 	Control     Addr   // gw ctl's socket: always unix (Network "unix") or zero
 	ChmodSocket uint32 // mode for unix-socket listeners, default 0660
@@ -119,6 +123,13 @@ type Listen struct {
 	// but for ACME HTTP-01 challenges.
 	RedirectHTTPS bool
 	TLS           TLS // certificate for HTTPS: Cert and Key, or ACME, whenever HTTPS is set
+}
+
+// MoreAddr is one more listener of a kind: its protocol ("http",
+// "https", "uwsgi", "fastcgi") and address.
+type MoreAddr struct {
+	Proto string
+	Addr  Addr
 }
 
 // Proxy says whose X-Forwarded-* or Forwarded headers (and PROXY

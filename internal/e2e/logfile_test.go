@@ -93,7 +93,7 @@ func TestLogFile(t *testing.T) {
 	old := read(logPath + ".1")
 	for _, c := range []struct {
 		file, text, want string
-		in            bool
+		in               bool
 	}{
 		{"old", old, "app-says before-rotation", true},
 		{"old", old, "app-says after-rotation", false},
