@@ -79,29 +79,31 @@ type job struct {
 
 // mapper turns the options into a gw config and a Line for each.
 type mapper struct {
-	in       Input
-	base     string // the config's name without extension (%n)
-	lines    []Line
-	used     map[string]bool
-	at       map[string]int // canonical key -> line of the value in force
-	socks    []sock
-	protocol string
-	stats    sock
-	chmod    string
-	tlsCert  string
-	tlsKey   string
-	chown    string
-	uid, gid string
-	pidFile  string    // pidfile, safe-pidfile: gw's pid_file
-	logFile  [3]string // log.file from daemonize, logto, logto2: the last set wins, as in uWSGI
-	reqLog   string    // req-logger = file:PATH: log.access
-	limits   []kv
-	app      app
-	mounts   []mountApp
-	daemons  []job
-	crons    []job
-	touch    []string
-	appLines []int // lines whose What names "{app}"
+	in         Input
+	base       string // the config's name without extension (%n)
+	lines      []Line
+	used       map[string]bool
+	at         map[string]int // canonical key -> line of the value in force
+	socks      []sock
+	shared     []sock       // shared-socket lines, what socket = =N names
+	sharedUsed map[int]bool // shared sockets some listener named
+	protocol   string
+	stats      sock
+	chmod      string
+	tlsCert    string
+	tlsKey     string
+	chown      string
+	uid, gid   string
+	pidFile    string    // pidfile, safe-pidfile: gw's pid_file
+	logFile    [3]string // log.file from daemonize, logto, logto2: the last set wins, as in uWSGI
+	reqLog     string    // req-logger = file:PATH: log.access
+	limits     []kv
+	app        app
+	mounts     []mountApp
+	daemons    []job
+	crons      []job
+	touch      []string
+	appLines   []int // lines whose What names "{app}"
 }
 
 var unresolvedEnv = regexp.MustCompile(`\$\(([^)]*)\)`)
@@ -271,6 +273,9 @@ func (m *mapper) option(key string, o Option, i int) (Kind, string) {
 	case "socket", "http", "http-socket", "https", "https-socket", "fastcgi-socket":
 		m.socks = append(m.socks, sock{key, v, i})
 		return Mapped, "listen"
+	case "shared-socket":
+		m.shared = append(m.shared, sock{key, v, i})
+		return Mapped, "a listener that names it (=N) binds it; gw binds every listener before it drops root (--uid)"
 	case "protocol":
 		m.protocol = v
 		switch v {

@@ -25,19 +25,19 @@ func TestMapping(t *testing.T) {
 		not   []string // must not be in the YAML
 	}{
 		{
-			name: "sockets: http, uwsgi, unix path, https, fastcgi, stats; one of a kind",
+			name: "sockets: http, uwsgi, unix path, https, fastcgi, stats; several of a kind as a list",
 			ini: "[uwsgi]\nmodule = a.wsgi\nhttp = :9090\nsocket = /run/a.sock\nsocket = 127.0.0.1:3031\n" +
 				"https = :8443,/etc/c.pem,/etc/k.pem\nfastcgi-socket = :9000\nstats = 127.0.0.1:9191\nhttp-socket = @abstract\n",
 			lines: []string{
 				"http => mapped: listen.http: :9090",
 				"socket => mapped: listen.uwsgi: unix:/run/a.sock",
-				"socket => unsupported: gw has one uwsgi listener: unix:/run/a.sock is kept",
+				"socket => mapped: listen.uwsgi[1]: 127.0.0.1:3031 (the listener named uwsgi.1)",
 				"https => mapped: listen.https: :8443",
 				"fastcgi-socket => mapped: listen.fastcgi: :9000",
 				"stats => mapped: listen.stats: 127.0.0.1:9191",
 				"http-socket => unsupported: abstract unix sockets",
 			},
-			yaml: []string{"  http: :9090\n", "  uwsgi: unix:/run/a.sock\n", "  https: :8443\n", "    cert: /etc/c.pem\n    key: /etc/k.pem\n", "  fastcgi: :9000\n", "  stats: 127.0.0.1:9191\n"},
+			yaml: []string{"  http: :9090\n", "  uwsgi:\n    - unix:/run/a.sock\n    - 127.0.0.1:3031\n", "  https: :8443\n", "    cert: /etc/c.pem\n    key: /etc/k.pem\n", "  fastcgi: :9000\n", "  stats: 127.0.0.1:9191\n"},
 		},
 		{
 			name: "logto, logto2 and daemonize's file become log.file in uWSGI's order; UDP and named loggers do not",
@@ -74,6 +74,23 @@ func TestMapping(t *testing.T) {
 			},
 			yaml: []string{"log:\n  file: /var/log/l.log\n"},
 			not:  []string{"access:"},
+		},
+		{
+			name: "shared-socket: =N binds it as that listener; an unused one and a bad =N are reported",
+			ini: "[uwsgi]\nmodule = a.wsgi\nshared-socket = :80\nshared-socket = :81\nshared-socket = /run/s.sock\n" +
+				"http = =0\nsocket = =2\nsocket = =7\nhttps = :443,/c.pem,/k.pem\nhttps = :8443,/other.pem,/k.pem\n",
+			lines: []string{
+				"shared-socket => mapped: a listener that names it",
+				"shared-socket => unsupported: no listener names it (=1)",
+				"shared-socket => mapped: a listener that names it",
+				"http => mapped: listen.http: :80 (shared-socket 0, site.ini:3)",
+				"socket => mapped: listen.uwsgi: unix:/run/s.sock (shared-socket 2, site.ini:5)",
+				"socket => unsupported: =7 names no shared-socket (the config has 3)",
+				"https => mapped: listen.https: :443",
+				"https => unsupported: gw's HTTPS listeners share one certificate and key: /c.pem is kept",
+			},
+			yaml: []string{"  http: :80\n", "  uwsgi: unix:/run/s.sock\n", "  https: :443\n"},
+			not:  []string{":81", "8443"},
 		},
 		{
 			name:  "protocol = http turns socket into the HTTP listener",

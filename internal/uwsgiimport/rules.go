@@ -97,7 +97,6 @@ var unsupported = map[string]string{
 	"python-import":             "gw loads only the app; import the module from the app",
 	"http-timeout":              "gw has no separate gateway-to-app timeout; timeout: (harakiri) bounds a request",
 	"wsgi-disable-file-wrapper": "gw's wsgi.file_wrapper cannot be switched off",
-	"shared-socket":             "gw binds its own listeners",
 	"thread-stacksize":          "gw does not set thread stack sizes",
 	"threads-stacksize":         "gw does not set thread stack sizes",
 	"worker-exec":               "gw starts its own runner processes",
