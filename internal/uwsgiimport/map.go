@@ -313,6 +313,10 @@ func (m *mapper) option(key string, o Option, i int) (Kind, string) {
 	case "logto", "logto2", "daemonize", "daemonize2", "logger":
 		return m.logTo(key, o, i)
 	case "req-logger":
+		if s := strings.TrimSpace(v); s == "stdio" || s == "stdio:" {
+			m.reqLog = "-"
+			return m.global(key, i, "log.access: - (with gw's log: stderr, or log.file)")
+		}
 		path, ok := strings.CutPrefix(strings.TrimSpace(v), "file:")
 		if !ok || path == "" {
 			return Unsupported, reasonFor(key)
@@ -464,6 +468,8 @@ func (m *mapper) logTo(key string, o Option, i int) (Kind, string) {
 	v := strings.TrimSpace(o.Value)
 	rank := map[string]int{"daemonize": 0, "daemonize2": 0, "logto": 1, "logger": 1, "logto2": 2}[key]
 	switch {
+	case key == "logger" && (v == "stdio" || v == "stdio:"):
+		return Default, "gw logs to stderr unless log.file is set"
 	case key == "logger":
 		p, ok := strings.CutPrefix(v, "file:")
 		if !ok || p == "" {

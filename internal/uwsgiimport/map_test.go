@@ -64,16 +64,17 @@ func TestMapping(t *testing.T) {
 		{
 			name: "daemonize alone; logto to UDP; a named logger",
 			ini: "[uwsgi]\nmodule = a.wsgi\ndaemonize = true\nlogto = 10.0.0.1:514\nlogger = file:/var/log/l.log\n" +
-				"logger = app syslog\nreq-logger = syslog\n",
+				"logger = app syslog\nreq-logger = syslog\nlogger = stdio\nlogger-req = stdio\n",
 			lines: []string{
 				"daemonize => default: gw does not fork into the background",
 				"logto => unsupported: not to a UDP address",
 				"logger => mapped: log.file: /var/log/l.log",
 				"logger => unsupported: gw logs to stderr or log.file in one format",
 				"req-logger => unsupported: gw writes the request log to one place",
+				"logger => default: gw logs to stderr unless log.file is set",
+				"logger-req => mapped: log.access: - (with gw's log",
 			},
-			yaml: []string{"log:\n  file: /var/log/l.log\n"},
-			not:  []string{"access:"},
+			yaml: []string{"log:\n  file: /var/log/l.log\n  access: '-'\n"},
 		},
 		{
 			name: "shared-socket: =N binds it as that listener; an unused one and a bad =N are reported",

@@ -27,6 +27,7 @@ var aliases = map[string]string{
 	"uwsgi-socket": "socket", "http11-socket": "http-socket",
 	"plugin": "plugins", "py-auto-reload": "py-autoreload", "python-autoreload": "py-autoreload",
 	"logformat": "log-format", "chmod": "chmod-socket", "stats-server": "stats",
+	"logger-req": "req-logger",
 }
 
 // defaults are options whose effect gw has without being told.
