@@ -352,7 +352,8 @@ func (g *Gateway) serve() {
 // Bound is one open listener: its protocol and the address the kernel gave
 // it (so ":0" shows the real port).
 type Bound struct {
-	Proto string // "http", "https", "http3" (UDP), "uwsgi", "fastcgi"
+	Proto string // "http", "https", "http3" (UDP), "uwsgi", "fastcgi", "stats", "control"
+	Name  string // Proto, or "uwsgi.1"... for the more of a kind (ProtoAddr.Name)
 	Addr  net.Addr
 }
 
@@ -360,16 +361,16 @@ type Bound struct {
 func (g *Gateway) Listeners() []Bound {
 	out := make([]Bound, 0, len(g.lns)+1)
 	for _, ln := range g.lns {
-		out = append(out, Bound{Proto: ln.proto, Addr: ln.Addr()})
+		out = append(out, Bound{Proto: ln.proto, Name: ln.name, Addr: ln.Addr()})
 	}
 	if g.h3conn != nil {
-		out = append(out, Bound{Proto: "http3", Addr: g.h3conn.LocalAddr()})
+		out = append(out, Bound{Proto: "http3", Name: "http3", Addr: g.h3conn.LocalAddr()})
 	}
 	if g.adminAddr != nil {
-		out = append(out, Bound{Proto: "stats", Addr: g.adminAddr})
+		out = append(out, Bound{Proto: "stats", Name: "stats", Addr: g.adminAddr})
 	}
 	if g.controlLn != nil {
-		out = append(out, Bound{Proto: "control", Addr: g.controlLn.Addr()})
+		out = append(out, Bound{Proto: "control", Name: "control", Addr: g.controlLn.Addr()})
 	}
 	return out
 }

@@ -18,23 +18,29 @@ import (
 type listener struct {
 	net.Listener
 	proto string     // "http", "https", "uwsgi" or "fastcgi"
+	name  string     // proto for the first of a kind, then proto.1, proto.2...
 	certs certSource // the certificate of an "https" listener
 }
 
-// Protocols lists the listeners cfg configures, in the order gw binds and
-// reports them (and matches systemd's unnamed sockets to them).
+// Protocols lists the names of the listeners cfg configures, in the order
+// gw binds and reports them (and matches systemd's unnamed sockets to them).
 func Protocols(l config.Listen) []string {
 	var out []string
 	for _, c := range Addrs(l) {
-		out = append(out, c.Proto)
+		out = append(out, c.Name)
 	}
 	return out
 }
 
-// ProtoAddr is one configured listener: its name and its address.
+// ProtoAddr is one configured listener: its protocol, name and address.
 type ProtoAddr struct {
-	Proto string // "http", "https", "uwsgi", "fastcgi", "stats"
-	Addr  config.Addr
+	Proto string // "http", "https", "uwsgi", "fastcgi", "stats", "control"
+	// Name is stable across restarts and upgrades of one config: the
+	// protocol for the first listener of a kind, then "uwsgi.1",
+	// "uwsgi.2"... in config order. Upgrades pass sockets by it and
+	// systemd's FileDescriptorName= may use it.
+	Name string
+	Addr config.Addr
 }
 
 // Addrs lists the listeners l configures, the stats and control
@@ -42,19 +48,29 @@ type ProtoAddr struct {
 func Addrs(l config.Listen) []ProtoAddr {
 	out := listenAddrs(l)
 	if !l.Stats.IsZero() {
-		out = append(out, ProtoAddr{"stats", l.Stats})
+		out = append(out, ProtoAddr{"stats", "stats", l.Stats})
 	}
 	if !l.Control.IsZero() {
-		out = append(out, ProtoAddr{"control", l.Control})
+		out = append(out, ProtoAddr{"control", "control", l.Control})
 	}
 	return out
 }
 
+// listenAddrs lists the app listeners, each kind's together: its first,
+// then the more of that kind in config order.
 func listenAddrs(l config.Listen) []ProtoAddr {
 	var out []ProtoAddr
-	for _, c := range []ProtoAddr{{"http", l.HTTP}, {"https", l.HTTPS}, {"uwsgi", l.UWSGI}, {"fastcgi", l.FastCGI}} {
-		if !c.Addr.IsZero() {
-			out = append(out, c)
+	for _, c := range []ProtoAddr{{"http", "http", l.HTTP}, {"https", "https", l.HTTPS}, {"uwsgi", "uwsgi", l.UWSGI}, {"fastcgi", "fastcgi", l.FastCGI}} {
+		if c.Addr.IsZero() {
+			continue
+		}
+		out = append(out, c)
+		n := 0
+		for _, m := range l.More {
+			if m.Proto == c.Proto {
+				n++
+				out = append(out, ProtoAddr{c.Proto, c.Proto + "." + strconv.Itoa(n), m.Addr})
+			}
 		}
 	}
 	return out
@@ -68,7 +84,7 @@ func listenAddrs(l config.Listen) []ProtoAddr {
 func (g *Gateway) Listen(activated map[string]net.Listener) error {
 	l := g.cfg.Listen
 	for _, c := range listenAddrs(l) {
-		ln := activated[c.Proto]
+		ln := activated[c.Name]
 		if ln == nil {
 			var err error
 			if ln, err = listen(c.Addr, os.FileMode(l.ChmodSocket), l.ChownSocket); err != nil {
@@ -76,17 +92,20 @@ func (g *Gateway) Listen(activated map[string]net.Listener) error {
 				return err
 			}
 		}
-		lis := listener{Listener: ln, proto: c.Proto}
+		lis := listener{Listener: ln, proto: c.Proto, name: c.Name}
 		if c.Proto == "https" && l.TLS.ACME == nil {
 			// Loaded now, so a bad pair fails the start, not the first
-			// client; through keyPair when gw is about to drop root.
-			certs, err := newCertStore(l.TLS.Cert, l.TLS.Key, g.keyPair)
-			if err != nil {
-				ln.Close()
-				g.closeListeners()
-				return err
+			// client; through keyPair when gw is about to drop root. One
+			// store for every HTTPS listener, so a SIGHUP reloads it once.
+			if lis.certs = g.httpsCerts(); lis.certs == nil {
+				certs, err := newCertStore(l.TLS.Cert, l.TLS.Key, g.keyPair)
+				if err != nil {
+					ln.Close()
+					g.closeListeners()
+					return err
+				}
+				lis.certs = certs
 			}
-			lis.certs = certs
 		}
 		g.lns = append(g.lns, lis)
 	}
@@ -158,12 +177,23 @@ func (g *Gateway) listen() error {
 	return g.Listen(nil)
 }
 
-// Sockets returns the open listeners by protocol name (the stats listener
-// as "stats"), to hand to the gw of an upgrade.
+// httpsCerts is the certificate store of an HTTPS listener bound
+// already, nil before the first.
+func (g *Gateway) httpsCerts() certSource {
+	for _, ln := range g.lns {
+		if ln.proto == "https" && ln.certs != nil {
+			return ln.certs
+		}
+	}
+	return nil
+}
+
+// Sockets returns the open listeners by name (ProtoAddr.Name; the stats
+// listener as "stats"), to hand to the gw of an upgrade.
 func (g *Gateway) Sockets() map[string]net.Listener {
 	out := make(map[string]net.Listener, len(g.lns)+1)
 	for _, ln := range g.lns {
-		out[ln.proto] = ln.Listener
+		out[ln.name] = ln.Listener
 	}
 	if g.statsLn != nil {
 		out["stats"] = g.statsLn

@@ -44,6 +44,57 @@ func TestListenTakesActivated(t *testing.T) {
 	}
 }
 
+// TestListenMore: the more listeners of a kind (listen.uwsgi as a list)
+// are bound after the first of their kind, named uwsgi.1, uwsgi.2 in config
+// order; a passed socket is taken by that name.
+func TestListenMore(t *testing.T) {
+	passed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := &config.Config{Listen: config.Listen{
+		HTTP:  config.Addr{Network: "tcp", Address: "127.0.0.1:0"},
+		UWSGI: config.Addr{Network: "unix", Address: filepath.Join(dir, "a.sock")},
+		More: []config.MoreAddr{
+			{Proto: "uwsgi", Addr: config.Addr{Network: "unix", Address: filepath.Join(dir, "b.sock")}},
+			{Proto: "http", Addr: config.Addr{Network: "tcp", Address: "127.0.0.1:0"}},
+			{Proto: "uwsgi", Addr: config.Addr{Network: "tcp", Address: passed.Addr().String()}},
+		},
+	}}
+	want := []string{"http", "http.1", "uwsgi", "uwsgi.1", "uwsgi.2"}
+	if p := Protocols(cfg.Listen); strings.Join(p, " ") != strings.Join(want, " ") {
+		t.Errorf("Protocols = %v, want %v", p, want)
+	}
+	g := &Gateway{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := g.Listen(map[string]net.Listener{"uwsgi.2": passed}); err != nil {
+		t.Fatal(err)
+	}
+	defer g.CloseListeners()
+	got := g.Listeners()
+	if len(got) != len(want) {
+		t.Fatalf("listeners %v, want %v", got, want)
+	}
+	protos := []string{"http", "http", "uwsgi", "uwsgi", "uwsgi"}
+	for i, b := range got {
+		if b.Name != want[i] || b.Proto != protos[i] {
+			t.Errorf("listener %d: %s (%s), want %s (%s)", i, b.Name, b.Proto, want[i], protos[i])
+		}
+	}
+	if got[3].Addr.String() != filepath.Join(dir, "b.sock") || got[4].Addr.String() != passed.Addr().String() {
+		t.Errorf("addresses %v", got)
+	}
+	socks := g.Sockets()
+	for _, n := range want {
+		if socks[n] == nil {
+			t.Errorf("Sockets lacks %s: %v", n, socks)
+		}
+	}
+	if socks["uwsgi.2"] != passed {
+		t.Error("Sockets' uwsgi.2 is not the passed socket")
+	}
+}
+
 // TestListenHTTPSNeedsLoadableCert: a bad certificate fails Listen, and
 // nothing stays bound.
 func TestListenHTTPSNeedsLoadableCert(t *testing.T) {

@@ -22,7 +22,7 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 	}
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
-	if cfg.Listen != g.cfg.Listen {
+	if !cfg.Listen.Equal(g.cfg.Listen) {
 		g.log.Warn("reload: listener changes take effect at the next restart; keeping the current listeners")
 		cfg.Listen = g.cfg.Listen
 	}

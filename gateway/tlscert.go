@@ -127,10 +127,11 @@ func (g *Gateway) newACME(a *config.ACME) (*acme.Manager, error) {
 		if !ok {
 			continue
 		}
-		switch ln.proto {
-		case "http":
+		// The first listener of each kind, as the CA validates on one port.
+		switch {
+		case ln.proto == "http" && o.HTTPPort == 0:
 			o.HTTPPort = ta.Port
-		case "https":
+		case ln.proto == "https" && o.TLSPort == 0:
 			o.TLSPort = ta.Port
 		default:
 			continue
@@ -147,10 +148,12 @@ func (g *Gateway) newACME(a *config.ACME) (*acme.Manager, error) {
 // current certificate, and the error says which files were at fault.
 func (g *Gateway) ReloadCerts() error {
 	var errs []error
+	seen := map[certSource]bool{} // several HTTPS listeners share one
 	for _, ln := range g.lns {
-		if ln.certs == nil {
+		if ln.certs == nil || seen[ln.certs] {
 			continue
 		}
+		seen[ln.certs] = true
 		if err := ln.certs.reload(); err != nil {
 			errs = append(errs, err)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gwhq/gw/gateway/accesslog"
+	"github.com/gwhq/gw/internal/logfile"
 )
 
 func TestNewLogger(t *testing.T) {
@@ -48,38 +49,86 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
+// TestReopenOnUSR1 rotates gw's own log file and the access log file as
+// logrotate does (rename, then SIGUSR1): each one's lines before the
+// signal stay in the renamed file, later ones (the reopen lines included,
+// for gw's log) land in a new file at the path.
 func TestReopenOnUSR1(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "access.log")
-	access, err := accesslog.Open(path, "text", os.Stderr)
+	dir := t.TempDir()
+	mainPath, accessPath := filepath.Join(dir, "gw.log"), filepath.Join(dir, "access.log")
+	mainFile, err := logfile.Open(mainPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mainFile.Close()
+	access, err := accesslog.Open(accessPath, "text", os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer access.Close()
+	log := slog.New(slog.NewTextHandler(mainFile, nil))
+	usr1 := make(chan os.Signal)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	// Ended by cancel below.
+	go func() { defer close(done); reopenOnUSR1(ctx, usr1, reopenable(mainFile, access), log) }()
+
+	log.Info("before")
+	access.Log(accesslog.Entry{RequestID: "before"})
+	for _, p := range []string{mainPath, accessPath} {
+		if err := os.Rename(p, p+".1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	usr1 <- syscall.SIGUSR1
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		b, _ := os.ReadFile(mainPath)
+		if strings.Contains(string(b), "access log reopened") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reopen logged in the new gw log: %q", b)
+		}
+	}
+	log.Info("after")
+	access.Log(accesslog.Entry{RequestID: "after"})
+	cancel()
+	<-done
+	for name, want := range map[string][]string{
+		mainPath + ".1":   {"msg=before"},
+		mainPath:          {"msg=\"SIGUSR1: log reopened\"", "msg=\"SIGUSR1: access log reopened\"", "msg=after"},
+		accessPath + ".1": {"request_id=before"},
+		accessPath:        {"request_id=after"},
+	} {
+		b, err := os.ReadFile(name)
+		if err != nil || strings.Count(string(b), "\n") != len(want) {
+			t.Errorf("%s: %q (%v), want %d lines", filepath.Base(name), b, err, len(want))
+			continue
+		}
+		for _, w := range want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s: %q lacks %s", filepath.Base(name), b, w)
+			}
+		}
+	}
+}
+
+// TestReopenNothing: a SIGUSR1 with no log file says so, and gw lives on.
+func TestReopenNothing(t *testing.T) {
 	var main syncBuf
 	usr1 := make(chan os.Signal)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	// Ended by cancel below.
-	go func() { defer close(done); reopenOnUSR1(ctx, usr1, access, slog.New(slog.NewTextHandler(&main, nil))) }()
-
-	access.Log(accesslog.Entry{RequestID: "before"})
-	if err := os.Rename(path, path+".1"); err != nil {
-		t.Fatal(err)
-	}
+	go func() {
+		defer close(done)
+		reopenOnUSR1(ctx, usr1, reopenable(nil, nil), slog.New(slog.NewTextHandler(&main, nil)))
+	}()
 	usr1 <- syscall.SIGUSR1
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(main.String(), "access log reopened"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reopen logged: %q", main.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	access.Log(accesslog.Entry{RequestID: "after"})
+	usr1 <- syscall.SIGUSR1 // taken only once the first was handled
 	cancel()
 	<-done
-	for name, id := range map[string]string{path + ".1": "before", path: "after"} {
-		b, err := os.ReadFile(name)
-		if err != nil || !strings.Contains(string(b), "request_id="+id) || strings.Count(string(b), "\n") != 1 {
-			t.Errorf("%s: %q (%v), want just the %q line", filepath.Base(name), b, err, id)
-		}
+	if got := strings.Count(main.String(), "no log file to reopen"); got < 1 {
+		t.Errorf("log %q, want the no-file line", main.String())
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/gwhq/gw/gateway"
 	"github.com/gwhq/gw/gateway/accesslog"
 	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/internal/logfile"
 	"github.com/gwhq/gw/internal/privsep"
 	"github.com/gwhq/gw/internal/systemd"
 	"github.com/gwhq/gw/runners"
@@ -52,13 +53,34 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		return reportLoad(e, err)
 	}
 	refuseUsers(cfg)
-	log := newLogger(e.stderr, cfg.Log.Format)
-	access, err := accesslog.Open(cfg.Log.Access, cfg.Log.Format, e.stderr)
+	// gw's log goes to stderr, or to log.file (uWSGI's logto): the
+	// runners' and daemons' output with it, as gw logs their lines.
+	logOut := e.stderr
+	var logFile *logfile.File
+	if cfg.Log.File != "" {
+		if logFile, err = logfile.Open(cfg.Log.File); err != nil {
+			return &exitError{code: exitFailure, err: fmt.Errorf("log file: %w", err)}
+		}
+		// Closed last (deferred first): gw logs until run returns.
+		defer logFile.Close()
+		logOut = logFile
+		fmt.Fprintf(e.stderr, "gw: logging to %s\n", cfg.Log.File)
+	}
+	log := newLogger(logOut, cfg.Log.Format)
+	// "-" puts the access log with gw's log, wherever that goes.
+	access, err := accesslog.Open(cfg.Log.Access, cfg.Log.Format, logOut)
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
 	defer access.Close()
 	log = accesslog.Attach(log, access)
+	// A start failure is printed on stderr; with a log file, logged there too.
+	failStart := func(err error) {
+		reportStart(e, err)
+		if logFile != nil {
+			log.Error("gw could not start", startAttrs(err)...)
+		}
+	}
 
 	// The first SIGTERM or SIGINT cancels ctx; stop() then restores the
 	// default action, so a second one kills gw if draining hangs.
@@ -79,14 +101,14 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	defer wg.Wait()
 	hupCtx, hupDone := context.WithCancel(context.Background())
 	defer hupDone()
-	// SIGUSR1 reopens the access log file (logrotate renamed it). It is
+	// SIGUSR1 reopens the log files (logrotate renamed them). It is
 	// caught even with no file to reopen: its default action kills gw.
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
 	wg.Add(1)
 	// Ended by hupDone when run returns.
-	go func() { defer wg.Done(); reopenOnUSR1(hupCtx, usr1, access, log) }()
+	go func() { defer wg.Done(); reopenOnUSR1(hupCtx, usr1, reopenable(logFile, access), log) }()
 	// SIGUSR2 (upgrade) would kill gw too: caught from the start, acted on
 	// once gw serves.
 	usr2 := make(chan os.Signal, 1)
@@ -122,7 +144,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 	g.InheritUwsgiLocks(in.locks)
 	helper, err := listenAs(g, activated, drop, cfg, log)
 	if err != nil {
-		reportStart(e, err)
+		failStart(err)
 		return &exitError{code: exitFailure}
 	}
 	// On return, so after the gateway's shutdown: the helper removes the
@@ -135,7 +157,7 @@ func run(cmd *cobra.Command, a []string, e env) error {
 		if ctx.Err() != nil {
 			return nil // interrupted while starting: a clean stop
 		}
-		reportStart(e, err)
+		failStart(err)
 		return &exitError{code: exitFailure}
 	}
 	// A HUP that came while starting is moot (the config just loaded is
@@ -242,23 +264,51 @@ func newLogger(w io.Writer, format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, nil))
 }
 
-// reopenOnUSR1 reopens the access log file at each SIGUSR1 until ctx ends.
-func reopenOnUSR1(ctx context.Context, usr1 <-chan os.Signal, access *accesslog.Logger, log *slog.Logger) {
+// logReopener is a log file SIGUSR1 reopens at its path.
+type logReopener interface {
+	Reopen() error
+	Path() string
+}
+
+// namedLog is a log file and what gw's log calls it.
+type namedLog struct {
+	name string // "log", "access log"
+	f    logReopener
+}
+
+// reopenable lists the log files gw writes to: gw's own (nil when it
+// logs to stderr) and the access log's own file, if any.
+func reopenable(logFile *logfile.File, access *accesslog.Logger) []namedLog {
+	var out []namedLog
+	if logFile != nil {
+		out = append(out, namedLog{"log", logFile})
+	}
+	if access.Path() != "" {
+		out = append(out, namedLog{"access log", access})
+	}
+	return out
+}
+
+// reopenOnUSR1 reopens the log files at each SIGUSR1 until ctx ends. Each
+// file's line is logged after its reopen: in the new file for gw's log.
+func reopenOnUSR1(ctx context.Context, usr1 <-chan os.Signal, logs []namedLog, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-usr1:
 		}
-		if access.Path() == "" {
-			log.Info("SIGUSR1: no access log file to reopen")
+		if len(logs) == 0 {
+			log.Info("SIGUSR1: no log file to reopen")
 			continue
 		}
-		if err := access.Reopen(); err != nil {
-			log.Error("SIGUSR1: access log not reopened; still writing to the old file", "err", err)
-			continue
+		for _, l := range logs {
+			if err := l.f.Reopen(); err != nil {
+				log.Error("SIGUSR1: "+l.name+" not reopened; still writing to the old file", "path", l.f.Path(), "err", err)
+				continue
+			}
+			log.Info("SIGUSR1: "+l.name+" reopened", "path", l.f.Path())
 		}
-		log.Info("SIGUSR1: access log reopened", "path", access.Path())
 	}
 }
 
@@ -313,12 +363,7 @@ func (rl *reloader) reload(ctx context.Context) error {
 	}
 	rl.dir.keep(cfg, rl.g.Config())
 	if err := rl.g.Reload(ctx, cfg); err != nil {
-		attrs := []any{"err", err}
-		var se *proc.SpawnError
-		if errors.As(err, &se) && se.Detail != "" {
-			attrs = append(attrs, "detail", se.Detail)
-		}
-		rl.log.Error("reload failed", attrs...)
+		rl.log.Error("reload failed", startAttrs(err)...)
 		return err
 	}
 	rl.watch.update()
@@ -541,4 +586,14 @@ func reportStart(e env, err error) {
 	if errors.As(err, &se) && se.Detail != "" {
 		fmt.Fprintln(e.stderr, se.Detail)
 	}
+}
+
+// startAttrs are reportStart's error and detail as log attributes.
+func startAttrs(err error) []any {
+	attrs := []any{"err", err}
+	var se *proc.SpawnError
+	if errors.As(err, &se) && se.Detail != "" {
+		attrs = append(attrs, "detail", se.Detail)
+	}
+	return attrs
 }

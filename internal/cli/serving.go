@@ -11,7 +11,8 @@ import (
 
 // servingAttrs describes what gw serves, for the "gw serving" log line:
 // one attribute per listener with the address actually bound
-// (http=127.0.0.1:8080, uwsgi=unix:/run/gw.sock) and the apps. Scripts and
+// (http=127.0.0.1:8080, uwsgi=unix:/run/gw.sock, uwsgi.1=... for a second
+// one) and the apps. Scripts and
 // internal/gwtest read the http= attribute to learn the port.
 func servingAttrs(cfg *config.Config, bound []gateway.Bound) []any {
 	var attrs []any
@@ -20,7 +21,7 @@ func servingAttrs(cfg *config.Config, bound []gateway.Bound) []any {
 		if b.Addr.Network() == "unix" {
 			addr = "unix:" + addr
 		}
-		attrs = append(attrs, slog.String(b.Proto, addr))
+		attrs = append(attrs, slog.String(b.Name, addr))
 	}
 	apps := make([]string, len(cfg.Apps))
 	for i, a := range cfg.Apps {

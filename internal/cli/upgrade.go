@@ -67,12 +67,12 @@ func inherit(cfg *config.Config) (*upgrade.Upgrader, inherited, error) {
 	}
 	in.lns = map[string]net.Listener{}
 	for _, a := range gateway.Addrs(cfg.Listen) {
-		ln, err := u.Listener(a.Proto, a.Addr.String())
+		ln, err := u.Listener(a.Name, a.Addr.String())
 		if err != nil {
 			return nil, in, err
 		}
 		if ln != nil {
-			in.lns[a.Proto] = ln
+			in.lns[a.Name] = ln
 		}
 	}
 	if a := cfg.Listen.HTTP3; !a.IsZero() {
@@ -143,8 +143,8 @@ func (s *upgrades) serving() error {
 func (s *upgrades) pass() error {
 	socks := s.g.Sockets()
 	for _, a := range gateway.Addrs(s.listen) {
-		if ln := socks[a.Proto]; ln != nil {
-			if err := s.u.Pass(a.Proto, a.Addr.String(), ln); err != nil {
+		if ln := socks[a.Name]; ln != nil {
+			if err := s.u.Pass(a.Name, a.Addr.String(), ln); err != nil {
 				return err
 			}
 		}

@@ -7,7 +7,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // listenerKeys are the keys of the listeners that serve apps; stats is not
@@ -28,30 +31,32 @@ func (l *loader) listen(ls *Listen) {
 	}
 	byAddr := map[Addr]value{}
 	for _, key := range append(listenerKeys, "listen.stats", "listen.control") {
-		val := l.get(key)
-		if val.text == "" {
-			continue
+		for i, val := range l.addrValues(key) {
+			a, err := ParseAddr(val.text)
+			if err != nil {
+				l.c.of(val, "%v", err)
+				continue
+			}
+			if key == "listen.control" && a.Network != "unix" {
+				// Only a socket file has an owner and a mode to guard it; a TCP
+				// port would let any local user reload or drain gw.
+				l.c.of(val, "control socket %q: want unix:/path (the control socket is a unix socket only)", val.text)
+				continue
+			}
+			// Two listeners on one address would fail at bind time with a
+			// less helpful "address already in use". Port 0 asks the kernel
+			// for a fresh port each time, so it never collides.
+			if first, dup := byAddr[a]; dup && !strings.HasSuffix(a.Address, ":0") {
+				l.c.of(val, "same address as %s", first.path)
+				continue
+			}
+			byAddr[a] = val
+			if i == 0 {
+				*addrs[key] = a
+			} else {
+				ls.More = append(ls.More, MoreAddr{Proto: strings.TrimPrefix(key, "listen."), Addr: a})
+			}
 		}
-		a, err := ParseAddr(val.text)
-		if err != nil {
-			l.c.of(val, "%v", err)
-			continue
-		}
-		if key == "listen.control" && a.Network != "unix" {
-			// Only a socket file has an owner and a mode to guard it; a TCP
-			// port would let any local user reload or drain gw.
-			l.c.of(val, "control socket %q: want unix:/path (the control socket is a unix socket only)", val.text)
-			continue
-		}
-		// Two listeners on one address would fail at bind time with a
-		// less helpful "address already in use". Port 0 asks the kernel
-		// for a fresh port each time, so it never collides.
-		if first, dup := byAddr[a]; dup && !strings.HasSuffix(a.Address, ":0") {
-			l.c.of(val, "same address as %s", first.path)
-			continue
-		}
-		byAddr[a] = val
-		*addrs[key] = a
 	}
 	if !l.anyListenerGiven() {
 		ls.HTTP = defaultHTTP
@@ -95,15 +100,15 @@ func (l *loader) tls(ls *Listen) {
 		ls.TLS.Key = l.tlsFile(key)
 	}
 	ls.TLS.ACME = l.acme()
-	https := l.get("listen.https")
+	https := l.addrValues("listen.https")
 	files := cert.text != "" || key.text != ""
 	switch {
 	case ls.TLS.ACME != nil && files:
 		l.c.of(cert, "tls.cert and tls.key, or tls.acme: set one of the two, not both")
-	case ls.TLS.ACME != nil && https.text == "":
+	case ls.TLS.ACME != nil && len(https) == 0:
 		l.c.of(l.get("listen.tls.acme.domains"), "tls.acme needs an HTTPS listener: set listen.https (e.g. :443)")
-	case ls.TLS.ACME == nil && https.text != "" && (cert.text == "" || key.text == ""):
-		l.c.of(https, "an HTTPS listener needs a certificate and key: set tls.cert and tls.key under listen:, or --cert and --key; or tls.acme with domains for automatic HTTPS")
+	case ls.TLS.ACME == nil && len(https) > 0 && (cert.text == "" || key.text == ""):
+		l.c.of(https[0], "an HTTPS listener needs a certificate and key: set tls.cert and tls.key under listen:, or --cert and --key; or tls.acme with domains for automatic HTTPS")
 	}
 }
 
@@ -192,7 +197,7 @@ func (l *loader) http3(ls *Listen) {
 		l.c.of(val, "HTTP/3 listener %q: want host:port or :port (HTTP/3 runs over UDP)", val.text)
 		return
 	}
-	if l.get("listen.https").text == "" {
+	if len(l.addrValues("listen.https")) == 0 {
 		l.c.of(val, "an HTTP/3 listener needs the HTTPS listener: set listen.https (--https) with its certificate; HTTP/3 shares it and is advertised on its answers")
 		return
 	}
@@ -212,11 +217,40 @@ func (l *loader) tlsFile(val value) string {
 	return p
 }
 
+// addrValues are the addresses given for a listener key, one value each:
+// the app listeners take a list (a YAML list, the flag repeated, commas in
+// the variable), stats and control one address. Empty items are skipped.
+func (l *loader) addrValues(key string) []value {
+	val := l.get(key)
+	if len(val.list) == 0 {
+		if val.text == "" {
+			return nil
+		}
+		return []value{val}
+	}
+	var out []value
+	for i, s := range val.list {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		v := val
+		v.text, v.list = s, nil
+		if len(val.list) > 1 {
+			v.path = fmt.Sprintf("%s[%d]", val.path, i)
+		}
+		if val.node != nil && val.node.Kind == yaml.SequenceNode {
+			v.node = deref(val.node.Content[i])
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
 // anyListenerGiven reports whether the user set an app listener at all,
 // even a bad one: a typo in --uwsgi must not quietly open :8080 instead.
 func (l *loader) anyListenerGiven() bool {
 	for _, key := range listenerKeys {
-		if l.get(key).text != "" {
+		if len(l.addrValues(key)) > 0 {
 			return true
 		}
 	}
@@ -250,3 +284,8 @@ func (l *loader) limits(lm *Limits) {
 		l.c.of(wc, "websocket compression must be off, on or context-takeover, got %q", wc.text)
 	}
 }
+
+// Equal reports whether l and o configure the same listeners (a reload
+// keeps the bound ones when they differ). Deep: each load makes its own
+// TLS.ACME and More.
+func (l Listen) Equal(o Listen) bool { return reflect.DeepEqual(l, o) }

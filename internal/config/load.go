@@ -79,6 +79,7 @@ func Load(src Sources) (*Config, error) {
 	if f := cfg.Log.Format; f != "text" && f != "json" {
 		l.c.of(l.get("log.format"), "log format must be text or json, got %q", f)
 	}
+	cfg.Log.File = l.path(l.get("log.file"))
 	if a := l.get("log.access").text; a != "off" && a != "" {
 		cfg.Log.Access = a
 		if a != "-" {

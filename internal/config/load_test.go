@@ -83,7 +83,7 @@ func TestLoadDefaults(t *testing.T) {
 			WebSocketMaxMessage: 1 << 20, WebSocketPing: 30 * time.Second, WebSocketCompression: WSCompressionOff,
 		},
 	}
-	if cfg.Listen != want.Listen || cfg.Limits != want.Limits || cfg.File != "" || cfg.User != "" || cfg.Group != "" {
+	if !cfg.Listen.Equal(want.Listen) || cfg.Limits != want.Limits || cfg.File != "" || cfg.User != "" || cfg.Group != "" {
 		t.Errorf("got %+v %+v, want %+v %+v", cfg.Listen, cfg.Limits, want.Listen, want.Limits)
 	}
 	if len(cfg.Apps) != 1 {
@@ -317,6 +317,50 @@ func TestDefaultListener(t *testing.T) {
 			cfg := f.mustLoad("", nil, append(tc.args, filepath.Join(f.dir, "wsgi.py"))...)
 			if got := cfg.Listen.HTTP.String(); got != tc.http {
 				t.Errorf("http = %q, want %q", got, tc.http)
+			}
+		})
+	}
+}
+
+// TestListenerLists: listen.http, https, uwsgi and fastcgi take one
+// address or several (a YAML list, the flag repeated, commas in the
+// variable): the first is the kind's listener as before, the others are
+// More, in order.
+func TestListenerLists(t *testing.T) {
+	tests := []struct {
+		name        string
+		yaml        string
+		env, args   []string
+		http, uwsgi string
+		more        string // "proto=addr ..." of Listen.More
+	}{
+		{name: "one address in YAML, as before", yaml: "listen:\n  uwsgi: :3031\n", uwsgi: ":3031"},
+		{name: "a YAML list", yaml: "listen:\n  uwsgi: [\":3031\", unix:/run/a.sock]\n  http: [\":80\"]\n",
+			http: ":80", uwsgi: ":3031", more: "uwsgi=unix:/run/a.sock"},
+		{name: "repeated flags", args: []string{"--uwsgi", ":3031", "--http", ":80", "--uwsgi", ":3032", "--uwsgi", ":3033"},
+			http: ":80", uwsgi: ":3031", more: "uwsgi=:3032 uwsgi=:3033"},
+		{name: "commas in the variable", env: []string{"GW_FASTCGI=:9000,:9001"}, more: "fastcgi=:9001"},
+		{name: "a flag beats the file's list", yaml: "listen:\n  uwsgi: [\":1\", \":2\"]\n", args: []string{"--uwsgi", ":3"}, uwsgi: ":3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			yaml := tc.yaml
+			if yaml != "" {
+				yaml += "apps:\n  - path: wsgi.py\n"
+			}
+			args := tc.args
+			if yaml == "" {
+				args = append(args, filepath.Join(f.dir, "wsgi.py"))
+			}
+			cfg := f.mustLoad(yaml, tc.env, args...)
+			var more []string
+			for _, m := range cfg.Listen.More {
+				more = append(more, m.Proto+"="+m.Addr.String())
+			}
+			if cfg.Listen.UWSGI.String() != tc.uwsgi || strings.Join(more, " ") != tc.more ||
+				(tc.http != "" && cfg.Listen.HTTP.String() != tc.http) {
+				t.Errorf("http %q uwsgi %q more %q; want %q %q %q", cfg.Listen.HTTP, cfg.Listen.UWSGI, more, tc.http, tc.uwsgi, tc.more)
 			}
 		})
 	}

@@ -22,7 +22,7 @@ func TestOperationsOptions(t *testing.T) {
 	}{
 		{name: "defaults", args: []string{app},
 			check: func(c *Config) bool {
-				return !c.AllowRoot && !c.Listen.H2C && c.Log.Format == "text" && c.Log.Access == "" && c.Limits.ShutdownDelay == 0
+				return !c.AllowRoot && !c.Listen.H2C && c.Log.Format == "text" && c.Log.Access == "" && c.Log.File == "" && c.Limits.ShutdownDelay == 0
 			}},
 		{name: "flags", args: []string{"--allow-root", "--h2c", "--log-format", "json", "--access-log", "-", "--shutdown-delay", "5s", app},
 			check: func(c *Config) bool {
@@ -30,6 +30,13 @@ func TestOperationsOptions(t *testing.T) {
 			}},
 		{name: "env", env: []string{"GW_ALLOW_ROOT=1", "GW_ACCESS_LOG=access.log"}, args: []string{app},
 			check: func(c *Config) bool { return c.AllowRoot && strings.HasSuffix(c.Log.Access, "/access.log") }},
+		{name: "log file flag", args: []string{"--log-file", "/var/log/gw/gw.log", app},
+			check: func(c *Config) bool { return c.Log.File == "/var/log/gw/gw.log" }},
+		{name: "log file env", env: []string{"GW_LOG_FILE=gw.log"}, args: []string{app},
+			check: func(c *Config) bool { return filepath.IsAbs(c.Log.File) && strings.HasSuffix(c.Log.File, "/gw.log") }},
+		// A relative path in the file is relative to the file's directory.
+		{name: "log file yaml", yaml: "log:\n  file: logs/gw.log\napps:\n  - {name: a, path: wsgi.py}\n",
+			check: func(c *Config) bool { return c.Log.File == filepath.Join(f.dir, "logs", "gw.log") }},
 		{name: "per-app user", yaml: "apps:\n  - {name: a, path: wsgi.py, uid: www-data, gid: web}\nuid: nobody\n",
 			check: func(c *Config) bool {
 				return c.Apps[0].User == "www-data" && c.Apps[0].Group == "web" && c.User == "nobody"

@@ -80,8 +80,8 @@ var options = []option{
 	{key: "app.static", flag: "static", env: "GW_STATIC", help: "serve `URL=DIR`: the files of DIR under the URL prefix, from the gateway (repeatable)", kind: kindList},
 
 	// Listeners.
-	{key: "listen.http", flag: "http", env: "GW_HTTP", help: "HTTP/1.1 listener `ADDR` (default :8080 when no listener is given)"},
-	{key: "listen.https", flag: "https", env: "GW_HTTPS", help: "HTTPS listener `ADDR`, HTTP/2 by ALPN (needs --cert and --key, or --acme-domain)"},
+	{key: "listen.http", flag: "http", env: "GW_HTTP", help: "HTTP/1.1 listener `ADDR` (default :8080 when no listener is given; repeatable)", kind: kindList},
+	{key: "listen.https", flag: "https", env: "GW_HTTPS", help: "HTTPS listener `ADDR`, HTTP/2 by ALPN (needs --cert and --key, or --acme-domain; repeatable)", kind: kindList},
 	{key: "listen.http3", flag: "http3", env: "GW_HTTP3", help: "HTTP/3 (QUIC) listener UDP `ADDR`, sharing the HTTPS certificate and advertised by Alt-Svc on HTTPS answers (needs --https)"},
 	{key: "listen.tls.cert", flag: "cert", env: "GW_CERT", help: "PEM certificate chain `FILE` for --https"},
 	{key: "listen.tls.key", flag: "key", env: "GW_KEY", help: "PEM private key `FILE` for --https"},
@@ -94,8 +94,8 @@ var options = []option{
 	{key: "listen.tls.acme.storage", flag: "acme-storage", env: "GW_ACME_STORAGE", help: "`DIR` keeping the ACME account, certificates and keys (default /var/lib/gw/acme as root, else $XDG_DATA_HOME/gw/acme)"},
 	{key: "listen.tls.acme.renew_interval", flag: "acme-renew-interval", env: "GW_ACME_RENEW_INTERVAL", def: "10m", help: "how often (`DURATION`) gw checks its ACME certificates for renewal"},
 	{key: "listen.redirect_https", flag: "redirect-https", env: "GW_REDIRECT_HTTPS", def: "false", help: "answer requests on the HTTP listener with a 308 to HTTPS (ACME HTTP-01 challenges excepted)", kind: kindBool},
-	{key: "listen.uwsgi", flag: "uwsgi", env: "GW_UWSGI", help: "uwsgi-protocol listener `ADDR` (nginx uwsgi_pass)"},
-	{key: "listen.fastcgi", flag: "fastcgi", env: "GW_FASTCGI", help: "FastCGI listener `ADDR` (nginx fastcgi_pass)"},
+	{key: "listen.uwsgi", flag: "uwsgi", env: "GW_UWSGI", help: "uwsgi-protocol listener `ADDR` (nginx uwsgi_pass; repeatable)", kind: kindList},
+	{key: "listen.fastcgi", flag: "fastcgi", env: "GW_FASTCGI", help: "FastCGI listener `ADDR` (nginx fastcgi_pass; repeatable)", kind: kindList},
 	{key: "listen.stats", flag: "stats", env: "GW_STATS", help: "stats, metrics and health listener `ADDR`"},
 	{key: "listen.control", flag: "control", env: "GW_CONTROL", help: "control socket `unix:PATH` for gw ctl (mode 0600; unix sockets only)"},
 	{key: "listen.h2c", flag: "h2c", env: "GW_H2C", def: "false", help: "also accept HTTP/2 without TLS (h2c) on the HTTP listener", kind: kindBool},
@@ -138,7 +138,8 @@ var options = []option{
 	// Privileges.
 	{key: "limits.shutdown_delay", flag: "shutdown-delay", env: "GW_SHUTDOWN_DELAY", def: "0s", help: "at SIGTERM, answer /readyz with 503 and keep serving for `DURATION` before draining, so load balancers stop sending"},
 	{key: "log.format", flag: "log-format", env: "GW_LOG_FORMAT", def: "text", help: "log `FORMAT`: text or json"},
-	{key: "log.access", flag: "access-log", env: "GW_ACCESS_LOG", def: "off", help: "access log `DEST`: off, - (stderr) or a file (reopened on SIGUSR1)"},
+	{key: "log.file", flag: "log-file", env: "GW_LOG_FILE", help: "write gw's log (and its runners' and daemons' output) to `FILE`, appended to and reopened on SIGUSR1, instead of stderr (uWSGI's logto)"},
+	{key: "log.access", flag: "access-log", env: "GW_ACCESS_LOG", def: "off", help: "access log `DEST`: off, - (with gw's log: stderr, or --log-file) or a file (reopened on SIGUSR1)"},
 	// A cap across apps, shared by weight (runners/budget).
 	{key: "max_runners", flag: "max-runners", env: "GW_MAX_RUNNERS", def: "0", help: "`N` runner processes at most across all apps, shared by each app's weight when they contend (0 = no cap)", kind: kindInt},
 	// Where the apps' cgroups go (internal/cgroup): v2 at this mount.

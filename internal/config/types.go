@@ -96,7 +96,8 @@ type Config struct {
 // Log says how gw logs.
 type Log struct {
 	Format string // "text" or "json"
-	Access string // "" = off, "-" = stderr, else a file path
+	Access string // "" = off, "-" = with gw's log (File, else stderr), else a file path
+	File   string // gw's own log: "" = stderr, else a file path (uWSGI's logto)
 }
 
 // Listen holds the listeners. At least one is set after Load: HTTP defaults
@@ -106,9 +107,13 @@ type Listen struct {
 	HTTPS Addr
 	// HTTP3 is the UDP address of the HTTP/3 (QUIC) listener (Network
 	// "udp"); it shares HTTPS's certificate and is advertised by Alt-Svc.
-	HTTP3       Addr
-	UWSGI       Addr
-	FastCGI     Addr
+	HTTP3   Addr
+	UWSGI   Addr
+	FastCGI Addr
+	// More are the listeners after the first of a kind, in config order:
+	// listen.http, https, uwsgi and fastcgi each take a list (uWSGI's
+	// repeated socket =). HTTP, HTTPS, UWSGI and FastCGI are the firsts.
+	More        []MoreAddr
 	Stats       Addr
 	Control     Addr   // gw ctl's socket: always unix (Network "unix") or zero
 	ChmodSocket uint32 // mode for unix-socket listeners, default 0660
@@ -121,6 +126,13 @@ type Listen struct {
 	// but for ACME HTTP-01 challenges.
 	RedirectHTTPS bool
 	TLS           TLS // certificate for HTTPS: Cert and Key, or ACME, whenever HTTPS is set
+}
+
+// MoreAddr is one more listener of a kind: its protocol ("http",
+// "https", "uwsgi", "fastcgi") and address.
+type MoreAddr struct {
+	Proto string
+	Addr  Addr
 }
 
 // Proxy says whose X-Forwarded-* or Forwarded headers (and PROXY

@@ -20,6 +20,8 @@ type schema struct {
 	// what to say when a single value is given instead.
 	scalars bool
 	hint    string
+	// oneOrMore is a single value or a list of them (listen.uwsgi).
+	oneOrMore bool
 }
 
 // fileSchema builds the schema: "listen.tls.cert" becomes nested mappings,
@@ -51,6 +53,10 @@ func fileSchema() *schema {
 			leaf = &schema{item: &schema{}}
 		}
 		parent.fields[parts[len(parts)-1]] = leaf
+	}
+	// An app listener is one address or a list of them.
+	for _, k := range listenerKeys {
+		root.fields["listen"].fields[strings.TrimPrefix(k, "listen.")] = &schema{oneOrMore: true}
 	}
 	root.fields["proxy"].fields["trusted"] = &schema{scalars: true,
 		hint: "; write the proxies' addresses as a list, like [10.0.0.0/8, 127.0.0.1]"}
@@ -174,6 +180,8 @@ func (w *walker) walk(n *yaml.Node, s *schema, path, key string) {
 			}
 			w.walk(p.val, child, join(path, name), ck)
 		}
+	case s.oneOrMore && n.Kind == yaml.SequenceNode:
+		w.walk(n, &schema{scalars: true}, path, key)
 	case s.scalars:
 		if n.Kind != yaml.SequenceNode {
 			w.c.at(n, path, "want a list, not %s%s", describe(n), s.hint)

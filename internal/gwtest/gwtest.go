@@ -91,7 +91,9 @@ type Server struct {
 	URL   string // http://127.0.0.1:PORT
 	HTTPS string // https://127.0.0.1:PORT when gw serves HTTPS, else ""
 	log   *syncBuffer
-	done  chan struct{}
+	// logFile is the --log-file gw was started with, "" for stderr.
+	logFile string
+	done    chan struct{}
 }
 
 type syncBuffer struct {
@@ -141,25 +143,47 @@ func start(t testing.TB, args ...string) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &Server{t: t, cmd: cmd, log: log, done: make(chan struct{})}
+	s := &Server{t: t, cmd: cmd, log: log, logFile: flagValue(args, "--log-file"), done: make(chan struct{})}
 	addr := make(chan [2]string, 1) // http, https
+	serving := func(line string) bool {
+		if !strings.Contains(line, "gw serving") {
+			return false
+		}
+		var a [2]string
+		for i, re := range []*regexp.Regexp{addrRE, httpsRE} {
+			if m := re.FindStringSubmatch(line); m != nil {
+				a[i] = strings.Trim(m[1], `"[]`)
+			}
+		}
+		select {
+		case addr <- a:
+		default:
+		}
+		return true
+	}
+	if s.logFile != "" {
+		// gw logs to the file: the "gw serving" line is there.
+		go func() {
+			for {
+				b, _ := os.ReadFile(s.logFile)
+				for _, l := range strings.Split(string(b), "\n") {
+					if serving(l) {
+						return
+					}
+				}
+				select {
+				case <-s.done:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}()
+	}
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
-			if !strings.Contains(sc.Text(), "gw serving") {
-				continue
-			}
-			var a [2]string
-			for i, re := range []*regexp.Regexp{addrRE, httpsRE} {
-				if m := re.FindStringSubmatch(sc.Text()); m != nil {
-					a[i] = strings.Trim(m[1], `"[]`)
-				}
-			}
-			select {
-			case addr <- a:
-			default:
-			}
+			serving(sc.Text())
 		}
 		io.Copy(io.Discard, pr)
 	}()
@@ -181,6 +205,19 @@ func start(t testing.TB, args ...string) (*Server, error) {
 	}
 }
 
+// flagValue is the value of flag f in args ("--f v" or "--f=v"), or "".
+func flagValue(args []string, f string) string {
+	for i, a := range args {
+		if a == f && i+1 < len(args) {
+			return args[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, f+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
 func hasFlag(args []string, f string) bool {
 	for _, a := range args {
 		if a == f || strings.HasPrefix(a, f+"=") {
@@ -190,8 +227,15 @@ func hasFlag(args []string, f string) bool {
 	return false
 }
 
-// Log is everything gw wrote so far.
-func (s *Server) Log() string { return s.log.String() }
+// Log is everything gw wrote so far: its output, then its --log-file's
+// content when it logs to one.
+func (s *Server) Log() string {
+	if s.logFile == "" {
+		return s.log.String()
+	}
+	b, _ := os.ReadFile(s.logFile)
+	return s.log.String() + string(b)
+}
 
 // PID is gw's process id.
 func (s *Server) PID() int { return s.cmd.Process.Pid }

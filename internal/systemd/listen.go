@@ -64,9 +64,22 @@ func Listeners() ([]Listener, error) {
 }
 
 // Names are the listener names gw knows in LISTEN_FDNAMES
-// (FileDescriptorName= in gw.socket). Any other name, such as the unit name
-// systemd uses by default, says nothing and is matched by position.
+// (FileDescriptorName= in gw.socket), each also with a ".N" suffix for the
+// Nth more listener of its kind (uwsgi.1). Any other name, such as the
+// unit name systemd uses by default, says nothing and is matched by
+// position.
 var Names = []string{"http", "https", "uwsgi", "fastcgi", "stats"}
+
+// known reports whether name is one of Names, or one with a ".N" suffix.
+func known(name string) bool {
+	base, n, more := strings.Cut(name, ".")
+	if more {
+		if i, err := strconv.Atoi(n); err != nil || i < 1 || strconv.Itoa(i) != n {
+			return false
+		}
+	}
+	return slices.Contains(Names, base)
+}
 
 // Match assigns passed sockets to the configured listeners (names from
 // Names, in the order gw lists them): a socket with a known name goes to
@@ -77,7 +90,7 @@ func Match(ls []Listener, configured []string) (map[string]net.Listener, error) 
 	out := make(map[string]net.Listener, len(ls))
 	var unnamed []Listener
 	for i, l := range ls {
-		if !slices.Contains(Names, l.Name) {
+		if !known(l.Name) {
 			unnamed = append(unnamed, l)
 			continue
 		}

@@ -215,6 +215,7 @@ var goldens = []string{
 	"03-healthchecks-healthchecks-docker.ini",
 	"05-sissbruecker-linkding.ini",
 	"13-dispatcharr-dispatcharr.ini",
+	"18-engagemedia-video-cinematacms.ini", // logto: log.file
 	"20-arxiv-arxiv-docs.ini",
 	"23-micahhausler-fig-demo.json",
 	"24-antofik-docker-python-uwsgi.xml",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -40,7 +41,7 @@ func Import(in Input) (*Result, error) {
 		return nil, err
 	}
 	p, _ := splitSection(in.File)
-	m := &mapper{in: in, used: r.used, at: map[string]int{}, base: strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))}
+	m := &mapper{in: in, used: r.used, at: map[string]int{}, sharedUsed: map[int]bool{}, base: strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))}
 	for _, o := range r.opts {
 		m.apply(o)
 	}
@@ -75,9 +76,7 @@ func (m *mapper) finish(from string) ([]byte, error) {
 	fmt.Fprintf(&b, "# gw.yaml imported from %s by `gw import uwsgi`; what became of each\n# option was printed on stderr.\n", from)
 	if len(ls) > 0 || m.chmod != "" || m.chown != "" {
 		b.WriteString("listen:\n")
-		for _, l := range ls {
-			fmt.Fprintf(&b, "  %s: %s\n", l.k, q(l.v))
-		}
+		writeListeners(&b, ls)
 		if m.chmod != "" {
 			fmt.Fprintf(&b, "  chmod_socket: %s\n", q(m.chmod))
 		}
@@ -96,6 +95,15 @@ func (m *mapper) finish(from string) ([]byte, error) {
 			fmt.Fprintf(&b, "  %s: %s\n", l.k, q(l.v))
 		}
 	}
+	if f := m.logFilePath(); f != "" || m.reqLog != "" {
+		b.WriteString("log:\n")
+		if f != "" {
+			fmt.Fprintf(&b, "  file: %s\n", q(f))
+		}
+		if m.reqLog != "" {
+			fmt.Fprintf(&b, "  access: %s\n", q(m.reqLog))
+		}
+	}
 	if m.pidFile != "" {
 		fmt.Fprintf(&b, "pid_file: %s\n", q(m.pidFile))
 	}
@@ -111,6 +119,29 @@ func (m *mapper) finish(from string) ([]byte, error) {
 	}
 	m.writeAttached(&b)
 	return []byte(b.String()), nil
+}
+
+// writeListeners writes each kind once, in the order kinds first appear:
+// one address as a value, several as a list.
+func writeListeners(b *strings.Builder, ls []kv) {
+	var kinds []string
+	by := map[string][]string{}
+	for _, l := range ls {
+		if by[l.k] == nil {
+			kinds = append(kinds, l.k)
+		}
+		by[l.k] = append(by[l.k], l.v)
+	}
+	for _, k := range kinds {
+		if len(by[k]) == 1 {
+			fmt.Fprintf(b, "  %s: %s\n", k, q(by[k][0]))
+			continue
+		}
+		fmt.Fprintf(b, "  %s:\n", k)
+		for _, v := range by[k] {
+			fmt.Fprintf(b, "    - %s\n", q(v))
+		}
+	}
 }
 
 // apps makes one gw app of the app the options load at "/" and one of
@@ -328,8 +359,8 @@ func underMount(p, mount string) bool {
 // listeners maps the sockets, one gw listener of each kind.
 func (m *mapper) listeners() []kv {
 	var out []kv
-	taken := map[string]string{}
 	byAddr := map[string]string{}
+	count := map[string]int{} // listeners of each kind so far
 	for _, s := range m.socks {
 		kind := map[string]string{"socket": "uwsgi", "http": "http", "http-socket": "http",
 			"https": "https", "https-socket": "https", "fastcgi-socket": "fastcgi"}[s.key]
@@ -343,24 +374,35 @@ func (m *mapper) listeners() []kv {
 				m.unsupported(s.line, "want ADDR,CERT,KEY")
 				continue
 			}
+			if m.tlsCert != "" && (parts[1] != m.tlsCert || parts[2] != m.tlsKey) {
+				m.unsupported(s.line, "gw's HTTPS listeners share one certificate and key: "+m.tlsCert+" is kept")
+				continue
+			}
 			val = parts[0]
 			m.tlsCert, m.tlsKey = parts[1], parts[2]
 		}
-		addr, err := gwAddr(val)
+		addr, note, err := m.sockAddr(val)
 		switch {
 		case err != nil:
 			m.unsupported(s.line, err.Error())
-			continue
-		case taken[kind] != "":
-			m.unsupported(s.line, fmt.Sprintf("gw has one %s listener: %s is kept", kind, taken[kind]))
 			continue
 		case byAddr[addr] != "":
 			m.unsupported(s.line, "same address as listen."+byAddr[addr])
 			continue
 		}
-		taken[kind], byAddr[addr] = addr, kind
-		m.lines[s.line].What = fmt.Sprintf("listen.%s: %s", kind, addr)
+		n := count[kind]
+		count[kind]++
+		byAddr[addr] = kind
+		m.lines[s.line].What = fmt.Sprintf("listen.%s: %s%s", kind, addr, note)
+		if n > 0 {
+			m.lines[s.line].What = fmt.Sprintf("listen.%s[%d]: %s%s (the listener named %s.%d)", kind, n, addr, note, kind, n)
+		}
 		out = append(out, kv{kind, addr})
+	}
+	for n, sh := range m.shared {
+		if !m.sharedUsed[n] {
+			m.unsupported(sh.line, fmt.Sprintf("no listener names it (=%d): gw binds no socket it does not serve", n))
+		}
 	}
 	if m.stats.key != "" {
 		addr, err := gwAddr(m.stats.value)
@@ -375,6 +417,28 @@ func (m *mapper) listeners() []kv {
 		}
 	}
 	return out
+}
+
+// sockAddr is gw's address for a uWSGI socket value; "=N" names the Nth
+// shared-socket, which gw binds as that listener (before it drops root,
+// uWSGI's reason for shared-socket).
+func (m *mapper) sockAddr(v string) (addr, note string, err error) {
+	ref, ok := strings.CutPrefix(strings.TrimSpace(v), "=")
+	if !ok {
+		addr, err = gwAddr(v)
+		return addr, "", err
+	}
+	n, err := strconv.Atoi(ref)
+	if err != nil || n < 0 || n >= len(m.shared) {
+		return "", "", fmt.Errorf("=%s names no shared-socket (the config has %d)", ref, len(m.shared))
+	}
+	sh := m.shared[n]
+	addr, err = gwAddr(sh.value)
+	if err != nil {
+		return "", "", err
+	}
+	m.sharedUsed[n] = true
+	return addr, fmt.Sprintf(" (shared-socket %d, %s)", n, m.lines[sh.line].Pos), nil
 }
 
 func (m *mapper) unsupported(i int, why string) {

@@ -79,27 +79,31 @@ type job struct {
 
 // mapper turns the options into a gw config and a Line for each.
 type mapper struct {
-	in       Input
-	base     string // the config's name without extension (%n)
-	lines    []Line
-	used     map[string]bool
-	at       map[string]int // canonical key -> line of the value in force
-	socks    []sock
-	protocol string
-	stats    sock
-	chmod    string
-	tlsCert  string
-	tlsKey   string
-	chown    string
-	uid, gid string
-	pidFile  string // pidfile, safe-pidfile: gw's pid_file
-	limits   []kv
-	app      app
-	mounts   []mountApp
-	daemons  []job
-	crons    []job
-	touch    []string
-	appLines []int // lines whose What names "{app}"
+	in         Input
+	base       string // the config's name without extension (%n)
+	lines      []Line
+	used       map[string]bool
+	at         map[string]int // canonical key -> line of the value in force
+	socks      []sock
+	shared     []sock       // shared-socket lines, what socket = =N names
+	sharedUsed map[int]bool // shared sockets some listener named
+	protocol   string
+	stats      sock
+	chmod      string
+	tlsCert    string
+	tlsKey     string
+	chown      string
+	uid, gid   string
+	pidFile    string    // pidfile, safe-pidfile: gw's pid_file
+	logFile    [3]string // log.file from daemonize, logto, logto2: the last set wins, as in uWSGI
+	reqLog     string    // req-logger = file:PATH: log.access
+	limits     []kv
+	app        app
+	mounts     []mountApp
+	daemons    []job
+	crons      []job
+	touch      []string
+	appLines   []int // lines whose What names "{app}"
 }
 
 var unresolvedEnv = regexp.MustCompile(`\$\(([^)]*)\)`)
@@ -269,6 +273,9 @@ func (m *mapper) option(key string, o Option, i int) (Kind, string) {
 	case "socket", "http", "http-socket", "https", "https-socket", "fastcgi-socket":
 		m.socks = append(m.socks, sock{key, v, i})
 		return Mapped, "listen"
+	case "shared-socket":
+		m.shared = append(m.shared, sock{key, v, i})
+		return Mapped, "a listener that names it (=N) binds it; gw binds every listener before it drops root (--uid)"
 	case "protocol":
 		m.protocol = v
 		switch v {
@@ -303,6 +310,19 @@ func (m *mapper) option(key string, o Option, i int) (Kind, string) {
 		// with the new gw's pid (safe-pidfile's point).
 		m.pidFile = v
 		return m.global(key, i, "pid_file: "+v)
+	case "logto", "logto2", "daemonize", "daemonize2", "logger":
+		return m.logTo(key, o, i)
+	case "req-logger":
+		if s := strings.TrimSpace(v); s == "stdio" || s == "stdio:" {
+			m.reqLog = "-"
+			return m.global(key, i, "log.access: - (with gw's log: stderr, or log.file)")
+		}
+		path, ok := strings.CutPrefix(strings.TrimSpace(v), "file:")
+		if !ok || path == "" {
+			return Unsupported, reasonFor(key)
+		}
+		m.reqLog = path
+		return m.global(key, i, "log.access: "+path+" (reopened on SIGUSR1)")
 	case "touch-reload":
 		// Repeatable: every file counts. A missing one is fine, for both.
 		m.touch = append(m.touch, v)
@@ -437,6 +457,61 @@ func (m *mapper) global(key string, i int, what string) (Kind, string) {
 	}
 	m.at[key] = i
 	return Mapped, what
+}
+
+// logTo maps the options that send uWSGI's log to a file to log.file.
+// uWSGI's order holds whatever the lines' order: logto2 (opened after the
+// privileges drop) over logto over daemonize's file. gw opens the file
+// once, before it drops root: logrotate's "create" should give the new
+// file to the user gw runs as.
+func (m *mapper) logTo(key string, o Option, i int) (Kind, string) {
+	v := strings.TrimSpace(o.Value)
+	rank := map[string]int{"daemonize": 0, "daemonize2": 0, "logto": 1, "logger": 1, "logto2": 2}[key]
+	switch {
+	case key == "logger" && (v == "stdio" || v == "stdio:"):
+		return Default, "gw logs to stderr unless log.file is set"
+	case key == "logger":
+		p, ok := strings.CutPrefix(v, "file:")
+		if !ok || p == "" {
+			return Unsupported, reasonFor(key)
+		}
+		v = p
+	case strings.HasPrefix(key, "daemonize") && (o.Flag || v == "" || v == "true" || v == "1"):
+		return Default, "gw does not fork into the background: systemd (Type=notify) or docker runs it, and collects its stderr"
+	case !strings.HasPrefix(v, "/") && strings.Contains(v, ":"):
+		return Unsupported, "gw logs to stderr or a file, not to a UDP address: let journald or syslog forward it"
+	}
+	what := "log.file: " + v + " (gw's log and its runners' output; reopened on SIGUSR1)"
+	if strings.HasPrefix(key, "daemonize") {
+		what += "; gw does not fork into the background: systemd (Type=notify) or docker runs it"
+	}
+	for r := rank + 1; r < len(m.logFile); r++ {
+		if m.logFile[r] != "" {
+			return Mapped, what + fmt.Sprintf(" (not used: %s wins, as in uWSGI)", m.lines[m.at[logRank(r)]].Pos)
+		}
+	}
+	for r := 0; r <= rank; r++ {
+		if m.logFile[r] != "" {
+			m.lines[m.at[logRank(r)]].What += fmt.Sprintf(" (replaced by %s)", m.lines[i].Pos)
+			m.logFile[r] = ""
+		}
+	}
+	m.logFile[rank] = v
+	m.at[logRank(rank)] = i
+	return Mapped, what
+}
+
+// logRank is the m.at key of the line that set m.logFile[r].
+func logRank(r int) string { return "log.file/" + strconv.Itoa(r) }
+
+// logFilePath is the log.file the options settled on, "" for none.
+func (m *mapper) logFilePath() string {
+	for r := len(m.logFile) - 1; r >= 0; r-- {
+		if m.logFile[r] != "" {
+			return m.logFile[r]
+		}
+	}
+	return ""
 }
 
 // daemon maps attach-daemon and its kin to daemons:, run by sh -c as

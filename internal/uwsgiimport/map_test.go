@@ -25,19 +25,73 @@ func TestMapping(t *testing.T) {
 		not   []string // must not be in the YAML
 	}{
 		{
-			name: "sockets: http, uwsgi, unix path, https, fastcgi, stats; one of a kind",
+			name: "sockets: http, uwsgi, unix path, https, fastcgi, stats; several of a kind as a list",
 			ini: "[uwsgi]\nmodule = a.wsgi\nhttp = :9090\nsocket = /run/a.sock\nsocket = 127.0.0.1:3031\n" +
 				"https = :8443,/etc/c.pem,/etc/k.pem\nfastcgi-socket = :9000\nstats = 127.0.0.1:9191\nhttp-socket = @abstract\n",
 			lines: []string{
 				"http => mapped: listen.http: :9090",
 				"socket => mapped: listen.uwsgi: unix:/run/a.sock",
-				"socket => unsupported: gw has one uwsgi listener: unix:/run/a.sock is kept",
+				"socket => mapped: listen.uwsgi[1]: 127.0.0.1:3031 (the listener named uwsgi.1)",
 				"https => mapped: listen.https: :8443",
 				"fastcgi-socket => mapped: listen.fastcgi: :9000",
 				"stats => mapped: listen.stats: 127.0.0.1:9191",
 				"http-socket => unsupported: abstract unix sockets",
 			},
-			yaml: []string{"  http: :9090\n", "  uwsgi: unix:/run/a.sock\n", "  https: :8443\n", "    cert: /etc/c.pem\n    key: /etc/k.pem\n", "  fastcgi: :9000\n", "  stats: 127.0.0.1:9191\n"},
+			yaml: []string{"  http: :9090\n", "  uwsgi:\n    - unix:/run/a.sock\n    - 127.0.0.1:3031\n", "  https: :8443\n", "    cert: /etc/c.pem\n    key: /etc/k.pem\n", "  fastcgi: :9000\n", "  stats: 127.0.0.1:9191\n"},
+		},
+		{
+			name: "logto, logto2 and daemonize's file become log.file in uWSGI's order; UDP and named loggers do not",
+			ini: "[uwsgi]\nmodule = a.wsgi\nlogto2 = /var/log/b.log\nlogto = /var/log/a.log\ndaemonize = /var/log/d.log\n" +
+				"log-reopen = true\nlog-maxsize = 1000\nreq-logger = file:/var/log/req.log\n",
+			lines: []string{
+				"logto2 => mapped: log.file: /var/log/b.log (gw's log and its runners' output; reopened on SIGUSR1)",
+				"logto => mapped: log.file: /var/log/a.log (gw's log and its runners' output; reopened on SIGUSR1) (not used: ",
+				"daemonize => mapped: log.file: /var/log/d.log (gw's log and its runners' output; reopened on SIGUSR1); gw does not fork into the background",
+				"log-reopen => default: gw reopens log.file and log.access on SIGUSR1",
+				"log-maxsize => unsupported: gw does not rotate its log itself: let logrotate rename log.file, then send SIGUSR1",
+				"req-logger => mapped: log.access: /var/log/req.log",
+			},
+			yaml: []string{"log:\n  file: /var/log/b.log\n  access: /var/log/req.log\n"},
+			not:  []string{"a.log", "d.log"},
+		},
+		{
+			name:  "daemonize then logto: logto wins; a later daemonize line is reported replaced",
+			ini:   "[uwsgi]\nmodule = a.wsgi\ndaemonize = /var/log/d.log\nlogto = /var/log/a.log\n",
+			lines: []string{"daemonize => mapped: docker runs it (replaced by site.ini:4)", "logto => mapped: log.file: /var/log/a.log"},
+			yaml:  []string{"log:\n  file: /var/log/a.log\n"},
+			not:   []string{"d.log"},
+		},
+		{
+			name: "daemonize alone; logto to UDP; a named logger",
+			ini: "[uwsgi]\nmodule = a.wsgi\ndaemonize = true\nlogto = 10.0.0.1:514\nlogger = file:/var/log/l.log\n" +
+				"logger = app syslog\nreq-logger = syslog\nlogger = stdio\nlogger-req = stdio\n",
+			lines: []string{
+				"daemonize => default: gw does not fork into the background",
+				"logto => unsupported: not to a UDP address",
+				"logger => mapped: log.file: /var/log/l.log",
+				"logger => unsupported: gw logs to stderr or log.file in one format",
+				"req-logger => unsupported: gw writes the request log to one place",
+				"logger => default: gw logs to stderr unless log.file is set",
+				"logger-req => mapped: log.access: - (with gw's log",
+			},
+			yaml: []string{"log:\n  file: /var/log/l.log\n  access: '-'\n"},
+		},
+		{
+			name: "shared-socket: =N binds it as that listener; an unused one and a bad =N are reported",
+			ini: "[uwsgi]\nmodule = a.wsgi\nshared-socket = :80\nshared-socket = :81\nshared-socket = /run/s.sock\n" +
+				"http = =0\nsocket = =2\nsocket = =7\nhttps = :443,/c.pem,/k.pem\nhttps = :8443,/other.pem,/k.pem\n",
+			lines: []string{
+				"shared-socket => mapped: a listener that names it",
+				"shared-socket => unsupported: no listener names it (=1)",
+				"shared-socket => mapped: a listener that names it",
+				"http => mapped: listen.http: :80 (shared-socket 0, site.ini:3)",
+				"socket => mapped: listen.uwsgi: unix:/run/s.sock (shared-socket 2, site.ini:5)",
+				"socket => unsupported: =7 names no shared-socket (the config has 3)",
+				"https => mapped: listen.https: :443",
+				"https => unsupported: gw's HTTPS listeners share one certificate and key: /c.pem is kept",
+			},
+			yaml: []string{"  http: :80\n", "  uwsgi: unix:/run/s.sock\n", "  https: :443\n"},
+			not:  []string{":81", "8443"},
 		},
 		{
 			name:  "protocol = http turns socket into the HTTP listener",

@@ -27,6 +27,7 @@ var aliases = map[string]string{
 	"uwsgi-socket": "socket", "http11-socket": "http-socket",
 	"plugin": "plugins", "py-auto-reload": "py-autoreload", "python-autoreload": "py-autoreload",
 	"logformat": "log-format", "chmod": "chmod-socket", "stats-server": "stats",
+	"logger-req": "req-logger",
 }
 
 // defaults are options whose effect gw has without being told.
@@ -78,16 +79,13 @@ var defaults = map[string]string{
 	"close-on-exec":       "gw's listeners are never inherited by app processes",
 	"no-default-app":      "gw answers 404 where no mount matches",
 	"log-master":          "gw collects its runners' output itself",
+	"log-reopen":          "gw reopens log.file and log.access on SIGUSR1 (logrotate's postrotate)",
 	"enable-metrics":      "gw serves /metrics on the stats listener",
 }
 
 // unsupported are options gw has no equivalent for, with why; families
 // share a prefix (see prefixes).
 var unsupported = map[string]string{
-	"daemonize":                 "gw runs in the foreground: let systemd or docker run it",
-	"daemonize2":                "gw runs in the foreground: let systemd or docker run it",
-	"logto":                     "gw logs to stderr for systemd or docker to collect; log.access writes the request log to a file",
-	"logto2":                    "gw logs to stderr for systemd or docker to collect; log.access writes the request log to a file",
 	"umask":                     "gw sets no umask",
 	"auto-procname":             "gw does not rename runner processes",
 	"add-header":                "gw adds no response headers; the app or a proxy in front can",
@@ -100,7 +98,6 @@ var unsupported = map[string]string{
 	"python-import":             "gw loads only the app; import the module from the app",
 	"http-timeout":              "gw has no separate gateway-to-app timeout; timeout: (harakiri) bounds a request",
 	"wsgi-disable-file-wrapper": "gw's wsgi.file_wrapper cannot be switched off",
-	"shared-socket":             "gw binds its own listeners",
 	"thread-stacksize":          "gw does not set thread stack sizes",
 	"threads-stacksize":         "gw does not set thread stack sizes",
 	"worker-exec":               "gw starts its own runner processes",
@@ -118,8 +115,10 @@ var unsupported = map[string]string{
 // prefixes give a reason to families of unsupported options.
 var prefixes = []struct{ prefix, why string }{
 	{"cheaper-busyness", "gw's scaler (min_workers, worker_idle) has no busyness tuning"},
-	{"log", "gw logs to stderr in one format (log.format: text or json) and has no log routing, encoders or filters"},
-	{"req-logger", "gw logs to stderr in one format (log.format: text or json) and has no log routing, encoders or filters"},
+	{"log-maxsize", "gw does not rotate its log itself: let logrotate rename log.file, then send SIGUSR1"},
+	{"log-backupname", "gw does not rotate its log itself: let logrotate rename log.file, then send SIGUSR1"},
+	{"log", "gw logs to stderr or log.file in one format (log.format: text or json) and has no log routing, encoders or filters"},
+	{"req-logger", "gw writes the request log to one place (log.access: a file, or - with gw's log) in one format; it has no named loggers"},
 	{"procname", "gw does not rename runner processes"},
 	{"route", "gw has no internal routing rules (use host: and mount: per app)"},
 	{"response-route", "gw has no internal routing rules"},
@@ -132,8 +131,8 @@ var prefixes = []struct{ prefix, why string }{
 	{"mule", "gw has no mules; run the work as a daemon (daemons:) or a separate service"},
 	{"farm", "gw has no mules; run the work as a daemon (daemons:) or a separate service"},
 	{"cache", "gw's uwsgi cache is one LRU per app (cache_size, 64 MiB unless set): it has no other options"},
-	{"emperor", "gw has no emperor: one gw serves many apps (apps:; apps_dir is planned)"},
-	{"vassal", "gw has no emperor: one gw serves many apps (apps:; apps_dir is planned)"},
+	{"emperor", "gw has no emperor: one gw serves many apps (apps:, and apps_dir: a directory of app files, watched)"},
+	{"vassal", "gw has no emperor: one gw serves many apps (apps:, and apps_dir: a directory of app files, watched)"},
 	{"gevent", "gw runs threads (threads:), not an event loop inside the runner"},
 	{"async", "gw runs threads (threads:), not an event loop inside the runner"},
 	{"ugreen", "gw runs threads (threads:), not an event loop inside the runner"},
