@@ -99,7 +99,7 @@ func TestHandoverShutdown(t *testing.T) {
 	start := time.Now()
 	syscall.Kill(s.PID(), syscall.SIGTERM)
 	time.Sleep(500 * time.Millisecond)
-	echoBytes(t, c, br, 1000) // still served after the signal...
+	echoBytes(t, c, br, 1000)                // still served after the signal...
 	if _, err := br.ReadByte(); err == nil { // ...and cut at the timeout
 		t.Fatal("the connection outlived shutdown")
 	}
