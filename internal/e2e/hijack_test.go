@@ -290,6 +290,15 @@ func TestPerlWebSocketEcho(t *testing.T) {
 		cancel()
 	}
 	waitAppLog(t, logPath, "close")
+	// ws:// got the client's socket itself (the handover), wss:// a
+	// socketpair end gw relays; the handed-over one ended (RAW_CLOSED).
+	if countAppLog(logPath, "io IO::Socket::INET") != 1 || countAppLog(logPath, "io IO::Socket::UNIX") != 1 {
+		b, _ := os.ReadFile(logPath)
+		t.Errorf("sockets the app got, want one INET (ws) and one UNIX (wss):\n%s", b)
+	}
+	if st := waitRawClosed(t, s); st.Total != 2 || st.BytesIn == 0 || st.BytesOut == 0 {
+		t.Errorf("raw_connections %+v: want total 2 with bytes counted", st)
+	}
 	// Vanish mid-stream: the TCP connection just goes.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -304,6 +313,7 @@ func TestPerlWebSocketEcho(t *testing.T) {
 	if code, body := gwtest.Get(t, "http://"+s.Addr("http")+"/"); code != 200 || body != "psgix.io: no\n" {
 		t.Errorf("after a vanished client: %d %q", code, body)
 	}
+	waitRawClosed(t, s)
 }
 
 // TestHijackLimits: a client that vanishes while the app echoes inside
