@@ -464,9 +464,17 @@ func TestActionCable(t *testing.T) {
 // runner that dies takes its connections with it.
 func TestHijackReload(t *testing.T) {
 	ruby := requireRuby(t)
+	// Relayed (bytes sent with the head) and handed over (none).
+	for _, first := range []string{"first", ""} {
+		name := map[string]string{"first": "relay", "": "handover"}[first]
+		t.Run(name, func(t *testing.T) { hijackReload(t, ruby, first) })
+	}
+}
+
+func hijackReload(t *testing.T, ruby, first string) {
 	s, _, _ := startHijack(t, ruby, "ruby/hijack/config.ru", "    threads: 2\n", "limits:\n  shutdown_timeout: 2s\n", false)
 	addr := s.Addr("http")
-	c, br := rawDial(t, addr, nil, "/raw")
+	c, br := rawDialFirst(t, addr, nil, "/raw", first)
 	start := time.Now()
 	syscall.Kill(s.PID(), syscall.SIGHUP)
 	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(s.Log(), "reload: new generation serving"); time.Sleep(20 * time.Millisecond) {
@@ -486,7 +494,7 @@ func TestHijackReload(t *testing.T) {
 	}
 
 	// The new generation's runner dies: its connection ends.
-	c, br = rawDial(t, addr, nil, "/raw")
+	c, br = rawDialFirst(t, addr, nil, "/raw", first)
 	echoBytes(t, c, br, 10)
 	for _, pid := range s.Children() {
 		syscall.Kill(pid, syscall.SIGKILL)
@@ -494,4 +502,5 @@ func TestHijackReload(t *testing.T) {
 	if _, err := br.ReadByte(); err == nil {
 		t.Fatal("the connection outlived its runner")
 	}
+	waitRawClosed(t, s) // a handed-over one: the runner's exit ended gw's count
 }
