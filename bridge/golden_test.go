@@ -124,6 +124,9 @@ func goldenCases() []goldenCase {
 	add("ready_client_gone", Ready,
 		&bridgepb.Ready{Protocol: 2, Pid: 7, Runtime: "CPython 3.11.2", Slots: 64, Websocket: true, ClientGone: true},
 		map[string]any{"protocol": 2, "pid": 7, "runtime": "CPython 3.11.2", "slots": 64, "websocket": true, "client_gone": true})
+	add("ready_raw_socket", Ready,
+		&bridgepb.Ready{Protocol: 2, Pid: 9, Runtime: "ruby 3.1.2", Slots: 4, Raw: true, RawSocket: true},
+		map[string]any{"protocol": 2, "pid": 9, "runtime": "ruby 3.1.2", "slots": 4, "raw": true, "raw_socket": true})
 	links := bs("link", "</a.css>; rel=preload; as=style", "link", "</b.js>; rel=preload; as=script")
 	add("early_hints", EarlyHints, &bridgepb.EarlyHints{Headers: links},
 		map[string]any{"headers": latin1s(links)})

@@ -18,6 +18,7 @@ import (
 const (
 	RawConnect  = bridgepb.FrameType_RAW_CONNECT
 	RawHijacked = bridgepb.FrameType_RAW_HIJACKED
+	RawClosed   = bridgepb.FrameType_RAW_CLOSED
 )
 
 // RawHijacker is the ResponseWriter of an upgrade request (the
@@ -29,6 +30,18 @@ type RawHijacker interface {
 	http.ResponseWriter
 	OfferRaw(conn net.Conn)
 	HijackRaw() error
+}
+
+// RawHandover is a RawHijacker whose client connection may go to the
+// runner whole (docs/design/websocket.md "Handover"): ClientSocket returns
+// the client's TCP socket when it can (plain HTTP/1.1, nothing read past
+// the head; it then stops reading it), else nil and the worker offers a
+// socketpair end as before. After sending the socket the worker calls
+// OfferSocket with a channel closed once the runner's copy is closed; the
+// exchange's HijackRaw then hands the connection over instead of relaying.
+type RawHandover interface {
+	ClientSocket() *net.TCPConn
+	OfferSocket(closed <-chan struct{})
 }
 
 // RawHead adds raw_connection id to a finished REQUEST_HEAD frame (at the

@@ -3,11 +3,15 @@ package gateway
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gwhq/gw/internal/config"
 )
@@ -53,6 +57,112 @@ type rawUpgrade struct {
 	app   net.Conn  // gw's end of the socketpair; nil unless offered
 	relay *rawRelay // set once the app took the connection
 	set   *openSet  // the generation's hijacked connections
+
+	// The handover: the client's socket itself went to the runner.
+	tls    bool            // never handed over: TLS is gw's
+	closed <-chan struct{} // the runner's copy is closed; nil unless offered
+	handed *handedConn     // set once the app took it
+}
+
+// handoverer is gateway/h1's response writer: it can give the client's
+// socket up whole (h1 response.Handover).
+type handoverer interface {
+	Handover() (*net.TCPConn, bool)
+}
+
+// ClientSocket is bridge.RawHandover's: the client's socket when the
+// request came over plain HTTP/1.1 on gw's own server with nothing read
+// past the head; nil otherwise (TLS, net/http, PROXY protocol, bytes
+// buffered), and the connection is relayed.
+func (u *rawUpgrade) ClientSocket() *net.TCPConn {
+	if u.tls {
+		return nil
+	}
+	var w http.ResponseWriter = u.statusWriter
+	for {
+		if h, ok := w.(handoverer); ok {
+			tc, ok := h.Handover()
+			if !ok {
+				return nil
+			}
+			return tc
+		}
+		uw, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = uw.Unwrap()
+	}
+}
+
+func (u *rawUpgrade) OfferSocket(closed <-chan struct{}) { u.closed = closed }
+
+// handedConn is a connection handed over to the runner. gw keeps its own
+// descriptor, outside Go's poller (it never reads or writes it), so it can
+// cut the connection at a drain's end (shutdown(2) reaches the runner's
+// copy: same socket) and read the byte counts when it ends.
+type handedConn struct {
+	mu     sync.Mutex
+	fd     int // -1 once closed
+	in0    uint64
+	out0   uint64
+	closed <-chan struct{}
+}
+
+// end cuts the connection: the app reads EOF and its writes fail; the
+// runner then closes its copy and says so (openSet.closeAll).
+func (h *handedConn) end() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.fd >= 0 {
+		unix.Shutdown(h.fd, unix.SHUT_RDWR)
+	}
+}
+
+// finish reads the bytes each way since the handover (TCP_INFO: received,
+// and sent as acknowledged by the client) and closes gw's descriptor.
+func (h *handedConn) finish() (in, out uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ti, err := unix.GetsockoptTCPInfo(h.fd, unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+		in, out = ti.Bytes_received-min(h.in0, ti.Bytes_received), ti.Bytes_acked-min(h.out0, ti.Bytes_acked)
+	}
+	unix.Close(h.fd)
+	h.fd = -1
+	return in, out
+}
+
+// handOver takes the client's connection from the HTTP server, which
+// forgets it without closing the socket, and keeps a descriptor of it off
+// the poller: from here bytes go client <-> app directly.
+func (u *rawUpgrade) handOver() error {
+	c, _, err := http.NewResponseController(u.statusWriter).Hijack()
+	if err != nil {
+		return err
+	}
+	defer c.Close() // gw's poller descriptor; the socket lives on in the runner and in fd
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return errors.New("handover: not a TCP connection")
+	}
+	sc, err := tc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	fd := -1
+	if cerr := sc.Control(func(s uintptr) { fd, err = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("handover: dup: %w", err)
+	}
+	h := &handedConn{fd: fd, closed: u.closed}
+	if ti, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+		h.in0, h.out0 = ti.Bytes_received, ti.Bytes_acked
+	}
+	u.handed = h
+	u.wrote, u.status = true, http.StatusSwitchingProtocols
+	return nil
 }
 
 type rawRelay struct {
@@ -76,6 +186,9 @@ func (rr *rawRelay) end() {
 // relaying at once: the app may serve the connection inside its request
 // (a Perl app has no other thread), so the relay cannot wait for it.
 func (u *rawUpgrade) HijackRaw() error {
+	if u.closed != nil {
+		return u.handOver()
+	}
 	if u.app == nil {
 		return errors.New("no connection was offered")
 	}
@@ -105,8 +218,12 @@ func (g *Gateway) serveRaw(sw *statusWriter, r *http.Request, t *table, rt *rout
 		return
 	}
 	defer c.open.Add(-1)
-	u := &rawUpgrade{statusWriter: sw, set: t.raw}
+	u := &rawUpgrade{statusWriter: sw, set: t.raw, tls: r.TLS != nil}
 	err := rt.serve(u, r)
+	if u.handed != nil {
+		g.endHanded(u.handed, r, rt, err, t.raw)
+		return
+	}
 	if u.relay == nil {
 		if u.app != nil {
 			u.app.Close()
@@ -128,6 +245,27 @@ func (g *Gateway) serveRaw(sw *statusWriter, r *http.Request, t *table, rt *rout
 	<-u.relay.done
 	c.bytesIn.Add(uint64(u.relay.in))
 	c.bytesOut.Add(uint64(u.relay.out))
+}
+
+// endHanded waits for a handed-over connection to end: the runner closed
+// its copy (RAW_CLOSED) or exited. Until then it counts against
+// max_websockets and pins its generation, and a drain's end cuts it.
+func (g *Gateway) endHanded(h *handedConn, r *http.Request, rt *route, err error, set *openSet) {
+	c := &rt.stats.raw
+	if err != nil {
+		g.log.Warn("app failed after taking its connection", "app", rt.name, "path", r.URL.Path, "err", err)
+	}
+	c.total.Add(1)
+	rt.stats.record(http.StatusSwitchingProtocols, 0, 0)
+	if set.add(h) {
+		defer set.remove(h)
+	} else {
+		h.end() // gw is stopping
+	}
+	<-h.closed
+	in, out := h.finish()
+	c.bytesIn.Add(in)
+	c.bytesOut.Add(out)
 }
 
 // run copies both ways until the app closes its end (or the client

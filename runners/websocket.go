@@ -24,6 +24,7 @@ type webSockets struct {
 	mux         *bridge.Mux // nil unless both
 	rawReady    bool        // READY said the runner takes raw connections
 	raw         *rawChannel // nil unless sessionConn and rawReady
+	rawSocket   bool        // READY said it takes client TCP sockets too (handover)
 }
 
 // sessionChannel adds the session channel to a runner's start: a
@@ -50,7 +51,7 @@ func (w *webSockets) startSessions() {
 		return
 	}
 	if w.rawReady {
-		w.raw = newRawChannel(w.sessionConn) // rawconn.go
+		w.raw = newRawChannel(w.sessionConn, w.rawSocket) // rawconn.go
 		return
 	}
 	if !w.wsReady {

@@ -323,6 +323,26 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return c.rwc, rw, nil
 }
 
+// Handover readies the connection for a handler that passes its socket
+// itself to another process (gw's raw connections, docs/design/websocket.md
+// "Handover"): it stops the server's read watch for this request, so the
+// server reads nothing more, and returns the socket when that is all the
+// client sent: a plain TCP connection with nothing read past the head. On
+// false the connection is served as before (the watch is not rearmed). The
+// server still owns the connection until Hijack.
+func (w *response) Handover() (*net.TCPConn, bool) {
+	c := w.c
+	tc, ok := c.rwc.(*net.TCPConn)
+	if !ok || c.hijacked || w.wrote {
+		return nil, false
+	}
+	c.watch.stop() // a watch that fired may have read a byte: checked next
+	if c.r.buffered() > 0 || c.body.unread() {
+		return nil, false
+	}
+	return tc, true
+}
+
 // SetReadDeadline is for http.ResponseController.
 func (w *response) SetReadDeadline(t time.Time) error {
 	w.c.rdlMu.Lock()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -309,5 +310,69 @@ func TestHijackAfterWatch(t *testing.T) {
 	line, err := bufio.NewReader(br).ReadString('\n')
 	if err != nil || line != "echo late\n" {
 		t.Fatalf("got %q, %v", line, err)
+	}
+}
+
+// TestHandover: the socket is given up whole only when nothing past the
+// head was read (not sent with the head, not read by the watch); once
+// hijacked, the server forgets the connection without closing the socket,
+// so another descriptor of it (another process's, in gw) serves it.
+func TestHandover(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		early string        // sent with the head
+		later string        // sent in its own write right after the head
+		wait  time.Duration // before Handover: the watch reads what came
+		want  bool
+	}{
+		{"nothing past the head", "", "", 0, true},
+		{"bytes with the head", "early\n", "", 0, false},
+		{"byte read by the watch", "", "x", 3 * watchAfter, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := serve(t, &Server{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				time.Sleep(tc.wait)
+				tc2, ok := w.(interface {
+					Handover() (*net.TCPConn, bool)
+				}).Handover()
+				if !ok {
+					io.WriteString(w, "relayed\n")
+					return
+				}
+				conn, _, err := w.(http.Hijacker).Hijack()
+				if err != nil || conn != net.Conn(tc2) {
+					t.Errorf("hijack: %v (same conn: %v)", err, conn == net.Conn(tc2))
+					return
+				}
+				f, err := tc2.File() // the other owner's descriptor
+				conn.Close()         // the server's: the socket lives on in f
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				go func() {
+					defer f.Close()
+					io.WriteString(f, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+					line, _ := bufio.NewReader(f).ReadString('\n')
+					io.WriteString(f, "echo "+line)
+				}()
+			}))
+			c, br := dial(t, addr)
+			io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"+tc.early)
+			if tc.later != "" {
+				io.WriteString(c, tc.later)
+			}
+			resp, body := readResponse(t, br, "GET")
+			if got := resp.StatusCode == 101; got != tc.want {
+				t.Fatalf("handed over: %v (%s %q), want %v", got, resp.Status, body, tc.want)
+			}
+			if !tc.want {
+				return
+			}
+			io.WriteString(c, "late\n")
+			if line, err := br.ReadString('\n'); err != nil || line != "echo late\n" {
+				t.Fatalf("through the other descriptor: %q, %v", line, err)
+			}
+		})
 	}
 }

@@ -290,6 +290,15 @@ func TestPerlWebSocketEcho(t *testing.T) {
 		cancel()
 	}
 	waitAppLog(t, logPath, "close")
+	// ws:// got the client's socket itself (the handover), wss:// a
+	// socketpair end gw relays; the handed-over one ended (RAW_CLOSED).
+	if countAppLog(logPath, "io IO::Socket::INET") != 1 || countAppLog(logPath, "io IO::Socket::UNIX") != 1 {
+		b, _ := os.ReadFile(logPath)
+		t.Errorf("sockets the app got, want one INET (ws) and one UNIX (wss):\n%s", b)
+	}
+	if st := waitRawClosed(t, s); st.Total != 2 || st.BytesIn == 0 || st.BytesOut == 0 {
+		t.Errorf("raw_connections %+v: want total 2 with bytes counted", st)
+	}
 	// Vanish mid-stream: the TCP connection just goes.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -304,6 +313,7 @@ func TestPerlWebSocketEcho(t *testing.T) {
 	if code, body := gwtest.Get(t, "http://"+s.Addr("http")+"/"); code != 200 || body != "psgix.io: no\n" {
 		t.Errorf("after a vanished client: %d %q", code, body)
 	}
+	waitRawClosed(t, s)
 }
 
 // TestHijackLimits: a client that vanishes while the app echoes inside
@@ -454,9 +464,17 @@ func TestActionCable(t *testing.T) {
 // runner that dies takes its connections with it.
 func TestHijackReload(t *testing.T) {
 	ruby := requireRuby(t)
+	// Relayed (bytes sent with the head) and handed over (none).
+	for _, first := range []string{"first", ""} {
+		name := map[string]string{"first": "relay", "": "handover"}[first]
+		t.Run(name, func(t *testing.T) { hijackReload(t, ruby, first) })
+	}
+}
+
+func hijackReload(t *testing.T, ruby, first string) {
 	s, _, _ := startHijack(t, ruby, "ruby/hijack/config.ru", "    threads: 2\n", "limits:\n  shutdown_timeout: 2s\n", false)
 	addr := s.Addr("http")
-	c, br := rawDial(t, addr, nil, "/raw")
+	c, br := rawDialFirst(t, addr, nil, "/raw", first)
 	start := time.Now()
 	syscall.Kill(s.PID(), syscall.SIGHUP)
 	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(s.Log(), "reload: new generation serving"); time.Sleep(20 * time.Millisecond) {
@@ -476,7 +494,7 @@ func TestHijackReload(t *testing.T) {
 	}
 
 	// The new generation's runner dies: its connection ends.
-	c, br = rawDial(t, addr, nil, "/raw")
+	c, br = rawDialFirst(t, addr, nil, "/raw", first)
 	echoBytes(t, c, br, 10)
 	for _, pid := range s.Children() {
 		syscall.Kill(pid, syscall.SIGKILL)
@@ -484,4 +502,5 @@ func TestHijackReload(t *testing.T) {
 	if _, err := br.ReadByte(); err == nil {
 		t.Fatal("the connection outlived its runner")
 	}
+	waitRawClosed(t, s) // a handed-over one: the runner's exit ended gw's count
 }

@@ -140,6 +140,7 @@ const (
 	FrameType_RELOAD_APP    FrameType = 20 // empty, runner -> gateway (control): reload this app gracefully (uwsgi.reload())
 	FrameType_CACHE_REQUEST FrameType = 21 // CacheRequest, runner -> gateway (cache channel: uwsgi.cache_*)
 	FrameType_CACHE_ANSWER  FrameType = 22 // CacheAnswer, gateway -> runner (cache channel), one per request, in order
+	FrameType_RAW_CLOSED    FrameType = 23 // raw: u32le connection id, runner -> gateway (session channel): its copy of a client's TCP socket is closed (raw_socket runners)
 )
 
 // Enum value maps for FrameType.
@@ -168,6 +169,7 @@ var (
 		20: "RELOAD_APP",
 		21: "CACHE_REQUEST",
 		22: "CACHE_ANSWER",
+		23: "RAW_CLOSED",
 	}
 	FrameType_value = map[string]int32{
 		"FRAME_INVALID": 0,
@@ -193,6 +195,7 @@ var (
 		"RELOAD_APP":    20,
 		"CACHE_REQUEST": 21,
 		"CACHE_ANSWER":  22,
+		"RAW_CLOSED":    23,
 	}
 )
 
@@ -580,7 +583,12 @@ type Ready struct {
 	// The runner acts on CLIENT_GONE (ASGI): gw watches the client of each
 	// request while the app answers and sends it when the client leaves.
 	// Others are never sent it, so their requests cost no watch.
-	ClientGone    bool `protobuf:"varint,7,opt,name=client_gone,json=clientGone,proto3" json:"client_gone,omitempty"`
+	ClientGone bool `protobuf:"varint,7,opt,name=client_gone,json=clientGone,proto3" json:"client_gone,omitempty"`
+	// The runner takes the client's TCP socket itself in RAW_CONNECT (not
+	// only a socketpair end) and says RAW_CLOSED on the session channel when
+	// its copy of such a socket is closed, hijacked or not
+	// (docs/design/websocket.md "Handover").
+	RawSocket     bool `protobuf:"varint,8,opt,name=raw_socket,json=rawSocket,proto3" json:"raw_socket,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -660,6 +668,13 @@ func (x *Ready) GetRaw() bool {
 func (x *Ready) GetClientGone() bool {
 	if x != nil {
 		return x.ClientGone
+	}
+	return false
+}
+
+func (x *Ready) GetRawSocket() bool {
+	if x != nil {
+		return x.RawSocket
 	}
 	return false
 }
@@ -1101,7 +1116,7 @@ const file_bridge_proto_rawDesc = "" +
 	"\alogvars\x18\x02 \x03(\fR\alogvars\"&\n" +
 	"\n" +
 	"EarlyHints\x12\x18\n" +
-	"\aheaders\x18\x02 \x03(\fR\aheaders\"\xb6\x01\n" +
+	"\aheaders\x18\x02 \x03(\fR\aheaders\"\xd5\x01\n" +
 	"\x05Ready\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\rR\bprotocol\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\rR\x03pid\x12\x18\n" +
@@ -1110,7 +1125,9 @@ const file_bridge_proto_rawDesc = "" +
 	"\twebsocket\x18\x05 \x01(\bR\twebsocket\x12\x10\n" +
 	"\x03raw\x18\x06 \x01(\bR\x03raw\x12\x1f\n" +
 	"\vclient_gone\x18\a \x01(\bR\n" +
-	"clientGone\"S\n" +
+	"clientGone\x12\x1d\n" +
+	"\n" +
+	"raw_socket\x18\b \x01(\bR\trawSocket\"S\n" +
 	"\tLoadError\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x16\n" +
@@ -1135,7 +1152,7 @@ const file_bridge_proto_rawDesc = "" +
 	"\aexpires\x18\x04 \x01(\x04R\aexpires\"3\n" +
 	"\vCacheAnswer\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value*\xfd\x02\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value*\x8d\x03\n" +
 	"\tFrameType\x12\x11\n" +
 	"\rFRAME_INVALID\x10\x00\x12\x10\n" +
 	"\fREQUEST_HEAD\x10\x01\x12\x10\n" +
@@ -1163,7 +1180,9 @@ const file_bridge_proto_rawDesc = "" +
 	"\n" +
 	"RELOAD_APP\x10\x14\x12\x11\n" +
 	"\rCACHE_REQUEST\x10\x15\x12\x10\n" +
-	"\fCACHE_ANSWER\x10\x16B#Z!github.com/gwhq/gw/proto/bridgepbb\x06proto3"
+	"\fCACHE_ANSWER\x10\x16\x12\x0e\n" +
+	"\n" +
+	"RAW_CLOSED\x10\x17B#Z!github.com/gwhq/gw/proto/bridgepbb\x06proto3"
 
 var (
 	file_bridge_proto_rawDescOnce sync.Once

@@ -42,6 +42,7 @@ use constant {
     RESPONSE_HEAD => 4, RESPONSE_BODY => 5, RESPONSE_END => 6,
     READY => 16, LOAD_ERROR => 17, PING => 18, PONG => 19,
     RAW_CONNECT => 12, RAW_HIJACKED => 13,  # session channel; slot (raw connections)
+    RAW_CLOSED => 23,   # session channel, to gw: a handed-over client socket is closed
     CLIENT_GONE => 14,  # gateway -> runner (slot): for ASGI runners; discarded here
     EARLY_HINTS => 15,  # runner -> gateway (slot): PSGI has no early hints; in the schema for the selftest
 
@@ -75,7 +76,8 @@ my %SCHEMAS = (
     RESPONSE_HEAD, [[1, 'status', U32], [2, 'headers', REP], [3, 'header_block', BYTES]],
     RESPONSE_END,  [[1, 'error', STR], [2, 'logvars', REP]],  # logvars: uWSGI's, unused here
     READY,         [[1, 'protocol', U32], [2, 'pid', U32], [3, 'runtime', STR], [4, 'slots', U32],
-                   [5, 'websocket', BOOL], [6, 'raw', BOOL], [7, 'client_gone', BOOL]],
+                   [5, 'websocket', BOOL], [6, 'raw', BOOL], [7, 'client_gone', BOOL],
+                   [8, 'raw_socket', BOOL]],
     EARLY_HINTS,   [[2, 'headers', REP]],
     CLIENT_GONE,   [],
     LOAD_ERROR,    [[1, 'stage', STR], [2, 'message', STR], [3, 'detail', STR]],
@@ -650,7 +652,7 @@ sub build_env {
     $env{'psgi.input'} = bless { slot => $slot, limit => $env{CONTENT_LENGTH}, mem => '', size => 0, pos => 0 }, 'GW::Input';
     # No body, and its REQUEST_END came with the head: the stream is read.
     $env{'psgi.input'}{ended} = 1, $slot->{pos} += 8 if substr($slot->{buf}, $slot->{pos}, 8) eq REQUEST_END_OK;
-    $env{'psgix.io'} = take_raw($raw) if $raw;
+    ($env{'psgix.io'}, $env{'gw.raw_tcp'}) = take_raw($raw) if $raw;
     return \%env;
 }
 
@@ -688,11 +690,27 @@ sub take_raw {
         fatal(EXIT_PROTOCOL, "session channel: no socket for raw connection $got: $!") if $fd < 0;
         $RAW_FDS{$got} = $fd;
     }
-    my $io = IO::Socket::UNIX->new_from_fd(delete $RAW_FDS{$id}, '+<')
+    my $fd = delete $RAW_FDS{$id};
+    # A socketpair end (gw relays), or the client's TCP socket itself (the
+    # handover: gw waits for RAW_CLOSED, sent once the request closed it).
+    my $tcp = do {
+        open(my $probe, '+<&', $fd) or fatal(1, "raw connection $id: $!");
+        my $name = getsockname($probe);
+        $name && Socket::sockaddr_family($name) != Socket::AF_UNIX();
+    };
+    my $io = ($tcp ? 'IO::Socket::INET' : 'IO::Socket::UNIX')->new_from_fd($fd, '+<')
         or fatal(1, "raw connection $id: $!");
     binmode $io;
     $io->autoflush(1);
-    return $io;
+    $io->blocking(1) if $tcp;  # gw's descriptor was non-blocking; gw does no I/O on it any more
+    return ($io, $tcp ? $id : 0);
+}
+
+# RAW_CLOSED for a handed-over socket: gw counts the connection until then.
+sub raw_closed {
+    my $id = shift;
+    my $f = pack('CCvVV', RAW_CLOSED, 0, 0, 4, $id);
+    syswrite($RAW_CHANNEL, $f) == length $f or fatal(0, "session channel: $!: exiting");
 }
 
 # An upgrade request's answer when the app did not take psgix.io: written
@@ -914,6 +932,7 @@ sub handle_request {
         my $ok = eval { raw_response($app, $env, $resp); 1 };
         log_request($env, "failed: $@") unless $ok;
         close $env->{'psgix.io'};  # the connection lives as long as the request
+        raw_closed($env->{'gw.raw_tcp'}) if $env->{'gw.raw_tcp'};
         finish($resp, '');
     } elsif (!$resp->{done} && !eval { run_app($app, $env, $resp); 1 }) {
         my $err = $@;
@@ -1056,7 +1075,7 @@ sub main {
     fail_load($ctl, \@argv, $stage, $@) unless $app;
     install_signal_handlers();
     if (defined $opts->{'session-fd'}) {
-        if (eval { require IO::FDPass; require IO::Socket::UNIX; 1 }) {
+        if (eval { require IO::FDPass; require IO::Socket::UNIX; require IO::Socket::INET; require Socket; 1 }) {
             $RAW_CHANNEL = adopt_fd($opts->{'session-fd'}, 'session');
         } else {
             print STDERR "gw_psgi: IO::FDPass is missing (Debian: libio-fdpass-perl): no psgix.io for upgrade requests\n";
@@ -1064,7 +1083,8 @@ sub main {
         }
     }
     write_all($ctl, message_frame(READY, { protocol => PROTOCOL_VERSION, pid => $$,
-                                            runtime => sprintf('perl %vd', $^V), slots => 1, raw => $RAW_CHANNEL ? 1 : 0 }));
+                                            runtime => sprintf('perl %vd', $^V), slots => 1, raw => $RAW_CHANNEL ? 1 : 0,
+                                            raw_socket => $RAW_CHANNEL ? 1 : 0 }));
     serve($app, new_reader($ctl, 'control'), new_reader($slot->[0], 'slot', $slot->[1]));
 }
 

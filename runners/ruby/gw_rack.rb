@@ -48,6 +48,7 @@ module GwRack
   RESPONSE_HEAD, RESPONSE_BODY, RESPONSE_END = 4, 5, 6 # runner -> gateway (slot)
   READY, LOAD_ERROR, PING, PONG = 16, 17, 18, 19       # control socket
   RAW_CONNECT, RAW_HIJACKED = 12, 13                    # session channel; slot (raw connections)
+  RAW_CLOSED = 23                                       # session channel, to gw: a handed-over socket is closed
   RAW_HIJACKED_FRAME = [RAW_HIJACKED, 0, 0, 0].pack('CCvV').freeze
   CLIENT_GONE = 14  # gateway -> runner (slot): for ASGI runners; discarded here
   EARLY_HINTS = 15  # runner -> gateway (slot): a 103 (rack.early_hints)
@@ -89,7 +90,8 @@ module GwRack
     RESPONSE_HEAD => [[1, :status, UINT32], [2, :headers, REPEATED_BYTES], [3, :header_block, BYTES]],
     RESPONSE_END => [[1, :error, STRING], [2, :logvars, REPEATED_BYTES]], # logvars: uWSGI's, unused here
     READY => [[1, :protocol, UINT32], [2, :pid, UINT32], [3, :runtime, STRING], [4, :slots, UINT32],
-              [5, :websocket, BOOL], [6, :raw, BOOL], [7, :client_gone, BOOL]],
+              [5, :websocket, BOOL], [6, :raw, BOOL], [7, :client_gone, BOOL],
+              [8, :raw_socket, BOOL]],
     EARLY_HINTS => [[2, :headers, REPEATED_BYTES]],
     CLIENT_GONE => [],
     LOAD_ERROR => [[1, :stage, STRING], [2, :message, STRING], [3, :detail, STRING]],
@@ -747,6 +749,7 @@ module GwRack
       @fds = {}
       @lock = Mutex.new
       @arrived = ConditionVariable.new
+      @write_lock = Mutex.new
     end
 
     def start
@@ -757,7 +760,7 @@ module GwRack
           ftype, _, _, length = header.unpack('CCvV')
           raise ProtocolError, "session channel: frame type #{ftype}" unless ftype == RAW_CONNECT && length == 4
           id = read_exact(4)&.unpack1('V') or break
-          io = @sock.recv_io(UNIXSocket) # the byte after the frame carries it
+          io = socket_for(id, @sock.recv_io(nil)) # the byte after the frame carries it
           io.binmode
           io.sync = true
           @lock.synchronize do
@@ -770,6 +773,27 @@ module GwRack
       rescue IOError, SystemCallError
         nil # gw closed the channel: the runner is being stopped
       end
+    end
+
+    # The socket as the app gets it: a socketpair end (gw relays), or the
+    # client's TCP socket itself (the handover: gw is out of the path and
+    # waits for RAW_CLOSED to count the connection as ended).
+    def socket_for(id, fd)
+      probe = BasicSocket.for_fd(fd)
+      probe.autoclose = false
+      return UNIXSocket.for_fd(fd) if Addrinfo.new(probe.getsockname).unix?
+
+      io = HandedSocket.for_fd(fd)
+      io.gw_raw(self, id)
+      io
+    end
+
+    # RAW_CLOSED for id: any thread may close a socket, so writes are locked.
+    def closed(id)
+      frame = [RAW_CLOSED, 0, 0, 4, id].pack('CCvVV')
+      @write_lock.synchronize { @sock.syswrite(frame) }
+    rescue IOError, SystemCallError
+      nil # gw is gone
     end
 
     # Exact reads (sysread, never IO's buffer): a buffered read could take
@@ -795,6 +819,23 @@ module GwRack
         end
         io
       end
+    end
+  end
+
+  # A client's TCP socket handed over by gw: closing it (the app, an
+  # unused one after the response, EventMachine's unbind) tells gw, which
+  # holds a descriptor of it until then to cut it at shutdown.
+  class HandedSocket < TCPSocket
+    def gw_raw(channel, id)
+      @gw_channel = channel
+      @gw_id = id
+    end
+
+    def close
+      super
+    ensure
+      channel, @gw_channel = @gw_channel, nil
+      channel&.closed(@gw_id)
     end
   end
 
@@ -1234,7 +1275,7 @@ module GwRack
     begin
       control.write(Codec.message_frame(READY, protocol: PROTOCOL_VERSION, pid: Process.pid,
                                                runtime: "#{RUBY_ENGINE} #{RUBY_VERSION}", slots: slots.size,
-                                               raw: !raw_channel.nil?))
+                                               raw: !raw_channel.nil?, raw_socket: !raw_channel.nil?))
     rescue IOError, SystemCallError
       exit_now(0) # the gateway is already gone
     end

@@ -1,7 +1,9 @@
 # A Protocol::WebSocket echo over psgix.io (gw's raw connections): the
 # handshake and frames are the app's; gw relays bytes. The loop runs inside
 # the request, as a Perl app under gw must (no other thread).
-# LOG gets "eof" when the client's side ends.
+# LOG gets "eof" when the client's side ends, and "io CLASS" for the
+# socket: IO::Socket::INET when gw handed the client's socket over,
+# IO::Socket::UNIX when it relays (TLS).
 use strict;
 use warnings;
 use Protocol::WebSocket::Handshake::Server;
@@ -17,6 +19,7 @@ my $app = sub {
     return [200, ['Content-Type' => 'text/plain'], ['psgix.io: ' . ($env->{'psgix.io'} ? 'yes' : 'no') . "\n"]]
         unless $env->{PATH_INFO} eq '/ws';
     my $fh = $env->{'psgix.io'} or return [501, [], ['no psgix.io']];
+    log_line('io ' . ref $fh);
     my $hs = Protocol::WebSocket::Handshake::Server->new_from_psgi($env);
     $hs->parse('') or return [400, [], [$hs->error]];
     syswrite($fh, $hs->to_string);

@@ -6,7 +6,9 @@
 #   /faye     faye-websocket echo (EventMachine thread)
 #   /plain    an upgrade request the app answers as HTTP
 #   /info     rack.hijack? of an ordinary request
-# LOG gets "eof /path" when the app reads EOF from its socket.
+# LOG gets "eof /path" when the app reads EOF from its socket, and "kind
+# /path tcp" (the client's socket, handed over) or "kind /path unix" (a
+# socketpair end gw relays) when it starts echoing.
 require 'socket'
 
 LOG = ENV['LOG']
@@ -14,6 +16,7 @@ def log_line(s) = LOG && File.open(LOG, 'a') { |f| f.puts(s) }
 
 # Echo until EOF: IO.select on a real socket.
 def echo(io, path)
+  log_line("kind #{path} #{io.is_a?(TCPSocket) ? 'tcp' : 'unix'}")
   loop do
     IO.select([io])
     data = io.read_nonblock(256 << 10, exception: false)
