@@ -216,7 +216,17 @@ func (m *Mux) read(rd *Reader) error {
 			if s == nil {
 				continue // it crossed our WS_CLOSE
 			}
-			msg := Message{Binary: t == WSBinary, Data: append([]byte(nil), b[sessionIDSize:]...)}
+			bin := t == WSBinary
+			// Nothing queued: the gateway may write it to the client from
+			// here (one goroutine hand-off fewer per message), if that
+			// write would not block.
+			if s.pending.Load() == 0 {
+				if d := s.direct.Load(); d != nil && (*d)(Message{Binary: bin, Data: b[sessionIDSize:]}) {
+					continue
+				}
+			}
+			msg := Message{Binary: bin, Data: append([]byte(nil), b[sessionIDSize:]...)}
+			s.pending.Add(1)
 			select {
 			case s.in <- msg:
 			default:
@@ -270,7 +280,22 @@ type Session struct {
 	reason string
 	hdr    [HeaderSize + sessionIDSize]byte
 	wmu    sync.Mutex // hdr
+
+	// pending counts messages put in `in` and not yet Taken: while any is,
+	// the channel's reader queues, so messages keep their order.
+	pending atomic.Int32
+	direct  atomic.Pointer[func(Message) bool]
 }
+
+// SetDirect lets the session channel's reader hand a message to write
+// instead of queueing it, when none is queued. write runs on that reader,
+// so it must not block (it returns false to have the message queued
+// instead) and must not keep m.Data past its return.
+func (s *Session) SetDirect(write func(m Message) bool) { s.direct.Store(&write) }
+
+// Took says the consumer has finished with one message from Messages
+// (written it to the client): once all are, direct writes may resume.
+func (s *Session) Took() { s.pending.Add(-1) }
 
 // Messages are the app's messages, in order. After Done, what is left in
 // it is still to be delivered.

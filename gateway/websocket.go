@@ -84,6 +84,7 @@ type wsUpgrade struct {
 	mode websocket.CompressionMode // permessage-deflate, if the client offers it
 	conn *websocket.Conn
 	sess *bridge.Session
+	room *sendRoom // nil: every message goes through the relay's queue
 }
 
 func (u *wsUpgrade) Upgrade(s *bridge.Session, subprotocol string, h http.Header) error {
@@ -97,12 +98,16 @@ func (u *wsUpgrade) Upgrade(s *bridge.Session, subprotocol string, h http.Header
 	if subprotocol != "" {
 		opts.Subprotocols = []string{subprotocol}
 	}
-	c, err := websocket.Accept(u.statusWriter, u.r, opts)
+	hj := &hijackRecorder{ResponseWriter: u.statusWriter}
+	c, err := websocket.Accept(hj, u.r, opts)
 	if err != nil {
 		return err
 	}
 	u.wrote, u.status = true, http.StatusSwitchingProtocols
 	u.conn, u.sess = c, s
+	if hj.conn != nil {
+		u.room = newSendRoom(hj.conn)
+	}
 	return nil
 }
 
@@ -131,13 +136,13 @@ func (g *Gateway) serveWebSocket(sw *statusWriter, r *http.Request, t *table, rt
 	// the generation's drain closes it with 1001 instead (t.ws).
 	t.refs.Add(-1)
 	defer t.refs.Add(1)
-	g.relay(u.conn, u.sess, c, t)
+	g.relay(u.conn, u.sess, u.room, c, t)
 	rt.stats.record(http.StatusSwitchingProtocols, 0, 0)
 }
 
 // relay copies messages both ways until the client or the app ends the
 // session, or the generation drains.
-func (g *Gateway) relay(conn *websocket.Conn, s *bridge.Session, c *wsCounters, t *table) {
+func (g *Gateway) relay(conn *websocket.Conn, s *bridge.Session, room *sendRoom, c *wsCounters, t *table) {
 	set, ping := t.ws, t.wsOpts.ping
 	ws := &wsSession{goingAway: make(chan struct{})}
 	if !set.add(ws) {
@@ -146,8 +151,10 @@ func (g *Gateway) relay(conn *websocket.Conn, s *bridge.Session, c *wsCounters, 
 		return
 	}
 	defer set.remove(ws)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	// Reads and writes take no cancellable context: coder/websocket arms a
+	// context.AfterFunc per call for one, and every way out of here closes
+	// the connection, which ends a read or write anyway.
+	ctx := context.Background()
 	conn.SetReadLimit(t.wsOpts.maxMessage)
 	readDone := make(chan struct{})
 	// Client to app; ends when the client's side ends (close, error,
@@ -203,10 +210,26 @@ func (g *Gateway) relay(conn *websocket.Conn, s *bridge.Session, c *wsCounters, 
 		c.msgsOut.Add(1)
 		return true
 	}
+	if room != nil {
+		// The session channel's reader writes to this client itself
+		// while nothing is queued and the kernel takes the frame at once
+		// (its header is at most 14 bytes).
+		s.SetDirect(func(m bridge.Message) bool {
+			if len(m.Data) > maxDirectMessage || !room.fits(len(m.Data)+14) {
+				return false
+			}
+			if !write(m) {
+				conn.CloseNow() // the reader then ends the session
+			}
+			return true
+		})
+	}
 	for {
 		select {
 		case m := <-s.Messages():
-			if !write(m) {
+			ok := write(m)
+			s.Took()
+			if !ok {
 				conn.CloseNow()
 				s.Close(bridge.CloseAbnormal, "client went away")
 				<-readDone
@@ -218,6 +241,7 @@ func (g *Gateway) relay(conn *websocket.Conn, s *bridge.Session, c *wsCounters, 
 				select {
 				case m := <-s.Messages():
 					write(m)
+					s.Took()
 				default:
 					flushed = true
 				}
@@ -246,6 +270,11 @@ func (g *Gateway) relay(conn *websocket.Conn, s *bridge.Session, c *wsCounters, 
 		}
 	}
 }
+
+// maxDirectMessage bounds what the session channel's reader writes to a
+// client itself (compression included): larger messages, whose copy
+// costs more than the hand-off, go through the relay.
+const maxDirectMessage = 16 << 10
 
 // clientCode is the close code to send for the app's: codes that must
 // not go on the wire (RFC 6455 §7.4.1: 1005, 1006, 1015; out of range)

@@ -228,3 +228,57 @@ func runnersRSS(s *gwtest.Server) string {
 }
 
 var _ = errors.Is
+
+// TestWebSocketSlowClient: a client that stops reading while its app
+// floods it stalls only its own session: another session on the same
+// runner keeps echoing (the session channel's reader writes to a client
+// itself only while the kernel takes it at once), and the slow one ends
+// with 1013 once its queue is full, having got its messages in order.
+func TestWebSocketSlowClient(t *testing.T) {
+	_, base, _ := startWS(t, 1, "", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const n, size = 4000, 8 << 10 // 32 MiB: more than loopback buffers and the queue hold
+	slow := dialWS(t, ctx, base+"/flood")
+	if err := slow.Write(ctx, websocket.MessageText, fmt.Appendf(nil, "%d %d", n, size)); err != nil {
+		t.Fatal(err)
+	}
+	fast := dialWS(t, ctx, base+"/echo")
+	for i := range 200 {
+		msg := fmt.Appendf(nil, "m%d", i)
+		ectx, ecancel := context.WithTimeout(ctx, 10*time.Second)
+		err := fast.Write(ectx, websocket.MessageText, msg)
+		var got []byte
+		if err == nil {
+			_, got, err = fast.Read(ectx)
+		}
+		ecancel()
+		if err != nil || string(got) != string(msg) {
+			t.Fatalf("echo %d beside a stalled session: %q, %v", i, got, err)
+		}
+		if i%20 == 0 {
+			time.Sleep(20 * time.Millisecond) // spread over the flood
+		}
+	}
+	// Now take what the slow session was sent: whole messages, then 1013
+	// before all n (the queue overflowed while nobody read).
+	got := 0
+	for {
+		_, p, err := slow.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) != websocket.StatusTryAgainLater {
+				t.Errorf("slow client's end after %d messages: %v, want close 1013", got, err)
+			}
+			break
+		}
+		if len(p) != size || p[0] != 'f' || p[size-1] != 'f' {
+			t.Fatalf("slow client's message %d: %d bytes", got, len(p))
+		}
+		got++
+	}
+	if got >= n {
+		t.Errorf("slow client got all %d messages: the queue never overflowed, the test proves nothing", n)
+	}
+	t.Logf("slow client got %d of %d messages before 1013", got, n)
+	fast.Close(websocket.StatusNormalClosure, "")
+}

@@ -44,3 +44,18 @@ async def bye(ws: WebSocket):
     await ws.accept()
     await ws.send_text('bye')
     await ws.close(code=4000, reason='done')
+
+
+@app.websocket('/flood')
+async def flood(ws: WebSocket):
+    # "N SIZE": N binary messages of SIZE bytes, as fast as gw takes them.
+    await ws.accept()
+    n, size = map(int, (await ws.receive_text()).split())
+    data = b'f' * size
+    try:
+        for _ in range(n):
+            await ws.send_bytes(data)
+    except Exception as e:  # gw closed the session (1013): send fails
+        log('flood ended: %s' % type(e).__name__)
+    while (await ws.receive())['type'] != 'websocket.disconnect':
+        pass
