@@ -25,7 +25,7 @@ type goldenCase struct {
 	typ    Type
 	msg    proto.Message // nil for raw frames (body, or id and body)
 	body   []byte
-	fields map[string]any // the JSON view of msg
+	fields map[string]any // the JSON view of msg; bytes and strings as latin1(their bytes)
 	// hasID: a raw frame whose payload is a u32le id, then body (WS_TEXT,
 	// WS_BINARY: the session; RAW_CONNECT, RAW_CLOSED: the connection).
 	// The JSON carries the id as "id" and the rest as "body".
@@ -165,7 +165,7 @@ func goldenCases() []goldenCase {
 		map[string]any{"subprotocol": "chat", "headers": latin1s(wsHdrs)})
 	add("ws_accept_empty", WSAccept, &bridgepb.WsAccept{}, map[string]any{})
 	add("ws_close", WSClose, &bridgepb.WsClose{Session: 70000, Code: 1000, Reason: "bye \xc3\xa9"},
-		map[string]any{"session": 70000, "code": 1000, "reason": "bye \xc3\xa9"})
+		map[string]any{"session": 70000, "code": 1000, "reason": latin1([]byte("bye \xc3\xa9"))})
 	add("ws_close_no_code", WSClose, &bridgepb.WsClose{Session: 1}, map[string]any{"session": 1})
 	add("raw_hijacked", RawHijacked, &bridgepb.Ping{}, map[string]any{})
 	withID := func(name string, typ Type, id uint32, body []byte) {
