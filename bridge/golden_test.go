@@ -348,3 +348,17 @@ func TestHeaderBlock(t *testing.T) {
 		}
 	}
 }
+
+// TestGoldenCoversEveryFrameType: a frame type added to bridge.proto gets
+// a vector, so every shim's selftest checks (or names as skipped) it.
+func TestGoldenCoversEveryFrameType(t *testing.T) {
+	have := map[Type]bool{}
+	for _, c := range goldenCases() {
+		have[c.typ] = true
+	}
+	for n, name := range bridgepb.FrameType_name {
+		if typ := Type(n); typ != bridgepb.FrameType_FRAME_INVALID && !have[typ] {
+			t.Errorf("no golden vector for %s", name)
+		}
+	}
+}
