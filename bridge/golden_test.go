@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"os"
@@ -22,9 +23,14 @@ var update = flag.Bool("update", false, "rewrite testdata/golden")
 type goldenCase struct {
 	name   string
 	typ    Type
-	msg    proto.Message // nil for body frames
+	msg    proto.Message // nil for raw frames (body, or id and body)
 	body   []byte
-	fields map[string]any // the JSON view of msg
+	fields map[string]any // the JSON view of msg; bytes and strings as latin1(their bytes)
+	// hasID: a raw frame whose payload is a u32le id, then body (WS_TEXT,
+	// WS_BINARY: the session; RAW_CONNECT, RAW_CLOSED: the connection).
+	// The JSON carries the id as "id" and the rest as "body".
+	hasID bool
+	id    uint32
 }
 
 // latin1 maps each byte to the code point of the same value, the JSON form
@@ -139,6 +145,39 @@ func goldenCases() []goldenCase {
 	add("pong", Pong, &bridgepb.Pong{Seq: 300, Requests: 123456, Busy: 1},
 		map[string]any{"seq": 300, "requests": 123456, "busy": 1})
 	add("pong_zero", Pong, &bridgepb.Pong{}, map[string]any{})
+	// WebSockets and raw connections (bridge.proto: WS_*, RAW_*).
+	wsEnv := bs("REQUEST_METHOD", "GET", "PATH_INFO", "/ws", "HTTP_UPGRADE", "websocket",
+		"HTTP_SEC_WEBSOCKET_PROTOCOL", "chat, superchat")
+	add("ws_connect", WSConnect,
+		&bridgepb.RequestHead{EnvBlock: block(wsEnv), UrlScheme: "http", RequestId: "req-ws", WebsocketSession: 70000},
+		map[string]any{"env_block": latin1(block(wsEnv)), "url_scheme": "http", "request_id": "req-ws", "websocket_session": 70000})
+	add("ws_connect_min", WSConnect, &bridgepb.RequestHead{WebsocketSession: 1},
+		map[string]any{"websocket_session": 1})
+	rawEnv := bs("REQUEST_METHOD", "GET", "PATH_INFO", "/cable", "HTTP_UPGRADE", "websocket")
+	add("request_head_raw_connection", RequestHead,
+		&bridgepb.RequestHead{EnvBlock: block(rawEnv), UrlScheme: "https", RequestId: "req-raw", RawConnection: 300},
+		map[string]any{"env_block": latin1(block(rawEnv)), "url_scheme": "https", "request_id": "req-raw", "raw_connection": 300})
+	add("request_head_raw_connection_max", RequestHead,
+		&bridgepb.RequestHead{EnvBlock: block(rawEnv), RawConnection: 0xFFFFFFFF},
+		map[string]any{"env_block": latin1(block(rawEnv)), "raw_connection": uint32(0xFFFFFFFF)})
+	wsHdrs := bs("Set-Cookie", "s=1", "X-Latin", "\xe9")
+	add("ws_accept", WSAccept, &bridgepb.WsAccept{Subprotocol: "chat", Headers: wsHdrs},
+		map[string]any{"subprotocol": "chat", "headers": latin1s(wsHdrs)})
+	add("ws_accept_empty", WSAccept, &bridgepb.WsAccept{}, map[string]any{})
+	add("ws_close", WSClose, &bridgepb.WsClose{Session: 70000, Code: 1000, Reason: "bye \xc3\xa9"},
+		map[string]any{"session": 70000, "code": 1000, "reason": latin1([]byte("bye \xc3\xa9"))})
+	add("ws_close_no_code", WSClose, &bridgepb.WsClose{Session: 1}, map[string]any{"session": 1})
+	add("raw_hijacked", RawHijacked, &bridgepb.Ping{}, map[string]any{})
+	withID := func(name string, typ Type, id uint32, body []byte) {
+		cases = append(cases, goldenCase{name: name, typ: typ, hasID: true, id: id, body: body})
+	}
+	// 0x04030201 and 0xFFFFFFFE: a codec that writes the id big-endian, or
+	// as a varint, gets these wrong.
+	withID("ws_text", WSText, 0x04030201, []byte("h\xc3\xa9llo \xe2\x82\xac"))
+	withID("ws_text_empty", WSText, 1, []byte{})
+	withID("ws_binary", WSBinary, 0xFFFFFFFE, allBytes())
+	withID("raw_connect", RawConnect, 0x04030201, nil)
+	withID("raw_closed", RawClosed, 0xFFFFFFFE, nil)
 	cases = append(cases,
 		goldenCase{name: "request_body", typ: RequestBody, body: []byte("hello=world")},
 		goldenCase{name: "request_body_binary", typ: RequestBody, body: allBytes()},
@@ -150,6 +189,9 @@ func goldenCases() []goldenCase {
 
 func (c goldenCase) frame(t *testing.T) []byte {
 	t.Helper()
+	if c.hasID {
+		return AppendFrame(nil, c.typ, append(binary.LittleEndian.AppendUint32(nil, c.id), c.body...))
+	}
 	if c.msg == nil {
 		return AppendFrame(nil, c.typ, c.body)
 	}
@@ -163,6 +205,9 @@ func (c goldenCase) frame(t *testing.T) []byte {
 func (c goldenCase) json(t *testing.T) []byte {
 	t.Helper()
 	v := map[string]any{"type": int(c.typ)}
+	if c.hasID {
+		v["id"] = c.id
+	}
 	if c.msg == nil {
 		v["body"] = latin1(c.body)
 	} else {
@@ -218,6 +263,11 @@ func TestGolden(t *testing.T) {
 // the generated marshaller does, so the shims see one encoding.
 func TestHandRolledEncoders(t *testing.T) {
 	for _, c := range goldenCases() {
+		if c.typ == RawConnect {
+			if got := RawConnectFrame(c.id); !bytes.Equal(got, c.frame(t)) {
+				t.Errorf("%s: RawConnectFrame\n got %x\nwant %x", c.name, got, c.frame(t))
+			}
+		}
 		switch m := c.msg.(type) {
 		case *bridgepb.RequestHead:
 			h := BeginHead(nil)
@@ -228,7 +278,14 @@ func TestHandRolledEncoders(t *testing.T) {
 			for i := 0; i+1 < len(pairs); i += 2 {
 				h.Add(string(pairs[i]), string(pairs[i+1]))
 			}
-			if got := h.Finish(m.UrlScheme, m.RequestId); !bytes.Equal(got, c.frame(t)) {
+			got := h.Finish(m.UrlScheme, m.RequestId)
+			if m.WebsocketSession != 0 {
+				got = ConnectFrame(got, m.WebsocketSession)
+			}
+			if m.RawConnection != 0 {
+				got = RawHead(got, m.RawConnection)
+			}
+			if !bytes.Equal(got, c.frame(t)) {
 				t.Errorf("%s: hand-rolled head\n got %x\nwant %x", c.name, got, c.frame(t))
 			}
 		case *bridgepb.RequestEnd:
@@ -288,6 +345,20 @@ func TestHeaderBlock(t *testing.T) {
 		_, err := DecodeResponseHead(frame[HeaderSize:], func(n, v []byte) { got = append(got, string(n), string(v)) })
 		if (err != nil) != tc.wantErr || (!tc.wantErr && strings.Join(got, "|") != strings.Join(tc.want, "|")) {
 			t.Errorf("%q: got %q, %v; want %q (error %v)", tc.block, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+// TestGoldenCoversEveryFrameType: a frame type added to bridge.proto gets
+// a vector, so every shim's selftest checks (or names as skipped) it.
+func TestGoldenCoversEveryFrameType(t *testing.T) {
+	have := map[Type]bool{}
+	for _, c := range goldenCases() {
+		have[c.typ] = true
+	}
+	for n, name := range bridgepb.FrameType_name {
+		if typ := Type(n); typ != bridgepb.FrameType_FRAME_INVALID && !have[typ] {
+			t.Errorf("no golden vector for %s", name)
 		}
 	}
 }
