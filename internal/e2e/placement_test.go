@@ -28,6 +28,16 @@ func TestUpgradePlacementASGI(t *testing.T) {
 	checkPlacement(t, s, url+"/pid")
 }
 
+// TestUpgradePlacementWSGI: the same with sessions of a WSGI app on
+// uWSGI's WebSocket API (a thread per session in the runner).
+func TestUpgradePlacementWSGI(t *testing.T) {
+	py := requireModules(t, "flask")
+	cfg := fmt.Sprintf("listen:\n  http: \"127.0.0.1:0\"\n  stats: \"127.0.0.1:0\"\napps:\n  - name: uws\n    path: uwsgi_ws_app:app\n    dir: %s\n    interpreter: %s\n    workers: 2\n    threads: 2\n",
+		testdataDir(t), py)
+	s := gwtest.Start(t, "-c", writeFile(t, "gw.yaml", cfg))
+	checkPlacement(t, s, "ws://"+s.Addr("http")+"/pid")
+}
+
 // TestUpgradePlacementFaye: the same with faye-websocket connections
 // (rack.hijack, the client's socket handed over to the runner).
 func TestUpgradePlacementFaye(t *testing.T) {
