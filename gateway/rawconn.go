@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/runners/pool"
 )
 
 // Raw connections (docs/design/websocket.md, "Raw connections"): Rack and
@@ -219,7 +220,11 @@ func (g *Gateway) serveRaw(sw *statusWriter, r *http.Request, t *table, rt *rout
 	}
 	defer c.open.Add(-1)
 	u := &rawUpgrade{statusWriter: sw, set: t.raw, tls: r.TLS != nil}
-	err := rt.serve(u, r)
+	// A taken connection counts on its runner until it ends (relayed or
+	// handed over), so the pool places the next upgrades elsewhere.
+	var held pool.Conn
+	defer held.Close()
+	err := rt.serveConn(u, r, &held)
 	if u.handed != nil {
 		g.endHanded(u.handed, r, rt, err, t.raw)
 		return

@@ -21,16 +21,19 @@ import (
 
 // route is one app's place in the URL space.
 type route struct {
-	host   string // "" = any
-	mount  string // "" for "/", else "/prefix"
-	name   string
-	lang   config.Lang
-	stats  *appCounters
-	pool   *pool.Pool
-	share  *budget.Share     // the pool's part of max_runners; nil without a cap
-	serve  runners.ServeFunc // the pool, behind the app's front if it has one
-	buffer bool              // read the whole body before a runner (request_buffering)
-	static []staticDir
+	host  string // "" = any
+	mount string // "" for "/", else "/prefix"
+	name  string
+	lang  config.Lang
+	stats *appCounters
+	pool  *pool.Pool
+	share *budget.Share     // the pool's part of max_runners; nil without a cap
+	serve runners.ServeFunc // the pool, behind the app's front if it has one
+	// serveConn is serve for upgrades (WebSockets, raw connections): the
+	// pool places them by the connections its runners hold open.
+	serveConn func(w http.ResponseWriter, r *http.Request, c *pool.Conn) error
+	buffer    bool // read the whole body before a runner (request_buffering)
+	static    []staticDir
 	// respbuf buffers the app's answers for slow clients (nil: straight
 	// through); set by bufferAnswers.
 	respbuf *respbuf.Options
@@ -75,9 +78,12 @@ func newTable(apps []config.App, run []*runners.App, pools []*pool.Pool) (*table
 		r.buffer = app.RequestBuffering
 		r.maxWS = int64(app.MaxWebSockets)
 		if p := pools[i]; p != nil {
-			r.serve = p.Serve
+			r.serve, r.serveConn = p.Serve, p.ServeConn
 			if front := run[i].Front; front != nil {
 				r.serve = func(w http.ResponseWriter, req *http.Request) error { return front(w, req, p.Serve) }
+				r.serveConn = func(w http.ResponseWriter, req *http.Request, c *pool.Conn) error {
+					return front(w, req, func(w http.ResponseWriter, req *http.Request) error { return p.ServeConn(w, req, c) })
+				}
 			}
 		}
 		if len(app.Sendfile) > 0 {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gwhq/gw/bridge"
 	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/runners/pool"
 )
 
 // WebSockets are terminated here (docs/design/websocket.md): gw speaks RFC
@@ -123,7 +124,11 @@ func (g *Gateway) serveWebSocket(sw *statusWriter, r *http.Request, t *table, rt
 	}
 	defer c.open.Add(-1)
 	u := &wsUpgrade{statusWriter: sw, r: r, mode: t.wsOpts.compression}
-	err := rt.serve(u, r)
+	// The session counts on its runner until it ends, so the pool places
+	// the next handshakes elsewhere (a refusal ends it on return).
+	var held pool.Conn
+	defer held.Close()
+	err := rt.serveConn(u, r, &held)
 	if u.conn == nil {
 		if err != nil {
 			g.fail(sw, r, rt, err)

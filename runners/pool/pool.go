@@ -225,6 +225,7 @@ type member struct {
 	limit    int64 // requests before recycling (jittered), 0 = none
 	requests atomic.Int64
 	busy     atomic.Int32
+	conns    atomic.Int32 // long-lived connections open on it (Conn)
 	stuck    atomic.Int32 // slots abandoned at a deadline
 	idle     atomic.Int64 // when busy last fell to 0 (unix ns)
 	gone     atomic.Bool  // takes no new requests (dead or retiring)
@@ -430,21 +431,45 @@ func (p *Pool) live() int {
 // Serve hands r to a free slot, waiting for one in the queue, and streams
 // the response to w under the request deadline.
 func (p *Pool) Serve(w http.ResponseWriter, r *http.Request) error {
-	err := p.serveOnce(w, r)
+	return p.ServeConn(w, r, nil)
+}
+
+// ServeConn is Serve for a request that may leave a long-lived connection
+// open on its runner after its slot is free (an upgrade: a WebSocket
+// session, a hijacked connection). Its slot is taken from the runner with
+// the fewest such connections open, then the fewest busy slots, and c
+// counts against that runner from then until c.Close: the caller closes
+// c when the connection ends, or as soon as it knows none stayed open.
+// A nil c is Serve.
+func (p *Pool) ServeConn(w http.ResponseWriter, r *http.Request, c *Conn) error {
+	err := p.serveOnce(w, r, c)
 	if errors.Is(err, ErrNotDelivered) {
 		// The runner died before it could take the request: nothing
 		// reached the app (nor came back), so another runner may serve it.
-		err = p.serveOnce(w, r)
+		err = p.serveOnce(w, r, c)
 	}
 	return err
 }
 
-func (p *Pool) serveOnce(w http.ResponseWriter, r *http.Request) error {
+// Conn is a connection an upgrade request (ServeConn) may leave open on
+// its runner. The pool knows no protocol: the caller says when it ends.
+type Conn struct{ m *member }
+
+// Close ends c's count on its runner. It may be called again, and on a
+// Conn that no runner took; one goroutine at a time.
+func (c *Conn) Close() {
+	if c.m != nil {
+		c.m.conns.Add(-1)
+		c.m = nil
+	}
+}
+
+func (p *Pool) serveOnce(w http.ResponseWriter, r *http.Request, c *Conn) error {
 	if p.ctx.Err() != nil {
 		return ErrStopped
 	}
 	queued := time.Now()
-	s, err := p.acquire(r.Context())
+	s, err := p.acquire(r.Context(), c != nil)
 	timing := reqinfo.TimingFrom(r.Context()) // nil unless the access log is on
 	if err != nil {
 		if timing != nil {
@@ -455,6 +480,14 @@ func (p *Pool) serveOnce(w http.ResponseWriter, r *http.Request) error {
 	start := time.Now()
 	p.queueWait.Observe(start.Sub(queued))
 	m := s.m // counted busy by the slot queue
+	if c != nil {
+		// Counted from the handshake on, so upgrades arriving together
+		// spread (busy, taken under the queue's lock, covers the instant
+		// before this).
+		c.Close() // a retry's first runner
+		c.m = m
+		m.conns.Add(1)
+	}
 	st := &m.slots[s.i]
 	st.mu.Lock()
 	st.seq++
@@ -532,11 +565,11 @@ func (p *Pool) retire(m *member, reason Reason, now bool) {
 	}
 }
 
-func (p *Pool) acquire(ctx context.Context) (slotRef, error) {
-	if s, ok := p.slots.tryAcquire(); ok {
+func (p *Pool) acquire(ctx context.Context, conn bool) (slotRef, error) {
+	if s, ok := p.slots.tryAcquire(conn); ok {
 		return s, nil // the common case: no timer, no context
 	}
-	return p.slots.acquire(ctx, p.opts.QueueWait)
+	return p.slots.acquire(ctx, p.opts.QueueWait, conn)
 }
 
 // do runs f on the owner goroutine and waits for it; false if the owner

@@ -16,6 +16,13 @@ import (
 // request went to one runner, one core, until it had 64 in flight). Last
 // used among equals keeps single-slot runners' load on as few of them as
 // it needs, so the rest go idle and worker_idle can retire them.
+//
+// A request that may leave a long-lived connection on its runner (an
+// upgrade: ServeConn) is placed by the runner's open connections first
+// (member.conns), then fewest busy, then least recently used: such a
+// connection frees its slot once accepted, so by busy slots alone the
+// runner that holds every session looks as idle as the others and got
+// them all (issue 16: 32 faye connections on one of 2 runners).
 type slotQueue struct {
 	mu      sync.Mutex
 	ms      []*member // runners with a free slot; few, so a scan is cheap
@@ -68,25 +75,29 @@ func (q *slotQueue) waiting() int {
 	return len(q.waiters)
 }
 
-// tryAcquire takes a free slot without waiting.
-func (q *slotQueue) tryAcquire() (slotRef, bool) {
+// tryAcquire takes a free slot without waiting; conn: for a request that
+// may leave a connection open (placed by open connections).
+func (q *slotQueue) tryAcquire(conn bool) (slotRef, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.popLocked()
+	return q.popLocked(conn)
 }
 
 // popLocked takes a free slot of a live member and counts it busy, both
 // under q.mu: markGone takes the same lock, so a retiring member is never
-// handed out after it was seen idle.
-func (q *slotQueue) popLocked() (slotRef, bool) {
+// handed out after it was seen idle. conn places by open connections
+// first; the ordinary choice pays only that flag's test.
+func (q *slotQueue) popLocked(conn bool) (slotRef, bool) {
+	if conn {
+		return q.popConnLocked()
+	}
 	var best *member
 	var bestAt int
 	var bestBusy int32
 	for i := 0; i < len(q.ms); {
 		m := q.ms[i]
 		if m.gone.Load() {
-			m.free = m.free[:0]
-			q.unlist(i)
+			q.dropLocked(i)
 			continue // i now holds the one that was last
 		}
 		if b := m.busy.Load(); best == nil || b < bestBusy || (b == bestBusy && m.lastUsed > best.lastUsed) {
@@ -94,6 +105,39 @@ func (q *slotQueue) popLocked() (slotRef, bool) {
 		}
 		i++
 	}
+	return q.takeLocked(best, bestAt)
+}
+
+// popConnLocked is popLocked for an upgrade: the fewest open connections,
+// then the fewest busy, then the least recently used, so upgrades arriving
+// together go round the runners.
+func (q *slotQueue) popConnLocked() (slotRef, bool) {
+	var best *member
+	var bestAt int
+	var bestConns, bestBusy int32
+	for i := 0; i < len(q.ms); {
+		m := q.ms[i]
+		if m.gone.Load() {
+			q.dropLocked(i)
+			continue
+		}
+		c, b := m.conns.Load(), m.busy.Load()
+		if best == nil || c < bestConns || (c == bestConns && (b < bestBusy || (b == bestBusy && m.lastUsed < best.lastUsed))) {
+			best, bestAt, bestConns, bestBusy = m, i, c, b
+		}
+		i++
+	}
+	return q.takeLocked(best, bestAt)
+}
+
+// dropLocked unlists q.ms[i], a gone member, with its free slots.
+func (q *slotQueue) dropLocked(i int) {
+	q.ms[i].free = q.ms[i].free[:0]
+	q.unlist(i)
+}
+
+// takeLocked hands out one free slot of best (q.ms[at]), nil: none.
+func (q *slotQueue) takeLocked(best *member, at int) (slotRef, bool) {
 	if best == nil {
 		return slotRef{}, false
 	}
@@ -101,7 +145,7 @@ func (q *slotQueue) popLocked() (slotRef, bool) {
 	s := slotRef{best, best.free[n]}
 	best.free = best.free[:n]
 	if n == 0 {
-		q.unlist(bestAt)
+		q.unlist(at)
 	}
 	q.seq++
 	best.lastUsed = q.seq
@@ -168,11 +212,11 @@ var timers = sync.Pool{New: func() any {
 	return t
 }}
 
-// acquire waits for a free slot until ctx ends or, if wait > 0, for at
+// acquire waits for a free slot (placed as tryAcquire) until ctx ends or, if wait > 0, for at
 // most wait (then ErrQueueTimeout).
-func (q *slotQueue) acquire(ctx context.Context, wait time.Duration) (slotRef, error) {
+func (q *slotQueue) acquire(ctx context.Context, wait time.Duration, conn bool) (slotRef, error) {
 	q.mu.Lock()
-	if s, ok := q.popLocked(); ok {
+	if s, ok := q.popLocked(conn); ok {
 		q.mu.Unlock()
 		return s, nil
 	}

@@ -20,7 +20,7 @@ func TestSlotChoiceSpreads(t *testing.T) {
 	q := queueOf(4, a, b)
 	per := map[int]int{}
 	for range 4 {
-		s, ok := q.tryAcquire()
+		s, ok := q.tryAcquire(false)
 		if !ok {
 			t.Fatal("no free slot")
 		}
@@ -37,11 +37,11 @@ func TestSlotChoiceSpreads(t *testing.T) {
 func TestSlotChoiceReusesLast(t *testing.T) {
 	ms := []*member{{id: 0}, {id: 1}, {id: 2}}
 	q := queueOf(1, ms...)
-	first, _ := q.tryAcquire()
+	first, _ := q.tryAcquire(false)
 	q.unbusy(first.m)
 	q.release(first)
 	for range 5 {
-		s, _ := q.tryAcquire()
+		s, _ := q.tryAcquire(false)
 		if s.m != first.m {
 			t.Fatalf("runner %d taken after runner %d went idle; want the last used again", s.m.id, first.m.id)
 		}
@@ -50,12 +50,12 @@ func TestSlotChoiceReusesLast(t *testing.T) {
 	}
 	q.markGone(first.m)
 	for range 2 {
-		s, ok := q.tryAcquire()
+		s, ok := q.tryAcquire(false)
 		if !ok || s.m == first.m {
 			t.Fatalf("got %v %v: want a live runner's slot", s.m, ok)
 		}
 	}
-	if _, ok := q.tryAcquire(); ok {
+	if _, ok := q.tryAcquire(false); ok {
 		t.Fatal("a third slot from two live single-slot runners")
 	}
 }

@@ -13,6 +13,7 @@ type RunnerStats struct {
 	State      string    `json:"state"` // idle, busy, draining
 	Requests   int64     `json:"requests"`
 	Busy       int       `json:"busy_slots"`
+	Conns      int       `json:"open_conns"` // connections left open by upgrades (ServeConn)
 	Slots      int       `json:"slots"`
 	RequestAge float64   `json:"request_age_ms"` // the oldest request it is serving now
 	RSS        int64     `json:"rss_bytes"`
@@ -83,6 +84,7 @@ func (p *Pool) Stats() Stats {
 	s.States = map[string]int{StateIdle: 0, StateBusy: 0, StateDraining: 0, StateStarting: s.Starting}
 	for _, m := range ms {
 		r := RunnerStats{ID: m.id, PID: m.w.PID(), Requests: m.requests.Load(), Busy: int(m.busy.Load()),
+			Conns: int(m.conns.Load()),
 			Slots: m.w.Slots(), Started: m.started}
 		switch {
 		case m.gone.Load():

@@ -38,6 +38,19 @@ def echo():
     return ''
 
 
+@app.route('/pid', websocket=True)
+def pid():
+    # Says which runner holds the session, then waits for the client to go.
+    uwsgi.websocket_handshake()
+    uwsgi.websocket_send(str(os.getpid()))
+    try:
+        while True:
+            uwsgi.websocket_recv()
+    except IOError:
+        pass
+    return ''
+
+
 @app.route('/nb', websocket=True)
 def nonblocking():
     uwsgi.websocket_handshake()

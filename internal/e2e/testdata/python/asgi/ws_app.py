@@ -34,6 +34,15 @@ async def echo(ws: WebSocket):
             await ws.send_bytes(msg['bytes'])
 
 
+@app.websocket('/pid')
+async def pid(ws: WebSocket):
+    # Says which runner holds the session, then waits for the client to go.
+    await ws.accept()
+    await ws.send_text(str(os.getpid()))
+    while (await ws.receive())['type'] != 'websocket.disconnect':
+        pass
+
+
 @app.websocket('/deny')
 async def deny(ws: WebSocket):
     await ws.close()

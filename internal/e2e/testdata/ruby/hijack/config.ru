@@ -4,6 +4,7 @@
 #   /slow     full hijack after 0.2 s (past gw's idle watch of the connection)
 #   /partial  partial hijack: gw_rack writes the head, the callable echoes
 #   /faye     faye-websocket echo (EventMachine thread)
+#   /fayepid  the same, first sending the runner's pid
 #   /plain    an upgrade request the app answers as HTTP
 #   /info     rack.hijack? of an ordinary request
 # LOG gets "eof /path" when the app reads EOF from its socket, and "kind
@@ -36,6 +37,7 @@ faye = begin
     ws = Faye::WebSocket.new(env, nil, max_length: 4 << 20)
     ws.on(:message) { |e| ws.send(e.data) }
     ws.on(:close) { |e| log_line("faye close #{e.code}") }
+    ws.on(:open) { ws.send(Process.pid.to_s) } if env['PATH_INFO'] == '/fayepid'
     ws.rack_response
   end
 rescue LoadError
@@ -62,7 +64,7 @@ run lambda { |env|
     [-1, {}, []]
   when '/partial'
     [101, { 'upgrade' => 'echo', 'connection' => 'Upgrade', 'rack.hijack' => ->(io) { Thread.new { echo(io, '/partial') } } }, []]
-  when '/faye'
+  when '/faye', '/fayepid'
     faye.call(env)
   when '/plain'
     [426, { 'content-type' => 'text/plain' }, ["no upgrade here: hijack? #{env['rack.hijack?']}\n"]]
