@@ -193,9 +193,8 @@ func (g *Gateway) PacketConns() map[string]net.PacketConn {
 // connection open for its whole idle timeout, which would hold every
 // SIGTERM to the shutdown bound.
 type h3Conns struct {
-	mu       sync.Mutex
-	conns    map[*h3Conn]struct{}
-	draining bool
+	mu    sync.Mutex
+	conns map[*h3Conn]struct{}
 }
 
 type h3Conn struct {
