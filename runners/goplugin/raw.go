@@ -60,7 +60,7 @@ func (ch *rawChannel) send(f *os.File) (uint32, error) {
 	var b [4]byte
 	binary.LittleEndian.PutUint32(b[:], id)
 	if _, _, err := ch.c.WriteMsgUnix(b[:], syscall.UnixRights(int(f.Fd())), nil); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("send connection %d: %w", id, err)
 	}
 	return id, nil
 }
@@ -73,13 +73,13 @@ func (ch *rawChannel) send(f *os.File) (uint32, error) {
 func (w *worker) serveRaw(i int, rh rawHijacker, r *http.Request) error {
 	conn, f, err := proc.Socketpair(syscall.SOCK_STREAM, "gw-raw-conn")
 	if err != nil {
-		return fmt.Errorf("%w: %w: %v", pool.ErrWorkerGone, pool.ErrNotDelivered, err)
+		return fmt.Errorf("%w: %w: raw connection: %w", pool.ErrWorkerGone, pool.ErrNotDelivered, err)
 	}
 	id, err := w.raw.send(f)
 	f.Close() // the plugin has its copy
 	if err != nil {
 		conn.Close()
-		return fmt.Errorf("%w: %w: raw connection: %v", pool.ErrWorkerGone, pool.ErrNotDelivered, err)
+		return fmt.Errorf("%w: %w: raw connection: %w", pool.ErrWorkerGone, pool.ErrNotDelivered, err)
 	}
 	rh.OfferRaw(conn) // the gateway closes it unless the handler takes it
 	ctx, cancel := context.WithCancelCause(r.Context())
