@@ -120,10 +120,24 @@ func (m *Manager) App(app string, lim Limits, uid, gid int) (*Group, error) {
 		return nil, err
 	}
 	if err := g.set(lim); err != nil {
+		if m.groups[app] != g {
+			g.discard() // new, so nobody else holds it: no Remove would close it
+		}
 		return nil, err
 	}
 	m.groups[app] = g
 	return g, nil
+}
+
+// discard closes a group that was never handed out and removes its
+// directories, best effort: a cgroup just made holds no process.
+func (g *Group) discard() {
+	if g.fd != nil {
+		g.fd.Close()
+	}
+	for _, d := range g.dirs {
+		os.Remove(d)
+	}
 }
 
 // set writes lim into the group's files.

@@ -246,3 +246,29 @@ func cgroupOf(t *testing.T, pid int) string {
 	}
 	return ""
 }
+
+// TestV2FailedSetClosesDir: a new group whose limits cannot be written is
+// dropped whole. It used to keep its directory open (the CLONE_INTO_CGROUP
+// fd): never handed out nor in m.groups, so no Remove closed it, one fd
+// lost per failed start of the app.
+func TestV2FailedSetClosesDir(t *testing.T) {
+	m := fakeV2(t, "memory pids")
+	dir := filepath.Join(m.v2, fmt.Sprintf("gw-%d", os.Getpid()), "site")
+	// memory.max a directory: writing it fails, as a kernel refusing the
+	// value would.
+	if err := os.MkdirAll(filepath.Join(dir, "memory.max"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.App("site", Limits{MemoryMax: 64 << 20}, -1, -1); err == nil || !strings.Contains(err.Error(), "memory.max") {
+		t.Fatalf("err = %v, want memory.max named", err)
+	}
+	fds, _ := os.ReadDir("/proc/self/fd")
+	for _, fd := range fds {
+		if p, _ := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); p == dir {
+			t.Errorf("fd %s still open on %s after the failed App", fd.Name(), dir)
+		}
+	}
+	if _, ok := m.Usage("site"); ok {
+		t.Errorf("a group whose limits failed is listed")
+	}
+}
