@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,7 +60,9 @@ type Runtime struct {
 	shared appShared // each Python app's uwsgi cache and lock file, kept across its reloads
 
 	cgOnce sync.Once
-	cg     *cgroup.Manager // apps' cgroups (limits.go), made on first use
+	// cg is the apps' cgroups (limits.go), made on first use by a start
+	// and read by the stats endpoint meanwhile.
+	cg atomic.Pointer[cgroup.Manager]
 }
 
 // NewRuntime creates the runtime directory and writes every shim into it.

@@ -84,25 +84,27 @@ func canLower(res int, v uint64) error {
 
 // cgroups is the runtime's cgroup manager, made on first use.
 func (rt *Runtime) cgroups() *cgroup.Manager {
-	rt.cgOnce.Do(func() { rt.cg = cgroup.New(rt.CgroupRoot) })
-	return rt.cg
+	rt.cgOnce.Do(func() { rt.cg.Store(cgroup.New(rt.CgroupRoot)) })
+	return rt.cg.Load()
 }
 
 // CgroupUsage is app's cgroup usage and limit hits; ok is false when the
 // app has no cgroup.
 func (rt *Runtime) CgroupUsage(app string) (u cgroup.Usage, ok bool) {
-	if rt.cg == nil {
+	cg := rt.cg.Load()
+	if cg == nil {
 		return u, false
 	}
-	return rt.cg.Usage(dirName(app))
+	return cg.Usage(dirName(app))
 }
 
 // RemoveCgroups removes the apps' cgroups, once their runners are gone.
 func (rt *Runtime) RemoveCgroups() error {
-	if rt.cg == nil {
+	cg := rt.cg.Load()
+	if cg == nil {
 		return nil
 	}
-	return rt.cg.Remove()
+	return cg.Remove()
 }
 
 // appsDir holds a private directory per app (0711: enter, not list).

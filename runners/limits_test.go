@@ -67,3 +67,28 @@ func TestGoPluginLimitsRefused(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestCgroupUsageDuringStart: the stats endpoint reads an app's cgroup
+// usage while another app's runners start and make the cgroup manager.
+// CgroupUsage read rt.cg outside the Once that writes it: a data race
+// (go test -race failed here).
+func TestCgroupUsageDuringStart(t *testing.T) {
+	rt := &Runtime{Dir: t.TempDir(), CgroupRoot: t.TempDir()}
+	done := make(chan struct{})
+	go func() { // ends by itself
+		defer close(done)
+		rt.cgroups()
+	}()
+	for range 1000 {
+		if _, ok := rt.CgroupUsage("site"); ok {
+			t.Fatal("usage of an app without a group")
+		}
+	}
+	<-done
+	if _, ok := rt.CgroupUsage("site"); ok {
+		t.Fatal("usage of an app without a group")
+	}
+	if err := rt.RemoveCgroups(); err != nil {
+		t.Fatal(err)
+	}
+}
