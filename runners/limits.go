@@ -27,17 +27,18 @@ func (rt *Runtime) limits(app config.App, cred *syscall.Credential) (*proc.Limit
 	}
 	out := &proc.Limits{}
 	for _, r := range []struct {
+		key string // under limits:, for the error
 		res int
 		v   int64
 	}{
-		{syscall.RLIMIT_AS, int64(l.Memory)},
-		{syscall.RLIMIT_NOFILE, int64(l.OpenFiles)},
-		{proc.RlimitNproc, int64(l.Processes)},
-		{syscall.RLIMIT_CPU, int64(l.CPUTime.Seconds())},
+		{"memory", syscall.RLIMIT_AS, int64(l.Memory)},
+		{"open_files", syscall.RLIMIT_NOFILE, int64(l.OpenFiles)},
+		{"processes", proc.RlimitNproc, int64(l.Processes)},
+		{"cpu_time", syscall.RLIMIT_CPU, int64(l.CPUTime.Seconds())},
 	} {
 		if r.v > 0 {
 			if err := canLower(r.res, uint64(r.v)); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("limits.%s: %w", r.key, err)
 			}
 			out.Rlimits = append(out.Rlimits, proc.Rlimit{Resource: r.res, Value: uint64(r.v)})
 		}
@@ -77,7 +78,7 @@ func canLower(res int, v uint64) error {
 		return nil // the helper will say
 	}
 	if v > cur.Max {
-		return fmt.Errorf("limits: %d is above gw's own hard limit %d for this resource; a runner can only lower it", v, cur.Max)
+		return fmt.Errorf("%d is above gw's own hard limit %d; a runner can only lower it", v, cur.Max)
 	}
 	return nil
 }

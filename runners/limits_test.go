@@ -39,7 +39,7 @@ func TestLimitsOfApp(t *testing.T) {
 		{name: "processes for root", lim: config.AppLimits{Processes: 20}, cred: &syscall.Credential{},
 			err: "limits.processes: the runners run as root"},
 		{name: "above gw's hard limit", lim: config.AppLimits{OpenFiles: 1 << 62}, cred: nobody,
-			err: "above gw's own hard limit"},
+			err: "limits.open_files: 4611686018427387904 is above gw's own hard limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := rt.limits(config.App{Name: "x", Limits: tc.lim}, tc.cred)
