@@ -33,9 +33,9 @@ var errNoRaw = errors.New("sdk: this request's connection cannot be hijacked: gw
 // is normally in the socket already when the handler asks.
 const rawWait = 5 * time.Second
 
-// rawConns holds the connections gw sent, by id, until their request takes
-// or abandons them. One goroutine reads the socket; requests wait on their
-// entry.
+// rawConns holds the connections gw sent, by id, until their request ends
+// (abandon), whether it took its connection or not. One goroutine reads
+// the socket; requests wait on their entry.
 type rawConns struct {
 	mu sync.Mutex
 	m  map[uint32]*rawEntry
@@ -145,8 +145,7 @@ func (rc *rawConns) take(ctx context.Context, id uint32) (*os.File, error) {
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	delete(rc.m, id)
-	f := e.f
+	f := e.f // the entry stays until abandon: a second take finds it taken
 	e.f = nil
 	if f == nil {
 		return nil, errors.New("sdk: connection already taken")
@@ -154,8 +153,8 @@ func (rc *rawConns) take(ctx context.Context, id uint32) (*os.File, error) {
 	return f, nil
 }
 
-// abandon closes connection id, now or when it arrives: its request ended
-// without taking it.
+// abandon ends connection id's entry at the end of its request: a
+// connection not taken is closed, now or when it arrives.
 func (rc *rawConns) abandon(id uint32) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()

@@ -9,7 +9,9 @@ import (
 
 // TestRawConns: a connection is taken whether it arrives before or after
 // the request asks, and one its request abandoned is closed, even when it
-// arrives after the abandon.
+// arrives after the abandon. No entry outlives its request: abandon after
+// a take used to leave one behind (a Hijack failing after take, then
+// service.serve's abandon), one per such request.
 func TestRawConns(t *testing.T) {
 	pipeFile := func(t *testing.T) (*os.File, *os.File) {
 		r, w, err := os.Pipe()
@@ -31,6 +33,23 @@ func TestRawConns(t *testing.T) {
 			if got, err := rc.take(ctx, 1); err != nil || got != f {
 				t.Fatalf("take: %v %v", got, err)
 			}
+			rc.abandon(1) // its request's end, as service.serve does
+			if closed(f) {
+				t.Error("a taken connection closed at its request's end")
+			}
+		}},
+		{"taken, then taken again", func(t *testing.T, rc *rawConns) {
+			// A Hijack that failed after take (the head's send) and is
+			// called again gets an error at once, not the 5 s wait.
+			f, _ := pipeFile(t)
+			rc.arrive(6, f)
+			rc.take(ctx, 6)
+			c, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			if _, err := rc.take(c, 6); err == nil || c.Err() != nil {
+				t.Errorf("second take: %v (ctx %v), want \"already taken\" at once", err, c.Err())
+			}
+			rc.abandon(6)
 		}},
 		{"asked first", func(t *testing.T, rc *rawConns) {
 			f, _ := pipeFile(t)
@@ -38,6 +57,7 @@ func TestRawConns(t *testing.T) {
 			if got, err := rc.take(ctx, 2); err != nil || got != f {
 				t.Fatalf("take: %v %v", got, err)
 			}
+			rc.abandon(2)
 		}},
 		{"abandoned after arrival", func(t *testing.T, rc *rawConns) {
 			f, _ := pipeFile(t)

@@ -51,11 +51,7 @@ func (s *service) serve(ctx context.Context, out sender, h *pluginpb.RequestHead
 	w := newResponseWriter(out)
 	if id := h.RawConnection; id != 0 && s.raw != nil {
 		w.ctx, w.raws, w.rawID = ctx, s.raw, id
-		defer func() {
-			if !w.hijacked {
-				s.raw.abandon(id)
-			}
-		}()
+		defer s.raw.abandon(id)
 	}
 	r, err := newRequest(ctx, h, body)
 	if err != nil {
