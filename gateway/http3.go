@@ -164,8 +164,11 @@ func (g *Gateway) shutdownHTTP3(ctx context.Context) error {
 		return nil
 	}
 	idleCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go g.h3conns.closeIdle(idleCtx) // ends with Shutdown
+	idleDone := make(chan struct{})
+	// Ended by stop, once Shutdown returns; waited for, so no connection
+	// is closed after shutdownHTTP3 returned.
+	go func() { defer close(idleDone); g.h3conns.closeIdle(idleCtx) }()
+	defer func() { stop(); <-idleDone }()
 	err := g.h3srv.Shutdown(ctx)
 	if err != nil {
 		g.h3srv.Close()
