@@ -238,6 +238,12 @@ func (g *Gateway) closeListeners() {
 		g.controlLn.Close()
 		g.controlLn = nil
 	}
+	if g.acme != nil {
+		// Made by listen, and its certificate cache's goroutine runs
+		// from then: a gateway that never serves stops it here.
+		g.acme.Stop()
+		g.acme = nil
+	}
 }
 
 // listen binds a TCP address or a unix socket. A unix socket gets mode

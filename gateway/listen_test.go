@@ -6,9 +6,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gwhq/gw/internal/config"
 )
@@ -321,5 +323,35 @@ func TestListenControl(t *testing.T) {
 				t.Error("ControlListener is nil")
 			}
 		})
+	}
+}
+
+// TestCloseListenersStopsACME: Listen makes the ACME manager, whose
+// certificate cache runs a maintenance goroutine from the start; a gateway
+// that never starts (or fails to) must stop it with its listeners. It
+// used to run on: only Shutdown stopped it.
+func TestCloseListenersStopsACME(t *testing.T) {
+	maintaining := func() int {
+		buf := make([]byte, 1<<20)
+		return strings.Count(string(buf[:runtime.Stack(buf, true)]), "certmagic.(*Cache).maintainAssets")
+	}
+	before := maintaining()
+	cfg := &config.Config{Listen: config.Listen{
+		HTTPS: config.Addr{Network: "tcp", Address: "127.0.0.1:0"},
+		TLS: config.TLS{ACME: &config.ACME{
+			Domains: []string{"example.test"}, CA: "https://127.0.0.1:1/dir",
+			Storage: t.TempDir(), RenewInterval: time.Hour,
+		}},
+	}}
+	g := &Gateway{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := g.Listen(nil); err != nil {
+		t.Fatal(err)
+	}
+	if maintaining() != before+1 {
+		t.Fatalf("no certmagic maintenance goroutine after Listen: the test sees nothing")
+	}
+	g.CloseListeners()
+	if n := maintaining(); n != before {
+		t.Errorf("%d certmagic maintenance goroutines after CloseListeners, want %d", n, before)
 	}
 }
