@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -72,18 +73,35 @@ func BenchmarkExchange(b *testing.B) {
 			}
 		}
 	}()
-	s := NewSlot(gwSide, gwSide)
 	r := httptest.NewRequest("GET", "/", nil)
 	head := BeginHead(nil)
 	cgi.Build(&head, r, cgi.Mount{})
 	frame := head.Finish("http", "")
 	w := &discardWriter{h: http.Header{}}
-	b.ReportAllocs()
-	for b.Loop() {
-		clear(w.h)
-		if _, err := s.Exchange(w, r, frame, nil); err != nil {
-			b.Fatal(err)
-		}
+	// notify: a runner that takes CLIENT_GONE (ASGI), each request with
+	// its own cancellable context, as gateway/h1 gives it.
+	for _, notify := range []bool{false, true} {
+		b.Run(map[bool]string{false: "plain", true: "notify"}[notify], func(b *testing.B) {
+			s := NewSlot(gwSide, gwSide)
+			s.NotifyGone = notify
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				req := r
+				var cancel context.CancelCauseFunc
+				if notify {
+					var ctx context.Context
+					ctx, cancel = context.WithCancelCause(context.Background())
+					req = r.WithContext(ctx)
+				}
+				if _, err := s.Exchange(w, req, frame, nil); err != nil {
+					b.Fatal(err)
+				}
+				if cancel != nil {
+					cancel(nil)
+				}
+			}
+		})
 	}
 }
 

@@ -700,6 +700,25 @@ def response_head(status, headers):
     """The RESPONSE_HEAD frame for an ASGI status and [(name, value), ...] of bytes."""
     if type(status) is not int or not 100 <= status <= 999:
         raise ValueError('invalid status %r' % (status,))
+    # Most answers repeat a head (an app's constant headers): memoised,
+    # checked once. A list item or a bytearray is unhashable: built anew.
+    try:
+        key = (status, tuple(headers))
+        frame = HEADS.get(key)
+    except TypeError:
+        key = frame = None
+    if frame is not None:
+        return frame
+    frame = build_response_head(status, headers)
+    if key is not None and len(HEADS) < 256:
+        HEADS[key] = frame
+    return frame
+
+
+HEADS = {}  # (status, tuple of headers) -> RESPONSE_HEAD frame, the first 256 seen
+
+
+def build_response_head(status, headers):
     flat = []
     for item in headers:
         name, value = item
