@@ -49,7 +49,7 @@ func (g *Gateway) PutApp(ctx context.Context, cfg *config.Config, name string) e
 		routes = append(routes, one.routes[0])
 	}
 	if err := sortRoutes(routes); err != nil {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		stopCtx, cancel := context.WithTimeout(context.Background(), stopUnused)
 		defer cancel()
 		one.routes[0].drain(stopCtx, pool.ReasonShutdown)
 		return &control.Conflict{Reason: err.Error()}

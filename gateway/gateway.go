@@ -151,7 +151,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.routes.Store(t)
 	g.started = time.Now()
 	if err := g.serveAdmin(); err != nil {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		stopCtx, cancel := context.WithTimeout(context.Background(), stopUnused)
 		defer cancel()
 		t.drain(stopCtx, pool.ReasonShutdown)
 		g.removeRuntime()
@@ -227,7 +227,7 @@ func (g *Gateway) bootApps(ctx context.Context, cfg *config.Config, appCfgs []co
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		stopCtx, cancel := context.WithTimeout(context.Background(), stopUnused)
 		defer cancel()
 		for i, p := range pools {
 			if errs[i] == nil {
@@ -268,6 +268,12 @@ func poolOptions(app config.App) pool.Options {
 	}
 	return opts
 }
+
+// stopUnused bounds the stop of runners that booted but never served (a
+// boot that failed elsewhere, a refused app file): they have no requests
+// in flight to wait for, so not the shutdown timeout, only SIGTERM's
+// grace before SIGKILL.
+const stopUnused = 5 * time.Second
 
 // server is what every front end protocol provides: http.Server's shape.
 type server interface {
