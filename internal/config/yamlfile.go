@@ -107,8 +107,24 @@ func parseFile(data []byte, c *collector) *fileData {
 		return fd // empty file: "no apps" is reported by the caller
 	}
 	w := walker{c: c, fd: fd}
-	w.walk(doc.Content[0], fileSchema(), "", "")
+	w.walk(oneAppFile(doc.Content[0]), fileSchema(), "", "")
 	return fd
+}
+
+// oneAppFile reads a file of the apps directory given as a config (gw
+// check -c or gw run -c on it) as a config holding that one app: a
+// top level with path:, a key of an app and never of the config itself.
+func oneAppFile(root *yaml.Node) *yaml.Node {
+	m := deref(root)
+	if m.Kind != yaml.MappingNode {
+		return root
+	}
+	if _, n := field(m, "path"); n == nil {
+		return root
+	}
+	key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "apps", Line: m.Line, Column: m.Column}
+	list := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Content: []*yaml.Node{m}, Line: m.Line, Column: m.Column}
+	return &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{key, list}, Line: m.Line, Column: m.Column}
 }
 
 // decode parses data as YAML, reporting a syntax error with its line.

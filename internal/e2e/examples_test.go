@@ -26,6 +26,13 @@ func TestExampleConfigChecks(t *testing.T) {
 	if code != 0 || !strings.Contains(out, ": ok (2 apps)") {
 		t.Fatalf("gw check examples/gw.yaml: exit %d\n%s", code, out)
 	}
+	// Every example file passes gw check on its own, the apps directory's
+	// one-app files too.
+	for _, f := range []string{"sites/gw.yaml", "sites/apps.d/hello.yaml", "sites/apps.d/shop.yaml"} {
+		if code, out := gwtest.Run(t, 30*time.Second, "check", "-c", examplePath(f)); code != 0 || !strings.Contains(out, ": ok (") {
+			t.Errorf("gw check examples/%s: exit %d\n%s", f, code, out)
+		}
+	}
 }
 
 // TestExampleConfigServes serves examples/gw.yaml (on a free port instead
