@@ -211,10 +211,7 @@ func (u *rawUpgrade) HijackRaw() error {
 // connection, and relays that connection if the app takes it.
 func (g *Gateway) serveRaw(sw *statusWriter, r *http.Request, t *table, rt *route) {
 	c := &rt.stats.raw
-	// Hijacked connections and WebSockets share max_websockets.
-	if max := rt.maxWS; c.open.Add(1)+rt.stats.ws.open.Load() > max && max > 0 {
-		c.open.Add(-1)
-		rt.stats.ws.refused.Add(1)
+	if !rt.admitConn(&c.open) {
 		g.fail(sw, r, rt, errTooManyWebSockets)
 		return
 	}

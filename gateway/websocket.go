@@ -112,13 +112,25 @@ func (u *wsUpgrade) Upgrade(s *bridge.Session, subprotocol string, h http.Header
 	return nil
 }
 
+// admitConn counts one more open connection in open (the app's WebSocket
+// sessions or its taken connections) against max_websockets, which both
+// kinds share; over it, it takes the count back, counts a refusal and
+// reports false. The caller takes the count back when the connection ends.
+func (rt *route) admitConn(open *atomic.Int64) bool {
+	open.Add(1)
+	if max := rt.maxWS; max > 0 && rt.stats.ws.open.Load()+rt.stats.raw.open.Load() > max {
+		open.Add(-1)
+		rt.stats.ws.refused.Add(1)
+		return false
+	}
+	return true
+}
+
 // serveWebSocket offers r's handshake to the app through its pool and, if
 // the app accepts, relays the session until one side ends it.
 func (g *Gateway) serveWebSocket(sw *statusWriter, r *http.Request, t *table, rt *route) {
 	c := &rt.stats.ws
-	if max := rt.maxWS; c.open.Add(1) > max && max > 0 {
-		c.open.Add(-1)
-		c.refused.Add(1)
+	if !rt.admitConn(&c.open) {
 		g.fail(sw, r, rt, errTooManyWebSockets)
 		return
 	}
