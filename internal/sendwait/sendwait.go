@@ -59,19 +59,10 @@ func New(r, w any) *Sender {
 // much was written: the caller writes the rest of b the ordinary way. err
 // is a failed write, or a wait that ended without the answer (a Close).
 func (s *Sender) Send(b []byte) (n int, err error) {
-	s.out, s.sent, s.werr, s.first = b, 0, nil, true
-	rerr := s.rraw.Read(s.awaitFn)
-	n, err = s.sent, s.werr
-	s.out, s.werr = nil, nil
-	switch {
-	case err == syscall.EAGAIN:
-		return n, nil // full: the rest goes the ordinary way
-	case err != nil:
-		return n, err
-	case n < len(b) && n > 0:
-		return n, nil
-	}
-	return n, rerr
+	s.out = b
+	n, err = s.send(len(b))
+	s.out = nil
+	return n, err
 }
 
 // SendV is Send for a request in several buffers (a head, a big body and
@@ -82,13 +73,21 @@ func (s *Sender) SendV(bufs [][]byte) (n int, err error) {
 	for _, b := range bufs {
 		total += len(b)
 	}
-	s.vec, s.sent, s.werr, s.first = bufs, 0, nil, true
+	s.vec = bufs
+	n, err = s.send(total)
+	s.vec = nil
+	return n, err
+}
+
+// send writes s.out or s.vec (total bytes) and waits, for Send and SendV.
+func (s *Sender) send(total int) (n int, err error) {
+	s.sent, s.werr, s.first = 0, nil, true
 	rerr := s.rraw.Read(s.awaitFn)
 	n, err = s.sent, s.werr
-	s.vec, s.werr = nil, nil
+	s.werr = nil
 	switch {
 	case err == syscall.EAGAIN:
-		return n, nil
+		return n, nil // full: the rest goes the ordinary way
 	case err != nil:
 		return n, err
 	case n < total && n > 0:
