@@ -347,11 +347,20 @@ func TestCloseListenersStopsACME(t *testing.T) {
 	if err := g.Listen(nil); err != nil {
 		t.Fatal(err)
 	}
-	if maintaining() != before+1 {
+	// Goroutines start and end asynchronously (under -race, slowly), and
+	// another test's manager may still be ending: wait for each count.
+	waitFor := func(ok func(int) bool) int {
+		n := maintaining()
+		for deadline := time.Now().Add(5 * time.Second); !ok(n) && time.Now().Before(deadline); n = maintaining() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		return n
+	}
+	if n := waitFor(func(n int) bool { return n > before }); n <= before {
 		t.Fatalf("no certmagic maintenance goroutine after Listen: the test sees nothing")
 	}
 	g.CloseListeners()
-	if n := maintaining(); n != before {
+	if n := waitFor(func(n int) bool { return n <= before }); n > before {
 		t.Errorf("%d certmagic maintenance goroutines after CloseListeners, want %d", n, before)
 	}
 }
