@@ -63,6 +63,8 @@ type rawUpgrade struct {
 	tls    bool            // never handed over: TLS is gw's
 	closed <-chan struct{} // the runner's copy is closed; nil unless offered
 	handed *handedConn     // set once the app took it
+	in0    uint64          // byte baseline read when the socket was chosen (tcpBaseline)
+	out0   uint64
 }
 
 // handoverer is gateway/h1's response writer: it can give the client's
@@ -86,6 +88,9 @@ func (u *rawUpgrade) ClientSocket() *net.TCPConn {
 			if !ok {
 				return nil
 			}
+			// The baseline is read now, before the runner has the socket:
+			// by the time the app hijacks, it may already be echoing.
+			u.in0, u.out0 = tcpBaseline(tc)
 			return tc
 		}
 		uw, ok := w.(interface{ Unwrap() http.ResponseWriter })
@@ -133,6 +138,27 @@ func (h *handedConn) finish() (in, out uint64) {
 	return in, out
 }
 
+// tcpBaseline reads the byte counts the app's share is measured from:
+// received minus what is still unread in the kernel (the app reads it), and
+// acknowledged plus what is still queued unacknowledged (gw wrote it).
+func tcpBaseline(tc *net.TCPConn) (in0, out0 uint64) {
+	sc, err := tc.SyscallConn()
+	if err != nil {
+		return 0, 0
+	}
+	sc.Control(func(s uintptr) {
+		ti, err := unix.GetsockoptTCPInfo(int(s), unix.IPPROTO_TCP, unix.TCP_INFO)
+		if err != nil {
+			return
+		}
+		unread, _ := unix.IoctlGetInt(int(s), unix.SIOCINQ)
+		unacked, _ := unix.IoctlGetInt(int(s), unix.SIOCOUTQ)
+		in0 = ti.Bytes_received - min(ti.Bytes_received, uint64(max(unread, 0)))
+		out0 = ti.Bytes_acked + uint64(max(unacked, 0))
+	})
+	return in0, out0
+}
+
 // handOver takes the client's connection from the HTTP server, which
 // forgets it without closing the socket, and keeps a descriptor of it off
 // the poller: from here bytes go client <-> app directly.
@@ -157,11 +183,7 @@ func (u *rawUpgrade) handOver() error {
 	if err != nil {
 		return fmt.Errorf("handover: dup: %w", err)
 	}
-	h := &handedConn{fd: fd, closed: u.closed}
-	if ti, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-		h.in0, h.out0 = ti.Bytes_received, ti.Bytes_acked
-	}
-	u.handed = h
+	u.handed = &handedConn{fd: fd, closed: u.closed, in0: u.in0, out0: u.out0}
 	u.wrote, u.status = true, http.StatusSwitchingProtocols
 	return nil
 }
