@@ -139,7 +139,7 @@ func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, bod
 		}
 	} else {
 		if _, err := s.w.Write(head); err != nil {
-			return res, fmt.Errorf("%w: %w: write head: %v", ErrRunnerGone, ErrNotDelivered, err)
+			return res, fmt.Errorf("%w: %w: write head: %w", ErrRunnerGone, ErrNotDelivered, err)
 		}
 		pump = startPump(s.w, body)
 		if s.NotifyGone {
@@ -190,9 +190,9 @@ func sendResult(n int, err error, gone *goneNotice) error {
 		}
 		return nil
 	case n == 0:
-		return fmt.Errorf("%w: %w: write head: %v", ErrRunnerGone, ErrNotDelivered, err)
+		return fmt.Errorf("%w: %w: write head: %w", ErrRunnerGone, ErrNotDelivered, err)
 	}
-	return fmt.Errorf("%w: %v", ErrRunnerGone, err)
+	return fmt.Errorf("%w: %w", ErrRunnerGone, err)
 }
 
 // vecBody is the smallest inline body written with writev rather than
@@ -253,7 +253,7 @@ func (s *Slot) readResponse(w http.ResponseWriter, method string, r *http.Reques
 		}
 		t, n, err := s.rd.Header()
 		if err != nil {
-			return res, fmt.Errorf("%w: %v", ErrRunnerGone, err)
+			return res, fmt.Errorf("%w: %w", ErrRunnerGone, err)
 		}
 		switch t {
 		case ResponseHead:
@@ -262,7 +262,7 @@ func (s *Slot) readResponse(w http.ResponseWriter, method string, r *http.Reques
 			}
 			b, err := s.rd.Payload(n)
 			if err != nil {
-				return res, fmt.Errorf("%w: %v", ErrRunnerGone, err)
+				return res, fmt.Errorf("%w: %w", ErrRunnerGone, err)
 			}
 			status, err := copyHead(w.Header(), b)
 			if err != nil {
@@ -282,7 +282,7 @@ func (s *Slot) readResponse(w http.ResponseWriter, method string, r *http.Reques
 			if err := s.rd.CopyPayload(dst, n); err != nil {
 				var we *WriteError
 				if !errors.As(err, &we) {
-					return res, fmt.Errorf("%w: %v", ErrRunnerGone, err)
+					return res, fmt.Errorf("%w: %w", ErrRunnerGone, err)
 				}
 				dst = nil // client gone: keep draining the runner
 				if gone != nil {
@@ -294,7 +294,7 @@ func (s *Slot) readResponse(w http.ResponseWriter, method string, r *http.Reques
 		case EarlyHints:
 			b, err := s.rd.Payload(n)
 			if err != nil {
-				return res, fmt.Errorf("%w: %v", ErrRunnerGone, err)
+				return res, fmt.Errorf("%w: %w", ErrRunnerGone, err)
 			}
 			// One after the head is too late to be a hint: dropped, as
 			// an app may call rack.early_hints from its body.
@@ -311,7 +311,7 @@ func (s *Slot) readResponse(w http.ResponseWriter, method string, r *http.Reques
 				return res, fmt.Errorf("bridge: unexpected RAW_HIJACKED")
 			}
 			if _, err := s.rd.Payload(n); err != nil {
-				return res, fmt.Errorf("%w: %v", ErrRunnerGone, err)
+				return res, fmt.Errorf("%w: %w", ErrRunnerGone, err)
 			}
 			res.Status, res.HeadSent = http.StatusSwitchingProtocols, true
 			if err := rh.HijackRaw(); err != nil {
@@ -332,7 +332,7 @@ func (s *Slot) readResponse(w http.ResponseWriter, method string, r *http.Reques
 func (s *Slot) end(n int, client bool, refused error) ([]string, error) {
 	b, err := s.rd.Payload(n)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRunnerGone, err)
+		return nil, fmt.Errorf("%w: %w", ErrRunnerGone, err)
 	}
 	msg, vars, err := DecodeResponseEnd(b)
 	switch {
@@ -420,7 +420,7 @@ func (p *bodyPump) run(c io.Writer, body io.Reader) {
 		if n > 0 {
 			PutHeader(buf, RequestBody, n)
 			if _, werr := c.Write(buf[:HeaderSize+n]); werr != nil {
-				p.err = fmt.Errorf("%w: write body: %v", ErrRunnerGone, werr)
+				p.err = fmt.Errorf("%w: write body: %w", ErrRunnerGone, werr)
 				return
 			}
 		}
@@ -438,7 +438,7 @@ func (p *bodyPump) run(c io.Writer, body io.Reader) {
 
 func (p *bodyPump) end(c io.Writer, buf []byte, aborted bool, reason string) {
 	if _, err := c.Write(AppendRequestEnd(buf[:0], aborted, reason)); err != nil && p.err == nil {
-		p.err = fmt.Errorf("%w: write end: %v", ErrRunnerGone, err)
+		p.err = fmt.Errorf("%w: write end: %w", ErrRunnerGone, err)
 	}
 }
 

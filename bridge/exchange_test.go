@@ -354,3 +354,59 @@ func TestInlineBodyDelivered(t *testing.T) {
 		})
 	}
 }
+
+// TestRunnerGoneKeepsCause: each way a runner's end fails comes back as
+// ErrRunnerGone with the cause still in the chain (errors.Is finds both),
+// and a request that never reached the runner says so (ErrNotDelivered).
+// Before, the cause was only text ("%w: %v").
+func TestRunnerGoneKeepsCause(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		runner    func(reqR, respW *os.File) // the fake runner
+		cause     error
+		delivered bool
+	}{
+		{"gone before the request", func(reqR, respW *os.File) { reqR.Close() }, syscall.EPIPE, false},
+		{"died before answering", func(reqR, respW *os.File) {
+			readRequest(reqR)
+			respW.Close()
+		}, io.EOF, true},
+		{"died mid-frame", func(reqR, respW *os.File) {
+			readRequest(reqR)
+			respW.Write([]byte{byte(ResponseHead), 0, 0})
+			respW.Close()
+		}, io.ErrUnexpectedEOF, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, reqR, respW := pipeSlot(t)
+			defer s.Close()
+			ran := make(chan struct{})
+			go func() { defer close(ran); tc.runner(reqR, respW) }()
+			if !tc.delivered {
+				<-ran // gone before the request is written
+			}
+			head := BeginHead(nil)
+			r := httptest.NewRequest("GET", "/", nil)
+			cgi.Build(&head, r, cgi.Mount{})
+			_, err := s.Exchange(httptest.NewRecorder(), r, head.Finish("http", ""), nil)
+			<-ran
+			if !errors.Is(err, ErrRunnerGone) || !errors.Is(err, tc.cause) {
+				t.Errorf("err %v: want ErrRunnerGone and %v in its chain", err, tc.cause)
+			}
+			if errors.Is(err, ErrNotDelivered) == tc.delivered {
+				t.Errorf("err %v: ErrNotDelivered %v, want %v", err, !tc.delivered, !tc.delivered)
+			}
+		})
+	}
+}
+
+// readRequest reads one request to its REQUEST_END, as a runner does.
+func readRequest(r io.Reader) {
+	rd := NewReader(bufio.NewReader(r))
+	for {
+		typ, n, err := rd.Header()
+		if err != nil || rd.Discard(n) != nil || typ == RequestEnd {
+			return
+		}
+	}
+}

@@ -70,7 +70,7 @@ func (s *Slot) Upgrade(up Upgrader, connect []byte, sess *Session) (res Result, 
 	}
 	t, n, err := s.rd.peekHeader()
 	if err != nil {
-		return res, false, fmt.Errorf("%w: %v", ErrRunnerGone, err)
+		return res, false, fmt.Errorf("%w: %w", ErrRunnerGone, err)
 	}
 	if t != WSAccept {
 		res, err = s.readResponse(up, http.MethodGet, nil, nil)
@@ -79,7 +79,7 @@ func (s *Slot) Upgrade(up Upgrader, connect []byte, sess *Session) (res Result, 
 	s.rd.br.Discard(HeaderSize)
 	b, err := s.rd.Payload(n)
 	if err != nil {
-		return res, false, fmt.Errorf("%w: %v", ErrRunnerGone, err)
+		return res, false, fmt.Errorf("%w: %w", ErrRunnerGone, err)
 	}
 	var acc bridgepb.WsAccept
 	if err := proto.Unmarshal(b, &acc); err != nil {
@@ -149,7 +149,7 @@ func (m *Mux) Open() (*Session, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRunnerGone, m.err)
+		return nil, fmt.Errorf("%w: %w", ErrRunnerGone, m.err)
 	}
 	for {
 		s.ID = m.next.Add(1)
@@ -334,7 +334,7 @@ func (s *Session) Send(m Message) error {
 	// One writev for header and message.
 	bufs := net.Buffers{s.hdr[:], m.Data}
 	if _, err := bufs.WriteTo(mx.c); err != nil {
-		return fmt.Errorf("%w: %v", ErrRunnerGone, err)
+		return fmt.Errorf("%w: %w", ErrRunnerGone, err)
 	}
 	return nil
 }

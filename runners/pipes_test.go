@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gwhq/gw/bridge"
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/runners/pool"
 )
@@ -75,8 +76,8 @@ func TestSlotsArePipes(t *testing.T) {
 			w.Abort(0)
 			select {
 			case err := <-done:
-				if !errors.Is(err, pool.ErrWorkerGone) {
-					t.Errorf("aborted exchange: err %v, want ErrWorkerGone", err)
+				if !errors.Is(err, pool.ErrWorkerGone) || !errors.Is(err, bridge.ErrRunnerGone) {
+					t.Errorf("aborted exchange: err %v, want ErrWorkerGone with the bridge's ErrRunnerGone", err)
 				}
 				if d := time.Since(start); d > 2*time.Second {
 					t.Errorf("Abort took %v to end the exchange", d)

@@ -136,7 +136,7 @@ func (ch *rawChannel) readClosed() {
 func (w *bridgeWorker) serveRaw(i int, rh bridge.RawHijacker, r *http.Request) error {
 	id, err := w.offerRaw(rh)
 	if err != nil {
-		return fmt.Errorf("%w: %w: raw connection: %v", pool.ErrWorkerGone, pool.ErrNotDelivered, err)
+		return fmt.Errorf("%w: %w: raw connection: %w", pool.ErrWorkerGone, pool.ErrNotDelivered, err)
 	}
 	w.t.busy.Add(1)
 	defer w.t.busy.Add(-1)

@@ -75,7 +75,7 @@ func (w *webSockets) closeSessions() {
 func (w *bridgeWorker) upgrade(i int, u bridge.Upgrader, r *http.Request) error {
 	sess, err := w.t.mux.Open()
 	if err != nil {
-		return fmt.Errorf("%w: %w: %v", pool.ErrWorkerGone, pool.ErrNotDelivered, err)
+		return fmt.Errorf("%w: %w: %w", pool.ErrWorkerGone, pool.ErrNotDelivered, err)
 	}
 	w.t.busy.Add(1)
 	defer w.t.busy.Add(-1)
@@ -98,16 +98,27 @@ func (w *bridgeWorker) upgrade(i int, u bridge.Upgrader, r *http.Request) error 
 	return poolError(err)
 }
 
-// poolError maps an exchange's error as bridgeWorker.Serve does.
+// poolError maps an exchange's error to the pool's: the runner gone (not
+// delivered: another runner may take the request), the app's error, the
+// client's body. Anything else is a protocol violation: the slot's stream
+// cannot be trusted. The bridge's error stays in the chain, cause and all,
+// for the log; the gateway branches on the pool's sentinels alone.
 func poolError(err error) error {
-	var ae *bridge.AppError
+	var (
+		ae *bridge.AppError
+		be *bridge.BodyError
+	)
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, bridge.ErrNotDelivered):
-		return fmt.Errorf("%w: %w: %v", pool.ErrWorkerGone, pool.ErrNotDelivered, err)
+		return fmt.Errorf("%w: %w: %w", pool.ErrWorkerGone, pool.ErrNotDelivered, err)
+	case errors.Is(err, bridge.ErrRunnerGone):
+		return fmt.Errorf("%w: %w", pool.ErrWorkerGone, err)
 	case errors.As(err, &ae):
 		return &pool.AppError{Msg: ae.Msg}
+	case errors.As(err, &be):
+		return &pool.BodyError{Err: be.Err}
 	}
-	return fmt.Errorf("%w: %v", pool.ErrWorkerGone, err)
+	return fmt.Errorf("%w: %w", pool.ErrWorkerGone, err)
 }

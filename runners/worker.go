@@ -383,22 +383,5 @@ func (w *bridgeWorker) Serve(i int, rw http.ResponseWriter, r *http.Request) err
 	}
 	*bp = head[:0]
 	headPool.Put(bp)
-	if errors.Is(err, bridge.ErrNotDelivered) {
-		return fmt.Errorf("%w: %w: %v", pool.ErrWorkerGone, pool.ErrNotDelivered, err)
-	}
-	if errors.Is(err, bridge.ErrRunnerGone) {
-		return fmt.Errorf("%w: %v", pool.ErrWorkerGone, err)
-	}
-	var ae *bridge.AppError
-	var be *bridge.BodyError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ae):
-		return &pool.AppError{Msg: ae.Msg}
-	case errors.As(err, &be):
-		return &pool.BodyError{Err: be.Err}
-	}
-	// A protocol violation: the slot's stream can't be trusted.
-	return fmt.Errorf("%w: %v", pool.ErrWorkerGone, err)
+	return poolError(err)
 }
