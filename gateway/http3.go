@@ -14,6 +14,8 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+
+	"github.com/gwhq/gw/internal/hostenv"
 )
 
 // udpBuffer is the socket buffer quic-go asks for (7 MiB, its
@@ -47,8 +49,9 @@ func (g *Gateway) bindHTTP3(pc net.PacketConn) error {
 				"got", got, "want", want)
 		}
 		// Said once, above: quic-go's own multi-line warning at Serve
-		// would repeat it. Runners inherit the variable, harmlessly.
-		os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
+		// would repeat it. quic-go has no option for it, only this
+		// variable; runners do not get it (hostenv.Environ).
+		os.Setenv(hostenv.QUICNoBufferWarning, "true")
 	}
 	g.h3conn, g.h3altSvc = pc, altSvcValue(pc)
 	return nil

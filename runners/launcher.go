@@ -16,6 +16,7 @@ import (
 	"github.com/gwhq/gw/internal/cgi"
 	"github.com/gwhq/gw/internal/cgroup"
 	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/internal/hostenv"
 	"github.com/gwhq/gw/runners/goplugin"
 	"github.com/gwhq/gw/runners/perl"
 	"github.com/gwhq/gw/runners/php"
@@ -201,7 +202,7 @@ func New(app config.App, rt *Runtime, log *slog.Logger) (*App, error) {
 	if !ok {
 		return nil, fmt.Errorf("app %q: language %q is not supported yet", app.Name, app.Lang)
 	}
-	spec, err := lang.spec(app, rt.shim(lang.file), os.Environ())
+	spec, err := lang.spec(app, rt.shim(lang.file), hostenv.Environ())
 	if err == nil {
 		spec.Cred, err = proc.LookupCredential(app.User, app.Group)
 	}
@@ -247,7 +248,7 @@ func newPHP(app config.App, rt *Runtime, mount string, log *slog.Logger) (*App, 
 	if err != nil {
 		return nil, fmt.Errorf("app %q: %w", app.Name, err)
 	}
-	spec, err := php.Spec(app, os.Environ())
+	spec, err := php.Spec(app, hostenv.Environ())
 	if err == nil {
 		spec.Cred, err = proc.LookupCredential(app.User, app.Group)
 	}
@@ -288,7 +289,7 @@ func newGoPlugin(app config.App, rt *Runtime, log *slog.Logger) (*App, error) {
 		return nil, &proc.SpawnError{App: app.Name, Stage: proc.StageExec, Err: err}
 	}
 	return &App{Launcher: &goplugin.Launcher{
-		App: app.Name, Path: app.Path, Env: proc.WithEnv(os.Environ(), app.Env), Slots: max(app.Threads, 32),
+		App: app.Name, Path: app.Path, Env: proc.WithEnv(hostenv.Environ(), app.Env), Slots: max(app.Threads, 32),
 		Checksum:  app.Checksum,
 		PingEvery: pingEvery, PingTimeout: pingTimeout, SockDir: rt.pluginDir(), Dir: app.Dir, Cred: cred, Log: log,
 	}}, nil

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/gwhq/gw/internal/gwtest"
+	"github.com/gwhq/gw/internal/hostenv"
 )
 
 // h3Client speaks HTTP/3 only (quic-go's client), trusting certs.
@@ -211,6 +213,28 @@ func TestHTTP3(t *testing.T) {
 				t.Fatalf("no access log lines for /echo over HTTP/3 and /env over HTTP/2:\n%s", b)
 			}
 			time.Sleep(50 * time.Millisecond)
+		}
+	})
+
+	t.Run("runners' environment", func(t *testing.T) {
+		// gw sets quic-go's variable in its own environment
+		// (gateway/http3.go); a runner must not inherit it.
+		code, pid := gwtest.Get(t, s.URL+"/pid")
+		if code != 200 {
+			t.Fatalf("/pid: %d %q", code, pid)
+		}
+		b, err := os.ReadFile("/proc/" + pid + "/environ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := strings.Split(string(b), "\x00")
+		if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
+			t.Fatalf("runner %s's environment has no PATH: not read right? %q", pid, env)
+		}
+		for _, kv := range env {
+			if strings.HasPrefix(kv, hostenv.QUICNoBufferWarning+"=") {
+				t.Errorf("runner %s inherited gw's own %s", pid, kv)
+			}
 		}
 	})
 }

@@ -17,12 +17,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/gwhq/gw/internal/config"
+	"github.com/gwhq/gw/internal/hostenv"
 	"github.com/gwhq/gw/runners/backoff"
 	"github.com/gwhq/gw/runners/proc"
 )
@@ -193,7 +193,7 @@ func startProcess(c config.Process, log *slog.Logger) (*proc.Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec := proc.Spec{Path: c.Command[0], Args: c.Command[1:], Env: proc.WithEnv(os.Environ(), c.Env), Dir: c.Dir, Cred: cred}
+	spec := proc.Spec{Path: c.Command[0], Args: c.Command[1:], Env: proc.WithEnv(hostenv.Environ(), c.Env), Dir: c.Dir, Cred: cred}
 	p, err := proc.Start(spec, proc.Files{}, log)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", c.Command[0], err)

@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/go-plugin/runner"
 	"google.golang.org/grpc"
 
+	"github.com/gwhq/gw/internal/hostenv"
 	"github.com/gwhq/gw/proto/pluginpb"
 	"github.com/gwhq/gw/runners/goplugin/internal/wire"
 	"github.com/gwhq/gw/runners/lifecycle"
@@ -96,7 +97,7 @@ func (l *Launcher) Launch(ctx context.Context, id int) (pool.Worker, error) {
 	}
 	environ := l.Env
 	if environ == nil {
-		environ = os.Environ()
+		environ = hostenv.Environ()
 	}
 	p := newProcess(path, append(environ[:len(environ):len(environ)], wire.SlotsEnv+"="+strconv.Itoa(l.slots())))
 	p.dir, p.cred = l.Dir, l.Cred
