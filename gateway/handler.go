@@ -25,7 +25,7 @@ import (
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w, requestID: reqid.Apply(r.Header)}
 	t := g.acquireTable()
-	defer t.refs.Add(-1)
+	defer t.release()
 	r, rt := t.route(r)
 	if al := accesslog.From(g.log); al != nil {
 		timing := new(reqinfo.Timing) // filled in by the pool, if r gets there
@@ -154,11 +154,11 @@ func logAccess(al *accesslog.Logger, w *statusWriter, r *http.Request, rt *route
 func (g *Gateway) acquireTable() *table {
 	for {
 		t := g.routes.Load()
-		t.refs.Add(1)
+		t.pin()
 		if g.routes.Load() == t {
 			return t
 		}
-		t.refs.Add(-1) // swapped meanwhile: pin the new one
+		t.release() // swapped meanwhile: pin the new one
 	}
 }
 

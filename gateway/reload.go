@@ -49,6 +49,7 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 // a reload, one pool after ReloadApp.
 func (g *Gateway) drainLater(old *table, drain func(context.Context)) {
 	bound := g.cfg.Limits.ShutdownTimeout
+	idle := old.retire()
 	g.draining.Add(1)
 	// Ends once drain returns, at the latest at the bound.
 	go func() {
@@ -57,12 +58,39 @@ func (g *Gateway) drainLater(old *table, drain func(context.Context)) {
 		defer cancel()
 		// Requests that loaded the old table may still be on their way to
 		// its pools: wait until they are done (bounded by the drain time).
-		for old.refs.Load() > 0 && ctx.Err() == nil {
-			time.Sleep(5 * time.Millisecond)
+		select {
+		case <-idle:
+		case <-ctx.Done():
 		}
 		drain(ctx)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			g.log.Warn("reload: old runners drained at their time bound", "bound", bound)
 		}
 	}()
+}
+
+// pin counts one more request on t; release ends it.
+func (t *table) pin() { t.refs.Add(1) }
+
+// release ends a request's pin on t. The one that leaves a retired table
+// unpinned says so: its drain starts at once, without polling.
+func (t *table) release() {
+	if t.refs.Add(-1) == 0 && t.retired.Load() {
+		t.idleOnce.Do(func() { close(t.idle) })
+	}
+}
+
+// retire marks t replaced and returns a channel closed once no request
+// pins it. Called once per table, by drainLater. A request that pins t
+// after that (acquireTable's retry, a WebSocket's end) changes nothing.
+func (t *table) retire() <-chan struct{} {
+	t.idle = make(chan struct{})
+	// Stored after idle is made: a release that sees retired sees idle.
+	// A release that brings refs to 0 before this store sees retired
+	// false, and then this Load sees 0: one of the two closes idle.
+	t.retired.Store(true)
+	if t.refs.Load() == 0 {
+		t.idleOnce.Do(func() { close(t.idle) })
+	}
+	return t.idle
 }

@@ -54,12 +54,17 @@ type staticDir struct {
 
 // table is one generation of apps: immutable once built. A reload builds a
 // new one, swaps it in, and drains the old one once every request that saw
-// it is done (refs).
+// it is done (refs, then idle: reload.go).
 type table struct {
 	routes []route // host-specific first, then longest mount first
 	body   bodyPolicy
-	refs   atomic.Int64 // requests that loaded this table and are not done
-	gen    int64        // 1 for the first table, +1 for each that replaced one
+	refs   atomic.Int64 // requests that loaded this table and are not done: pin, release
+	// retired: replaced, and drainLater waits for idle, closed (once) by
+	// whoever brings refs to 0 after that.
+	retired  atomic.Bool
+	idle     chan struct{}
+	idleOnce sync.Once
+	gen      int64 // 1 for the first table, +1 for each that replaced one
 	// budget is max_runners for this generation's apps (nil: no cap). A
 	// full reload makes a new one: the old generation's runners drain
 	// beside the new one's, as in any reload.

@@ -151,8 +151,8 @@ func (g *Gateway) serveWebSocket(sw *statusWriter, r *http.Request, t *table, rt
 	c.total.Add(1)
 	// An open session holds no slot and does not pin its generation:
 	// the generation's drain closes it with 1001 instead (t.ws).
-	t.refs.Add(-1)
-	defer t.refs.Add(1)
+	t.release()
+	defer t.pin()
 	g.relay(u.conn, u.sess, u.room, c, t)
 	rt.stats.record(http.StatusSwitchingProtocols, 0, 0)
 }
