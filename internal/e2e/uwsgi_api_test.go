@@ -261,13 +261,47 @@ func spooledRuns(t *testing.T, events string, tags ...string) map[string][][]str
 }
 
 // TestUwsgiAPI: the app runs unchanged under gw, 2 workers: the common
-// checks, then set_logvar's fields in the access log, a NotImplementedError
-// naming a call gw lacks, uwsgi.reload() replacing the runners, and
-// @cron(-1, ...) firing once in the first whole minute.
+// checks, @rbtimer, then the checks of checkUwsgiUnderGw (set_logvar's
+// fields in the access log, a NotImplementedError naming a call gw lacks,
+// uwsgi.reload() replacing the runners), and @cron(-1, ...) firing once in
+// the first whole minute.
 func TestUwsgiAPI(t *testing.T) {
-	py := requireModules(t, "flask")
-	dir := t.TempDir()
-	events, access, spool := filepath.Join(dir, "events.log"), filepath.Join(dir, "access.log"), filepath.Join(dir, "spool")
+	s, base, events, access := startUwsgiAPI(t, "api", "uwsgi_api_app:app", testdataDir(t), requireModules(t, "flask"))
+	ids := checkUwsgiCommon(t, base, events, "1")
+	checkRbtimer(t, events)
+	if in := uwsgiInfos(t, base, 1, 0)[0]; in.EnableThreads != "True" {
+		t.Errorf("uwsgi.opt['enable-threads'] = %s, want True", in.EnableThreads)
+	}
+	checkUwsgiUnderGw(t, s, base, access, "pro", ids)
+
+	// @cron(-1, -1, -1, -1, -1): once in each whole minute, by runner 1
+	// (not in the minute runner 1 started: the reload's).
+	next := time.Now().Truncate(time.Minute).Add(time.Minute)
+	time.Sleep(time.Until(next.Add(3 * time.Second)))
+	minutes := map[string]int{}
+	for _, c := range uwsgiEvents(t, events)["cron"] {
+		minutes[c[2]]++
+		if c[0] != "1" {
+			t.Errorf("cron fired in worker %s: %v", c[0], c)
+		}
+	}
+	if got := minutes[next.Format("15:04")]; got != 1 {
+		t.Errorf("cron fired %d times in minute %s, want once: %v", got, next.Format("15:04"), minutes)
+	}
+	for m, n := range minutes {
+		if n != 1 {
+			t.Errorf("cron fired %d times in minute %s", n, m)
+		}
+	}
+}
+
+// startUwsgiAPI serves the app name (path, in dir) as the Flask and Django
+// API tests do: 2 workers of 4 threads, a spooler, the app's events in
+// events (its LOG) and gw's access log in access.
+func startUwsgiAPI(t *testing.T, name, path, dir, py string) (s *gwtest.Server, base, events, access string) {
+	t.Helper()
+	tmp := t.TempDir()
+	events, access, spool := filepath.Join(tmp, "events.log"), filepath.Join(tmp, "access.log"), filepath.Join(tmp, "spool")
 	if err := os.Mkdir(spool, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -275,31 +309,34 @@ func TestUwsgiAPI(t *testing.T) {
 listen:
   http: "127.0.0.1:0"
 apps:
-  - name: api
-    path: uwsgi_api_app:app
+  - name: %s
+    path: %s
     dir: %s
     interpreter: %s
     workers: 2
     threads: 4
     spooler: %s
     env: { LOG: %s }
-`, testdataDir(t), py, spool, events))
-	s := gwtest.Start(t, "-c", cfg, "--access-log", access)
-	base := "http://" + s.Addr("http")
-	ids := checkUwsgiCommon(t, base, events, "1")
-	checkRbtimer(t, events)
-	if in := uwsgiInfos(t, base, 1, 0)[0]; in.EnableThreads != "True" {
-		t.Errorf("uwsgi.opt['enable-threads'] = %s, want True", in.EnableThreads)
-	}
+`, name, path, dir, py, spool, events))
+	s = gwtest.Start(t, "-c", cfg, "--access-log", access)
+	return s, "http://" + s.Addr("http"), events, access
+}
 
-	if code, body := gwtest.Get(t, base+"/logvar?plan=pro"); code != 200 || body != "set pro" {
+// checkUwsgiUnderGw is what gw adds to the API, for an app started by
+// startUwsgiAPI whose runners are ids: set_logvar's fields end its access
+// log line (user alice, plan), a call gw lacks raises NotImplementedError
+// naming it, and uwsgi.reload() replaces both runners (worker ids 1 and 2
+// again).
+func checkUwsgiUnderGw(t *testing.T, s *gwtest.Server, base, access, plan string, ids map[int]int) {
+	t.Helper()
+	if code, body := gwtest.Get(t, base+"/logvar?plan="+plan); code != 200 || body != "set "+plan {
 		t.Errorf("/logvar: %d %q", code, body)
 	}
 	waitUntil(t, "the access log line of /logvar", 5*time.Second, func() bool {
 		b, _ := os.ReadFile(access)
 		for _, line := range strings.Split(string(b), "\n") {
 			if strings.Contains(line, "path=/logvar") {
-				if !strings.HasSuffix(line, " vars.user=alice vars.plan=pro") {
+				if !strings.HasSuffix(line, " vars.user=alice vars.plan="+plan) {
 					t.Fatalf("access log line: %q, want it to end with the app's vars", line)
 				}
 				return true
@@ -327,29 +364,8 @@ apps:
 	if !strings.Contains(s.Log(), "reload: app serving from new runners") {
 		t.Errorf("gw's log does not show the app reloaded:\n%s", s.Log())
 	}
-	after := checkUwsgiCommonIDs(t, base)
-	if len(after) != 2 {
+	if after := checkUwsgiCommonIDs(t, base); len(after) != 2 || after[1] == 0 || after[2] == 0 {
 		t.Errorf("worker ids after the reload: %v, want 1 and 2", after)
-	}
-
-	// @cron(-1, -1, -1, -1, -1): once in each whole minute, by runner 1
-	// (not in the minute runner 1 started: the reload's).
-	next := time.Now().Truncate(time.Minute).Add(time.Minute)
-	time.Sleep(time.Until(next.Add(3 * time.Second)))
-	minutes := map[string]int{}
-	for _, c := range uwsgiEvents(t, events)["cron"] {
-		minutes[c[2]]++
-		if c[0] != "1" {
-			t.Errorf("cron fired in worker %s: %v", c[0], c)
-		}
-	}
-	if got := minutes[next.Format("15:04")]; got != 1 {
-		t.Errorf("cron fired %d times in minute %s, want once: %v", got, next.Format("15:04"), minutes)
-	}
-	for m, n := range minutes {
-		if n != 1 {
-			t.Errorf("cron fired %d times in minute %s", n, m)
-		}
 	}
 }
 
@@ -467,55 +483,12 @@ apps:
 }
 
 // TestUwsgiAPIDjango: a Django app on the same API passes the same checks
-// under gw (2 workers), its set_logvar fields reach the access log, a call
-// gw lacks raises NotImplementedError naming it, and uwsgi.reload()
-// replaces the runners. Its cron: TestUwsgiTimerToken.
+// under gw (2 workers), and those of checkUwsgiUnderGw. Its cron:
+// TestUwsgiTimerToken.
 func TestUwsgiAPIDjango(t *testing.T) {
-	py := requireModules(t, "django")
-	dir := t.TempDir()
-	events, access, spool := filepath.Join(dir, "events.log"), filepath.Join(dir, "access.log"), filepath.Join(dir, "spool")
-	if err := os.Mkdir(spool, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	cfg := writeFile(t, "gw.yaml", fmt.Sprintf(`
-listen:
-  http: "127.0.0.1:0"
-apps:
-  - name: dj
-    path: uwsgi_djapp:application
-    dir: %s
-    interpreter: %s
-    workers: 2
-    threads: 4
-    spooler: %s
-    env: { LOG: %s }
-`, app("djangoproj"), py, spool, events))
-	s := gwtest.Start(t, "-c", cfg, "--access-log", access)
-	base := "http://" + s.Addr("http")
-	checkUwsgiCommon(t, base, events, "1")
-	if code, body := gwtest.Get(t, base+"/logvar?plan=team"); code != 200 || body != "set team" {
-		t.Errorf("/logvar: %d %q", code, body)
-	}
-	waitUntil(t, "the access log line of /logvar", 5*time.Second, func() bool {
-		b, _ := os.ReadFile(access)
-		return strings.Contains(string(b), "path=/logvar") && strings.Contains(string(b), " vars.user=alice vars.plan=team\n")
-	})
-	code, body := gwtest.Get(t, base+"/missing")
-	if code != 200 || !strings.HasPrefix(body, "NotImplementedError uwsgi.sharedarea_read ") || !strings.HasSuffix(body, "hasattr=False") {
-		t.Errorf("/missing: %d %q, want NotImplementedError naming uwsgi.sharedarea_read", code, body)
-	}
-	before := checkUwsgiCommonIDs(t, base)
-	if code, body := gwtest.Get(t, base+"/reload"); code != 200 || body != "reload True" {
-		t.Fatalf("/reload: %d %q", code, body)
-	}
-	waitUntil(t, "new runners after uwsgi.reload()", 90*time.Second, func() bool {
-		for _, in := range uwsgiInfos(t, base, 4, 0) {
-			if in.PID == before[1] || in.PID == before[2] {
-				return false
-			}
-		}
-		return true
-	})
+	s, base, events, access := startUwsgiAPI(t, "dj", "uwsgi_djapp:application", app("djangoproj"), requireModules(t, "django"))
+	ids := checkUwsgiCommon(t, base, events, "1")
+	checkUwsgiUnderGw(t, s, base, access, "team", ids)
 }
 
 // TestUwsgiLogvarASGI: set_logvar under ASGI (the Django app above, served
