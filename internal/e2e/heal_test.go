@@ -145,6 +145,19 @@ func writeVersion(t *testing.T, path, v string) {
 	}
 }
 
+// startVersioned serves version.py as v1, color red, on workers runners,
+// from a config file: the reload tests rewrite both (writeVersion,
+// reloadConfig) and send SIGHUP.
+func startVersioned(t *testing.T, workers int) (s *gwtest.Server, py, appPath, cfgPath string) {
+	t.Helper()
+	py = gwtest.RequirePython(t)
+	dir := t.TempDir()
+	appPath, cfgPath = filepath.Join(dir, "app.py"), filepath.Join(dir, "gw.yaml")
+	writeVersion(t, appPath, "v1")
+	reloadConfig(t, cfgPath, appPath, py, "red", workers)
+	return gwtest.Start(t, "-c", cfgPath), py, appPath, cfgPath
+}
+
 func reloadConfig(t *testing.T, cfgPath, appPath, py, color string, workers int) {
 	t.Helper()
 	cfg := fmt.Sprintf("listen: {http: \"127.0.0.1:0\"}\napps:\n  - {name: v, lang: python, path: %s, interpreter: %s, workers: %d, env: {GW_TEST_COLOR: %s}}\n",
@@ -158,12 +171,7 @@ func reloadConfig(t *testing.T, cfgPath, appPath, py, color string, workers int)
 // before each: no failed request, no refused connection, and the last
 // config is the one serving.
 func TestReloadUnderLoad(t *testing.T) {
-	py := gwtest.RequirePython(t)
-	dir := t.TempDir()
-	appPath, cfgPath := filepath.Join(dir, "app.py"), filepath.Join(dir, "gw.yaml")
-	writeVersion(t, appPath, "v1")
-	reloadConfig(t, cfgPath, appPath, py, "red", 2)
-	s := gwtest.Start(t, "-c", cfgPath)
+	s, py, appPath, cfgPath := startVersioned(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	done := make(chan *gwtest.LoadResult)
@@ -191,12 +199,7 @@ func TestReloadUnderLoad(t *testing.T) {
 // refused; the old generation serves on without a failed request. Fixed
 // code and another SIGHUP switch over.
 func TestReloadBrokenCodeKeepsServing(t *testing.T) {
-	py := gwtest.RequirePython(t)
-	dir := t.TempDir()
-	appPath, cfgPath := filepath.Join(dir, "app.py"), filepath.Join(dir, "gw.yaml")
-	writeVersion(t, appPath, "v1")
-	reloadConfig(t, cfgPath, appPath, py, "red", 2)
-	s := gwtest.Start(t, "-c", cfgPath)
+	s, _, appPath, _ := startVersioned(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
 	done := make(chan *gwtest.LoadResult)
@@ -233,12 +236,7 @@ func TestReloadBrokenCodeKeepsServing(t *testing.T) {
 // TestReloadRejectsBadConfig: a config with a problem is rejected at SIGHUP;
 // the running generation serves on.
 func TestReloadRejectsBadConfig(t *testing.T) {
-	py := gwtest.RequirePython(t)
-	dir := t.TempDir()
-	appPath, cfgPath := filepath.Join(dir, "app.py"), filepath.Join(dir, "gw.yaml")
-	writeVersion(t, appPath, "v1")
-	reloadConfig(t, cfgPath, appPath, py, "red", 1)
-	s := gwtest.Start(t, "-c", cfgPath)
+	s, _, appPath, cfgPath := startVersioned(t, 1)
 	os.WriteFile(cfgPath, []byte("apps:\n  - {name: v, lang: python, path: "+appPath+", workerz: 3}\n"), 0o644)
 	syscall.Kill(s.PID(), syscall.SIGHUP)
 	deadline := time.Now().Add(5 * time.Second)

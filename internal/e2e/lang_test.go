@@ -144,9 +144,19 @@ func checkUnread(t *testing.T, s *gwtest.Server, mount string) {
 	}
 }
 
+// checkStreaming: the suite's /stream at url arrives chunk by chunk (plain
+// HTTP/1.1).
 func checkStreaming(t *testing.T, url string) {
+	t.Helper()
+	checkStreamingWith(t, http.DefaultClient, url)
+}
+
+// checkStreamingWith is checkStreaming with a given client: the first chunk
+// must arrive while the app still sleeps before the next (0.3 s apart).
+func checkStreamingWith(t *testing.T, c *http.Client, url string) {
+	t.Helper()
 	start := time.Now()
-	resp, err := http.Get(url)
+	resp, err := c.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +172,7 @@ func checkStreaming(t *testing.T, url string) {
 	// The app sleeps 0.3 s after each chunk: the first chunk must not wait
 	// for the last.
 	if total-firstAt < 400*time.Millisecond {
-		t.Errorf("first chunk at %v, end at %v: the response was buffered", firstAt, total)
+		t.Errorf("%s: first chunk at %v, end at %v: the response was buffered", resp.Proto, firstAt, total)
 	}
 }
 

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -201,29 +200,6 @@ func getEnv(t *testing.T, c *http.Client, url, proto string) map[string]any {
 		t.Fatalf("GET %s: %s %d, want %s 200", url, resp.Proto, resp.StatusCode, proto)
 	}
 	return env
-}
-
-// checkStreamingWith is checkStreaming with a given client: the first chunk
-// must arrive while the app still sleeps before the next (0.3 s apart).
-func checkStreamingWith(t *testing.T, c *http.Client, url string) {
-	t.Helper()
-	start := time.Now()
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	first, _ := br.ReadString('\n')
-	firstAt := time.Since(start)
-	rest, _ := io.ReadAll(br)
-	total := time.Since(start)
-	if first != "chunk 0\n" || string(rest) != "chunk 1\nchunk 2\n" {
-		t.Fatalf("got %q %q", first, rest)
-	}
-	if total-firstAt < 400*time.Millisecond {
-		t.Errorf("%s: first chunk at %v, end at %v: the response was buffered", resp.Proto, firstAt, total)
-	}
 }
 
 // TestH2C: --h2c serves HTTP/2 with prior knowledge on the plain listener,
