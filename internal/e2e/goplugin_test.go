@@ -127,7 +127,7 @@ func TestGoPluginHijack(t *testing.T) {
 		if code, body := gwtest.Get(t, s.URL+"/"); code != 200 || body != "Hello, World!" {
 			t.Fatalf("beside %d open sessions: %d %q", len(conns), code, body)
 		}
-		wsEcho(t, ctx, conns[0])
+		wsEcho(t, ctx, conns[0], conns[0])
 		for i, c := range conns {
 			msg := fmt.Sprint("session ", i)
 			if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {

@@ -207,23 +207,23 @@ func rawStats(t *testing.T, s *gwtest.Server) rawStatsJSON {
 	return st.Apps[0].Raw
 }
 
-// wsEcho sends 1,000 messages, text and binary, up to 1 MiB, and checks
-// each comes back whole.
-func wsEcho(t *testing.T, ctx context.Context, c *websocket.Conn) {
+// wsEcho sends 1,000 messages, up to 1 MiB, and checks each comes back
+// whole: text ones on text, binary ones on bin (one connection for an app
+// that echoes both, two for one that echoes each on its own path).
+func wsEcho(t *testing.T, ctx context.Context, text, bin *websocket.Conn) {
 	t.Helper()
-	c.SetReadLimit(4 << 20)
+	text.SetReadLimit(4 << 20)
+	bin.SetReadLimit(4 << 20)
 	sizes := []int{0, 1, 125, 126, 65535, 65536, 100_000, 1 << 20}
 	for i := range 1000 {
 		n := sizes[i%len(sizes)]
 		if i%97 != 0 && n > 100_000 {
-			n = i
+			n = i // 1 MiB now and then keeps the test quick
 		}
-		typ := websocket.MessageBinary
-		msg := make([]byte, n)
+		c, typ, msg := bin, websocket.MessageBinary, make([]byte, n)
 		rand.Read(msg)
 		if i%2 == 0 {
-			typ = websocket.MessageText
-			msg = []byte(strings.Repeat("é", n/2))
+			c, typ, msg = text, websocket.MessageText, []byte(strings.Repeat("é", n/2))
 		}
 		if err := c.Write(ctx, typ, msg); err != nil {
 			t.Fatalf("write %d: %v", i, err)
@@ -253,7 +253,7 @@ func TestFayeWebSocketEcho(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dial %s: %v\n%s", url, err, s.Log())
 		}
-		wsEcho(t, ctx, c)
+		wsEcho(t, ctx, c, c)
 		c.Close(4001, "bye")
 		cancel()
 	}
@@ -285,7 +285,7 @@ func TestPerlWebSocketEcho(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dial %s: %v\n%s", url, err, s.Log())
 		}
-		wsEcho(t, ctx, c)
+		wsEcho(t, ctx, c, c)
 		c.Close(websocket.StatusNormalClosure, "")
 		cancel()
 	}

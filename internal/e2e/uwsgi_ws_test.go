@@ -3,8 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"fmt"
 	"net"
 	"os"
@@ -62,28 +60,12 @@ func checkUwsgiEcho(t *testing.T, base string, logf func() string) {
 	text, bin := dialWSPlain(t, ctx, base+"/echo"), dialWSPlain(t, ctx, base+"/echo-binary")
 	defer text.CloseNow()
 	defer bin.CloseNow()
-	sizes := []int{0, 1, 125, 126, 65535, 65536, 100_000, 1 << 20}
-	for i := range 1000 {
-		n := sizes[i%len(sizes)]
-		if i%97 != 0 && n > 100_000 {
-			n = i
+	defer func() {
+		if t.Failed() {
+			t.Log(logf())
 		}
-		c, typ, msg := bin, websocket.MessageBinary, make([]byte, n)
-		rand.Read(msg)
-		if i%2 == 0 {
-			c, typ, msg = text, websocket.MessageText, []byte(strings.Repeat("é", n/2))
-		}
-		if err := c.Write(ctx, typ, msg); err != nil {
-			t.Fatalf("write %d: %v", i, err)
-		}
-		gt, got, err := c.Read(ctx)
-		if err != nil {
-			t.Fatalf("read %d: %v\n%s", i, err, logf())
-		}
-		if gt != typ || sha256.Sum256(got) != sha256.Sum256(msg) {
-			t.Fatalf("message %d (%v, %d bytes) came back as %v, %d bytes", i, typ, len(msg), gt, len(got))
-		}
-	}
+	}()
+	wsEcho(t, ctx, text, bin)
 
 	nb := dialWSPlain(t, ctx, base+"/nb")
 	defer nb.CloseNow()
