@@ -360,20 +360,6 @@ func TestTenantIsolation(t *testing.T) {
 	}
 }
 
-// TestLimitsMemoryRuby: gw_rack, too, answers the app's NoMemoryError
-// under limits.memory and exits, counted as the limit's.
-func TestLimitsMemoryRuby(t *testing.T) {
-	ruby := gwtest.RequireInterpreter(t, "ruby")
-	s, stats := startLimits(t, fmt.Sprintf(`
-  - {name: rb, path: %s, interpreter: %s, workers: 1, limits: {memory: 256MiB}}
-`, suitePath("limits/config.ru"), ruby))
-	old := runnerPID(t, s.URL+"/pid")
-	if code, body := gwtest.Get(t, s.URL+"/alloc"); code != 500 {
-		t.Errorf("allocating 512MiB under 256MiB: %d %q, want 500", code, body)
-	}
-	limitExit(t, s, stats, "rb", "", old, "memory")
-}
-
 // TestLimitsReload: SIGHUP applies changed limits: the app's cgroup keeps
 // its place with the new value, and the new runners carry the new rlimits.
 func TestLimitsReload(t *testing.T) {
@@ -411,18 +397,28 @@ func TestLimitsReload(t *testing.T) {
 	}
 }
 
-// TestLimitsMemoryASGI: gw_asgi answers a MemoryError under limits.memory
-// with 500 and exits, counted as the limit's.
-func TestLimitsMemoryASGI(t *testing.T) {
-	py := gwtest.RequirePython(t)
-	s, stats := startLimits(t, fmt.Sprintf(`
-  - {name: asgi, path: %s, interpreter: %s, workers: 1, limits: {memory: 256MiB}}
-`, suitePath("limits/asgi.py"), py))
-	old := runnerPID(t, s.URL+"/pid")
-	if code, body := gwtest.Get(t, s.URL+"/alloc"); code != 500 {
-		t.Errorf("allocating 512MiB under 256MiB: %d %q, want 500", code, body)
+// TestLimitsMemoryShims: gw_rack and gw_asgi, too, answer the app's
+// NoMemoryError / MemoryError under limits.memory with 500 and exit,
+// counted as the limit's (gw_wsgi: TestLimitsMemory).
+func TestLimitsMemoryShims(t *testing.T) {
+	for _, tc := range []struct {
+		name, app   string
+		interpreter func(testing.TB) string
+	}{
+		{"rb", "limits/config.ru", func(t testing.TB) string { return gwtest.RequireInterpreter(t, "ruby") }},
+		{"asgi", "limits/asgi.py", gwtest.RequirePython},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, stats := startLimits(t, fmt.Sprintf(`
+  - {name: %s, path: %s, interpreter: %s, workers: 1, limits: {memory: 256MiB}}
+`, tc.name, suitePath(tc.app), tc.interpreter(t)))
+			old := runnerPID(t, s.URL+"/pid")
+			if code, body := gwtest.Get(t, s.URL+"/alloc"); code != 500 {
+				t.Errorf("allocating 512MiB under 256MiB: %d %q, want 500", code, body)
+			}
+			limitExit(t, s, stats, tc.name, "", old, "memory")
+		})
 	}
-	limitExit(t, s, stats, "asgi", "", old, "memory")
 }
 
 // TestLimitsCgroupV2Refused: with cgroup_root at a real cgroup2 mount that

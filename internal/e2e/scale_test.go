@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -27,15 +26,7 @@ var scaleApps = []struct {
 // appStats reads the one app's /stats.
 func appStats(t *testing.T, stats string) admin.AppStats {
 	t.Helper()
-	resp, err := http.Get(stats + "/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var snap admin.Snapshot
-	if err := json.NewDecoder(resp.Body).Decode(&snap); err != nil {
-		t.Fatal(err)
-	}
+	snap := snapshot(t, stats)
 	if len(snap.Apps) != 1 {
 		t.Fatalf("/stats apps: %+v", snap)
 	}
