@@ -12,9 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -50,18 +48,7 @@ func TestGoPluginBesidePython(t *testing.T) {
 	if code, _ := gwtest.Get(t, s.URL+"/panic"); code != 500 {
 		t.Errorf("panic: %d, want 500", code)
 	}
-	_, pidStr := gwtest.Get(t, s.URL+"/pid")
-	pid, err := strconv.Atoi(strings.TrimSpace(pidStr))
-	if err != nil {
-		t.Fatalf("pid %q", pidStr)
-	}
-	done := getAsync(s.URL + "/sleep?10")
-	time.Sleep(300 * time.Millisecond)
-	syscall.Kill(pid, syscall.SIGKILL)
-	if code := <-done; code != http.StatusBadGateway {
-		t.Fatalf("killed mid-request: %d, want 502", code)
-	}
-	waitNewPID(t, s.URL+"/pid", pidStr, 15*time.Second)
+	killMidRequest(t, s.URL+"/pid", s.URL+"/sleep?10", 15*time.Second)
 }
 
 // TestNotAPluginExits1: a binary that is not a gw plugin stops gw run with

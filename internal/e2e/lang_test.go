@@ -242,6 +242,32 @@ func getAsync(url string) <-chan int {
 	return done
 }
 
+// killMidRequest: SIGKILL of an app's only runner while it serves
+// sleepURL (a 10 s sleep) answers that request 502, and a new runner
+// (pidURL answers its pid) serves within respawn.
+func killMidRequest(t *testing.T, pidURL, sleepURL string, respawn time.Duration) {
+	t.Helper()
+	code, pidStr := gwtest.Get(t, pidURL)
+	pid, err := strconv.Atoi(strings.TrimSpace(pidStr))
+	if code != 200 || err != nil {
+		t.Fatalf("pid: %d %q", code, pidStr)
+	}
+	done := getAsync(sleepURL)
+	time.Sleep(500 * time.Millisecond) // let the request reach the app
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != http.StatusBadGateway {
+			t.Fatalf("killed mid-request: status %d, want 502", code)
+		}
+	case <-time.After(8 * time.Second):
+		t.Fatal("request on a killed runner did not finish")
+	}
+	waitNewPID(t, pidURL, pidStr, respawn)
+}
+
 // waitNewPID polls url, which answers with the serving runner's pid, until
 // a runner other than old answers 200.
 func waitNewPID(t *testing.T, url, old string, within time.Duration) {

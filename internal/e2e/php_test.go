@@ -9,10 +9,8 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -205,18 +203,7 @@ func TestPHPStreamsFlush(t *testing.T) {
 // fresh one serves.
 func TestPHPKilledMidRequest(t *testing.T) {
 	s := startPHP(t, "--workers", "1")
-	_, pidStr := gwtest.Get(t, s.URL+"/php/pid.php")
-	pid, err := strconv.Atoi(pidStr)
-	if err != nil {
-		t.Fatalf("pid %q", pidStr)
-	}
-	done := getAsync(s.URL + "/php/sleep.php?10")
-	time.Sleep(300 * time.Millisecond)
-	syscall.Kill(pid, syscall.SIGKILL)
-	if code := <-done; code != http.StatusBadGateway {
-		t.Fatalf("status %d, want 502", code)
-	}
-	waitNewPID(t, s.URL+"/php/pid.php", pidStr, 10*time.Second)
+	killMidRequest(t, s.URL+"/php/pid.php", s.URL+"/php/sleep.php?10", 10*time.Second)
 }
 
 // TestPHPRecyclesWithoutFailing: under concurrent load no request fails

@@ -386,42 +386,7 @@ func TestBodyLimit(t *testing.T) {
 // that request a 502; a respawned runner serves the next one.
 func TestRunnerKilledMidRequest(t *testing.T) {
 	s := gwtest.Start(t, "--interpreter", gwtest.RequirePython(t), "--workers", "1", app("suite.py"))
-	_, pidStr := gwtest.Get(t, s.URL+"/pid")
-	pid, err := strconv.Atoi(pidStr)
-	if err != nil {
-		t.Fatalf("pid %q", pidStr)
-	}
-	done := make(chan int, 1)
-	go func() {
-		resp, err := http.Get(s.URL + "/sleep?10")
-		if err != nil {
-			done <- -1
-			return
-		}
-		resp.Body.Close()
-		done <- resp.StatusCode
-	}()
-	time.Sleep(500 * time.Millisecond)
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	if code := <-done; code != http.StatusBadGateway {
-		t.Fatalf("killed mid-request: status %d, want 502", code)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, body := gwtest.Get(t, s.URL+"/pid")
-		if code == 200 {
-			if body == pidStr {
-				t.Fatalf("served by the killed pid %s", body)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no respawned runner: %d %s", code, body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	killMidRequest(t, s.URL+"/pid", s.URL+"/sleep?10", 10*time.Second)
 	if !strings.Contains(s.Log(), "runner exited") {
 		t.Errorf("no exit logged:\n%s", s.Log())
 	}
