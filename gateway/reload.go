@@ -81,8 +81,9 @@ func (t *table) release() {
 }
 
 // retire marks t replaced and returns a channel closed once no request
-// pins it. Called once per table, by drainLater. A request that pins t
-// after that (acquireTable's retry, a WebSocket's end) changes nothing.
+// pins it. Called once per table, by drainLater. A pin after the channel
+// closed (acquireTable's retry, a WebSocket's end re-pinning) and its
+// release change nothing; one before it delays it, as it should.
 func (t *table) retire() <-chan struct{} {
 	t.idle = make(chan struct{})
 	// Stored after idle is made: a release that sees retired sees idle.
