@@ -103,19 +103,22 @@ SCHEMAS = {
     RESPONSE_END: ((1, 'error', STRING), (2, 'logvars', REPEATED_BYTES)),
     READY: ((1, 'protocol', UINT32), (2, 'pid', UINT32), (3, 'runtime', STRING),
             (4, 'slots', UINT32), (5, 'websocket', BOOL), (6, 'raw', BOOL),
-            (7, 'client_gone', BOOL), (8, 'raw_socket', BOOL)),
+            (7, 'client_gone', BOOL), (8, 'raw_socket', BOOL), (9, 'ws_socket', BOOL)),
     EARLY_HINTS: ((2, 'headers', REPEATED_BYTES),),
     CLIENT_GONE: (),
     LOAD_ERROR: ((1, 'stage', STRING), (2, 'message', STRING), (3, 'detail', STRING)),
     PING: ((1, 'seq', UINT64),),
     PONG: ((1, 'seq', UINT64), (2, 'requests', UINT64), (3, 'busy', UINT32)),
-    WS_ACCEPT: ((1, 'subprotocol', STRING), (2, 'headers', REPEATED_BYTES)),
+    WS_ACCEPT: ((1, 'subprotocol', STRING), (2, 'headers', REPEATED_BYTES), (3, 'handed', BOOL)),
     WS_CLOSE: ((1, 'session', UINT32), (2, 'code', UINT32), (3, 'reason', STRING)),
     RELOAD_APP: (),
     CACHE_REQUEST: ((1, 'op', UINT32), (2, 'key', BYTES), (3, 'value', BYTES), (4, 'expires', UINT64)),
     CACHE_ANSWER: ((1, 'ok', BOOL), (2, 'value', BYTES)),
 }
-SCHEMAS[WS_CONNECT] = SCHEMAS[REQUEST_HEAD]
+# WS_CONNECT is a REQUEST_HEAD; to an ASGI runner that said ws_socket it may
+# also name the client's socket and the limits the runner then enforces.
+SCHEMAS[WS_CONNECT] = SCHEMAS[REQUEST_HEAD] + ((6, 'raw_connection', UINT32),
+                                               (7, 'ws_max_message', UINT64), (8, 'ws_ping_ms', UINT32))
 # frame type -> {field tag (number << 3 | the wire type its kind uses): (name, kind)}
 DECODE_TAGS = {t: {num << 3 | (2 if kind >= STRING else 0): (name, kind)
                    for num, name, kind in fields} for t, fields in SCHEMAS.items()}
