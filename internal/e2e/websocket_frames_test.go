@@ -1,0 +1,163 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestWebSocketFraming: RFC 6455 conformance of the ASGI runner's own
+// framing (the handover, gw_asgi.py HandedSession), with hand-made frames
+// on a raw TCP connection: what the runner answers to each.
+func TestWebSocketFraming(t *testing.T) {
+	s, _, _ := startWS(t, 1, "", "limits:\n  websocket_max_message: 1KiB")
+	addr := s.Addr("http")
+	text := func(fin bool, p string) []byte { return wsFrame(fin, 0, 1, []byte(p), true) }
+	cont := func(fin bool, p string) []byte { return wsFrame(fin, 0, 0, []byte(p), true) }
+	closeCode := func(code uint16) []byte {
+		return wsFrame(true, 0, 8, binary.BigEndian.AppendUint16(nil, code), true)
+	}
+	for i, tc := range []struct {
+		name string
+		send [][]byte
+		want []string // frames back, as "op:payload"; a close as "close:CODE"
+	}{
+		{"unmasked", [][]byte{wsFrame(true, 0, 1, []byte("x"), false)}, []string{"close:1002"}},
+		{"rsv1", [][]byte{wsFrame(true, 4, 1, []byte("x"), true)}, []string{"close:1002"}},
+		{"bad opcode", [][]byte{wsFrame(true, 0, 3, []byte("x"), true)}, []string{"close:1002"}},
+		{"bad control opcode", [][]byte{wsFrame(true, 0, 11, nil, true)}, []string{"close:1002"}},
+		{"fragmented ping", [][]byte{wsFrame(false, 0, 9, []byte("p"), true)}, []string{"close:1002"}},
+		{"ping over 125", [][]byte{wsFrame(true, 0, 9, bytes.Repeat([]byte("p"), 126), true)}, []string{"close:1002"}},
+		{"continuation first", [][]byte{cont(true, "x")}, []string{"close:1002"}},
+		{"text inside fragments", [][]byte{text(false, "a"), text(true, "b")}, []string{"close:1002"}},
+		{"invalid utf-8", [][]byte{text(true, "a\xffb")}, []string{"close:1007"}},
+		{"invalid utf-8 across fragments", [][]byte{text(false, "ok \xce"), cont(true, "(")}, []string{"close:1007"}},
+		{"invalid utf-8 in an unfinished message", [][]byte{text(false, "\xff")}, []string{"close:1007"}},
+		{"too big", [][]byte{text(true, string(bytes.Repeat([]byte("x"), 1025)))}, []string{"close:1009"}},
+		{"too big in fragments", [][]byte{text(false, string(bytes.Repeat([]byte("x"), 1000))), cont(false, string(bytes.Repeat([]byte("x"), 30)))}, []string{"close:1009"}},
+		{"ping echoed", [][]byte{wsFrame(true, 0, 9, []byte("abc"), true)}, []string{"10:abc"}},
+		{"ping inside a fragmented message", [][]byte{text(false, "hel"), wsFrame(true, 0, 9, []byte("p"), true), cont(true, "lo")},
+			[]string{"10:p", "1:hello"}},
+		{"split utf-8 is fine", [][]byte{text(false, "\xc3"), cont(true, "\xa9")}, []string{"1:é"}},
+		{"binary", [][]byte{wsFrame(true, 0, 2, []byte{0, 1, 255}, true)}, []string{"2:\x00\x01\xff"}},
+		{"close 999", [][]byte{closeCode(999)}, []string{"close:1002"}},
+		{"close 1005", [][]byte{closeCode(1005)}, []string{"close:1002"}},
+		{"close 1016", [][]byte{closeCode(1016)}, []string{"close:1002"}},
+		{"close one byte", [][]byte{wsFrame(true, 0, 8, []byte{3}, true)}, []string{"close:1002"}},
+		{"close 4000 echoed", [][]byte{closeCode(4000)}, []string{"close:4000"}},
+		{"close 1000 echoed", [][]byte{closeCode(1000)}, []string{"close:1000"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, br := wsHandshake(t, addr, "/echo")
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			for _, f := range tc.send {
+				if _, err := c.Write(f); err != nil {
+					t.Fatalf("case %d: write: %v", i, err)
+				}
+			}
+			for _, want := range tc.want {
+				if got := wsReadFrame(t, br); got != want {
+					t.Fatalf("case %d: got frame %q, want %q", i, got, want)
+				}
+			}
+		})
+	}
+	ws := waitWSClosed(t, s)
+	if n := uint64(23); ws.Handed != n {
+		t.Errorf("/stats websockets %+v, want %d handed", ws, n)
+	}
+}
+
+// wsFrame is one client frame: FIN, RSV bits (4: RSV1), opcode, payload,
+// masked with a fixed key or not.
+func wsFrame(fin bool, rsv, op byte, p []byte, masked bool) []byte {
+	b0 := rsv<<4 | op
+	if fin {
+		b0 |= 0x80
+	}
+	var mbit byte
+	if masked {
+		mbit = 0x80
+	}
+	out := []byte{b0}
+	switch n := len(p); {
+	case n < 126:
+		out = append(out, mbit|byte(n))
+	case n < 65536:
+		out = binary.BigEndian.AppendUint16(append(out, mbit|126), uint16(n))
+	default:
+		out = binary.BigEndian.AppendUint64(append(out, mbit|127), uint64(n))
+	}
+	if !masked {
+		return append(out, p...)
+	}
+	key := []byte{0x12, 0x34, 0x56, 0x78}
+	out = append(out, key...)
+	for i, c := range p {
+		out = append(out, c^key[i%4])
+	}
+	return out
+}
+
+// wsHandshake opens a WebSocket by hand and returns the connection with
+// the reader past the 101.
+func wsHandshake(t *testing.T, addr, path string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", path, addr)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 101 || resp.Header.Get("Sec-Websocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("handshake: %d %v", resp.StatusCode, resp.Header)
+	}
+	return c, br
+}
+
+// wsReadFrame reads one server frame as "op:payload", or "close:CODE".
+func wsReadFrame(t *testing.T, br *bufio.Reader) string {
+	t.Helper()
+	var h [2]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		t.Fatalf("read frame: %v", err)
+	}
+	if h[1]&0x80 != 0 || h[0]&0x70 != 0 || h[0]&0x80 == 0 {
+		t.Fatalf("server frame header %x: masked, RSV bits or not final", h)
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var b [2]byte
+		io.ReadFull(br, b[:])
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		io.ReadFull(br, b[:])
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(br, p); err != nil {
+		t.Fatalf("read payload: %v", err)
+	}
+	if op := h[0] & 0x0f; op == 8 {
+		if len(p) < 2 {
+			return "close:"
+		}
+		return fmt.Sprintf("close:%d", binary.BigEndian.Uint16(p))
+	} else {
+		return fmt.Sprintf("%d:%s", op, p)
+	}
+}
