@@ -161,3 +161,50 @@ func wsReadFrame(t *testing.T, br *bufio.Reader) string {
 		return fmt.Sprintf("%d:%s", op, p)
 	}
 }
+
+// TestWebSocketRefusals: refusals of a handshake whose socket was offered
+// to the runner are answered by gw's HTTP server as before (the runner
+// closed its copy): a denial response with its status, headers and body,
+// 500 for an app that fails before accepting, 403 for a close before
+// accepting; the connection then serves the next request.
+func TestWebSocketRefusals(t *testing.T) {
+	s, _, _ := startWS(t, 1, "", "")
+	addr := s.Addr("http")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	for _, tc := range []struct {
+		path   string
+		status int
+		body   string
+	}{{"/denybody", 401, "not you"}, {"/boom", 500, ""}, {"/deny", 403, ""}} {
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", tc.path, addr)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tc.path, err, s.Log())
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != tc.status || (tc.body != "" && string(body) != tc.body) {
+			t.Errorf("%s: %d %q, want %d %q", tc.path, resp.StatusCode, body, tc.status, tc.body)
+		}
+		if tc.status == 401 && resp.Header.Get("X-Why") != "denied" {
+			t.Errorf("%s: headers %v, want the app's X-Why", tc.path, resp.Header)
+		}
+	}
+	fmt.Fprintf(c, "GET /http HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || !bytes.HasPrefix(body, []byte("ok")) {
+		t.Errorf("GET /http on the same connection after the refusals: %d %q", resp.StatusCode, body)
+	}
+	if ws := wsStats(t, s); ws.Handed != 0 || ws.Total != 0 || ws.Open != 0 {
+		t.Errorf("/stats websockets %+v after refusals, want none", ws)
+	}
+}

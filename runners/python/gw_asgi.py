@@ -34,6 +34,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 
 import gw_wsgi as gw  # the running entry module (gw_wsgi registers itself)
 
@@ -971,7 +972,13 @@ async def _serve(loop, app, control, slots, stats, fail_load, sessions=None):
     # gw stops a runner once its requests are done (or at its own
     # shutdown, after draining): what is still running gets a bound.
     deadline = loop.time() + SHUTDOWN_BOUND
-    while any(stats.busy) and loop.time() < deadline:
+    if ws is not None:
+        # Sessions on clients' sockets (HandedSession) die with this
+        # process: a close 1001 first (gw asked already at its drain;
+        # not when the runner is recycled), and the clients' answers.
+        for s in list(ws.handed.values()):
+            s.go_away(1001, 'runner stopping')
+    while (any(stats.busy) or (ws is not None and ws.handed)) and loop.time() < deadline:
         await asyncio.sleep(0.05)
     await lifespan.shutdown()
 
@@ -1313,7 +1320,7 @@ WS_NO_LIMIT = 1 << 62
 # wsHandshakeHeaders).
 WS_DROP_HEADERS = frozenset((b'connection', b'keep-alive', b'proxy-connection', b'te', b'trailer',
                              b'upgrade', b'sec-websocket-accept', b'sec-websocket-protocol',
-                             b'sec-websocket-extensions', b'x-request-id'))
+                             b'sec-websocket-extensions', b'date'))
 WS_BAD_HEADER = frozenset(b'\r\n\0')
 WS_CLOSED_FRAME = struct.Struct('<BBHIIQQ')  # RAW_CLOSED: header, id, messages in, messages out
 UTF8_DECODER = codecs.getincrementaldecoder('utf-8')
@@ -1428,8 +1435,8 @@ class HandedSession(WebSocketSession, asyncio.Protocol):
             if WS_BAD_HEADER.intersection(name + value) or not name:
                 raise ValueError('invalid header %r: %r' % (name, value))
             lines.append(name + b': ' + value)
-        if self.rid:
-            lines.append(b'X-Request-Id: ' + self.rid.encode('latin-1', 'replace'))
+        # As gw's own 101 (h1 adds Date; X-Request-Id goes on final heads only).
+        lines.append(time.strftime('Date: %a, %d %b %Y %H:%M:%S GMT', time.gmtime()).encode('ascii'))
         head = b'\r\n'.join(lines) + b'\r\n\r\n'
         sock, self.sock = self.sock, None
         self.state = WS_OPEN
