@@ -1322,7 +1322,6 @@ WS_DROP_HEADERS = frozenset((b'connection', b'keep-alive', b'proxy-connection', 
                              b'upgrade', b'sec-websocket-accept', b'sec-websocket-protocol',
                              b'sec-websocket-extensions', b'date'))
 WS_BAD_HEADER = frozenset(b'\r\n\0')
-WS_CLOSED_FRAME = struct.Struct('<BBHIIQQ')  # RAW_CLOSED: header, id, messages in, messages out
 UTF8_DECODER = codecs.getincrementaldecoder('utf-8')
 
 
@@ -1533,7 +1532,7 @@ class HandedSession(WebSocketSession, asyncio.Protocol):
         self.resume_writing()
         self.ch.handed.pop(self.sid, None)
         if not self.ch.lost:
-            self.ch.write(WS_CLOSED_FRAME.pack(gw.RAW_CLOSED, 0, 0, 20, self.sid, self.n_in, self.n_out))
+            self.ch.write(gw.RAW_CLOSED_COUNTS.pack(gw.RAW_CLOSED, 0, 0, 20, self.sid, self.n_in, self.n_out))
 
     def data_received(self, data):
         if self.rdone:
