@@ -80,7 +80,9 @@ type handedWS struct {
 
 func (hw *handedWS) end() {
 	hw.once.Do(func() {
-		hw.s.GoAway(bridge.CloseGoingAway, "gw is stopping")
+		// Not inline: closeAll holds its set's lock, and a write on the
+		// session channel may wait for a busy runner.
+		go hw.s.GoAway(bridge.CloseGoingAway, "gw is stopping")
 		hw.t = time.AfterFunc(hw.cut, hw.h.end)
 	})
 }

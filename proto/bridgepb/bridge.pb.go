@@ -56,6 +56,18 @@
 // message. WS_CLOSE ends the session from the side that sends it; each side
 // ignores frames for sessions it no longer knows (they crossed a WS_CLOSE).
 //
+// Handed-over sessions (ASGI on plain HTTP/1.1; docs/design/websocket.md
+// "Handover for ASGI"). To a runner whose READY says ws_socket=true gw may
+// first send RAW_CONNECT (the session's id) with the client's TCP socket on
+// the session channel, then the WS_CONNECT with raw_connection (the same
+// id), ws_max_message and ws_ping_ms. The runner then speaks RFC 6455 on
+// the socket itself: it writes the 101 and answers WS_ACCEPT with handed
+// set; a refusal is answered on the slot as above (the runner closes its
+// copy, gw writes the answer). gw sends the session nothing more but a
+// WS_CLOSE at a drain (1001: the runner closes with it); the runner sends
+// no WS_* for it, and RAW_CLOSED (id, u64le messages in, u64le messages
+// out) once its copy of the socket is closed.
+//
 // Raw connections (Rack, PSGI: docs/design/websocket.md). A runner whose
 // READY says raw=true takes its session channel as a descriptor channel:
 // for every upgrade request gw first sends there RAW_CONNECT (u32le id)

@@ -1099,6 +1099,10 @@ class SessionChannel(asyncio.Protocol):
 
     def connection_lost(self, exc):
         self.lost = True
+        waiters, self.socket_waiters = self.socket_waiters, {}
+        for w in waiters.values():
+            if not w.done():
+                w.set_exception(WebSocketClosed('gw closed the session channel'))
         for s in list(self.sessions.values()):
             s.disconnected(1006, '')
         self.sessions.clear()
