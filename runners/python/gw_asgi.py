@@ -1338,12 +1338,22 @@ def ws_header(op, n):
     return struct.pack('!BBQ', op, 127, n)
 
 
+WS_XOR = [bytes(b ^ k for b in range(256)) for k in range(256)]  # translate tables: XOR with k
+
+
 def ws_unmask(payload, mask):
-    """XOR payload with the 4-byte mask repeated: one big-int XOR over the
-    whole payload (fastest in pure Python: ~1 ms a MiB, against a loop)."""
+    """XOR payload with the 4-byte mask repeated. Small payloads: one
+    big-int XOR (0.5 us for 32 bytes); from 16 KiB, four strided
+    bytes.translate passes, whose cost stays linear where the big int's
+    conversions do not (1 MiB: 2.4 ms against 4.8, measured here)."""
     n = len(payload)
-    key = (mask * ((n >> 2) + 1))[:n]
-    return (int.from_bytes(payload, 'little') ^ int.from_bytes(key, 'little')).to_bytes(n, 'little')
+    if n < 16384:
+        key = (mask * ((n >> 2) + 1))[:n]
+        return (int.from_bytes(payload, 'little') ^ int.from_bytes(key, 'little')).to_bytes(n, 'little')
+    out = bytearray(payload)
+    for i in range(4):
+        out[i::4] = payload[i::4].translate(WS_XOR[mask[i]])
+    return bytes(out)
 
 
 def ws_close_code_ok(code):
