@@ -208,3 +208,58 @@ func TestWebSocketRefusals(t *testing.T) {
 		t.Errorf("/stats websockets %+v after refusals, want none", ws)
 	}
 }
+
+// TestWebSocketKeepalive: with limits.websocket_ping the runner pings a
+// handed-over client every interval; one that answers stays (and echoes
+// after several intervals), one that does not is dropped and its app
+// hears 1006.
+func TestWebSocketKeepalive(t *testing.T) {
+	s, _, logPath := startWS(t, 1, "", "limits:\n  websocket_ping: 200ms")
+	addr := s.Addr("http")
+	// Silent: the first ping, then the connection ends.
+	silent, sbr := wsHandshake(t, addr, "/echo")
+	defer silent.Close()
+	silent.SetDeadline(time.Now().Add(10 * time.Second))
+	if got := wsReadFrame(t, sbr); got != "9:" {
+		t.Fatalf("first frame to a silent client %q, want a ping", got)
+	}
+	start := time.Now()
+	if _, err := sbr.ReadByte(); err == nil {
+		t.Fatal("a client that never answered a ping got more than the ping")
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Errorf("silent client dropped %v after its ping, want about one interval", waited)
+	}
+	waitAppLog(t, logPath, "disconnect /echo 1006")
+
+	// Answering: pongs for a second (5 intervals), then an echo.
+	c, br := wsHandshake(t, addr, "/echo")
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	pings := 0
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+		if got := wsReadFrame(t, br); got != "9:" {
+			t.Fatalf("frame %q, want a ping", got)
+		}
+		pings++
+		c.Write(wsFrame(true, 0, 10, nil, true))
+	}
+	c.Write(wsFrame(true, 0, 1, []byte("alive"), true))
+	for {
+		got := wsReadFrame(t, br)
+		if got == "9:" {
+			c.Write(wsFrame(true, 0, 10, nil, true))
+			continue
+		}
+		if got != "1:alive" {
+			t.Fatalf("after %d pings answered: %q, want the echo", pings, got)
+		}
+		break
+	}
+	if pings < 3 {
+		t.Errorf("%d pings in a second at a 200ms interval", pings)
+	}
+	if ws := wsStats(t, s); ws.Handed != 2 {
+		t.Errorf("/stats websockets %+v, want both handed over (the runner pinged)", ws)
+	}
+}
