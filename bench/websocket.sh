@@ -4,6 +4,8 @@
 # then the RSS of gw and its runners holding IDLE idle WebSockets.
 #
 #   GW=./gw bench/websocket.sh            (about 2 minutes)
+#   GW0=./gw-main GW=./gw SERVERS="gw0-asgi gw-asgi gunicorn" IDLE_SERVERS="gw0-asgi gw-asgi" bench/websocket.sh
+#                                         (before/after: GW0's binary as gw0-asgi, alternated with the others)
 #
 # Servers (apps in internal/e2e/testdata/python):
 #   gw ASGI       asgi/ws_app.py (FastAPI websocket echo), --workers 2
@@ -16,6 +18,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GW=$(realpath "${GW:-./gw}")
+GW0=${GW0:+$(realpath "$GW0")}
+SERVERS=${SERVERS:-"gw-asgi gw-wsgi uwsgi gunicorn"}
+IDLE_SERVERS=${IDLE_SERVERS:-"gw-asgi gw-wsgi"}
 PY=${PY:-/usr/bin/python3}
 DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-2}
@@ -32,6 +37,9 @@ go build -o "$WORK/wsecho" ./bench/wsecho
 
 start() {   # $1 = server name; sets URL
     case $1 in
+    gw0-asgi)
+        "$GW0" run --allow-root --workers 2 --http "$ADDR" --interpreter "$PY" --dir "$DIR" asgi.ws_app:app >"$WORK/s.log" 2>&1 & PIDS+=($!)
+        URL=ws://$ADDR/echo ;;
     gw-asgi)
         "$GW" run --allow-root --workers 2 --http "$ADDR" --interpreter "$PY" --dir "$DIR" asgi.ws_app:app >"$WORK/s.log" 2>&1 & PIDS+=($!)
         URL=ws://$ADDR/echo ;;
@@ -58,7 +66,7 @@ rss() { awk '/VmRSS/ {printf "%.0f", $2/1024}' /proc/"$1"/status 2>/dev/null || 
 echo "| server | conns | round | round trips/s | p50 | p99 | load avg (1m) |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
 for round in $(seq "$ROUNDS"); do
-    for s in gw-asgi gw-wsgi uwsgi gunicorn; do
+    for s in $SERVERS; do
         start "$s"
         for c in $CONNS; do
             out=$("$WORK/wsecho" -url "$URL" -c "$c" -d "${DURATION}s")
@@ -72,7 +80,7 @@ done
 echo
 echo "| server | $IDLE idle WebSockets: gw RSS MiB | runners RSS MiB |"
 echo "|---|---:|---|"
-for s in gw-asgi gw-wsgi; do
+for s in $IDLE_SERVERS; do
     start "$s"
     gwpid=${PIDS[0]}
     "$WORK/wsecho" -url "$URL" -idle "$IDLE" -hold 60s >"$WORK/idle.out" 2>&1 & PIDS+=($!)

@@ -133,6 +133,9 @@ func goldenCases() []goldenCase {
 	add("ready_raw_socket", Ready,
 		&bridgepb.Ready{Protocol: 2, Pid: 9, Runtime: "ruby 3.1.2", Slots: 4, Raw: true, RawSocket: true},
 		map[string]any{"protocol": 2, "pid": 9, "runtime": "ruby 3.1.2", "slots": 4, "raw": true, "raw_socket": true})
+	add("ready_ws_socket", Ready,
+		&bridgepb.Ready{Protocol: 2, Pid: 11, Runtime: "CPython 3.11.2", Slots: 64, Websocket: true, ClientGone: true, WsSocket: true},
+		map[string]any{"protocol": 2, "pid": 11, "runtime": "CPython 3.11.2", "slots": 64, "websocket": true, "client_gone": true, "ws_socket": true})
 	links := bs("link", "</a.css>; rel=preload; as=style", "link", "</b.js>; rel=preload; as=script")
 	add("early_hints", EarlyHints, &bridgepb.EarlyHints{Headers: links},
 		map[string]any{"headers": latin1s(links)})
@@ -153,6 +156,11 @@ func goldenCases() []goldenCase {
 		map[string]any{"env_block": latin1(block(wsEnv)), "url_scheme": "http", "request_id": "req-ws", "websocket_session": 70000})
 	add("ws_connect_min", WSConnect, &bridgepb.RequestHead{WebsocketSession: 1},
 		map[string]any{"websocket_session": 1})
+	add("ws_connect_handed", WSConnect,
+		&bridgepb.RequestHead{EnvBlock: block(wsEnv), UrlScheme: "http", RequestId: "req-ws", WebsocketSession: 70000,
+			RawConnection: 70000, WsMaxMessage: 1 << 20, WsPingMs: 30000},
+		map[string]any{"env_block": latin1(block(wsEnv)), "url_scheme": "http", "request_id": "req-ws", "websocket_session": 70000,
+			"raw_connection": 70000, "ws_max_message": "1048576", "ws_ping_ms": 30000})
 	rawEnv := bs("REQUEST_METHOD", "GET", "PATH_INFO", "/cable", "HTTP_UPGRADE", "websocket")
 	add("request_head_raw_connection", RequestHead,
 		&bridgepb.RequestHead{EnvBlock: block(rawEnv), UrlScheme: "https", RequestId: "req-raw", RawConnection: 300},
@@ -163,6 +171,8 @@ func goldenCases() []goldenCase {
 	wsHdrs := bs("Set-Cookie", "s=1", "X-Latin", "\xe9")
 	add("ws_accept", WSAccept, &bridgepb.WsAccept{Subprotocol: "chat", Headers: wsHdrs},
 		map[string]any{"subprotocol": "chat", "headers": latin1s(wsHdrs)})
+	add("ws_accept_handed", WSAccept, &bridgepb.WsAccept{Subprotocol: "chat", Handed: true},
+		map[string]any{"subprotocol": "chat", "handed": true})
 	add("ws_accept_empty", WSAccept, &bridgepb.WsAccept{}, map[string]any{})
 	add("ws_close", WSClose, &bridgepb.WsClose{Session: 70000, Code: 1000, Reason: "bye \xc3\xa9"},
 		map[string]any{"session": 70000, "code": 1000, "reason": latin1([]byte("bye \xc3\xa9"))})
@@ -178,6 +188,9 @@ func goldenCases() []goldenCase {
 	withID("ws_binary", WSBinary, 0xFFFFFFFE, allBytes())
 	withID("raw_connect", RawConnect, 0x04030201, nil)
 	withID("raw_closed", RawClosed, 0xFFFFFFFE, nil)
+	// A handed-over WebSocket's end (ASGI): messages in, then out, u64le.
+	withID("raw_closed_counts", RawClosed, 0x04030201,
+		binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, 1000), 1<<40+7))
 	cases = append(cases,
 		goldenCase{name: "request_body", typ: RequestBody, body: []byte("hello=world")},
 		goldenCase{name: "request_body_binary", typ: RequestBody, body: allBytes()},
@@ -279,10 +292,12 @@ func TestHandRolledEncoders(t *testing.T) {
 				h.Add(string(pairs[i]), string(pairs[i+1]))
 			}
 			got := h.Finish(m.UrlScheme, m.RequestId)
-			if m.WebsocketSession != 0 {
+			switch {
+			case m.WebsocketSession != 0 && m.RawConnection != 0:
+				got = HandedConnect(ConnectFrame(got, m.WebsocketSession), m.RawConnection, m.WsMaxMessage, m.WsPingMs)
+			case m.WebsocketSession != 0:
 				got = ConnectFrame(got, m.WebsocketSession)
-			}
-			if m.RawConnection != 0 {
+			case m.RawConnection != 0:
 				got = RawHead(got, m.RawConnection)
 			}
 			if !bytes.Equal(got, c.frame(t)) {

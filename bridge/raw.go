@@ -53,6 +53,24 @@ func RawHead(head []byte, id uint32) []byte {
 	return head
 }
 
+// HandedConnect adds raw_connection id and the session limits the runner
+// enforces to a WS_CONNECT frame (ConnectFrame's result) whose session goes
+// on the client's socket itself (Mux.SendSocket).
+func HandedConnect(connect []byte, id uint32, maxMessage uint64, pingMillis uint32) []byte {
+	connect = protowire.AppendTag(connect, 6, protowire.VarintType)
+	connect = protowire.AppendVarint(connect, uint64(id))
+	if maxMessage != 0 {
+		connect = protowire.AppendTag(connect, 7, protowire.VarintType)
+		connect = protowire.AppendVarint(connect, maxMessage)
+	}
+	if pingMillis != 0 {
+		connect = protowire.AppendTag(connect, 8, protowire.VarintType)
+		connect = protowire.AppendVarint(connect, uint64(pingMillis))
+	}
+	binary.LittleEndian.PutUint32(connect[4:8], uint32(len(connect)-HeaderSize))
+	return connect
+}
+
 // RawConnectFrame is RAW_CONNECT for connection id; the byte that carries
 // the socket (SCM_RIGHTS) follows it in its own write.
 func RawConnectFrame(id uint32) []byte {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -48,6 +49,22 @@ var ErrMessageTooLarge = errors.New("bridge: WebSocket message exceeds 16 MiB")
 type Upgrader interface {
 	http.ResponseWriter
 	Upgrade(s *Session, subprotocol string, header http.Header) error
+}
+
+// SocketUpgrader is an Upgrader whose client TCP socket may go to the
+// runner whole (docs/design/websocket.md "Handover for ASGI"):
+// ClientSocket returns it when it can (plain HTTP/1.1 on gw's own server,
+// nothing read past the head, no permessage-deflate to negotiate; it then
+// stops reading it), else nil and the session is relayed as before.
+// WSLimits are the limits the runner then enforces itself. When the app
+// accepts on the socket (WS_ACCEPT handed), the exchange calls Handed
+// instead of Upgrade: the runner wrote the 101 and owns the session until
+// its RAW_CLOSED ends s.
+type SocketUpgrader interface {
+	Upgrader
+	ClientSocket() *net.TCPConn
+	WSLimits() (maxMessage uint64, pingMillis uint32)
+	Handed(s *Session) error
 }
 
 // ConnectFrame turns a finished REQUEST_HEAD frame (BeginHead ... Finish,
@@ -93,6 +110,13 @@ func (s *Slot) Upgrade(up Upgrader, connect []byte, sess *Session) (res Result, 
 		}
 	}
 	res.Status, res.HeadSent = http.StatusSwitchingProtocols, true
+	if acc.Handed {
+		su, ok := up.(SocketUpgrader)
+		if !ok || !sess.handed {
+			return res, true, errors.New("bridge: WS_ACCEPT handed for a session whose socket was not offered")
+		}
+		return res, true, su.Handed(sess)
+	}
 	if err := up.Upgrade(sess, acc.Subprotocol, h); err != nil {
 		return res, true, err
 	}
@@ -236,6 +260,21 @@ func (m *Mux) read(rd *Reader) error {
 				m.writeClose(s.ID, CloseTryAgain, "client too slow")
 				s.end(CloseTryAgain, "client too slow")
 			}
+		case RawClosed:
+			// A handed-over session ended (SendSocket): u32le id, then
+			// the runner's message counts, u64le in and out.
+			if len(b) < sessionIDSize {
+				return fmt.Errorf("bridge: RAW_CLOSED of %d bytes", len(b))
+			}
+			s := m.forget(binary.LittleEndian.Uint32(b))
+			if s == nil {
+				continue
+			}
+			if len(b) >= sessionIDSize+16 {
+				s.msgsIn = binary.LittleEndian.Uint64(b[sessionIDSize:])
+				s.msgsOut = binary.LittleEndian.Uint64(b[sessionIDSize+8:])
+			}
+			s.end(CloseNormal, "")
 		case WSClose:
 			var c bridgepb.WsClose
 			if err := proto.Unmarshal(b, &c); err != nil {
@@ -285,6 +324,57 @@ type Session struct {
 	// the channel's reader queues, so messages keep their order.
 	pending atomic.Int32
 	direct  atomic.Pointer[func(Message) bool]
+
+	// A handed-over session (SendSocket): the runner frames it on the
+	// client's socket and reports its message counts at the end.
+	handed          bool
+	msgsIn, msgsOut uint64 // set before done closes
+}
+
+// SendSocket hands the client's TCP socket to the runner for session s
+// (RAW_CONNECT with s's id, then one byte carrying the socket), before s's
+// WS_CONNECT goes out on a slot. s then ends at the runner's RAW_CLOSED
+// (or the channel's end), not at a WS_CLOSE.
+func (m *Mux) SendSocket(s *Session, tc *net.TCPConn) error {
+	uc, ok := m.c.(interface {
+		WriteMsgUnix(b, oob []byte, addr *net.UnixAddr) (n, oobn int, err error)
+	})
+	if !ok {
+		return errors.New("bridge: the session channel cannot carry sockets")
+	}
+	sc, err := tc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	s.handed = true
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	if _, err := m.c.Write(RawConnectFrame(s.ID)); err != nil {
+		return fmt.Errorf("%w: %v", ErrRunnerGone, err)
+	}
+	// Its own write: the runner's reader finds the socket with the byte.
+	cerr := sc.Control(func(fd uintptr) {
+		_, _, err = uc.WriteMsgUnix([]byte{0}, syscall.UnixRights(int(fd)), nil)
+	})
+	if err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrRunnerGone, err)
+	}
+	return nil
+}
+
+// Counts are a handed-over session's messages each way, as its runner
+// reported them, once Done is closed.
+func (s *Session) Counts() (in, out uint64) { return s.msgsIn, s.msgsOut }
+
+// GoAway asks the runner to close a handed-over session with code (a
+// WS_CLOSE from gw); the session stays open until the runner's RAW_CLOSED.
+func (s *Session) GoAway(code int, reason string) {
+	if s.mux.lookup(s.ID) != nil {
+		s.mux.writeClose(s.ID, code, reason)
+	}
 }
 
 // SetDirect lets the session channel's reader hand a message to write

@@ -81,21 +81,29 @@ func (u *rawUpgrade) ClientSocket() *net.TCPConn {
 	if u.tls {
 		return nil
 	}
-	var w http.ResponseWriter = u.statusWriter
+	tc, in0, out0 := clientSocket(u.statusWriter)
+	u.in0, u.out0 = in0, out0
+	return tc
+}
+
+// clientSocket is the client's socket of w's request if gw's h1 server can
+// give it up whole (response.Handover), with the byte baseline the app's
+// share is counted from; nil otherwise.
+func clientSocket(w http.ResponseWriter) (tc *net.TCPConn, in0, out0 uint64) {
 	for {
 		if h, ok := w.(handoverer); ok {
 			tc, ok := h.Handover()
 			if !ok {
-				return nil
+				return nil, 0, 0
 			}
 			// The baseline is read now, before the runner has the socket:
 			// by the time the app hijacks, it may already be echoing.
-			u.in0, u.out0 = tcpBaseline(tc)
-			return tc
+			in0, out0 = tcpBaseline(tc)
+			return tc, in0, out0
 		}
 		uw, ok := w.(interface{ Unwrap() http.ResponseWriter })
 		if !ok {
-			return nil
+			return nil, 0, 0
 		}
 		w = uw.Unwrap()
 	}
@@ -163,29 +171,39 @@ func tcpBaseline(tc *net.TCPConn) (in0, out0 uint64) {
 // forgets it without closing the socket, and keeps a descriptor of it off
 // the poller: from here bytes go client <-> app directly.
 func (u *rawUpgrade) handOver() error {
-	c, _, err := http.NewResponseController(u.statusWriter).Hijack()
+	fd, err := takeSocket(u.statusWriter)
 	if err != nil {
 		return err
+	}
+	u.handed = &handedConn{fd: fd, closed: u.closed, in0: u.in0, out0: u.out0}
+	u.wrote, u.status = true, http.StatusSwitchingProtocols
+	return nil
+}
+
+// takeSocket hijacks sw's connection and returns a dup of its descriptor,
+// off the poller; the poller's is closed.
+func takeSocket(sw *statusWriter) (int, error) {
+	c, _, err := http.NewResponseController(sw).Hijack()
+	if err != nil {
+		return -1, err
 	}
 	defer c.Close() // gw's poller descriptor; the socket lives on in the runner and in fd
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
-		return errors.New("handover: not a TCP connection")
+		return -1, errors.New("handover: not a TCP connection")
 	}
 	sc, err := tc.SyscallConn()
 	if err != nil {
-		return err
+		return -1, err
 	}
 	fd := -1
 	if cerr := sc.Control(func(s uintptr) { fd, err = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("handover: dup: %w", err)
+		return -1, fmt.Errorf("handover: dup: %w", err)
 	}
-	u.handed = &handedConn{fd: fd, closed: u.closed, in0: u.in0, out0: u.out0}
-	u.wrote, u.status = true, http.StatusSwitchingProtocols
-	return nil
+	return fd, nil
 }
 
 type rawRelay struct {

@@ -61,7 +61,7 @@ func (g *Gateway) Snapshot() admin.Snapshot {
 		c := g.counters(r.name)
 		a := admin.AppStats{Name: r.name, Lang: string(r.lang), Mount: r.mount, Host: r.host,
 			Status: map[string]uint64{}, BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
-			WebSockets: admin.WebSocketStats{Open: c.ws.open.Load(), Total: c.ws.total.Load(), Refused: c.ws.refused.Load(),
+			WebSockets: admin.WebSocketStats{Open: c.ws.open.Load(), Total: c.ws.total.Load(), Refused: c.ws.refused.Load(), Handed: c.ws.handed.Load(),
 				MessagesIn: c.ws.msgsIn.Load(), MessagesOut: c.ws.msgsOut.Load()},
 			Raw: admin.RawStats{Open: c.raw.open.Load(), Total: c.raw.total.Load(),
 				BytesIn: c.raw.bytesIn.Load(), BytesOut: c.raw.bytesOut.Load()}}

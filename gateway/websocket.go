@@ -28,6 +28,7 @@ type wsCounters struct {
 	open    atomic.Int64 // sessions open now (handshakes under way included)
 	total   atomic.Uint64
 	refused atomic.Uint64 // beyond max_websockets
+	handed  atomic.Uint64 // of total: the runner framed it on the client's socket
 	msgsIn  atomic.Uint64 // client to app
 	msgsOut atomic.Uint64 // app to client
 }
@@ -57,10 +58,11 @@ type wsOptions struct {
 	maxMessage  int64
 	ping        time.Duration
 	compression websocket.CompressionMode
+	cut         time.Duration // limits.shutdown_timeout: a handed session's bound after its 1001
 }
 
 func newWSOptions(lm config.Limits) wsOptions {
-	o := wsOptions{maxMessage: int64(lm.WebSocketMaxMessage), ping: lm.WebSocketPing}
+	o := wsOptions{maxMessage: int64(lm.WebSocketMaxMessage), ping: lm.WebSocketPing, cut: lm.ShutdownTimeout}
 	switch lm.WebSocketCompression {
 	case config.WSCompressionOn:
 		o.compression = websocket.CompressionNoContextTakeover
@@ -86,6 +88,13 @@ type wsUpgrade struct {
 	conn *websocket.Conn
 	sess *bridge.Session
 	room *sendRoom // nil: every message goes through the relay's queue
+
+	// The handover (wshanded.go): the runner frames the session on the
+	// client's socket.
+	opts   wsOptions
+	in0    uint64 // byte baseline read when the socket was offered
+	out0   uint64
+	handed *handedConn // set once the app accepted on it
 }
 
 func (u *wsUpgrade) Upgrade(s *bridge.Session, subprotocol string, h http.Header) error {
@@ -135,12 +144,17 @@ func (g *Gateway) serveWebSocket(sw *statusWriter, r *http.Request, t *table, rt
 		return
 	}
 	defer c.open.Add(-1)
-	u := &wsUpgrade{statusWriter: sw, r: r, mode: t.wsOpts.compression}
+	u := &wsUpgrade{statusWriter: sw, r: r, mode: t.wsOpts.compression, opts: t.wsOpts}
 	// The session counts on its runner until it ends, so the pool places
 	// the next handshakes elsewhere (a refusal ends it on return).
 	var held pool.Conn
 	defer held.Close()
 	err := rt.serveConn(u, r, &held)
+	if u.handed != nil {
+		g.endHandedWS(u, c, t)
+		rt.stats.record(http.StatusSwitchingProtocols, 0, 0)
+		return
+	}
 	if u.conn == nil {
 		if err != nil {
 			g.fail(sw, r, rt, err)

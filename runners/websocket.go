@@ -25,6 +25,7 @@ type webSockets struct {
 	rawReady    bool        // READY said the runner takes raw connections
 	raw         *rawChannel // nil unless sessionConn and rawReady
 	rawSocket   bool        // READY said it takes client TCP sockets too (handover)
+	wsSocket    bool        // READY said it frames WebSockets on client TCP sockets itself
 }
 
 // sessionChannel adds the session channel to a runner's start: a
@@ -86,6 +87,19 @@ func (w *bridgeWorker) upgrade(i int, u bridge.Upgrader, r *http.Request) error 
 		scheme = "https"
 	}
 	frame := bridge.ConnectFrame(h.Finish(scheme, r.Header.Get(reqid.Header)), sess.ID)
+	// The client's socket itself goes when both sides can (docs/design/
+	// websocket.md "Handover for ASGI"): its RAW_CONNECT first, under the
+	// session's id, then the WS_CONNECT naming it.
+	if su, ok := u.(bridge.SocketUpgrader); ok && w.t.wsSocket {
+		if tc := su.ClientSocket(); tc != nil {
+			if err := w.t.mux.SendSocket(sess, tc); err != nil {
+				sess.Forget()
+				return fmt.Errorf("%w: %w: %v", pool.ErrWorkerGone, pool.ErrNotDelivered, err)
+			}
+			maxMsg, ping := su.WSLimits()
+			frame = bridge.HandedConnect(frame, sess.ID, maxMsg, ping)
+		}
+	}
 	_, accepted, err := w.t.slots[i].Upgrade(u, frame, sess)
 	if !accepted {
 		sess.Forget()

@@ -224,6 +224,7 @@ func (t *bridgeTransport) Ready(context.Context) error {
 			return &proc.SpawnError{Stage: proc.StageHandshake, Err: fmt.Errorf("runner speaks bridge protocol %d, gw speaks %d", r.Protocol, bridge.Protocol)}
 		}
 		t.runtime, t.runnerSlots, t.wsReady, t.rawReady, t.rawSocket = r.Runtime, r.Slots, r.Websocket, r.Raw, r.RawSocket
+		t.wsSocket = r.WsSocket
 		for _, s := range t.slots {
 			s.NotifyGone = r.ClientGone // before any exchange: Ready returns first
 		}

@@ -32,8 +32,12 @@ func main() {
 	binary := flag.Bool("binary", false, "binary messages (default text)")
 	maxRT := flag.Int("max", 2_000_000, "round trips per connection at most")
 	idle := flag.Int("idle", 0, "open this many connections and hold them instead")
+	deflate := flag.Bool("deflate", false, "offer permessage-deflate (gw with --websocket-compression on then relays: its own path)")
 	hold := flag.Duration("hold", 30*time.Second, "how long -idle holds them")
 	flag.Parse()
+	if *deflate {
+		dialOpts = &websocket.DialOptions{CompressionMode: websocket.CompressionNoContextTakeover}
+	}
 	if *url == "" {
 		log.Fatal("wsecho: -url is required")
 	}
@@ -101,8 +105,11 @@ func main() {
 	fmt.Printf("rt/s %.0f p50 %v p99 %v n %d\n", float64(count)/dur.Seconds(), pct(0.5), pct(0.99), count)
 }
 
+// dialOpts are every connection's: -deflate's offer.
+var dialOpts *websocket.DialOptions
+
 func dial(ctx context.Context, url string) *websocket.Conn {
-	c, _, err := websocket.Dial(ctx, url, nil)
+	c, _, err := websocket.Dial(ctx, url, dialOpts)
 	if err != nil {
 		log.Fatalf("wsecho: dial %s: %v", url, err)
 	}

@@ -118,6 +118,7 @@ type WebSocketStats struct {
 	Open        int64  `json:"open"`
 	Total       uint64 `json:"total"`
 	Refused     uint64 `json:"refused"`
+	Handed      uint64 `json:"handed"` // of total: framed by the runner on the client's socket (handover)
 	MessagesIn  uint64 `json:"messages_in"`
 	MessagesOut uint64 `json:"messages_out"`
 }

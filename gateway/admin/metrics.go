@@ -34,6 +34,7 @@ var (
 	descWSOpen    = prometheus.NewDesc("gw_websockets_open", "WebSockets open now.", []string{"app"}, nil)
 	descWSTotal   = prometheus.NewDesc("gw_websockets_total", "WebSockets accepted.", []string{"app"}, nil)
 	descWSRefused = prometheus.NewDesc("gw_websockets_refused_total", "WebSocket handshakes refused beyond max_websockets.", []string{"app"}, nil)
+	descWSHanded  = prometheus.NewDesc("gw_websockets_handed_total", "WebSockets accepted whose client socket went to the runner (handover).", []string{"app"}, nil)
 	descWSMsgs    = prometheus.NewDesc("gw_websocket_messages_total", "WebSocket messages, by direction (in: client to app).", []string{"app", "direction"}, nil)
 	descRawOpen   = prometheus.NewDesc("gw_raw_connections_open", "Upgrade requests a Rack or PSGI app holds the connection of (or may still take) now.", []string{"app"}, nil)
 	descRawTotal  = prometheus.NewDesc("gw_raw_connections_total", "Connections Rack or PSGI apps took over (rack.hijack, psgix.io).", []string{"app"}, nil)
@@ -46,7 +47,7 @@ var (
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descLatency, descQueueWait, descSpawn, descQueue, descInFlight,
 		descBusyRatio, descRunners, descExits, descRSS, descBytesIn, descBytesOut, descFailed, descScale, descTarget,
-		descWSOpen, descWSTotal, descWSRefused, descWSMsgs, descDaemonRestarts, descDaemonUp, descCronRuns,
+		descWSOpen, descWSTotal, descWSRefused, descWSHanded, descWSMsgs, descDaemonRestarts, descDaemonUp, descCronRuns,
 		descRawOpen, descRawTotal, descRawBytes, descRunnerCPU, descAppRSS, descAppCPU, descCgMemory, descCgPids, descCgHits} {
 		ch <- d
 	}
@@ -102,6 +103,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descWSOpen, prometheus.GaugeValue, float64(ws.Open), a.Name)
 		ch <- prometheus.MustNewConstMetric(descWSTotal, prometheus.CounterValue, float64(ws.Total), a.Name)
 		ch <- prometheus.MustNewConstMetric(descWSRefused, prometheus.CounterValue, float64(ws.Refused), a.Name)
+		ch <- prometheus.MustNewConstMetric(descWSHanded, prometheus.CounterValue, float64(ws.Handed), a.Name)
 		ch <- prometheus.MustNewConstMetric(descWSMsgs, prometheus.CounterValue, float64(ws.MessagesIn), a.Name, "in")
 		ch <- prometheus.MustNewConstMetric(descWSMsgs, prometheus.CounterValue, float64(ws.MessagesOut), a.Name, "out")
 		raw := a.Raw

@@ -2,9 +2,13 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/gwhq/gw/gateway/admin"
 	"github.com/gwhq/gw/internal/gwtest"
 )
 
@@ -63,7 +68,8 @@ func waitAppLog(t *testing.T, path, want string) {
 // back whole (sha256), with the subprotocol the app chose; then a client
 // close reaches the app as websocket.disconnect with its code.
 func TestWebSocketEcho(t *testing.T) {
-	s, base, logPath := startWS(t, 1, "", "")
+	top, hc := wsTLS(t)
+	s, base, logPath := startWS(t, 1, "", top)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c := dialWS(t, ctx, base+"/echo")
@@ -78,6 +84,58 @@ func TestWebSocketEcho(t *testing.T) {
 	wsEcho(t, ctx, c, c)
 	c.Close(4001, "bye")
 	waitAppLog(t, logPath, "disconnect /echo 4001")
+	// The runner framed it on the client's socket (the handover), and its
+	// RAW_CLOSED brought the message counts.
+	ws := waitWSClosed(t, s)
+	if ws.Handed != 1 || ws.MessagesIn != 1000 || ws.MessagesOut != 1000 {
+		t.Errorf("/stats websockets %+v, want 1 handed, 1000 messages each way", ws)
+	}
+	// Over TLS gw terminates the session, as before the handover.
+	tc, _, err := websocket.Dial(ctx, "wss://"+s.Addr("https")+"/echo", &websocket.DialOptions{HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.SetReadLimit(4 << 20)
+	wsEcho(t, ctx, tc, tc)
+	tc.Close(4002, "bye")
+	waitAppLog(t, logPath, "disconnect /echo 4002")
+	if ws := waitWSClosed(t, s); ws.Total != 2 || ws.Handed != 1 || ws.MessagesIn != 2000 || ws.MessagesOut != 2000 {
+		t.Errorf("/stats websockets %+v after wss, want 2 in all, 1 handed, 2000 messages each way", ws)
+	}
+}
+
+// wsTLS is startWS's top for an HTTPS listener too, and a client that
+// trusts its certificate.
+func wsTLS(t *testing.T) (string, *http.Client) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	pool := x509.NewCertPool()
+	pool.AddCert(writeCert(t, certFile, keyFile, 1))
+	top := fmt.Sprintf("  https: \"127.0.0.1:0\"\n  tls: { cert: %s, key: %s }\n", certFile, keyFile)
+	return top, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+// wsStats is the ws app's /stats websockets.
+func wsStats(t *testing.T, s *gwtest.Server) admin.WebSocketStats {
+	t.Helper()
+	for _, a := range snapshot(t, "http://"+s.Addr("stats")).Apps {
+		if a.Name == "ws" {
+			return a.WebSockets
+		}
+	}
+	t.Fatal("no app ws in /stats")
+	return admin.WebSocketStats{}
+}
+
+// waitWSClosed waits until the ws app has no WebSocket open.
+func waitWSClosed(t *testing.T, s *gwtest.Server) admin.WebSocketStats {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ws := wsStats(t, s)
+		if ws.Open == 0 || time.Now().After(deadline) {
+			return ws
+		}
+	}
 }
 
 // TestWebSocketLimits: a message over limits.websocket_max_message gets
@@ -125,7 +183,8 @@ func TestWebSocketLimits(t *testing.T) {
 		t.Errorf("third WebSocket with max_websockets 2: %v %v, want 503", err, resp)
 	}
 	_, metrics := gwtest.Get(t, "http://"+s.Addr("stats")+"/metrics")
-	if !strings.Contains(metrics, `gw_websockets_open{app="ws"} 2`) || !strings.Contains(metrics, `gw_websockets_refused_total{app="ws"} 1`) {
+	if !strings.Contains(metrics, `gw_websockets_open{app="ws"} 2`) || !strings.Contains(metrics, `gw_websockets_refused_total{app="ws"} 1`) ||
+		!strings.Contains(metrics, `gw_websockets_handed_total{app="ws"} 5`) {
 		t.Errorf("metrics lack the WebSocket counts:\n%s", grepLines(metrics, "websocket"))
 	}
 	// SIGTERM: open sessions get 1001 (going away) at once.
@@ -183,6 +242,9 @@ func TestWebSocketIdleThousand(t *testing.T) {
 	if _, p, err := last.Read(ctx); err != nil || string(p) != "still here" {
 		t.Fatalf("echo on the 1,000th: %q %v", p, err)
 	}
+	if ws := wsStats(t, s); ws.Handed != 1000 {
+		t.Errorf("/stats websockets %+v, want all 1,000 handed over", ws)
+	}
 	t.Logf("with 1,000 idle WebSockets: gw RSS %s; runners %s", rss(s.PID()), runnersRSS(s))
 }
 
@@ -214,16 +276,42 @@ var _ = errors.Is
 // runner keeps echoing (the session channel's reader writes to a client
 // itself only while the kernel takes it at once), and the slow one ends
 // with 1013 once its queue is full, having got its messages in order.
+//
+// Handed over (the runner frames the session on the client's socket),
+// the app's send waits for the client instead: the slow client gets every
+// message, in order, and the other session still echoes.
 func TestWebSocketSlowClient(t *testing.T) {
-	_, base, _ := startWS(t, 1, "", "")
+	for _, handed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("handed=%v", handed), func(t *testing.T) { slowClient(t, handed) })
+	}
+}
+
+func slowClient(t *testing.T, handed bool) {
+	// Over TLS gw terminates the session.
+	top, opts, hc := "", (*websocket.DialOptions)(nil), (*http.Client)(nil)
+	if !handed {
+		top, hc = wsTLS(t)
+		opts = &websocket.DialOptions{HTTPClient: hc}
+	}
+	s, base, _ := startWS(t, 1, "", top)
+	if !handed {
+		base = "wss://" + s.Addr("https")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	const n, size = 4000, 8 << 10 // 32 MiB: more than loopback buffers and the queue hold
-	slow := dialWS(t, ctx, base+"/flood")
+	slow, _, err := websocket.Dial(ctx, base+"/flood", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow.SetReadLimit(1 << 20)
 	if err := slow.Write(ctx, websocket.MessageText, fmt.Appendf(nil, "%d %d", n, size)); err != nil {
 		t.Fatal(err)
 	}
-	fast := dialWS(t, ctx, base+"/echo")
+	fast, _, err := websocket.Dial(ctx, base+"/echo", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range 200 {
 		msg := fmt.Appendf(nil, "m%d", i)
 		ectx, ecancel := context.WithTimeout(ctx, 10*time.Second)
@@ -243,7 +331,7 @@ func TestWebSocketSlowClient(t *testing.T) {
 	// Now take what the slow session was sent: whole messages, then 1013
 	// before all n (the queue overflowed while nobody read).
 	got := 0
-	for {
+	for !handed || got < n {
 		_, p, err := slow.Read(ctx)
 		if err != nil {
 			if websocket.CloseStatus(err) != websocket.StatusTryAgainLater {
@@ -256,9 +344,15 @@ func TestWebSocketSlowClient(t *testing.T) {
 		}
 		got++
 	}
+	fast.Close(websocket.StatusNormalClosure, "")
+	if ws := wsStats(t, s); ws.Handed != map[bool]uint64{true: 2}[handed] {
+		t.Errorf("/stats websockets %+v: handed over should be %v", ws, handed)
+	}
+	if handed {
+		return
+	}
 	if got >= n {
 		t.Errorf("slow client got all %d messages: the queue never overflowed, the test proves nothing", n)
 	}
 	t.Logf("slow client got %d of %d messages before 1013", got, n)
-	fast.Close(websocket.StatusNormalClosure, "")
 }

@@ -56,6 +56,18 @@
 // message. WS_CLOSE ends the session from the side that sends it; each side
 // ignores frames for sessions it no longer knows (they crossed a WS_CLOSE).
 //
+// Handed-over sessions (ASGI on plain HTTP/1.1; docs/design/websocket.md
+// "Handover for ASGI"). To a runner whose READY says ws_socket=true gw may
+// first send RAW_CONNECT (the session's id) with the client's TCP socket on
+// the session channel, then the WS_CONNECT with raw_connection (the same
+// id), ws_max_message and ws_ping_ms. The runner then speaks RFC 6455 on
+// the socket itself: it writes the 101 and answers WS_ACCEPT with handed
+// set; a refusal is answered on the slot as above (the runner closes its
+// copy, gw writes the answer). gw sends the session nothing more but a
+// WS_CLOSE at a drain (1001: the runner closes with it); the runner sends
+// no WS_* for it, and RAW_CLOSED (id, u64le messages in, u64le messages
+// out) once its copy of the socket is closed.
+//
 // Raw connections (Rack, PSGI: docs/design/websocket.md). A runner whose
 // READY says raw=true takes its session channel as a descriptor channel:
 // for every upgrade request gw first sends there RAW_CONNECT (u32le id)
@@ -140,7 +152,7 @@ const (
 	FrameType_RELOAD_APP    FrameType = 20 // empty, runner -> gateway (control): reload this app gracefully (uwsgi.reload())
 	FrameType_CACHE_REQUEST FrameType = 21 // CacheRequest, runner -> gateway (cache channel: uwsgi.cache_*)
 	FrameType_CACHE_ANSWER  FrameType = 22 // CacheAnswer, gateway -> runner (cache channel), one per request, in order
-	FrameType_RAW_CLOSED    FrameType = 23 // raw: u32le connection id, runner -> gateway (session channel): its copy of a client's TCP socket is closed (raw_socket runners)
+	FrameType_RAW_CLOSED    FrameType = 23 // raw: u32le connection id, runner -> gateway (session channel): its copy of a client's TCP socket is closed (raw_socket, ws_socket runners); a ws_socket runner adds u64le messages in (client to app), u64le messages out
 )
 
 // Enum value maps for FrameType.
@@ -259,6 +271,13 @@ type RequestHead struct {
 	// the id of the RAW_CONNECT that carried the app's end of the client
 	// connection on the session channel, sent before this head (never 0).
 	RawConnection uint32 `protobuf:"varint,6,opt,name=raw_connection,json=rawConnection,proto3" json:"raw_connection,omitempty"`
+	// Set only in a WS_CONNECT whose raw_connection is the client's TCP
+	// socket itself (READY ws_socket; docs/design/websocket.md "Handover for
+	// ASGI"): the runner frames the session, with gw's limits: the largest
+	// client message (close 1009 beyond) and the keep-alive ping interval
+	// in milliseconds (0: none).
+	WsMaxMessage  uint64 `protobuf:"varint,7,opt,name=ws_max_message,json=wsMaxMessage,proto3" json:"ws_max_message,omitempty"`
+	WsPingMs      uint32 `protobuf:"varint,8,opt,name=ws_ping_ms,json=wsPingMs,proto3" json:"ws_ping_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -331,6 +350,20 @@ func (x *RequestHead) GetWebsocketSession() uint32 {
 func (x *RequestHead) GetRawConnection() uint32 {
 	if x != nil {
 		return x.RawConnection
+	}
+	return 0
+}
+
+func (x *RequestHead) GetWsMaxMessage() uint64 {
+	if x != nil {
+		return x.WsMaxMessage
+	}
+	return 0
+}
+
+func (x *RequestHead) GetWsPingMs() uint32 {
+	if x != nil {
+		return x.WsPingMs
 	}
 	return 0
 }
@@ -588,7 +621,13 @@ type Ready struct {
 	// only a socketpair end) and says RAW_CLOSED on the session channel when
 	// its copy of such a socket is closed, hijacked or not
 	// (docs/design/websocket.md "Handover").
-	RawSocket     bool `protobuf:"varint,8,opt,name=raw_socket,json=rawSocket,proto3" json:"raw_socket,omitempty"`
+	RawSocket bool `protobuf:"varint,8,opt,name=raw_socket,json=rawSocket,proto3" json:"raw_socket,omitempty"`
+	// The runner can take a WebSocket's client TCP socket itself (ASGI): gw
+	// may send a WS_CONNECT with raw_connection set, after its RAW_CONNECT;
+	// the runner then speaks RFC 6455 on the socket (writes the 101 itself,
+	// answers WS_ACCEPT with handed) and says RAW_CLOSED, with the message
+	// counts, when its copy is closed.
+	WsSocket      bool `protobuf:"varint,9,opt,name=ws_socket,json=wsSocket,proto3" json:"ws_socket,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -675,6 +714,13 @@ func (x *Ready) GetClientGone() bool {
 func (x *Ready) GetRawSocket() bool {
 	if x != nil {
 		return x.RawSocket
+	}
+	return false
+}
+
+func (x *Ready) GetWsSocket() bool {
+	if x != nil {
+		return x.WsSocket
 	}
 	return false
 }
@@ -850,9 +896,13 @@ func (x *Pong) GetBusy() uint32 {
 
 // WsAccept: the app accepted the WebSocket (ASGI websocket.accept).
 type WsAccept struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Subprotocol   string                 `protobuf:"bytes,1,opt,name=subprotocol,proto3" json:"subprotocol,omitempty"` // chosen from the client's offer; "" = none
-	Headers       [][]byte               `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty"`         // extra response headers: name, value, ...
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Subprotocol string                 `protobuf:"bytes,1,opt,name=subprotocol,proto3" json:"subprotocol,omitempty"` // chosen from the client's offer; "" = none
+	Headers     [][]byte               `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty"`         // extra response headers: name, value, ...
+	// The runner wrote the 101 on the client's socket itself (a WS_CONNECT
+	// with raw_connection): gw hands the connection over and stays out of
+	// the session until RAW_CLOSED.
+	Handed        bool `protobuf:"varint,3,opt,name=handed,proto3" json:"handed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -899,6 +949,13 @@ func (x *WsAccept) GetHeaders() [][]byte {
 		return x.Headers
 	}
 	return nil
+}
+
+func (x *WsAccept) GetHanded() bool {
+	if x != nil {
+		return x.Handed
+	}
+	return false
 }
 
 // WsClose ends a session. From the gateway: the client closed (its code),
@@ -1093,7 +1150,7 @@ var File_bridge_proto protoreflect.FileDescriptor
 
 const file_bridge_proto_rawDesc = "" +
 	"\n" +
-	"\fbridge.proto\x12\fgw.bridge.v1\"\xce\x01\n" +
+	"\fbridge.proto\x12\fgw.bridge.v1\"\x92\x02\n" +
 	"\vRequestHead\x12\x10\n" +
 	"\x03env\x18\x01 \x03(\fR\x03env\x12\x1d\n" +
 	"\n" +
@@ -1102,7 +1159,10 @@ const file_bridge_proto_rawDesc = "" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12\x1b\n" +
 	"\tenv_block\x18\x04 \x01(\fR\benvBlock\x12+\n" +
 	"\x11websocket_session\x18\x05 \x01(\rR\x10websocketSession\x12%\n" +
-	"\x0eraw_connection\x18\x06 \x01(\rR\rrawConnection\">\n" +
+	"\x0eraw_connection\x18\x06 \x01(\rR\rrawConnection\x12$\n" +
+	"\x0ews_max_message\x18\a \x01(\x04R\fwsMaxMessage\x12\x1c\n" +
+	"\n" +
+	"ws_ping_ms\x18\b \x01(\rR\bwsPingMs\">\n" +
 	"\n" +
 	"RequestEnd\x12\x18\n" +
 	"\aaborted\x18\x01 \x01(\bR\aaborted\x12\x16\n" +
@@ -1116,7 +1176,7 @@ const file_bridge_proto_rawDesc = "" +
 	"\alogvars\x18\x02 \x03(\fR\alogvars\"&\n" +
 	"\n" +
 	"EarlyHints\x12\x18\n" +
-	"\aheaders\x18\x02 \x03(\fR\aheaders\"\xd5\x01\n" +
+	"\aheaders\x18\x02 \x03(\fR\aheaders\"\xf2\x01\n" +
 	"\x05Ready\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\rR\bprotocol\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\rR\x03pid\x12\x18\n" +
@@ -1127,7 +1187,8 @@ const file_bridge_proto_rawDesc = "" +
 	"\vclient_gone\x18\a \x01(\bR\n" +
 	"clientGone\x12\x1d\n" +
 	"\n" +
-	"raw_socket\x18\b \x01(\bR\trawSocket\"S\n" +
+	"raw_socket\x18\b \x01(\bR\trawSocket\x12\x1b\n" +
+	"\tws_socket\x18\t \x01(\bR\bwsSocket\"S\n" +
 	"\tLoadError\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x16\n" +
@@ -1137,10 +1198,11 @@ const file_bridge_proto_rawDesc = "" +
 	"\x04Pong\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1a\n" +
 	"\brequests\x18\x02 \x01(\x04R\brequests\x12\x12\n" +
-	"\x04busy\x18\x03 \x01(\rR\x04busy\"F\n" +
+	"\x04busy\x18\x03 \x01(\rR\x04busy\"^\n" +
 	"\bWsAccept\x12 \n" +
 	"\vsubprotocol\x18\x01 \x01(\tR\vsubprotocol\x12\x18\n" +
-	"\aheaders\x18\x02 \x03(\fR\aheaders\"O\n" +
+	"\aheaders\x18\x02 \x03(\fR\aheaders\x12\x16\n" +
+	"\x06handed\x18\x03 \x01(\bR\x06handed\"O\n" +
 	"\aWsClose\x12\x18\n" +
 	"\asession\x18\x01 \x01(\rR\asession\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\rR\x04code\x12\x16\n" +

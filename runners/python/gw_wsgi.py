@@ -52,7 +52,8 @@ WS_ACCEPT = 8
 WS_TEXT = 9
 WS_BINARY = 10
 WS_CLOSE = 11
-RAW_CONNECT, RAW_HIJACKED, RAW_CLOSED = 12, 13, 23  # Rack and PSGI only: the selftest skips them
+RAW_CONNECT, RAW_HIJACKED, RAW_CLOSED = 12, 13, 23  # Rack, PSGI; ASGI's handed-over WebSockets (gw_asgi.py)
+RAW_CLOSED_COUNTS = struct.Struct('<BBHIIQQ')  # RAW_CLOSED: header, id, messages in, messages out (ASGI)
 CLIENT_GONE = 14  # gateway -> runner (slot): the client left (gw_asgi.py; discarded here)
 EARLY_HINTS = 15  # runner -> gateway (slot): a 103 before the head (gw_asgi.py)
 READY = 16
@@ -103,19 +104,22 @@ SCHEMAS = {
     RESPONSE_END: ((1, 'error', STRING), (2, 'logvars', REPEATED_BYTES)),
     READY: ((1, 'protocol', UINT32), (2, 'pid', UINT32), (3, 'runtime', STRING),
             (4, 'slots', UINT32), (5, 'websocket', BOOL), (6, 'raw', BOOL),
-            (7, 'client_gone', BOOL), (8, 'raw_socket', BOOL)),
+            (7, 'client_gone', BOOL), (8, 'raw_socket', BOOL), (9, 'ws_socket', BOOL)),
     EARLY_HINTS: ((2, 'headers', REPEATED_BYTES),),
     CLIENT_GONE: (),
     LOAD_ERROR: ((1, 'stage', STRING), (2, 'message', STRING), (3, 'detail', STRING)),
     PING: ((1, 'seq', UINT64),),
     PONG: ((1, 'seq', UINT64), (2, 'requests', UINT64), (3, 'busy', UINT32)),
-    WS_ACCEPT: ((1, 'subprotocol', STRING), (2, 'headers', REPEATED_BYTES)),
+    WS_ACCEPT: ((1, 'subprotocol', STRING), (2, 'headers', REPEATED_BYTES), (3, 'handed', BOOL)),
     WS_CLOSE: ((1, 'session', UINT32), (2, 'code', UINT32), (3, 'reason', STRING)),
     RELOAD_APP: (),
     CACHE_REQUEST: ((1, 'op', UINT32), (2, 'key', BYTES), (3, 'value', BYTES), (4, 'expires', UINT64)),
     CACHE_ANSWER: ((1, 'ok', BOOL), (2, 'value', BYTES)),
 }
-SCHEMAS[WS_CONNECT] = SCHEMAS[REQUEST_HEAD]
+# WS_CONNECT is a REQUEST_HEAD; to an ASGI runner that said ws_socket it may
+# also name the client's socket and the limits the runner then enforces.
+SCHEMAS[WS_CONNECT] = SCHEMAS[REQUEST_HEAD] + ((6, 'raw_connection', UINT32),
+                                               (7, 'ws_max_message', UINT64), (8, 'ws_ping_ms', UINT32))
 # frame type -> {field tag (number << 3 | the wire type its kind uses): (name, kind)}
 DECODE_TAGS = {t: {num << 3 | (2 if kind >= STRING else 0): (name, kind)
                    for num, name, kind in fields} for t, fields in SCHEMAS.items()}
@@ -409,9 +413,11 @@ def _golden_skip(case):
     hijack, PSGI's psgix.io) are not Python's: gw sends RAW_CONNECT, and
     raw_connection in a head, only to a runner whose READY says raw, and
     takes RAW_HIJACKED and RAW_CLOSED only from one; ours never says it."""
+    if case['type'] == RAW_CLOSED and case.get('body'):
+        return None  # with message counts: gw_asgi.py's handed-over WebSockets
     if case['type'] in (RAW_CONNECT, RAW_HIJACKED, RAW_CLOSED):
         return 'raw connections are Rack and PSGI only (READY raw is never set here)'
-    if 'raw_connection' in (case.get('fields') or {}):
+    if 'raw_connection' in (case.get('fields') or {}) and case['type'] != WS_CONNECT:
         return 'raw_connection goes only to READY raw runners (Rack, PSGI)'
     return None
 
@@ -420,6 +426,10 @@ def _check_golden(case, frame):
     ftype = case['type']
     if ftype in (WS_TEXT, WS_BINARY):
         return _check_session_frame(case, frame)
+    if ftype == RAW_CLOSED:  # gw_asgi.py HandedSession.connection_lost packs it
+        sin, sout = struct.unpack('<QQ', case['body'].encode('latin-1'))
+        got = RAW_CLOSED_COUNTS.pack(RAW_CLOSED, 0, 0, 20, case['id'], sin, sout)
+        return [] if got == frame else ['encode: %s, want %s' % (got.hex(), frame.hex())]
     if ftype in BODY_FRAMES:
         want = payload = case.get('body', '').encode('latin-1')
     else:

@@ -696,6 +696,111 @@ def timer_token_not_runner_1():
         os.unlink(log)
 
 
+def _ws_frame(op, payload, mask=b'\x01\x02\x03\x04'):
+    """A masked client frame (FIN set), payload under 126 bytes."""
+    return bytes((0x80 | op, 0x80 | len(payload))) + mask + bytes(
+        b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def _ws_handed_runner():
+    """An ASGI runner with a session channel; returns (runner, gw's end)."""
+    chan, child = socket.socketpair()
+    r = Runner('apps/asgi_ws.py', '--callable', 'app', '--interface', 'asgi',
+               '--session-fd', str(child.fileno()), pass_fds=[child.fileno()])
+    child.close()
+    chan.settimeout(20)
+    return r, chan
+
+
+def _ws_offer(r, chan, sid, path):
+    """A client TCP connection whose server end goes to the runner as gw
+    sends it (RAW_CONNECT, then one byte with the socket), then WS_CONNECT
+    naming it on slot 0. Returns the client's socket."""
+    lst = socket.create_server(('127.0.0.1', 0))
+    cli = socket.create_connection(lst.getsockname())
+    srv, _ = lst.accept()
+    lst.close()
+    chan.sendall(gw.HEADER.pack(gw.RAW_CONNECT, 0, 0, 4) + struct.pack('<I', sid))
+    socket.send_fds(chan, [b'\0'], [srv.fileno()])
+    srv.close()  # the runner has its copy (gw keeps its own: not needed here)
+    env = [b'REQUEST_METHOD', b'GET', b'PATH_INFO', path.encode(), b'REQUEST_URI', path.encode(),
+           b'SERVER_PROTOCOL', b'HTTP/1.1', b'HTTP_SEC_WEBSOCKET_KEY', b'dGhlIHNhbXBsZSBub25jZQ==',
+           b'HTTP_SEC_WEBSOCKET_VERSION', b'13', b'HTTP_SEC_WEBSOCKET_PROTOCOL', b'echo']
+    r.slots[0].sendall(gw.message_frame(gw.WS_CONNECT, {
+        'env_block': b'\0'.join(env), 'url_scheme': 'http', 'websocket_session': sid,
+        'raw_connection': sid, 'ws_max_message': 64, 'ws_ping_ms': 0}))
+    cli.settimeout(10)
+    return cli
+
+
+@check
+def asgi_ws_handed():
+    """The handover (docs/design/websocket.md "Handover for ASGI"): READY
+    says ws_socket; given the client's socket, the runner writes the 101
+    (accept key, subprotocol, the app's header but not its Connection),
+    answers WS_ACCEPT handed, echoes masked frames, pongs, refuses an
+    over-limit message with 1009, and says RAW_CLOSED with the counts."""
+    r, chan = _ws_handed_runner()
+    try:
+        ready = r.ready()
+        expect(ready['websocket'] and ready['ws_socket'], 'READY %r: want websocket and ws_socket' % ready)
+        cli = _ws_offer(r, chan, 7, '/echo')
+        ftype, payload = gw.read_frame(r.slot_r[0])
+        acc = gw.decode_message(ftype, payload) if ftype == gw.WS_ACCEPT else None
+        expect(acc == {'subprotocol': 'echo', 'headers': [], 'handed': True}, 'slot: %d %r' % (ftype, payload))
+        rf = cli.makefile('rb')
+        head = b''
+        while not head.endswith(b'\r\n\r\n'):
+            head += rf.read(1)
+        lines = head.decode('latin-1').split('\r\n')
+        expect(lines[0] == 'HTTP/1.1 101 Switching Protocols', head)
+        for want in ('Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=', 'Sec-WebSocket-Protocol: echo',
+                     'x-app: yes', 'Upgrade: websocket', 'Connection: Upgrade'):
+            expect(want in lines, '101 lacks %r: %r' % (want, head))
+        expect('connection: dropped' not in lines, "the app's Connection header went out: %r" % head)
+        cli.sendall(_ws_frame(1, b'hello') + _ws_frame(9, b'pp') + _ws_frame(2, b'\x00\xff'))
+        got = rf.read(15)  # the pong goes out at once, maybe before the app's echo
+        expect(got in (b'\x81\x05hello\x8a\x02pp\x82\x02\x00\xff', b'\x8a\x02pp\x81\x05hello\x82\x02\x00\xff'),
+               'echoes and pong: %r' % got)
+        cli.sendall(_ws_frame(2, bytes(65)))  # ws_max_message is 64
+        got = rf.read(2)
+        got += rf.read(got[1])
+        expect(got[0] == 0x88 and got[2:4] == struct.pack('!H', 1009), 'over the limit: %r' % got)
+        rf.close()  # a makefile() keeps the fd open until it is closed too
+        cli.close()  # the client's EOF: the runner closes at once (not WS_CLOSE_WAIT later)
+        b = b''
+        while len(b) < 28:
+            chunk = chan.recv(28 - len(b))
+            expect(chunk, 'session channel ended before RAW_CLOSED')
+            b += chunk
+        expect(b == gw.RAW_CLOSED_COUNTS.pack(gw.RAW_CLOSED, 0, 0, 20, 7, 2, 2),
+               'RAW_CLOSED %r, want id 7, 2 messages in, 2 out' % b)
+    finally:
+        chan.close()
+        r.close()
+
+
+@check
+def asgi_ws_handed_refused():
+    """A refusal on an offered socket is answered on the slot (gw writes
+    it): 403, nothing on the socket, which the runner closed (its copy)."""
+    r, chan = _ws_handed_runner()
+    try:
+        r.ready()
+        cli = _ws_offer(r, chan, 9, '/deny')
+        res = r.read_response(0)
+        expect(res.status == 403, 'refusal: %r' % res)
+        cli.settimeout(0.5)
+        try:
+            data = cli.recv(10)
+        except socket.timeout:
+            data = None
+        expect(data == b'', 'the client socket: %r, want EOF (the only copy was the runner\'s)' % data)
+    finally:
+        chan.close()
+        r.close()
+
+
 def main():
     args = sys.argv[1:]
     only = args[args.index('-k') + 1] if '-k' in args else ''

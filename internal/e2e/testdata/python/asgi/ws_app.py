@@ -68,3 +68,27 @@ async def flood(ws: WebSocket):
         log('flood ended: %s' % type(e).__name__)
     while (await ws.receive())['type'] != 'websocket.disconnect':
         pass
+
+
+class Refusals:
+    """Handshakes refused below FastAPI (Starlette 0.26 has no denial
+    response): /denybody answers 401 with a body (the ASGI
+    websocket.http.response extension), /boom fails before accepting."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope['type'] == 'websocket' and scope['path'] == '/denybody':
+            await receive()  # websocket.connect
+            await send({'type': 'websocket.http.response.start', 'status': 401,
+                        'headers': [(b'content-type', b'text/plain'), (b'x-why', b'denied')]})
+            await send({'type': 'websocket.http.response.body', 'body': b'not ', 'more_body': True})
+            await send({'type': 'websocket.http.response.body', 'body': b'you'})
+            return
+        if scope['type'] == 'websocket' and scope['path'] == '/boom':
+            raise RuntimeError('boom before accept')
+        await self.app(scope, receive, send)
+
+
+app.add_middleware(Refusals)
