@@ -93,8 +93,8 @@ func (hw *handedWS) end() {
 func (g *Gateway) endHandedWS(u *wsUpgrade, c *wsCounters, t *table) {
 	c.total.Add(1)
 	c.handed.Add(1)
-	t.refs.Add(-1)
-	defer t.refs.Add(1)
+	t.release() // a retired table's drain may start (reload.go)
+	defer t.pin()
 	hw := &handedWS{h: u.handed, s: u.sess, cut: t.wsOpts.cut}
 	if t.ws.add(hw) {
 		defer t.ws.remove(hw)
