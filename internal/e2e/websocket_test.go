@@ -182,10 +182,19 @@ func TestWebSocketLimits(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != 503 {
 		t.Errorf("third WebSocket with max_websockets 2: %v %v, want 503", err, resp)
 	}
-	_, metrics := gwtest.Get(t, "http://"+s.Addr("stats")+"/metrics")
-	if !strings.Contains(metrics, `gw_websockets_open{app="ws"} 2`) || !strings.Contains(metrics, `gw_websockets_refused_total{app="ws"} 1`) ||
-		!strings.Contains(metrics, `gw_websockets_handed_total{app="ws"} 5`) {
-		t.Errorf("metrics lack the WebSocket counts:\n%s", grepLines(metrics, "websocket"))
+	// The runner writes the 101 before gw hears WS_ACCEPT and counts the
+	// session, so the counts may trail the client's view briefly.
+	var metrics string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, metrics = gwtest.Get(t, "http://"+s.Addr("stats")+"/metrics")
+		if strings.Contains(metrics, `gw_websockets_open{app="ws"} 2`) && strings.Contains(metrics, `gw_websockets_refused_total{app="ws"} 1`) &&
+			strings.Contains(metrics, `gw_websockets_handed_total{app="ws"} 5`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("metrics lack the WebSocket counts:\n%s", grepLines(metrics, "websocket"))
+			break
+		}
 	}
 	// SIGTERM: open sessions get 1001 (going away) at once.
 	done := make(chan error, 2)
