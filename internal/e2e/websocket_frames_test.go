@@ -259,7 +259,7 @@ func TestWebSocketKeepalive(t *testing.T) {
 	if pings < 3 {
 		t.Errorf("%d pings in a second at a 200ms interval", pings)
 	}
-	if ws := wsStats(t, s); ws.Handed != 2 {
+	if ws := wsHanded(t, s, 2); ws.Handed != 2 {
 		t.Errorf("/stats websockets %+v, want both handed over (the runner pinged)", ws)
 	}
 }

@@ -127,6 +127,19 @@ func wsStats(t *testing.T, s *gwtest.Server) admin.WebSocketStats {
 	return admin.WebSocketStats{}
 }
 
+// wsHanded waits (up to 5 s) for the ws app's count of handed-over
+// WebSockets to reach n: the runner writes the 101 before gw hears
+// WS_ACCEPT and counts the session, so the count may trail the client.
+func wsHanded(t *testing.T, s *gwtest.Server, n uint64) admin.WebSocketStats {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ws := wsStats(t, s)
+		if ws.Handed == n || time.Now().After(deadline) {
+			return ws
+		}
+	}
+}
+
 // waitWSClosed waits until the ws app has no WebSocket open.
 func waitWSClosed(t *testing.T, s *gwtest.Server) admin.WebSocketStats {
 	t.Helper()
@@ -251,7 +264,7 @@ func TestWebSocketIdleThousand(t *testing.T) {
 	if _, p, err := last.Read(ctx); err != nil || string(p) != "still here" {
 		t.Fatalf("echo on the 1,000th: %q %v", p, err)
 	}
-	if ws := wsStats(t, s); ws.Handed != 1000 {
+	if ws := wsHanded(t, s, 1000); ws.Handed != 1000 {
 		t.Errorf("/stats websockets %+v, want all 1,000 handed over", ws)
 	}
 	t.Logf("with 1,000 idle WebSockets: gw RSS %s; runners %s", rss(s.PID()), runnersRSS(s))
@@ -354,7 +367,7 @@ func slowClient(t *testing.T, handed bool) {
 		got++
 	}
 	fast.Close(websocket.StatusNormalClosure, "")
-	if ws := wsStats(t, s); ws.Handed != map[bool]uint64{true: 2}[handed] {
+	if ws := wsHanded(t, s, map[bool]uint64{true: 2}[handed]); ws.Handed != map[bool]uint64{true: 2}[handed] {
 		t.Errorf("/stats websockets %+v: handed over should be %v", ws, handed)
 	}
 	if handed {
