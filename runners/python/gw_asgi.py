@@ -167,13 +167,19 @@ class FrameReader:
                 return f
             if self.eof:
                 raise EOFError
-            if self.paused:  # one frame bigger than READ_HIGH: let it in
-                self._resume()
-            self.waiter = w = self.loop.create_future()
             try:
-                await w
+                await self.wait()
             finally:
                 self.waiter = None
+
+    def wait(self):
+        """A future done when more bytes (or EOF) came, for a caller that
+        found no whole frame: frame()'s wait without a coroutine, for the
+        slot loop's wait for a head (one per request)."""
+        if self.paused:  # one frame bigger than READ_HIGH: let it in
+            self._resume()
+        self.waiter = w = self.loop.create_future()
+        return w
 
     def close(self):
         if not self.eof:
@@ -865,11 +871,15 @@ async def serve_slot(app, reader, writer, stats, i, lifespan, ws=None):
     try:
         while True:
             try:
-                ftype, payload = reader.frame_nowait() or await reader.frame()
-            except EOFError:
-                return
+                f = reader.frame_nowait()
+                while f is None:  # gw sends a slot's next head only after its answer
+                    if reader.eof:
+                        return
+                    await reader.wait()
+                    f = reader.frame_nowait()
             except gw.ProtocolError as e:
                 gw.fatal(gw.EXIT_PROTOCOL, 'slot: %s' % e)
+            ftype, payload = f
             if ftype == gw.WS_CONNECT and ws is not None:  # section (10)
                 busy[i] = 1
                 # The session's task outlives the slot: its set_logvar()
