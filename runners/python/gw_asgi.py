@@ -171,13 +171,19 @@ class FrameReader:
                 return f
             if self.eof:
                 raise EOFError
-            if self.paused:  # one frame bigger than READ_HIGH: let it in
-                self._resume()
-            self.waiter = w = self.loop.create_future()
             try:
-                await w
+                await self.wait()
             finally:
                 self.waiter = None
+
+    def wait(self):
+        """A future done when more bytes (or EOF) came, for a caller that
+        found no whole frame: frame()'s wait without a coroutine, for the
+        slot loop's wait for a head (one per request)."""
+        if self.paused:  # one frame bigger than READ_HIGH: let it in
+            self._resume()
+        self.waiter = w = self.loop.create_future()
+        return w
 
     def close(self):
         if not self.eof:
@@ -459,6 +465,15 @@ def interned(data):
     return text
 
 
+# The variables gw's cgi.Build writes first, in its order (bridge.proto's
+# env): a head whose block starts with them is read by position, not
+# through a dict (build_scope); any other order takes the general path.
+LEAD = [b'REQUEST_METHOD', b'SCRIPT_NAME', b'PATH_INFO', b'QUERY_STRING', b'REQUEST_URI',
+        b'SERVER_PROTOCOL', b'SERVER_NAME', b'SERVER_PORT', b'REMOTE_ADDR', b'REMOTE_PORT']
+LEAD_ITEMS = 2 * len(LEAD)
+LEAD_NAMES = frozenset(LEAD)
+
+
 def build_scope(payload, state):
     """The http scope for one REQUEST_HEAD payload, and its request id."""
     env, scheme, rid, block = gw.decode_head(payload)
@@ -467,6 +482,54 @@ def build_scope(payload, state):
         items += env
     if len(items) & 1:
         raise gw.ProtocolError('odd count of env items')
+    if items[0:LEAD_ITEMS:2] != LEAD:
+        return scope_from_env(items, scheme, rid, state)
+    # gw's own head: the lead by position, then headers and CONTENT_*.
+    # A lead name seen again later (only a uwsgi front's params could)
+    # would win in the general path: it decides then.
+    method, root, path_info, query, uri, proto, host, port, addr, rport = items[1:LEAD_ITEMS:2]
+    headers, ctype, clen = [], None, None
+    names = ENV_NAMES
+    it = iter(items[LEAD_ITEMS:])
+    for name, value in zip(it, it):
+        header = names.get(name)
+        if header is None:
+            header = header_name(name)
+        if header:
+            headers.append((header, value))
+        elif name == b'CONTENT_TYPE':
+            ctype = value
+        elif name == b'CONTENT_LENGTH':
+            clen = value
+        elif name in LEAD_NAMES:
+            return scope_from_env(items, scheme, rid, state)
+    if ctype:
+        headers.append((b'content-type', ctype))
+    if clen:
+        headers.append((b'content-length', clen))
+    q = uri.find(b'?')
+    scope = {
+        'type': 'http',
+        'asgi': ASGI,
+        'http_version': HTTP_VERSIONS.get(proto, '1.1'),
+        'method': interned(method),
+        'scheme': scheme or 'http',
+        'path': (root + path_info if root else path_info).decode('utf-8', 'replace'),
+        'raw_path': uri[:q] if q >= 0 else uri,
+        'query_string': query,
+        'root_path': root.decode('utf-8', 'replace') if root else '',
+        'headers': headers,
+        'client': (addr.decode('latin-1'), int(rport or 0)),
+        'server': (interned(host), int(port or 0)),
+        'extensions': EXTENSIONS,
+    }
+    if state is not None:
+        scope['state'] = state.copy()
+    return scope, rid
+
+
+def scope_from_env(items, scheme, rid, state):
+    """build_scope for env items in any order: the last of a name wins."""
     cgi, headers = {}, []
     it = iter(items)
     names = ENV_NAMES
@@ -812,11 +875,15 @@ async def serve_slot(app, reader, writer, stats, i, lifespan, ws=None):
     try:
         while True:
             try:
-                ftype, payload = reader.frame_nowait() or await reader.frame()
-            except EOFError:
-                return
+                f = reader.frame_nowait()
+                while f is None:  # gw sends a slot's next head only after its answer
+                    if reader.eof:
+                        return
+                    await reader.wait()
+                    f = reader.frame_nowait()
             except gw.ProtocolError as e:
                 gw.fatal(gw.EXIT_PROTOCOL, 'slot: %s' % e)
+            ftype, payload = f
             if ftype == gw.WS_CONNECT and ws is not None:  # section (10)
                 busy[i] = 1
                 # The session's task outlives the slot: its set_logvar()

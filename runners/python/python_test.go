@@ -2,6 +2,7 @@ package python
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -139,4 +140,14 @@ func TestSlots(t *testing.T) {
 func TestShimHarness(t *testing.T) {
 	py := gwtest.RequirePython(t)
 	gwtest.ShimHarness(t, "GW_PYTHON="+py)
+}
+
+// TestASGIScope: gw_asgi reads gw's heads by position and any other head
+// through the general path, with the same scope (testdata/asgi_scope.py).
+func TestASGIScope(t *testing.T) {
+	py := gwtest.RequirePython(t)
+	out, err := exec.Command(py, filepath.Join("testdata", "asgi_scope.py")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("asgi_scope.py: %v\n%s", err, out)
+	}
 }
