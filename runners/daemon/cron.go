@@ -12,16 +12,19 @@ import (
 )
 
 // Clock is the time source of the cron owner; tests step a fake one
-// instead of waiting for real minutes.
+// instead of waiting for real minutes. At takes an absolute time: a
+// duration computed from an earlier Now would push the tick back by
+// whatever time passed in between (a fake clock stepped there lost a
+// minute).
 type Clock interface {
 	Now() time.Time
-	After(d time.Duration) <-chan time.Time
+	At(t time.Time) <-chan time.Time
 }
 
 type realClock struct{}
 
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+func (realClock) Now() time.Time                  { return time.Now() }
+func (realClock) At(t time.Time) <-chan time.Time { return time.After(time.Until(t)) }
 
 // Results of a cron run, the label of gw_cron_runs_total.
 const (
@@ -159,7 +162,7 @@ func (c *Cron) own() {
 	for {
 		var tick <-chan time.Time
 		if at := c.earliest(); !at.IsZero() {
-			tick = c.clock.After(at.Sub(c.clock.Now()))
+			tick = c.clock.At(at)
 		}
 		select {
 		case <-tick:
@@ -219,7 +222,7 @@ func (c *Cron) fire(j *job, now time.Time) {
 	}
 	r := &run{job: j, p: p, stop: make(chan struct{})}
 	if j.cfg.Timeout > 0 {
-		r.deadline = c.clock.After(j.cfg.Timeout)
+		r.deadline = c.clock.At(now.Add(j.cfg.Timeout))
 	}
 	j.run = r
 	c.runs[r] = true

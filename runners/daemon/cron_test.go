@@ -11,8 +11,8 @@ import (
 	"github.com/gwhq/gw/internal/cron"
 )
 
-// fakeClock is a Clock the test steps: After fires once Advance passes
-// its deadline (at once if it already has).
+// fakeClock is a Clock the test steps: At fires once Advance reaches its
+// time (at once if it already has).
 type fakeClock struct {
 	mu      sync.Mutex
 	now     time.Time
@@ -30,15 +30,15 @@ func (c *fakeClock) Now() time.Time {
 	return c.now
 }
 
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+func (c *fakeClock) At(t time.Time) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ch := make(chan time.Time, 1)
-	if d <= 0 {
+	if !t.After(c.now) {
 		ch <- c.now
 		return ch
 	}
-	c.waiters = append(c.waiters, waiter{c.now.Add(d), ch})
+	c.waiters = append(c.waiters, waiter{t, ch})
 	return ch
 }
 
