@@ -84,7 +84,7 @@ for s in $IDLE_SERVERS; do
     start "$s"
     gwpid=${PIDS[0]}
     "$WORK/wsecho" -url "$URL" -idle "$IDLE" -hold 60s >"$WORK/idle.out" 2>&1 & PIDS+=($!)
-    for _ in $(seq 600); do grep -q '^open' "$WORK/idle.out" && break; sleep 0.1; done
+    for _ in $(seq 600); do grep -qs '^open' "$WORK/idle.out" && break; sleep 0.1; done
     grep -q '^open' "$WORK/idle.out" || { echo "$s: idle sockets did not open:" >&2; cat "$WORK/idle.out" >&2; exit 1; }
     sleep 1   # let allocations settle; not synchronisation
     r=""; for c in $(children "$gwpid"); do r="$r $(rss "$c")"; done
