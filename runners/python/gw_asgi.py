@@ -10,7 +10,8 @@ frame codec, which this file takes from gw_wsgi.
 One asyncio event loop (stdlib only, no uvloop) serves every slot: one task
 per slot, one request at a time on each, so gw's queue, deadline and slowlog
 per slot work unchanged and the slot count is the runner's concurrency
-limit. A slot's pipes are non-blocking fds the loop watches directly (no
+limit. A request that comes whole while its slot's task waits is started
+in the reader's callback, as that task (Slot.eager): a hello ends there. A slot's pipes are non-blocking fds the loop watches directly (no
 transports, see FrameReader): reading pauses when the app does not take its
 body, and send() waits while gw cannot take more of the answer (the pipe
 and 64 KiB behind it are full).
@@ -74,7 +75,7 @@ class FrameReader:
     wait. Reading pauses past READ_HIGH bytes not yet taken, so an app that
     does not read its body holds gw's body pump, not memory."""
 
-    __slots__ = ('loop', 'fd', 'buf', 'pos', 'eof', 'paused', 'waiter', 'watch')
+    __slots__ = ('loop', 'fd', 'buf', 'pos', 'eof', 'paused', 'waiter', 'watch', 'eager')
 
     def __init__(self, loop, fd):
         self.loop, self.fd = loop, fd
@@ -83,6 +84,7 @@ class FrameReader:
         self.paused = False
         self.waiter = None
         self.watch = None  # Exchange.poke while a request runs: bytes nobody waits for
+        self.eager = None  # Slot.eager while the slot waits for a head: takes a whole request
         loop.add_reader(fd, self._readable)
 
     def _readable(self):
@@ -116,11 +118,22 @@ class FrameReader:
             size = max(READ_SIZE, min(self._missing(), READ_MORE))
         w = self.waiter
         if w is not None:
+            if self.eager is not None and self._request_in():
+                self.eager()
+                return
             self.waiter = None
             if not w.done():
                 w.set_result(None)
         elif self.watch is not None:
             self.watch()
+
+    def _request_in(self):
+        """Whether a head and an empty REQUEST_END end what is buffered: a
+        whole request, as gw writes it (head, body, end in one write), most
+        likely. Only a guess, never trusted: a request started on it that
+        lacks bytes waits for them as any other."""
+        buf, pos = self.buf, self.pos
+        return len(buf) - pos >= 16 and buf[pos] == gw.REQUEST_HEAD and buf.endswith(REQUEST_END_EMPTY)
 
     def _missing(self):
         """Bytes the frame at pos still lacks (0 when its header is not in)."""
@@ -865,62 +878,226 @@ async def handle_request(app, reader, writer, payload, state):
 
 
 # ---------------------------------------------------------------------------
-# (6) Slot loop: one task per slot, one request at a time
+# (6) Slot loop: one task per slot, one request at a time, started eagerly
 # ---------------------------------------------------------------------------
 
-async def serve_slot(app, reader, writer, stats, i, lifespan, ws=None):
-    busy, requests = stats.busy, stats.requests
-    logvars = {}
-    LOGVARS.set(logvars)
-    try:
-        while True:
+class Slot:
+    """A slot's task (run): one request at a time, each in this task, so
+    gw's queue, deadline and slowlog per slot work unchanged.
+
+    Eager start: while the task waits for a head, the reader's callback
+    that finds a whole request in serves it at once (eager), in the task's
+    context and as the task (asyncio's current_task(), as a Python 3.12
+    eager task would be; 3.11 has none). A hello finishes there, with no
+    wake-up of the task and no second pass of the loop (docs/design/hop.md,
+    "eighth round"). A request that suspends is handed
+    to the task (Started), which drives it on from the future it waits on;
+    the task then serves the slot's next heads as before."""
+
+    __slots__ = ('app', 'reader', 'writer', 'stats', 'i', 'lifespan', 'ws', 'logvars',
+                 'task', 'ctx', 'started', 'failed', 'over')
+
+    def __init__(self, app, reader, writer, stats, i, lifespan, ws=None):
+        self.app, self.reader, self.writer = app, reader, writer
+        self.stats, self.i, self.lifespan, self.ws = stats, i, lifespan, ws
+        self.logvars = {}  # LOGVARS in the task's context (ctx)
+        self.ctx = contextvars.copy_context()
+        self.ctx.run(LOGVARS.set, self.logvars)
+        self.task = None     # set by start()
+        self.started = None  # Started: an eager request that suspended, for the task
+        self.failed = None   # what an eager request raised (a shim bug), for the task
+        self.over = False    # an eager request left the slot unusable
+
+    def start(self, loop):
+        if EAGER:
+            self.task = loop.create_task(self.run(), name='slot-%d' % self.i, context=self.ctx)
+        else:  # the task runs in a copy of ctx: LOGVARS holds the same dict
+            self.task = self.ctx.run(loop.create_task, self.run(), name='slot-%d' % self.i)
+        return self.task
+
+    def begin(self, payload):
+        """handle_request's coroutine for a head, the slot counted busy;
+        end() once it is over."""
+        self.stats.busy[self.i] = 1
+        lifespan = self.lifespan
+        return handle_request(self.app, self.reader, self.writer, payload,
+                              lifespan.state if lifespan.supported else None)
+
+    def end(self):
+        self.stats.busy[self.i] = 0
+        self.stats.requests[self.i] += 1
+        if self.logvars:  # set after the answer ended: not the next request's
+            self.logvars.clear()
+
+    def eager(self):
+        """The reader's callback, holding a whole request while the task
+        waits for a head: serves it here, up to its first suspension."""
+        reader, task = self.reader, self.task
+        w, reader.waiter, reader.eager = reader.waiter, None, None
+        try:
+            _ftype, payload = reader.frame_nowait()  # a REQUEST_HEAD (_request_in)
+        except gw.ProtocolError as e:
+            gw.fatal(gw.EXIT_PROTOCOL, 'slot: %s' % e)
+        coro = self.begin(payload)
+        enter_task(reader.loop, task)
+        try:
+            fut = self.ctx.run(coro.send, None)
+        except StopIteration as e:
+            self.end()
+            if e.value and reader.pos == len(reader.buf) and not w.done():
+                reader.waiter, reader.eager = w, self.eager  # idle again: wait on
+                return
+            self.over = not e.value  # else bytes are left (a CLIENT_GONE): the task reads them
+        except BaseException as e:
+            self.end()
+            self.failed = e
+        else:
+            self.started = Started(coro, fut)
+        finally:
+            leave_task(reader.loop, task)
+        if not w.done():
+            w.set_result(None)
+
+    async def idle(self):
+        """Waits for bytes when no head is in. Returns None, or whether the
+        slot serves on after requests served meanwhile by eager()."""
+        reader = self.reader
+        w = reader.wait()
+        if EAGER:
+            reader.eager = self.eager
+        try:
+            await w
+        except asyncio.CancelledError as e:
+            # The task was cancelled while an eager request ran (the
+            # request's own code did it): as a Task, deliver it to the
+            # request at its next step; with no request, the slot ends as
+            # it would have before.
+            if self.started is None:
+                raise
+            self.started.exc = e
+        finally:
+            reader.eager = None
+            if reader.waiter is w:
+                reader.waiter = None
+        started, self.started = self.started, None
+        if started is not None:
             try:
-                f = reader.frame_nowait()
-                while f is None:  # gw sends a slot's next head only after its answer
-                    if reader.eof:
-                        return
-                    await reader.wait()
-                    f = reader.frame_nowait()
-            except gw.ProtocolError as e:
-                gw.fatal(gw.EXIT_PROTOCOL, 'slot: %s' % e)
-            ftype, payload = f
-            if ftype == gw.WS_CONNECT and ws is not None:  # section (10)
-                busy[i] = 1
-                # The session's task outlives the slot: its set_logvar()
-                # fields must not land in the slot's next request.
-                token = LOGVARS.set({})
+                return await started
+            finally:
+                self.end()
+        failed, self.failed = self.failed, None
+        if failed is not None:
+            raise failed
+        if self.over:
+            return False
+        return None
+
+    async def run(self):
+        reader, writer, ws = self.reader, self.writer, self.ws
+        busy, requests, i = self.stats.busy, self.stats.requests, self.i
+        try:
+            while True:
                 try:
-                    more = await ws.connect(payload, writer)
+                    f = reader.frame_nowait()
+                    while f is None:  # gw sends a slot's next head only after its answer
+                        if reader.eof:
+                            return
+                        more = await self.idle()
+                        if more is False:
+                            return
+                        f = reader.frame_nowait()
+                except gw.ProtocolError as e:
+                    gw.fatal(gw.EXIT_PROTOCOL, 'slot: %s' % e)
+                ftype, payload = f
+                if ftype == gw.WS_CONNECT and ws is not None:  # section (10)
+                    busy[i] = 1
+                    # The session's task outlives the slot: its set_logvar()
+                    # fields must not land in the slot's next request.
+                    token = LOGVARS.set({})
+                    try:
+                        more = await ws.connect(payload, writer)
+                    finally:
+                        LOGVARS.reset(token)
+                        busy[i] = 0
+                        requests[i] += 1
+                    if not more:
+                        return
+                    continue
+                if ftype != gw.REQUEST_HEAD:
+                    if ftype == gw.CLIENT_GONE:
+                        continue  # it crossed the answer's end: that request is over
+                    gw.fatal(gw.EXIT_PROTOCOL, 'slot: expected REQUEST_HEAD, got frame type %d' % ftype)
+                try:
+                    more = await self.begin(payload)
                 finally:
-                    LOGVARS.reset(token)
-                    busy[i] = 0
-                    requests[i] += 1
+                    self.end()
                 if not more:
                     return
-                continue
-            if ftype != gw.REQUEST_HEAD:
-                if ftype == gw.CLIENT_GONE:
-                    continue  # it crossed the answer's end: that request is over
-                gw.fatal(gw.EXIT_PROTOCOL, 'slot: expected REQUEST_HEAD, got frame type %d' % ftype)
-            busy[i] = 1
-            try:
-                more = await handle_request(app, reader, writer, payload,
-                                            lifespan.state if lifespan.supported else None)
-            finally:
-                busy[i] = 0
-                requests[i] += 1
-                if logvars:  # set after the answer ended: not the next request's
-                    logvars.clear()
-            if not more:
-                return
-    except asyncio.CancelledError:
-        raise
-    except BaseException:  # a shim bug: log it and close the slot, never hang it
-        import traceback
-        traceback.print_exc()
-    finally:
-        reader.close()
-        writer.close()
+        except asyncio.CancelledError:
+            raise
+        except BaseException:  # a shim bug: log it and close the slot, never hang it
+            import traceback
+            traceback.print_exc()
+        finally:
+            reader.close()
+            writer.close()
+
+
+# asyncio's own hooks for "this task runs now", which Python 3.12's eager
+# tasks use; in 3.11 private but present since 3.7. Eager start needs the
+# task's own context (create_task's context=, 3.11).
+enter_task, leave_task = asyncio.tasks._enter_task, asyncio.tasks._leave_task
+EAGER = sys.version_info >= (3, 11)
+
+
+class Started:
+    """An eager request's coroutine after its first suspension, awaited by
+    the slot's task: yields the future the coroutine stopped on, then
+    drives it on as a Task does (Future.__await__ returns the result once
+    resumed; a cancellation is thrown in). cr_frame and cr_await are the
+    coroutine's, so the slowlog's await_chain shows the request."""
+
+    __slots__ = ('coro', 'fut', 'first', 'exc')
+
+    def __init__(self, coro, fut):
+        self.coro, self.fut = coro, fut
+        self.first = True  # fut (None for a bare yield) not handed to the task yet
+        self.exc = None    # thrown in at the first step instead
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self.send(None)
+
+    def send(self, value):
+        if self.first:
+            self.first = False
+            if self.exc is None:
+                fut, self.fut = self.fut, None
+                return fut
+        exc, self.exc = self.exc, None
+        if exc is not None:
+            return self.coro.throw(exc)
+        return self.coro.send(value)
+
+    def throw(self, *args):
+        self.first, self.fut = False, None
+        return self.coro.throw(*args)
+
+    def close(self):
+        self.coro.close()
+
+    @property
+    def cr_frame(self):
+        return self.coro.cr_frame
+
+    @property
+    def cr_await(self):
+        return self.coro.cr_await
 
 
 # ---------------------------------------------------------------------------
@@ -1021,7 +1198,7 @@ async def _serve(loop, app, control, slots, stats, fail_load, sessions=None):
     # (sync I/O) shows there, where no task dump can run.
     faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True, chain=True)
     ws = await open_sessions(loop, sessions, app, lifespan) if sessions is not None else None
-    tasks = [loop.create_task(serve_slot(app, r, w, stats, i, lifespan, ws), name='slot-%d' % i)
+    tasks = [Slot(app, r, w, stats, i, lifespan, ws).start(loop)
              for i, (r, w) in enumerate(pairs)]  # held here: the loop keeps only weak references
     loop.add_signal_handler(signal.SIGUSR1, dump_tasks, tasks, stats)
     try:

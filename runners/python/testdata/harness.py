@@ -473,6 +473,50 @@ def ping_pong_counters():
 
 
 @check
+def asgi_eager_start():
+    """gw_asgi serves a request that came whole in one read inside the slot
+    reader's callback (Slot.eager), and hands one that suspends there to
+    the slot's task, which finishes it: both as the slot's task (asyncio's
+    current_task, what anyio and Starlette look up), with the slot's
+    logvars, counted; the suspended one is in SIGUSR1's task dump (the
+    slowlog gw asks for at a request's deadline)."""
+    r = Runner('apps/asgi_eager.py', '--callable', 'app', '--interface', 'asgi')
+
+    def whole(query):  # head and end in one write, as gw sends a request
+        _, head = r.head_frame(query=query)
+        r.slots[0].sendall(head + gw.REQUEST_END_EMPTY)
+
+    def answer(want_body, want_logvar):
+        res = r.read_response()
+        expect(res.status == 200 and res.body == want_body and res.error == '', res)
+        expect(res.end['logvars'] == [b'q', want_logvar], res.end)
+    try:
+        r.ready()
+        whole('a')
+        answer(b'start_eager=True end_eager=True task=slot-0 logvar=a', b'a')
+        whole('sleep=1')
+        wait_for('busy slot', lambda: r.ping(1)['busy'] == 1)
+        os.kill(r.proc.pid, signal.SIGUSR1)
+        wait_for('task dump', lambda: 'Task slot-0' in r.err() and 'in app' in r.err())
+        expect('asyncio.sleep(float' in r.err(), r.err())
+        answer(b'start_eager=True end_eager=False task=slot-0 logvar=sleep=1', b'sleep=1')
+        # Head and part of the body: not a whole request, so the task's own
+        # path; the rest of the body after the answer, as a client may.
+        _, head = r.head_frame(method='POST', query='b', body=b'xy')
+        r.slots[0].sendall(head + gw.encode_frame(gw.REQUEST_BODY, b'x'))
+        answer(b'start_eager=False end_eager=False task=slot-0 logvar=b', b'b')
+        r.slots[0].sendall(gw.encode_frame(gw.REQUEST_BODY, b'y') + gw.REQUEST_END_EMPTY)
+        # Counted in the step that takes the task back to its wait: eager again.
+        wait_for('third request counted', lambda: r.ping(4)['requests'] == 3)
+        whole('c')
+        answer(b'start_eager=True end_eager=True task=slot-0 logvar=c', b'c')
+        pong = r.ping(3)
+        expect(pong['requests'] == 4 and pong['busy'] == 0, pong)
+    finally:
+        r.close()
+
+
+@check
 def two_slots_concurrent():
     r = apps('slow', '--name', 'api', slots=2)
     try:
