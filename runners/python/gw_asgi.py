@@ -1046,8 +1046,9 @@ class Slot:
 # asyncio's own hooks for "this task runs now", which Python 3.12's eager
 # tasks use; in 3.11 private but present since 3.7. Eager start needs the
 # task's own context (create_task's context=, 3.11).
-enter_task, leave_task = asyncio.tasks._enter_task, asyncio.tasks._leave_task
-EAGER = sys.version_info >= (3, 11)
+enter_task = getattr(asyncio.tasks, '_enter_task', None)
+leave_task = getattr(asyncio.tasks, '_leave_task', None)
+EAGER = sys.version_info >= (3, 11) and enter_task is not None and leave_task is not None
 
 
 class Started:
