@@ -21,7 +21,7 @@ type splicedBody interface {
 
 // exchangeSpliced is Exchange for a spliced body: the head, the prefix
 // and the piped part's frame header in one writev, the piped part spliced
-// behind it, and the end written from inside the wait for the answer.
+// behind it, then the end.
 func (s *Slot) exchangeSpliced(w http.ResponseWriter, r *http.Request, head []byte, sb splicedBody) (res Result, err error) {
 	var gone *goneNotice
 	if s.NotifyGone {
@@ -66,15 +66,14 @@ func (s *Slot) sendSpliced(head []byte, sb splicedBody, gone *goneNotice) error 
 			}
 		}
 	}
-	end := AppendRequestEnd(s.wbuf[:0], false, "")
-	if gone != nil {
-		s.aw.OnSent = gone.sentFn
-	}
-	k, err := s.aw.Send(end)
-	s.aw.OnSent = nil
-	if err == nil && k < len(end) {
-		_, err = s.w.Write(end[k:])
-	}
+	// REQUEST_END the ordinary way, not from inside the wait for the
+	// answer (internal/sendwait): a runner may answer as soon as it has
+	// the body (Perl's psgi.input stops at CONTENT_LENGTH), before the
+	// end is written, and sendwait's wait would then miss that answer's
+	// edge and hang. readResponse reads first and waits on EAGAIN.
+	s.vec[0] = AppendRequestEnd(s.wbuf[:0], false, "")
+	_, err = s.writevAll(s.vec[:1])
+	s.vec = [3][]byte{}
 	if err != nil {
 		return fmt.Errorf("%w: write end: %w", ErrRunnerGone, err) // delivered in part: no retry
 	}
