@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/gwhq/gw/internal/gwtest"
 )
@@ -43,6 +44,49 @@ func TestSplicedUploads(t *testing.T) {
 				t.Errorf("bodies_spliced %d, want %d (all but the one over body_buffer_size)", got, len(sizes)-1)
 			}
 		})
+	}
+}
+
+// TestSplicedUploadsConcurrent: 16 clients at once, each posting bodies
+// that are spliced, to Perl (one slot per runner, an app that answers
+// once it has CONTENT_LENGTH bytes, before REQUEST_END): every answer
+// comes, with the right hash. The first version waited for the answer
+// from inside the write of REQUEST_END and missed answers that came
+// before it, stalling a slot under load.
+func TestSplicedUploadsConcurrent(t *testing.T) {
+	s := gwtest.Start(t, "--interpreter", gwtest.RequireInterpreter(t, "perl"), "--workers", "2",
+		"--stats", "127.0.0.1:0", suitePath("perl/suite.psgi"))
+	data := make([]byte, 40000)
+	rand.Read(data)
+	want := fmt.Sprintf("%d %s", len(data), sha(string(data)))
+	const clients, each = 16, 40
+	c := &http.Client{Timeout: 10 * time.Second}
+	errs := make(chan error, clients)
+	for range clients {
+		go func() {
+			for range each {
+				resp, err := c.Post(s.URL+"/hash", "application/octet-stream", bytes.NewReader(data))
+				if err != nil {
+					errs <- err
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(b) != want {
+					errs <- fmt.Errorf("answer %d %q, want %q", resp.StatusCode, b, want)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := splicedCount(t, s); got != clients*each {
+		t.Errorf("bodies_spliced %d, want %d", got, clients*each)
 	}
 }
 
