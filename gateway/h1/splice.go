@@ -63,6 +63,7 @@ func (b *body) SpliceTo(pre []byte, fd int, before func() error) (prefix []byte,
 // spliceOnce waits for the socket and splices what it has, up to want
 // bytes, into fd.
 func (c *conn) spliceOnce(fd int, want int64) (n int64, err error) {
+	retried := false
 	rerr := c.raw.Read(func(sfd uintptr) bool {
 		for {
 			n, err = unix.Splice(int(sfd), nil, fd, nil, int(want), unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
@@ -71,11 +72,17 @@ func (c *conn) spliceOnce(fd int, want int64) (n int64, err error) {
 				continue
 			case err == unix.EAGAIN:
 				// The socket is empty, or the pipe is full: only the
-				// first is worth a wait.
+				// first is worth a wait. Bytes that came in between
+				// the splice and the look get one more splice.
 				if q, qerr := unix.IoctlGetInt(int(sfd), unix.SIOCINQ); qerr == nil && q > 0 {
+					if !retried {
+						retried = true
+						continue
+					}
 					err = ErrPipeFull
 					return true
 				}
+				retried = false
 				return false
 			case err == nil && n == 0:
 				err = io.ErrUnexpectedEOF
