@@ -9,6 +9,7 @@ import (
 	"net/textproto"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gwhq/gw/internal/framing"
@@ -67,6 +68,7 @@ type Slot struct {
 	vec  [3][]byte        // sendv's buffers, kept here: no allocation per request
 	body framing.Body     // the response being copied; here, not allocated per request
 	aw   *sendwait.Sender // nil: write, then read (no descriptors)
+	wraw syscall.RawConn  // w's, for spliced bodies (splice.go); nil without descriptors
 	// NotifyGone: the runner acts on CLIENT_GONE (its READY said
 	// client_gone), so each exchange watches for the client leaving. Set
 	// before the slot's first exchange.
@@ -81,7 +83,11 @@ type Slot struct {
 // poller, a net.Conn), so Close can end an exchange from another goroutine.
 // r and w may be the same socket.
 func NewSlot(r io.ReadCloser, w io.WriteCloser) *Slot {
-	return &Slot{r: r, w: w, rd: NewReader(bufio.NewReaderSize(r, 64<<10)), aw: sendwait.New(r, w)}
+	s := &Slot{r: r, w: w, rd: NewReader(bufio.NewReaderSize(r, 64<<10)), aw: sendwait.New(r, w)}
+	if sc, ok := w.(syscall.Conn); ok && s.aw != nil {
+		s.wraw, _ = sc.SyscallConn()
+	}
+	return s
 }
 
 // Close closes the slot; a runner thread blocked reading it sees EOF, one
@@ -107,6 +113,9 @@ func (s *Slot) Close() error {
 // *AppError, *BodyError, or a protocol error; res tells whether the response
 // head already went out, which decides between an error status and an abort.
 func (s *Slot) Exchange(w http.ResponseWriter, r *http.Request, head []byte, body io.Reader) (res Result, err error) {
+	if sb, ok := body.(splicedBody); ok && s.wraw != nil {
+		return s.exchangeSpliced(w, r, head, sb)
+	}
 	var pump *bodyPump
 	var gone *goneNotice
 	inline, isInline := body.(inlineBody)

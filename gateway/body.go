@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gwhq/gw/gateway/h1"
+	"github.com/gwhq/gw/internal/bodypipe"
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/internal/spool"
 )
@@ -24,9 +25,10 @@ type bodyPolicy struct {
 	max       int64 // 413 beyond; 0 = unlimited
 	mem       int64 // body_buffer_size: kept in memory
 	spool     *spool.Spool
-	timeout   time.Duration // between two reads
-	lingerFor time.Duration // lingering_time; 0 = no lingering
-	lingerGap time.Duration // lingering_timeout: between two reads while lingering
+	pipes     *bodypipe.Pool // nil: no spliced bodies
+	timeout   time.Duration  // between two reads
+	lingerFor time.Duration  // lingering_time; 0 = no lingering
+	lingerGap time.Duration  // lingering_timeout: between two reads while lingering
 }
 
 // newBodyPolicy makes the policy of lim, spooling large bodies in dir
@@ -131,7 +133,12 @@ func (b *reqBody) stop(t time.Time) error {
 // WSGI wants (PEP 3333). A small body of known length is read even when
 // the app streams (streaming=true), so a slow client never holds a runner
 // over a few KiB and the runner gets the request in one write.
-func (b *reqBody) buffer(r *http.Request, p *bodyPolicy, streaming bool) (release func(), err error) {
+func (b *reqBody) buffer(r *http.Request, p *bodyPolicy, streaming, pipe bool) (release func(), err error) {
+	if pipe && r.ContentLength >= spliceMin && r.ContentLength <= p.mem && p.pipes != nil {
+		if release, ok, err := b.splice(r, p); ok || err != nil {
+			return release, err
+		}
+	}
 	if streaming && (r.ContentLength < 0 || r.ContentLength > p.mem) {
 		b.mu.Lock()
 		b.streaming = true
@@ -150,6 +157,80 @@ func (b *reqBody) buffer(r *http.Request, p *bodyPolicy, streaming bool) (releas
 	}
 	r.Body = body
 	return body.Release, nil
+}
+
+// spliceMin is the smallest body spliced: below it, copying it costs
+// less than the extra syscalls (docs/design/hop.md, ninth round).
+const spliceMin = 16 << 10
+
+// splicer is a front end's body that can move itself into a pipe
+// (gateway/h1 on plain TCP).
+type splicer interface {
+	SpliceTo(pre []byte, fd int, before func() error) ([]byte, int64, error)
+}
+
+// splice reads the whole body of r as buffer does, but into a pipe from
+// p.pipes: the front end splices the socket into it, and a runner protocol
+// that can splices it on (bridge), so the body never enters gw's memory.
+// ok is false, with nothing read, when the front end or the pool cannot.
+// A body that came in too many pieces for the pipe is finished in memory.
+func (b *reqBody) splice(r *http.Request, p *bodyPolicy) (release func(), ok bool, err error) {
+	sp, isSp := b.orig.(splicer)
+	if !isSp {
+		return nil, false, nil
+	}
+	pp := p.pipes.Get()
+	if pp == nil {
+		return nil, false, nil
+	}
+	if r.ContentLength > int64(pp.Cap()) {
+		pp.Put(true)
+		return nil, false, nil
+	}
+	pre, n, err := sp.SpliceTo(pp.Prefix(), pp.W(), b.moveDeadline)
+	body := bodypipe.NewBody(pp, pre, n)
+	switch {
+	case err == nil:
+		b.ended()
+		r.Body = body
+		return body.Release, true, nil
+	case err == h1.ErrNoSplice:
+		body.Release()
+		return nil, false, nil
+	case err == h1.ErrPipeFull:
+		// The rest the ordinary way, behind what the pipe took.
+		filled, err := p.spool.Fill(io.MultiReader(body, b), r.ContentLength)
+		body.Release()
+		if err != nil {
+			return func() {}, true, err
+		}
+		r.Body = filled
+		return filled.Release, true, nil
+	}
+	body.Release() // closes a pipe left holding bytes
+	if b.timeout > 0 {
+		b.setDeadline(time.Time{})
+	}
+	return func() {}, true, err
+}
+
+// moveDeadline is Read's deadline step, for a front end that reads the
+// body itself (splice).
+func (b *reqBody) moveDeadline() error {
+	if b.timeout > 0 && b.setDeadline(time.Now().Add(b.timeout)) != nil {
+		b.timeout = 0
+	}
+	return nil
+}
+
+// ended is Read's bookkeeping at the body's end, for splice.
+func (b *reqBody) ended() {
+	b.mu.Lock()
+	b.eof = true
+	b.mu.Unlock()
+	if b.timeout > 0 {
+		b.setDeadline(time.Time{})
+	}
 }
 
 // linger discards what the client still sends of an unread body once the

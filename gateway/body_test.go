@@ -66,7 +66,7 @@ func TestBufferBody(t *testing.T) {
 				r.Header.Del("Content-Length")
 			}
 			b := newReqBody(httptest.NewRecorder(), r, &p)
-			release, err := b.buffer(r, &p, tc.streaming)
+			release, err := b.buffer(r, &p, tc.streaming, false)
 			defer release()
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err %v, want error %v", err, tc.wantErr)

@@ -19,6 +19,7 @@ import (
 	"github.com/gwhq/gw/gateway/forwarded"
 	"github.com/gwhq/gw/gateway/h1"
 	"github.com/gwhq/gw/gateway/uwsgi"
+	"github.com/gwhq/gw/internal/bodypipe"
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/runners"
 	"github.com/gwhq/gw/runners/backoff"
@@ -36,6 +37,8 @@ type Gateway struct {
 	ownsRT  bool                                       // Start made rt, so Shutdown removes it
 	keyPair func() (certPEM, keyPEM []byte, err error) // nil: read the files
 	routes  atomic.Pointer[table]
+	pipesMu sync.Mutex
+	pipes   *bodypipe.Pool // request bodies spliced into pipes; the generations share it
 	srvs    []server
 	lns     []listener
 	// The HTTP/3 listener's UDP socket and server (nil when off), and
@@ -177,6 +180,7 @@ func (g *Gateway) boot(ctx context.Context, cfg *config.Config) (*table, error) 
 	if err != nil {
 		return nil, err
 	}
+	body.pipes = g.bodyPipes(body.mem)
 	var bud *budget.Budget
 	if cfg.MaxRunners > 0 {
 		bud = budget.New(cfg.MaxRunners)
@@ -190,6 +194,25 @@ func (g *Gateway) boot(ctx context.Context, cfg *config.Config) (*table, error) 
 	t.wsOpts = newWSOptions(cfg.Limits)
 	return t, nil
 }
+
+// bodyPipes is the pool of pipes spliced request bodies wait in, asked
+// to hold twice mem (a body arriving in pieces takes a pipe buffer each).
+func (g *Gateway) bodyPipes(mem int64) *bodypipe.Pool {
+	g.pipesMu.Lock()
+	defer g.pipesMu.Unlock()
+	size := int(min(max(2*mem, 64<<10), 1<<20))
+	if g.pipes == nil {
+		g.pipes = bodypipe.NewPool(maxBodyPipes, size)
+	} else {
+		g.pipes.SetSize(size)
+	}
+	return g.pipes
+}
+
+// maxBodyPipes bounds the pipes bodies wait in: past it, bodies are read
+// into memory as before. 32 pipes of 128 KiB are 1024 of the user's
+// 16384 pipe pages (pipe-user-pages-soft).
+const maxBodyPipes = 32
 
 // bootApps starts apps (entries of cfg, whose limits they get) concurrently
 // and builds a table of their routes alone, without a body policy: boot's
@@ -418,6 +441,11 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		defer cancel()
 		t.drain(stopCtx, pool.ReasonShutdown)
 	}
+	g.pipesMu.Lock()
+	if g.pipes != nil {
+		g.pipes.Close() // the requests are done: every pipe is back
+	}
+	g.pipesMu.Unlock()
 	if ds := g.daemons.Load(); ds != nil {
 		// After the apps drained: the last requests may still queue work
 		// (a celery task) that the workers should take before they stop.

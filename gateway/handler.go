@@ -13,6 +13,7 @@ import (
 	"github.com/gwhq/gw/gateway/cgireq"
 	"github.com/gwhq/gw/gateway/compress"
 	"github.com/gwhq/gw/gateway/respbuf"
+	"github.com/gwhq/gw/internal/bodypipe"
 	"github.com/gwhq/gw/internal/config"
 	"github.com/gwhq/gw/internal/reqid"
 	"github.com/gwhq/gw/internal/reqinfo"
@@ -76,7 +77,7 @@ func (g *Gateway) serveRoute(sw *statusWriter, r *http.Request, t *table, rt *ro
 		return
 	}
 	if sw.body != nil {
-		release, err := sw.body.buffer(r, p, !rt.buffer)
+		release, err := sw.body.buffer(r, p, !rt.buffer, rt.bridge())
 		if err != nil {
 			g.fail(sw, r, rt, &pool.BodyError{Err: err})
 			sw.body.linger(sw, p)
@@ -84,6 +85,9 @@ func (g *Gateway) serveRoute(sw *statusWriter, r *http.Request, t *table, rt *ro
 			return
 		}
 		defer release()
+		if _, ok := r.Body.(*bodypipe.Body); ok && rt.stats != nil {
+			rt.stats.spliced.Add(1)
+		}
 	}
 	// The runner's slot is freed when rt.serve returns; a client slower
 	// than the app gets the rest of the answer from bw's spool.

@@ -188,3 +188,9 @@ func (r route) drain(ctx context.Context, reason pool.Reason) {
 		r.share.Leave()
 	}
 }
+
+// bridge reports whether rt's runners take requests on bridge slots
+// (pipes a spliced body can go on to): Python, Ruby and Perl.
+func (rt *route) bridge() bool {
+	return rt.lang == config.LangPython || rt.lang == config.LangRuby || rt.lang == config.LangPerl
+}

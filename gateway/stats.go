@@ -24,6 +24,7 @@ type appCounters struct {
 	status   [6]atomic.Uint64 // by status class: 1xx..5xx at 1..5
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64
+	spliced  atomic.Uint64 // request bodies spliced (bodypipe)
 	ws       wsCounters
 	raw      rawCounters
 	cpu      pool.CPUTotal // shared by the app's pools across reloads
@@ -60,7 +61,7 @@ func (g *Gateway) Snapshot() admin.Snapshot {
 	for _, r := range t.routes {
 		c := g.counters(r.name)
 		a := admin.AppStats{Name: r.name, Lang: string(r.lang), Mount: r.mount, Host: r.host,
-			Status: map[string]uint64{}, BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
+			Status: map[string]uint64{}, BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(), BodiesSpliced: c.spliced.Load(),
 			WebSockets: admin.WebSocketStats{Open: c.ws.open.Load(), Total: c.ws.total.Load(), Refused: c.ws.refused.Load(), Handed: c.ws.handed.Load(),
 				MessagesIn: c.ws.msgsIn.Load(), MessagesOut: c.ws.msgsOut.Load()},
 			Raw: admin.RawStats{Open: c.raw.open.Load(), Total: c.raw.total.Load(),

@@ -49,6 +49,9 @@ type AppStats struct {
 	Status   map[string]uint64 `json:"status"` // requests by status class: 2xx, 4xx...
 	BytesIn  uint64            `json:"bytes_in"`
 	BytesOut uint64            `json:"bytes_out"`
+	// BodiesSpliced counts request bodies that went client → pipe →
+	// runner without entering gw's memory (docs/design/hop.md).
+	BodiesSpliced uint64 `json:"bodies_spliced,omitempty"`
 	// WebSockets: open now, accepted since start, refused (max_websockets),
 	// messages client to app (in) and app to client (out).
 	WebSockets WebSocketStats `json:"websockets"`

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gwhq/gw/gateway/connserve"
@@ -37,6 +38,7 @@ var errQuiet = errors.New("h1: connection ended")
 type conn struct {
 	srv    *Server
 	rwc    net.Conn
+	raw    syscall.RawConn // rwc's, once a body was spliced (splice.go)
 	st     *connserve.State
 	remote string
 	ctx    context.Context // the per-connection parent of request contexts
