@@ -1264,7 +1264,29 @@ async def open_sessions(loop, fd, app, lifespan):
     return channel
 
 
-class SessionChannel(asyncio.Protocol):
+class WriteFlow:
+    """asyncio's write flow control (pause_writing/resume_writing, from the
+    transport) as something a coroutine waits on: writable() returns once
+    the transport takes more. The class keeps paused and waiters."""
+
+    def pause_writing(self):
+        self.paused = True
+
+    def resume_writing(self):
+        self.paused = False
+        waiters, self.waiters = self.waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    async def writable(self):
+        while self.paused:
+            w = asyncio.get_running_loop().create_future()
+            self.waiters.append(w)
+            await w
+
+
+class SessionChannel(WriteFlow, asyncio.Protocol):
     """The session channel: routes gw's frames to their sessions, writes theirs."""
 
     def __init__(self, app, lifespan):
@@ -1353,21 +1375,8 @@ class SessionChannel(asyncio.Protocol):
         self.sessions.clear()
         self.resume_writing()
 
-    def pause_writing(self):
-        self.paused = True
-
-    def resume_writing(self):
-        self.paused = False
-        waiters, self.waiters = self.waiters, []
-        for w in waiters:
-            if not w.done():
-                w.set_result(None)
-
     async def drain(self):
-        while self.paused and not self.lost:
-            w = asyncio.get_running_loop().create_future()
-            self.waiters.append(w)
-            await w
+        await self.writable()  # connection_lost resumes it
         if self.lost:
             raise WebSocketClosed('gw closed the session channel')
 
@@ -1615,7 +1624,7 @@ def ws_wire_code(code):
     return code
 
 
-class HandedSession(WebSocketSession, asyncio.Protocol):
+class HandedSession(WebSocketSession, WriteFlow, asyncio.Protocol):
     """A WebSocket framed on the client's socket: receive() and send() as
     WebSocketSession's, and the asyncio Protocol of the socket once the app
     accepted (reads are callbacks; send() waits while the kernel's buffer
@@ -1634,8 +1643,8 @@ class HandedSession(WebSocketSession, asyncio.Protocol):
         self.frag_len = 0
         self.dec = None  # a fragmented text message's UTF-8 decoder
         self.n_in = self.n_out = 0
-        self.close_sent = self.rdone = self.wpaused = self.awaiting_pong = False
-        self.wwaiters = []
+        self.close_sent = self.rdone = self.paused = self.awaiting_pong = False
+        self.waiters = []
         self.timer = self.ping_timer = None
 
     # Deciding (the slot's part)
@@ -1664,7 +1673,7 @@ class HandedSession(WebSocketSession, asyncio.Protocol):
                 else:
                     self.tr.writelines((ws_header(op, n), data))
                 self.n_out += 1
-                if self.wpaused:
+                if self.paused:
                     await self.drain()
             elif t == 'websocket.close':
                 self._close(message.get('code') or 1000, message.get('reason') or '')
@@ -1711,10 +1720,7 @@ class HandedSession(WebSocketSession, asyncio.Protocol):
         self.decide()
 
     async def drain(self):
-        while self.wpaused:
-            w = self.loop.create_future()
-            self.wwaiters.append(w)
-            await w
+        await self.writable()
         if self.gone is not None:
             raise WebSocketClosed('the client went away (%s)' % self.gone['code'])
 
@@ -1768,16 +1774,6 @@ class HandedSession(WebSocketSession, asyncio.Protocol):
         self.awaiting_pong = True
         self.tr.write(b'\x89\x00')
         self.ping_timer = self.loop.call_later(self.ping, self.tick)
-
-    def pause_writing(self):
-        self.wpaused = True
-
-    def resume_writing(self):
-        self.wpaused = False
-        waiters, self.wwaiters = self.wwaiters, []
-        for w in waiters:
-            if not w.done():
-                w.set_result(None)
 
     def eof_received(self):
         return False  # the transport closes: connection_lost
