@@ -86,60 +86,66 @@ func (s *Slot) sendSpliced(head []byte, sb splicedBody, gone *goneNotice) error 
 // writevAll writes bufs whole to the slot, waiting while its pipe is
 // full; bufs is consumed. n counts what went out before an error.
 func (s *Slot) writevAll(bufs [][]byte) (n int, err error) {
-	for len(bufs) > 0 && len(bufs[0]) == 0 {
-		bufs = bufs[1:]
-	}
-	var werr error
-	rerr := s.wraw.Write(func(fd uintptr) bool {
-		for len(bufs) > 0 {
-			k, e := unix.Writev(int(fd), bufs)
-			switch e {
-			case nil:
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false
-			default:
-				werr = e
-				return true
-			}
-			n += k
-			for len(bufs) > 0 && k >= len(bufs[0]) {
-				k -= len(bufs[0])
-				bufs = bufs[1:]
-			}
-			if len(bufs) > 0 {
-				bufs[0] = bufs[0][k:]
-			}
+	err = s.pump(func(fd int) (bool, error) {
+		for len(bufs) > 0 && len(bufs[0]) == 0 {
+			bufs = bufs[1:]
 		}
-		return true
+		if len(bufs) == 0 {
+			return true, nil
+		}
+		k, e := unix.Writev(fd, bufs)
+		if e != nil {
+			return false, e
+		}
+		n += k
+		for len(bufs) > 0 && k >= len(bufs[0]) {
+			k -= len(bufs[0])
+			bufs = bufs[1:]
+		}
+		if len(bufs) > 0 {
+			bufs[0] = bufs[0][k:]
+		}
+		return len(bufs) == 0, nil
 	})
-	if werr != nil {
-		return n, werr
-	}
-	return n, rerr
+	return n, err
 }
 
 // spliceIn moves chunk piped bytes of sb into the slot, waiting while
 // its pipe is full.
 func (s *Slot) spliceIn(sb splicedBody, chunk int) error {
+	return s.pump(func(fd int) (bool, error) {
+		if chunk <= 0 {
+			return true, nil
+		}
+		k, e := sb.SpliceTo(fd, chunk)
+		if e != nil {
+			return false, e
+		}
+		chunk -= k
+		return chunk <= 0, nil
+	})
+}
+
+// pump calls step on the slot's request pipe until it is done, retrying
+// EINTR and waiting on the poller while the pipe is full (EAGAIN).
+func (s *Slot) pump(step func(fd int) (done bool, err error)) error {
 	var serr error
 	rerr := s.wraw.Write(func(fd uintptr) bool {
-		for chunk > 0 {
-			k, e := sb.SpliceTo(int(fd), chunk)
+		for {
+			done, e := step(int(fd))
 			switch e {
 			case nil:
+				if done {
+					return true
+				}
 			case syscall.EINTR:
-				continue
 			case syscall.EAGAIN:
 				return false
 			default:
 				serr = e
 				return true
 			}
-			chunk -= k
 		}
-		return true
 	})
 	if serr != nil {
 		return serr
