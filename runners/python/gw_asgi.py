@@ -1487,24 +1487,16 @@ class WebSocketSession:
             if t == 'websocket.send':
                 data = message.get('bytes')
                 if data is not None:
-                    ftype = gw.WS_BINARY
+                    await self.send_message(True, data)
                 else:
-                    ftype, data = gw.WS_TEXT, message['text'].encode('utf-8')
-                if len(data) > gw.MAX_PAYLOAD - 4:
-                    raise ValueError('WebSocket message of %d bytes: gw carries up to 16 MiB' % len(data))
-                self.ch.write(HEADER.pack(ftype, 0, 0, 4 + len(data)) + WS_ID.pack(self.sid), data)
-                await self.ch.drain()
+                    await self.send_message(False, message['text'].encode('utf-8'))
             elif t == 'websocket.close':
                 self._close(message.get('code') or 1000, message.get('reason') or '')
             else:
                 raise RuntimeError('unexpected ASGI message %r on an open WebSocket' % t)
         elif self.state == WS_CONNECTING:
             if t == 'websocket.accept':
-                headers = [b for h in (message.get('headers') or ()) for b in (bytes(h[0]), bytes(h[1]))]
-                self.state = WS_OPEN
-                self._slot(gw.message_frame(gw.WS_ACCEPT, {'subprotocol': message.get('subprotocol') or '',
-                                                          'headers': headers}))
-                self.decide()
+                await self.accept(message)
             elif t == 'websocket.close':  # refused before accepting: 403 (ASGI spec)
                 self.state = WS_CLOSED
                 self._deny(403)
@@ -1526,6 +1518,21 @@ class WebSocketSession:
 
     def _deny(self, status):
         self._slot(response_head(status, [(b'content-length', b'0')]) + gw.RESPONSE_END_OK)
+        self.decide()
+
+    async def send_message(self, binary, data):
+        """One message to the client, through gw (the session channel)."""
+        if len(data) > gw.MAX_PAYLOAD - 4:
+            raise ValueError('WebSocket message of %d bytes: gw carries up to 16 MiB' % len(data))
+        ftype = gw.WS_BINARY if binary else gw.WS_TEXT
+        self.ch.write(HEADER.pack(ftype, 0, 0, 4 + len(data)) + WS_ID.pack(self.sid), data)
+        await self.ch.drain()
+
+    async def accept(self, message):
+        headers = [b for h in (message.get('headers') or ()) for b in (bytes(h[0]), bytes(h[1]))]
+        self.state = WS_OPEN
+        self._slot(gw.message_frame(gw.WS_ACCEPT, {'subprotocol': message.get('subprotocol') or '',
+                                                  'headers': headers}))
         self.decide()
 
     def _close(self, code, reason):
@@ -1656,33 +1663,16 @@ class HandedSession(WebSocketSession, WriteFlow, asyncio.Protocol):
                 self.sock = None
         super().decide()
 
-    async def send(self, message):
-        t = message['type']
-        if self.state == WS_OPEN:
-            if self.gone is not None:
-                raise WebSocketClosed('the client went away (%s)' % self.gone['code'])
-            if t == 'websocket.send':
-                data = message.get('bytes')
-                if data is not None:
-                    op = 0x82
-                else:
-                    op, data = 0x81, message['text'].encode('utf-8')
-                n = len(data)
-                if n < 16384:
-                    self.tr.write(ws_header(op, n) + data)
-                else:
-                    self.tr.writelines((ws_header(op, n), data))
-                self.n_out += 1
-                if self.paused:
-                    await self.drain()
-            elif t == 'websocket.close':
-                self._close(message.get('code') or 1000, message.get('reason') or '')
-            else:
-                raise RuntimeError('unexpected ASGI message %r on an open WebSocket' % t)
-        elif self.state == WS_CONNECTING and t == 'websocket.accept':
-            await self.accept(message)
+    async def send_message(self, binary, data):
+        """One message framed on the client's socket itself."""
+        n = len(data)
+        if n < 16384:
+            self.tr.write(ws_header(0x82 if binary else 0x81, n) + data)
         else:
-            await super().send(message)
+            self.tr.writelines((ws_header(0x82 if binary else 0x81, n), data))
+        self.n_out += 1
+        if self.paused:
+            await self.drain()
 
     async def accept(self, message):
         key = b''
