@@ -159,8 +159,10 @@ func (b *reqBody) buffer(r *http.Request, p *bodyPolicy, streaming, pipe bool) (
 	return body.Release, nil
 }
 
-// spliceMin is the smallest body spliced: below it, copying it costs
-// less than the extra syscalls (docs/design/hop.md, ninth round).
+// spliceMin is the smallest body spliced: a splice costs two syscalls
+// more than a copy, so small bodies are copied. 16 KiB is bridge's vecBody
+// threshold carried over, not measured for splice (docs/design/hop.md,
+// ninth round).
 const spliceMin = 16 << 10
 
 // splicer is a front end's body that can move itself into a pipe
